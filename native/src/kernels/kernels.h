@@ -1,0 +1,131 @@
+// The kernel contract: every op the BERT forward pass needs, as a table of
+// function pointers filled once for the CPU we run on (see dispatch.cc).
+// kernels/ref/ holds a scalar reference of each op; ISA folders hold faster
+// versions with the same contract. Only files under an ISA folder are
+// compiled with that ISA's flags.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace crossrank {
+class ThreadPool;
+}
+
+namespace crossrank::kernels {
+
+// What the GEMM does to each output element after the dot product.
+enum class Epilogue {
+  kNone,          // c = a.w
+  kBias,          // c = a.w + bias
+  kBiasGelu,      // c = gelu_erf(a.w + bias)
+  kBiasResidual,  // c = a.w + bias + residual
+};
+
+// Weights of one linear layer, y = x W^T + b with W as PyTorch stores it:
+// [n = out_features][k = in_features], row-major. Each GEMM kernel packs W
+// once at load into the layout its micro-kernel reads; `data` is that layout
+// and only the kernel that packed it may read it.
+struct PackedWeights {
+  int n = 0;
+  int k = 0;
+  std::vector<float> data;  // kernel-private layout
+  const char* packed_for = nullptr;                // name of the GEMM that packed it
+};
+
+// One GEMM call: c[m x n] = epilogue(a[m x k] . W^T).
+struct GemmArgs {
+  int m = 0;
+  const float* a = nullptr;  // m rows of k floats, row stride lda
+  int lda = 0;
+  const PackedWeights* w = nullptr;
+  const float* bias = nullptr;      // n floats; required unless kNone
+  const float* residual = nullptr;  // m x n, row stride ldr; kBiasResidual only
+  int ldr = 0;
+  float* c = nullptr;  // m x n, row stride ldc; may alias residual exactly
+  int ldc = 0;
+  Epilogue epilogue = Epilogue::kNone;
+};
+
+// One sequence of a packed batch for attention.
+//   qkv: seq_len rows, row stride ld_qkv; each row holds [q | k | v], each
+//        num_heads * head_dim wide (the fused QKV GEMM's output).
+//   out: seq_len rows, row stride ld_out, num_heads * head_dim wide.
+// Computes, for head h, softmax(q_h k_h^T * scale) v_h. No mask, no padding:
+// every token of the sequence attends to every token of the sequence.
+struct AttentionArgs {
+  const float* qkv = nullptr;
+  int ld_qkv = 0;
+  float* out = nullptr;
+  int ld_out = 0;
+  int seq_len = 0;
+  int num_heads = 0;
+  int head_dim = 0;
+  float scale = 0.f;
+  float* scratch = nullptr;  // at least attention_scratch_floats(seq_len, head_dim)
+};
+
+std::size_t attention_scratch_floats(int seq_len, int head_dim);
+
+struct KernelTable {
+  const char* isa = nullptr;  // "ref", "avx2_fma", "neon"
+
+  // --- GEMM -----------------------------------------------------------
+  const char* gemm_name = nullptr;  // e.g. "f32_gemm_6x16__avx2_fma"
+  int gemm_mr = 1;                  // rows of the micro-tile
+  int gemm_nr = 1;                  // columns of the micro-tile
+  // Packs w ([n][k] row-major) into out (resized as needed).
+  void (*gemm_pack)(const float* w, int n, int k, PackedWeights* out) = nullptr;
+  // Computes rows [row_begin, row_end) and columns [col_begin, col_end) of
+  // the output. col_begin is a multiple of gemm_nr; col_end is a multiple of
+  // gemm_nr or equals n. Threads call this on disjoint blocks at once.
+  void (*gemm)(const GemmArgs& args, int row_begin, int row_end, int col_begin,
+               int col_end) = nullptr;
+
+  // --- element-wise and row ops -----------------------------------------
+  // out[r] = layernorm(x[r] (+ residual[r])) * gamma + beta, over `cols`
+  // columns; residual may be null; out may alias x or residual.
+  // Mean and variance as PyTorch: biased variance, eps inside the sqrt.
+  void (*add_layernorm)(const float* x, const float* residual, const float* gamma,
+                        const float* beta, float eps, int rows, int cols, int ld,
+                        float* out) = nullptr;
+  // x[i] = 0.5 x (1 + erf(x / sqrt 2)) in place.
+  void (*gelu_erf)(float* x, std::size_t count) = nullptr;
+  // x[i] = tanh(x[i]) in place.
+  void (*tanh)(float* x, std::size_t count) = nullptr;
+  // One sequence, every head (see AttentionArgs).
+  void (*attention)(const AttentionArgs& args) = nullptr;
+  // Attention for heads [head_begin, head_end) only, so threads can split
+  // one long sequence by head. attention() is this over all heads.
+  void (*attention_heads)(const AttentionArgs& args, int head_begin,
+                          int head_end) = nullptr;
+};
+
+// The scalar reference table (always available).
+const KernelTable& ref_kernels();
+
+// The best table this CPU supports, chosen once per process; the
+// environment variable CROSSRANK_ISA ("ref", "avx2") forces a lower one.
+// Asking for an ISA the CPU lacks falls back to the best it has.
+const KernelTable& active_kernels();
+
+// Every table this CPU can run, best first (tests and benches iterate it).
+std::vector<const KernelTable*> available_kernels();
+
+struct CpuFeatures {
+  bool avx2 = false;
+  bool fma = false;
+  bool f16c = false;
+  bool avx512f = false;
+  bool avx_vnni = false;
+  bool neon = false;
+  std::string brand;  // e.g. "AMD EPYC 7B13", empty if unknown
+};
+const CpuFeatures& cpu_features();
+
+// Splits one GEMM over the pool in blocks of whole micro-tiles.
+void gemm_parallel(const KernelTable& table, const GemmArgs& args, ThreadPool& pool);
+
+}  // namespace crossrank::kernels
