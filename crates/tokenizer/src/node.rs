@@ -1,0 +1,141 @@
+//! The napi-rs binding: `Tokenizer` for JavaScript. All logic lives in the plain Rust modules.
+
+use std::sync::Arc;
+
+use napi::bindgen_prelude::{AsyncTask, Env, Status, Task, Uint32Array, Uint8Array};
+use napi_derive::napi;
+
+use crate::encode::{max_length_from_number, EncodedPairs, Truncation};
+use crate::error::{Error, ErrorKind};
+use crate::load::PairTokenizer;
+
+fn to_napi(error: Error) -> napi::Error {
+    let status = match error.kind {
+        ErrorKind::InvalidArgument => Status::InvalidArg,
+        ErrorKind::Load | ErrorKind::Encode => Status::GenericFailure,
+    };
+    napi::Error::new(status, error.message)
+}
+
+/// Token ids of several pairs back to back; pair i spans `lengths[i]` entries.
+#[napi(object, js_name = "EncodedPairs")]
+pub struct JsEncodedPairs {
+    pub ids: Uint32Array,
+    /// 0 for `[CLS] a [SEP]`, 1 for `b [SEP]`.
+    pub type_ids: Uint8Array,
+    pub lengths: Uint32Array,
+}
+
+impl From<EncodedPairs> for JsEncodedPairs {
+    fn from(encoded: EncodedPairs) -> Self {
+        JsEncodedPairs {
+            ids: Uint32Array::new(encoded.ids),
+            type_ids: Uint8Array::new(encoded.type_ids),
+            lengths: Uint32Array::new(encoded.lengths),
+        }
+    }
+}
+
+/// Arguments copied from JS on the JS thread; `compute` then runs on a libuv worker.
+pub struct EncodePairsTask {
+    tokenizer: Arc<PairTokenizer>,
+    firsts: Vec<String>,
+    seconds: Vec<String>,
+    max_length: f64,
+    truncation: String,
+}
+
+impl EncodePairsTask {
+    fn run(&self) -> crate::error::Result<EncodedPairs> {
+        let max_length = max_length_from_number(self.max_length)?;
+        let truncation = Truncation::parse(&self.truncation)?;
+        self.tokenizer
+            .encode_pairs(&self.firsts, &self.seconds, max_length, truncation)
+    }
+}
+
+impl Task for EncodePairsTask {
+    type Output = EncodedPairs;
+    type JsValue = JsEncodedPairs;
+
+    fn compute(&mut self) -> napi::Result<EncodedPairs> {
+        self.run().map_err(to_napi)
+    }
+
+    fn resolve(&mut self, _env: Env, output: EncodedPairs) -> napi::Result<JsEncodedPairs> {
+        Ok(output.into())
+    }
+}
+
+/// A pair tokenizer loaded from a model folder.
+#[napi]
+pub struct Tokenizer {
+    inner: Arc<PairTokenizer>,
+}
+
+#[napi]
+impl Tokenizer {
+    /// Loads `dir/tokenizer.json`, or else builds BERT WordPiece from `dir/vocab.txt` and
+    /// `dir/tokenizer_config.json`.
+    #[napi(factory)]
+    pub fn from_dir(dir: String) -> napi::Result<Self> {
+        let inner = PairTokenizer::from_dir(dir).map_err(to_napi)?;
+        Ok(Tokenizer {
+            inner: Arc::new(inner),
+        })
+    }
+
+    /// 'tokenizer.json' or 'vocab.txt'.
+    #[napi(getter, ts_return_type = "'tokenizer.json' | 'vocab.txt'")]
+    pub fn source(&self) -> &'static str {
+        self.inner.source()
+    }
+
+    /// model_max_length from tokenizer_config.json when it is below 1e6, else null.
+    #[napi(getter, ts_return_type = "number | null")]
+    pub fn model_max_length(&self) -> Option<u32> {
+        self.inner.model_max_length()
+    }
+
+    /// Encodes (firsts[i], seconds[i]) on the calling thread (parallel over pairs).
+    #[napi(
+        ts_args_type = "firsts: string[], seconds: string[], maxLength: number, truncation: 'longest_first' | 'only_second'"
+    )]
+    pub fn encode_pairs(
+        &self,
+        firsts: Vec<String>,
+        seconds: Vec<String>,
+        max_length: f64,
+        truncation: String,
+    ) -> napi::Result<JsEncodedPairs> {
+        let task = EncodePairsTask {
+            tokenizer: self.inner.clone(),
+            firsts,
+            seconds,
+            max_length,
+            truncation,
+        };
+        task.run().map(JsEncodedPairs::from).map_err(to_napi)
+    }
+
+    /// Same as `encodePairs`, off the JS thread; errors reject the Promise.
+    #[napi(
+        ts_args_type = "firsts: string[], seconds: string[], maxLength: number, truncation: 'longest_first' | 'only_second'",
+        ts_return_type = "Promise<EncodedPairs>"
+    )]
+    pub fn encode_pairs_async(
+        &self,
+        firsts: Vec<String>,
+        seconds: Vec<String>,
+        max_length: f64,
+        truncation: String,
+    ) -> AsyncTask<EncodePairsTask> {
+        AsyncTask::new(EncodePairsTask {
+            tokenizer: self.inner.clone(),
+            firsts,
+            seconds,
+            max_length,
+            truncation,
+        })
+    }
+}
