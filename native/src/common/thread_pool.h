@@ -3,8 +3,10 @@
 // so a pool of size 1 has no extra threads at all.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstddef>
+#include <exception>
 #include <functional>
 #include <mutex>
 #include <thread>
@@ -24,7 +26,9 @@ class ThreadPool {
 
   // Runs task(i) for every i in [0, count), spread over the pool's threads.
   // Not re-entrant: a task must not call parallel_for on the same pool.
-  // Calls from several threads at once are serialised.
+  // Calls from several threads at once are serialised. If a task throws, the
+  // indices not yet started are skipped and the first exception is rethrown
+  // here once every thread has stopped.
   void parallel_for(std::size_t count, const std::function<void(std::size_t)>& task);
 
  private:
@@ -37,12 +41,13 @@ class ThreadPool {
   std::mutex mutex_;
   std::condition_variable wake_;
   std::condition_variable done_;
+  // Set under mutex_ before a generation starts; read-only while it runs.
   const std::function<void(std::size_t)>* task_ = nullptr;
   std::size_t count_ = 0;
-  std::size_t next_ = 0;
-  std::size_t finished_ = 0;
-  std::size_t generation_ = 0;
-  int busy_workers_ = 0;
+  std::atomic<std::size_t> next_{0};  // next index to hand out
+  std::size_t generation_ = 0;        // bumped once per parallel_for
+  int busy_workers_ = 0;              // workers not yet done with this generation
+  std::exception_ptr error_;
   bool stop_ = false;
 };
 

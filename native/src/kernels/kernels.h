@@ -106,6 +106,11 @@ struct KernelTable {
 // The scalar reference table (always available).
 const KernelTable& ref_kernels();
 
+// The AVX2+FMA table, or nullptr when this build has no AVX2 kernels (not
+// x86-64). Non-null does not mean this CPU can run it: check cpu_features()
+// (avx2 && fma) or use available_kernels().
+const KernelTable* avx2_kernels();
+
 // The best table this CPU supports, chosen once per process; the
 // environment variable CROSSRANK_ISA ("ref", "avx2") forces a lower one.
 // Asking for an ISA the CPU lacks falls back to the best it has.

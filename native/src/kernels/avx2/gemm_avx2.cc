@@ -1,0 +1,176 @@
+// f32_gemm_6x16__avx2_fma: c = epilogue(a . W^T).
+//
+// Packing: W ([n][k]) becomes ceil(n/16) column panels; panel p holds
+// columns [16p, 16p+16) k-major (16 floats per k step), the tail panel
+// zero-padded, so the micro-kernel reads two aligned-size vectors per k.
+//
+// Micro-kernel: 6 rows x 16 columns in 12 ymm accumulators; per k step two
+// loads of W, six broadcasts of A, twelve FMAs. Rows of A are read in place
+// (no packing of A). Blocking: rows are taken in blocks whose slice of A
+// (mc x k) stays in L2 while each panel of W (16 x k) is reused by every
+// 6-row strip of the block.
+//
+// The epilogue (bias, GELU, residual) runs on the accumulators before the
+// single store; partial column tiles use masked loads and stores, so every
+// element is computed by the same instruction sequence whatever the tile.
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstdint>
+
+#include "kernels/avx2/avx2_kernels.h"
+#include "kernels/avx2/vmath.h"
+
+namespace crossrank::kernels::avx2 {
+namespace {
+
+constexpr int kMr = kGemmMr;
+constexpr int kNr = kGemmNr;
+// Bytes of A one row block may occupy (half of a 512 KiB-1 MiB L2).
+constexpr std::size_t kABlockBytes = 256 * 1024;
+
+struct Tile {
+  const float* bias;      // at the tile's first column, or null
+  const float* residual;  // at the tile's first row and column, or null
+  std::size_t ldr;
+  Epilogue epilogue;
+};
+
+template <int MR, bool kFull>
+inline void ukernel(int k, const float* a, std::size_t lda, const float* w, float* c,
+                    std::size_t ldc, const Tile& t, int nv) {
+  __m256 acc0[MR], acc1[MR];
+#pragma GCC unroll 6
+  for (int r = 0; r < MR; ++r) acc0[r] = acc1[r] = _mm256_setzero_ps();
+
+#pragma GCC unroll 2
+  for (int p = 0; p < k; ++p) {
+    const __m256 b0 = _mm256_loadu_ps(w);
+    const __m256 b1 = _mm256_loadu_ps(w + 8);
+    w += kNr;
+#pragma GCC unroll 6
+    for (int r = 0; r < MR; ++r) {
+      const __m256 ar = _mm256_broadcast_ss(a + r * lda + p);
+      acc0[r] = _mm256_fmadd_ps(ar, b0, acc0[r]);
+      acc1[r] = _mm256_fmadd_ps(ar, b1, acc1[r]);
+    }
+  }
+
+  __m256i m0 = _mm256_setzero_si256(), m1 = m0;
+  if (!kFull) {
+    m0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(kMaskTable + 16 - nv));
+    m1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(kMaskTable + 24 - nv));
+  }
+  auto load = [&](const float* p, __m256i m) {
+    return kFull ? _mm256_loadu_ps(p) : _mm256_maskload_ps(p, m);
+  };
+  auto store = [&](float* p, __m256i m, __m256 v) {
+    if (kFull) {
+      _mm256_storeu_ps(p, v);
+    } else {
+      _mm256_maskstore_ps(p, m, v);
+    }
+  };
+
+  if (t.epilogue != Epilogue::kNone) {
+    const __m256 bias0 = load(t.bias, m0);
+    const __m256 bias1 = load(t.bias + 8, m1);
+#pragma GCC unroll 6
+    for (int r = 0; r < MR; ++r) {
+      acc0[r] = _mm256_add_ps(acc0[r], bias0);
+      acc1[r] = _mm256_add_ps(acc1[r], bias1);
+    }
+  }
+  if (t.epilogue == Epilogue::kBiasGelu) {
+#pragma GCC unroll 6
+    for (int r = 0; r < MR; ++r) {
+      acc0[r] = gelu_ps(acc0[r]);
+      acc1[r] = gelu_ps(acc1[r]);
+    }
+  } else if (t.epilogue == Epilogue::kBiasResidual) {
+    // Loaded just before the store of the same elements: c may alias it.
+#pragma GCC unroll 6
+    for (int r = 0; r < MR; ++r) {
+      const float* res = t.residual + r * t.ldr;
+      acc0[r] = _mm256_add_ps(acc0[r], load(res, m0));
+      acc1[r] = _mm256_add_ps(acc1[r], load(res + 8, m1));
+    }
+  }
+#pragma GCC unroll 6
+  for (int r = 0; r < MR; ++r) {
+    store(c + r * ldc, m0, acc0[r]);
+    store(c + r * ldc + 8, m1, acc1[r]);
+  }
+}
+
+template <int MR>
+inline void ukernel_any_n(int k, const float* a, std::size_t lda, const float* w, float* c,
+                          std::size_t ldc, const Tile& t, int nv) {
+  if (nv == kNr) {
+    ukernel<MR, true>(k, a, lda, w, c, ldc, t, nv);
+  } else {
+    ukernel<MR, false>(k, a, lda, w, c, ldc, t, nv);
+  }
+}
+
+}  // namespace
+
+void gemm_pack(const float* w, int n, int k, PackedWeights* out) {
+  const int panels = (n + kNr - 1) / kNr;
+  out->n = n;
+  out->k = k;
+  out->packed_for = kGemmName;
+  out->data.assign(static_cast<std::size_t>(panels) * kNr * k, 0.f);
+  for (int j = 0; j < n; ++j) {
+    float* panel = out->data.data() + static_cast<std::size_t>(j / kNr) * kNr * k;
+    const float* row = w + static_cast<std::size_t>(j) * k;
+    for (int p = 0; p < k; ++p) panel[static_cast<std::size_t>(p) * kNr + j % kNr] = row[p];
+  }
+}
+
+void gemm(const GemmArgs& args, int row_begin, int row_end, int col_begin, int col_end) {
+  const int k = args.w->k;
+  const std::size_t lda = args.lda, ldc = args.ldc, ldr = args.ldr;
+  const std::size_t row_bytes = std::max<std::size_t>(1, static_cast<std::size_t>(k) * 4);
+  const int mc = std::max<int>(kMr, static_cast<int>(kABlockBytes / row_bytes) / kMr * kMr);
+  const float* packed = args.w->data.data();
+
+  for (int ib = row_begin; ib < row_end; ib += mc) {
+    const int ie = std::min(row_end, ib + mc);
+    for (int j = col_begin; j < col_end; j += kNr) {
+      const int nv = std::min(kNr, col_end - j);
+      const float* panel = packed + static_cast<std::size_t>(j / kNr) * kNr * k;
+      for (int i = ib; i < ie; i += kMr) {
+        Tile t;
+        t.epilogue = args.epilogue;
+        t.bias = args.epilogue == Epilogue::kNone ? nullptr : args.bias + j;
+        t.residual = args.epilogue == Epilogue::kBiasResidual ? args.residual + i * ldr + j
+                                                              : nullptr;
+        t.ldr = ldr;
+        const float* a = args.a + i * lda;
+        float* c = args.c + i * ldc + j;
+        switch (std::min(kMr, ie - i)) {
+          case 6: ukernel_any_n<6>(k, a, lda, panel, c, ldc, t, nv); break;
+          case 5: ukernel_any_n<5>(k, a, lda, panel, c, ldc, t, nv); break;
+          case 4: ukernel_any_n<4>(k, a, lda, panel, c, ldc, t, nv); break;
+          case 3: ukernel_any_n<3>(k, a, lda, panel, c, ldc, t, nv); break;
+          case 2: ukernel_any_n<2>(k, a, lda, panel, c, ldc, t, nv); break;
+          default: ukernel_any_n<1>(k, a, lda, panel, c, ldc, t, nv); break;
+        }
+      }
+    }
+  }
+}
+
+void gelu_erf(float* x, std::size_t count) {
+  std::size_t i = 0;
+  for (; i + 8 <= count; i += 8) _mm256_storeu_ps(x + i, gelu_ps(_mm256_loadu_ps(x + i)));
+  if (i < count) {
+    const int rest = static_cast<int>(count - i);
+    const __m256i m =
+        _mm256_loadu_si256(reinterpret_cast<const __m256i*>(kMaskTable + 16 - rest));
+    _mm256_maskstore_ps(x + i, m, gelu_ps(_mm256_maskload_ps(x + i, m)));
+  }
+}
+
+}  // namespace crossrank::kernels::avx2

@@ -1,0 +1,85 @@
+// CPU feature detection, done once per process. An ISA counts only if both
+// the CPU has it and the OS saves its registers on a context switch (XCR0).
+#include <cstring>
+
+#include "kernels/kernels.h"
+
+#if defined(__x86_64__) || defined(_M_X64)
+#include <cpuid.h>
+#endif
+
+namespace crossrank::kernels {
+namespace {
+
+#if defined(__x86_64__) || defined(_M_X64)
+
+struct Regs {
+  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+};
+
+Regs cpuid(unsigned leaf, unsigned subleaf = 0) {
+  Regs r;
+  __cpuid_count(leaf, subleaf, r.eax, r.ebx, r.ecx, r.edx);
+  return r;
+}
+
+// xgetbv by hand: the intrinsic needs -mxsave, and this file is built for the
+// baseline. Only called once OSXSAVE says the instruction exists.
+unsigned long long xcr0() {
+  unsigned eax = 0, edx = 0;
+  __asm__ volatile("xgetbv" : "=a"(eax), "=d"(edx) : "c"(0));
+  return (static_cast<unsigned long long>(edx) << 32) | eax;
+}
+
+CpuFeatures detect() {
+  CpuFeatures f;
+  const unsigned max_leaf = cpuid(0).eax;
+  if (max_leaf < 1) return f;
+  const Regs l1 = cpuid(1);
+  const bool osxsave = (l1.ecx >> 27) & 1;
+  const unsigned long long xcr = osxsave ? xcr0() : 0;
+  const bool os_ymm = (xcr & 0x6) == 0x6;     // XMM and YMM state
+  const bool os_zmm = (xcr & 0xE6) == 0xE6;   // plus opmask and ZMM state
+  const bool avx = ((l1.ecx >> 28) & 1) && os_ymm;
+  f.fma = avx && ((l1.ecx >> 12) & 1);
+  f.f16c = avx && ((l1.ecx >> 29) & 1);
+  if (max_leaf >= 7) {
+    const Regs l7 = cpuid(7, 0);
+    f.avx2 = avx && ((l7.ebx >> 5) & 1);
+    f.avx512f = os_zmm && ((l7.ebx >> 16) & 1);
+    if (l7.eax >= 1) f.avx_vnni = avx && ((cpuid(7, 1).eax >> 4) & 1);
+  }
+  if (cpuid(0x80000000).eax >= 0x80000004) {
+    char brand[49] = {};
+    for (unsigned i = 0; i < 3; ++i) {
+      const Regs r = cpuid(0x80000002 + i);
+      std::memcpy(brand + 16 * i, &r, 16);
+    }
+    std::string s(brand);
+    const auto first = s.find_first_not_of(' ');
+    const auto last = s.find_last_not_of(' ');
+    f.brand = first == std::string::npos ? "" : s.substr(first, last - first + 1);
+  }
+  return f;
+}
+
+#else
+
+CpuFeatures detect() {
+  CpuFeatures f;
+#if defined(__aarch64__) || defined(_M_ARM64)
+  f.neon = true;  // Advanced SIMD is mandatory on AArch64.
+#endif
+  return f;
+}
+
+#endif
+
+}  // namespace
+
+const CpuFeatures& cpu_features() {
+  static const CpuFeatures features = detect();
+  return features;
+}
+
+}  // namespace crossrank::kernels

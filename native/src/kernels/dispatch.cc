@@ -1,0 +1,90 @@
+// Kernel tables and the one-time choice of the table this process uses.
+#include <cstdlib>
+#include <cstring>
+
+#include "kernels/kernels.h"
+#include "kernels/ref/ref_kernels.h"
+#if defined(CROSSRANK_HAVE_AVX2_KERNELS)
+#include "kernels/avx2/avx2_kernels.h"
+#endif
+
+namespace crossrank::kernels {
+namespace {
+
+// Constant-initialised aggregates: no code runs at load, so nothing built
+// with ISA flags can execute before the CPU check.
+constexpr KernelTable kRefTable = {
+    /*isa=*/"ref",
+    /*gemm_name=*/ref::kGemmName,
+    /*gemm_mr=*/ref::kGemmMr,
+    /*gemm_nr=*/ref::kGemmNr,
+    /*gemm_pack=*/ref::gemm_pack,
+    /*gemm=*/ref::gemm,
+    /*add_layernorm=*/ref::add_layernorm,
+    /*gelu_erf=*/ref::gelu_erf,
+    /*tanh=*/ref::tanh,
+    /*attention=*/ref::attention,
+    /*attention_heads=*/ref::attention_heads,
+};
+
+#if defined(CROSSRANK_HAVE_AVX2_KERNELS)
+constexpr KernelTable kAvx2Table = {
+    /*isa=*/"avx2_fma",
+    /*gemm_name=*/avx2::kGemmName,
+    /*gemm_mr=*/avx2::kGemmMr,
+    /*gemm_nr=*/avx2::kGemmNr,
+    /*gemm_pack=*/avx2::gemm_pack,
+    /*gemm=*/avx2::gemm,
+    // LayerNorm and tanh (pooler only) are a small share of the forward
+    // pass; the reference serves until they have AVX2 versions.
+    /*add_layernorm=*/ref::add_layernorm,
+    /*gelu_erf=*/avx2::gelu_erf,
+    /*tanh=*/ref::tanh,
+    /*attention=*/avx2::attention,
+    /*attention_heads=*/avx2::attention_heads,
+};
+#endif
+
+bool cpu_runs_avx2() {
+  const CpuFeatures& f = cpu_features();
+  return f.avx2 && f.fma;  // both already require OS YMM support
+}
+
+const KernelTable& choose() {
+  const std::vector<const KernelTable*> tables = available_kernels();
+  const char* want = std::getenv("CROSSRANK_ISA");
+  if (want != nullptr) {
+    // "avx2" names the avx2_fma table; the best table the CPU has at or
+    // below the request wins; an unknown name is ignored.
+    const char* isa = std::strcmp(want, "avx2") == 0 ? "avx2_fma" : want;
+    for (const KernelTable* t : tables)
+      if (std::strcmp(t->isa, isa) == 0) return *t;
+  }
+  return *tables.front();
+}
+
+}  // namespace
+
+const KernelTable& ref_kernels() { return kRefTable; }
+
+const KernelTable* avx2_kernels() {
+#if defined(CROSSRANK_HAVE_AVX2_KERNELS)
+  return &kAvx2Table;
+#else
+  return nullptr;
+#endif
+}
+
+std::vector<const KernelTable*> available_kernels() {
+  std::vector<const KernelTable*> tables;
+  if (avx2_kernels() != nullptr && cpu_runs_avx2()) tables.push_back(avx2_kernels());
+  tables.push_back(&kRefTable);
+  return tables;
+}
+
+const KernelTable& active_kernels() {
+  static const KernelTable& table = choose();
+  return table;
+}
+
+}  // namespace crossrank::kernels

@@ -1,0 +1,60 @@
+// Splits one GEMM into blocks of whole micro-tiles and runs them on the pool.
+// Every output element is computed by the same kernel call sequence whatever
+// the split, so the result does not depend on the number of threads.
+#include <algorithm>
+
+#include "common/thread_pool.h"
+#include "kernels/kernels.h"
+
+namespace crossrank::kernels {
+namespace {
+
+// Rows per block, before rounding to the micro-tile: big enough that each
+// block streams every panel of W once for a useful amount of work, small
+// enough that M = a few hundred rows still gives each thread several blocks.
+constexpr int kTargetBlockRows = 96;
+// Blocks per thread to aim for, so an uneven last block does not leave
+// a thread idle for long.
+constexpr int kBlocksPerThread = 4;
+
+int ceil_div(int a, int b) { return (a + b - 1) / b; }
+
+}  // namespace
+
+void gemm_parallel(const KernelTable& table, const GemmArgs& args, ThreadPool& pool) {
+  const int m = args.m;
+  const int n = args.w->n;
+  if (m <= 0 || n <= 0) return;
+  const int threads = pool.size();
+  if (threads <= 1) {
+    table.gemm(args, 0, m, 0, n);
+    return;
+  }
+  const int mr = std::max(1, table.gemm_mr);
+  const int nr = std::max(1, table.gemm_nr);
+  const int row_tiles = ceil_div(m, mr);
+  const int col_tiles = ceil_div(n, nr);
+  const int want_blocks = threads * kBlocksPerThread;
+
+  // Row blocks first (each one reads A once and all of W); when m is too
+  // small for that to feed every thread, split the columns as well.
+  const int tiles_per_row_block =
+      std::max(1, std::min(ceil_div(kTargetBlockRows, mr), ceil_div(row_tiles, want_blocks)));
+  const int row_blocks = ceil_div(row_tiles, tiles_per_row_block);
+  int col_blocks = 1;
+  if (row_blocks < want_blocks) col_blocks = std::min(col_tiles, ceil_div(want_blocks, row_blocks));
+  const int tiles_per_col_block = ceil_div(col_tiles, col_blocks);
+  col_blocks = ceil_div(col_tiles, tiles_per_col_block);
+
+  const int row_step = tiles_per_row_block * mr;
+  const int col_step = tiles_per_col_block * nr;
+  pool.parallel_for(static_cast<std::size_t>(row_blocks) * col_blocks, [&](std::size_t b) {
+    const int rb = static_cast<int>(b / col_blocks);
+    const int cb = static_cast<int>(b % col_blocks);
+    const int r0 = rb * row_step;
+    const int c0 = cb * col_step;
+    table.gemm(args, r0, std::min(m, r0 + row_step), c0, std::min(n, c0 + col_step));
+  });
+}
+
+}  // namespace crossrank::kernels

@@ -1,0 +1,58 @@
+// Reference attention: one query row at a time. Scratch holds that row's
+// seq_len scores; the output row accumulates p_j * v_j and is scaled by
+// 1 / sum(p) at the end.
+#include <algorithm>
+#include <cmath>
+
+#include "kernels/ref/ref_kernels.h"
+
+namespace crossrank::kernels {
+
+std::size_t attention_scratch_floats(int seq_len, int head_dim) {
+  // Enough for every attention kernel in every table: the reference uses
+  // seq_len floats; the AVX2 kernel keeps one head's K transposed
+  // (head_dim x padded seq_len) plus a block of score rows.
+  const std::size_t padded = (static_cast<std::size_t>(seq_len) + 15) / 16 * 16;
+  return padded * (static_cast<std::size_t>(head_dim) + 8) + 64;
+}
+
+namespace ref {
+
+void attention_heads(const AttentionArgs& args, int head_begin, int head_end) {
+  const int hidden = args.num_heads * args.head_dim;
+  const int d = args.head_dim;
+  float* scores = args.scratch;
+  for (int h = head_begin; h < head_end; ++h) {
+    for (int i = 0; i < args.seq_len; ++i) {
+      const float* q = args.qkv + static_cast<std::size_t>(i) * args.ld_qkv + h * d;
+      float max_score = -INFINITY;
+      for (int j = 0; j < args.seq_len; ++j) {
+        const float* kj =
+            args.qkv + static_cast<std::size_t>(j) * args.ld_qkv + hidden + h * d;
+        double dot = 0;
+        for (int t = 0; t < d; ++t) dot += static_cast<double>(q[t]) * kj[t];
+        scores[j] = static_cast<float>(dot * args.scale);
+        max_score = std::max(max_score, scores[j]);
+      }
+      double sum = 0;
+      for (int j = 0; j < args.seq_len; ++j) {
+        scores[j] = std::exp(scores[j] - max_score);
+        sum += scores[j];
+      }
+      float* o = args.out + static_cast<std::size_t>(i) * args.ld_out + h * d;
+      std::fill(o, o + d, 0.f);
+      for (int j = 0; j < args.seq_len; ++j) {
+        const float* vj =
+            args.qkv + static_cast<std::size_t>(j) * args.ld_qkv + 2 * hidden + h * d;
+        for (int t = 0; t < d; ++t) o[t] += scores[j] * vj[t];
+      }
+      const float inv_sum = static_cast<float>(1.0 / sum);
+      for (int t = 0; t < d; ++t) o[t] *= inv_sum;
+    }
+  }
+}
+
+void attention(const AttentionArgs& args) { attention_heads(args, 0, args.num_heads); }
+
+}  // namespace ref
+}  // namespace crossrank::kernels
