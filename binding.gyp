@@ -1,0 +1,65 @@
+# Source build for installs without a prebuilt binary (node-gyp). The file
+# lists come from native/sources.json, the same list CMakeLists.txt reads, so
+# the two builds cannot drift apart. Only the kernels_avx2 files get ISA flags;
+# the dispatch table calls them only on a CPU that has AVX2 and FMA.
+{
+  "target_defaults": {
+    "include_dirs": ["native/src"],
+    "cflags": ["-fPIC", "-fvisibility=hidden"],
+    "cflags!": ["-fno-exceptions"],
+    "cflags_cc": ["-std=c++17", "-fexceptions"],
+    "cflags_cc!": ["-fno-exceptions", "-fno-rtti"],
+    "configurations": {
+      "Release": {"cflags": ["-O3"], "cflags!": ["-O2", "-Os"]}
+    },
+    "xcode_settings": {
+      "CLANG_CXX_LANGUAGE_STANDARD": "c++17",
+      "GCC_ENABLE_CPP_EXCEPTIONS": "YES",
+      "GCC_ENABLE_CPP_RTTI": "YES",
+      "GCC_OPTIMIZATION_LEVEL": "3",
+      "GCC_SYMBOLS_PRIVATE_EXTERN": "YES",
+      "MACOSX_DEPLOYMENT_TARGET": "10.15"
+    },
+    "msvs_settings": {
+      "VCCLCompilerTool": {
+        "ExceptionHandling": 1,
+        "AdditionalOptions": ["/std:c++17"]
+      }
+    },
+    "conditions": [
+      ["target_arch=='x64'", {"defines": ["CROSSRANK_HAVE_AVX2_KERNELS=1"]}]
+    ]
+  },
+  "targets": [
+    {
+      "target_name": "crossrank",
+      "sources": [
+        "<!@(node -p \"require('./native/sources.json').core.join(' ')\")",
+        "<!@(node -p \"require('./native/sources.json').addon.join(' ')\")"
+      ],
+      "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
+      "defines": [
+        "NAPI_VERSION=8",
+        "NODE_ADDON_API_CPP_EXCEPTIONS",
+        "NODE_ADDON_API_DISABLE_DEPRECATED"
+      ],
+      "conditions": [
+        ["target_arch=='x64'", {"dependencies": ["crossrank_kernels_avx2"]}]
+      ]
+    }
+  ],
+  "conditions": [
+    ["target_arch=='x64'", {
+      "targets": [
+        {
+          "target_name": "crossrank_kernels_avx2",
+          "type": "static_library",
+          "sources": ["<!@(node -p \"require('./native/sources.json').kernels_avx2.join(' ')\")"],
+          "cflags_cc": ["-mavx2", "-mfma", "-mf16c"],
+          "xcode_settings": {"OTHER_CPLUSPLUSFLAGS": ["-mavx2", "-mfma", "-mf16c"]},
+          "msvs_settings": {"VCCLCompilerTool": {"EnableEnhancedInstructionSet": 5}}
+        }
+      ]
+    }]
+  ]
+}

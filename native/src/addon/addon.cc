@@ -1,0 +1,75 @@
+// Module entry: exports the Model class and cpuInfo(). Context-aware: all
+// per-module state (the Model constructor) lives in the per-env addon
+// instance, so the addon loads in several worker_threads at once. The
+// engine keeps no per-env state, so no cleanup hook is needed beyond the
+// instance data finalizer and each Model's own finalizer.
+#include <napi.h>
+
+#include "addon/model_wrap.h"
+#include "kernels/kernels.h"
+
+namespace crossrank::addon {
+namespace {
+
+// The ISA whose code implements fn: the table's own, or "ref" when the table
+// borrows the scalar reference for that op.
+template <typename Fn>
+const char* implementation(const kernels::KernelTable& table, Fn kernels::KernelTable::*op) {
+  return table.*op == kernels::ref_kernels().*op ? kernels::ref_kernels().isa : table.isa;
+}
+
+class CrossrankAddon : public Napi::Addon<CrossrankAddon> {
+ public:
+  CrossrankAddon(Napi::Env env, Napi::Object exports)
+      : model_class_(Napi::Persistent(ModelWrap::define_class(env))) {
+    DefineAddon(exports, {
+                             InstanceValue("Model", model_class_.Value(), napi_enumerable),
+                             InstanceMethod<&CrossrankAddon::cpu_info>("cpuInfo", napi_enumerable),
+                         });
+  }
+
+ private:
+  Napi::Value cpu_info(const Napi::CallbackInfo& info) {
+    const Napi::Env env = info.Env();
+    const kernels::CpuFeatures& cpu = kernels::cpu_features();
+    const kernels::KernelTable& table = kernels::active_kernels();
+
+    Napi::Object features = Napi::Object::New(env);
+    features.Set("avx2", cpu.avx2);
+    features.Set("fma", cpu.fma);
+    features.Set("f16c", cpu.f16c);
+    features.Set("avx512f", cpu.avx512f);
+    features.Set("avxVnni", cpu.avx_vnni);
+    features.Set("neon", cpu.neon);
+
+    Napi::Object ops = Napi::Object::New(env);
+    ops.Set("gemm", table.gemm_name != nullptr ? table.gemm_name : "");
+    ops.Set("layerNorm", implementation(table, &kernels::KernelTable::add_layernorm));
+    ops.Set("gelu", implementation(table, &kernels::KernelTable::gelu_erf));
+    ops.Set("tanh", implementation(table, &kernels::KernelTable::tanh));
+    ops.Set("attention", implementation(table, &kernels::KernelTable::attention_heads));
+
+    const std::vector<const kernels::KernelTable*> tables = kernels::available_kernels();
+    Napi::Array available = Napi::Array::New(env, tables.size());
+    for (std::size_t i = 0; i < tables.size(); ++i) {
+      available.Set(static_cast<std::uint32_t>(i), tables[i]->isa);
+    }
+
+    Napi::Object result = Napi::Object::New(env);
+    result.Set("isa", table.isa);
+    result.Set("brand", cpu.brand);
+    result.Set("features", features);
+    result.Set("kernels", ops);
+    result.Set("available", available);
+    return result;
+  }
+
+  Napi::FunctionReference model_class_;
+};
+
+}  // namespace
+}  // namespace crossrank::addon
+
+// The macro pastes the class name into identifiers, so it must be unqualified.
+using crossrank::addon::CrossrankAddon;
+NODE_API_ADDON(CrossrankAddon)

@@ -1,0 +1,309 @@
+#include "addon/model_wrap.h"
+
+#include <cmath>
+#include <cstring>
+#include <exception>
+#include <utility>
+#include <vector>
+
+#include "common/thread_pool.h"
+
+namespace crossrank::addon {
+namespace {
+
+using engine::BatchInput;
+using engine::BertModel;
+
+constexpr int kMaxThreads = 256;
+constexpr const char* kDisposedMessage = "crossrank: model has been disposed";
+
+const char* typed_array_name(napi_typedarray_type type) {
+  switch (type) {
+    case napi_int8_array: return "an Int8Array";
+    case napi_uint8_array: return "a Uint8Array";
+    case napi_uint8_clamped_array: return "a Uint8ClampedArray";
+    case napi_int16_array: return "an Int16Array";
+    case napi_uint16_array: return "a Uint16Array";
+    case napi_int32_array: return "an Int32Array";
+    case napi_uint32_array: return "a Uint32Array";
+    case napi_float32_array: return "a Float32Array";
+    case napi_float64_array: return "a Float64Array";
+    case napi_bigint64_array: return "a BigInt64Array";
+    case napi_biguint64_array: return "a BigUint64Array";
+    default: return "a typed array";  // types newer than these headers
+  }
+}
+
+// What a value is, for TypeError messages.
+std::string describe(const Napi::Value& value) {
+  if (value.IsUndefined()) return "undefined";
+  if (value.IsNull()) return "null";
+  if (value.IsBoolean()) return "a boolean";
+  if (value.IsNumber()) return "a number";
+  if (value.IsString()) return "a string";
+  if (value.IsTypedArray()) return typed_array_name(value.As<Napi::TypedArray>().TypedArrayType());
+  if (value.IsArray()) return "an Array";
+  if (value.IsArrayBuffer()) return "an ArrayBuffer";
+  if (value.IsFunction()) return "a function";
+  return "an object";
+}
+
+template <typename T>
+struct ArrayArg {
+  const T* data;
+  std::size_t length;
+};
+
+// The memory of a typed array argument, read in place (the data pointer
+// N-API gives already includes byteOffset).
+template <typename T>
+ArrayArg<T> typed_array_arg(const Napi::CallbackInfo& info, std::size_t index, const char* method,
+                            const char* name, napi_typedarray_type type) {
+  const Napi::Value value = info[index];
+  if (!value.IsTypedArray() || value.As<Napi::TypedArray>().TypedArrayType() != type) {
+    throw make_error(info.Env(), ErrorKind::kArgument,
+                     std::string("crossrank: Model.") + method + ": " + name + " must be " +
+                         typed_array_name(type) + ", got " + describe(value));
+  }
+  const auto array = value.As<Napi::TypedArrayOf<T>>();
+  return {array.Data(), array.ElementLength()};
+}
+
+struct RunArgs {
+  ArrayArg<std::uint32_t> ids;
+  ArrayArg<std::uint8_t> type_ids;
+  ArrayArg<std::uint32_t> lengths;
+};
+
+RunArgs run_args(const Napi::CallbackInfo& info, const char* method) {
+  return {typed_array_arg<std::uint32_t>(info, 0, method, "ids", napi_uint32_array),
+          typed_array_arg<std::uint8_t>(info, 1, method, "typeIds", napi_uint8_array),
+          typed_array_arg<std::uint32_t>(info, 2, method, "lengths", napi_uint32_array)};
+}
+
+Napi::Float32Array to_float32_array(Napi::Env env, const std::vector<float>& values) {
+  Napi::Float32Array array = Napi::Float32Array::New(env, values.size());
+  if (!values.empty()) std::memcpy(array.Data(), values.data(), values.size() * sizeof(float));
+  return array;
+}
+
+// One forward pass off the JS thread. The inputs are copied (they are a few
+// bytes per token) so the caller may reuse or drop its arrays at once; the
+// model is shared so dispose() cannot free it under the run.
+class RunWorker : public Napi::AsyncWorker {
+ public:
+  RunWorker(Napi::Env env, std::shared_ptr<BertModel> model, const RunArgs& args)
+      : Napi::AsyncWorker(env, "crossrank:Model.run"),
+        deferred_(Napi::Promise::Deferred::New(env)),
+        model_(std::move(model)),
+        ids_(args.ids.data, args.ids.data + args.ids.length),
+        type_ids_(args.type_ids.data, args.type_ids.data + args.type_ids.length),
+        lengths_(args.lengths.data, args.lengths.data + args.lengths.length) {}
+
+  Napi::Promise promise() const { return deferred_.Promise(); }
+
+ protected:
+  void Execute() override {
+    try {
+      logits_ = model_->run(BatchInput{ids_.data(), ids_.size(), type_ids_.data(),
+                                       type_ids_.size(), lengths_.data(), lengths_.size()});
+    } catch (const engine::InputError& error) {
+      fail(ErrorKind::kInput, error.what());
+    } catch (const std::exception& error) {
+      fail(ErrorKind::kInternal, std::string("crossrank: Model.run failed: ") + error.what());
+    } catch (...) {
+      fail(ErrorKind::kInternal, "crossrank: Model.run failed");
+    }
+  }
+
+  void OnOK() override { deferred_.Resolve(to_float32_array(Env(), logits_)); }
+
+  void OnError(const Napi::Error&) override {
+    deferred_.Reject(make_error(Env(), kind_, message_).Value());
+  }
+
+ private:
+  void fail(ErrorKind kind, std::string message) {
+    kind_ = kind;
+    message_ = std::move(message);
+    SetError(message_);
+  }
+
+  Napi::Promise::Deferred deferred_;
+  std::shared_ptr<BertModel> model_;
+  std::vector<std::uint32_t> ids_;
+  std::vector<std::uint8_t> type_ids_;
+  std::vector<std::uint32_t> lengths_;
+  std::vector<float> logits_;
+  ErrorKind kind_ = ErrorKind::kInternal;
+  std::string message_;
+};
+
+int threads_option(const Napi::CallbackInfo& info) {
+  const Napi::Env env = info.Env();
+  if (info.Length() < 2 || info[1].IsUndefined()) return default_thread_count();
+  if (!info[1].IsObject() || info[1].IsArray() || info[1].IsFunction()) {
+    throw make_error(env, ErrorKind::kArgument,
+                     "crossrank: new Model(modelDir, options): options must be an object, got " +
+                         describe(info[1]));
+  }
+  const Napi::Value threads = info[1].As<Napi::Object>().Get("threads");
+  if (threads.IsUndefined()) return default_thread_count();
+  if (!threads.IsNumber()) {
+    throw make_error(env, ErrorKind::kArgument,
+                     "crossrank: options.threads must be a number, got " + describe(threads));
+  }
+  const double value = threads.As<Napi::Number>().DoubleValue();
+  if (!(value >= 1 && value <= kMaxThreads) || value != std::floor(value)) {
+    throw make_error(env, ErrorKind::kInput,
+                     "crossrank: options.threads must be an integer from 1 to " +
+                         std::to_string(kMaxThreads) + ", got " +
+                         threads.ToString().Utf8Value());
+  }
+  return static_cast<int>(value);
+}
+
+Napi::Object config_object(Napi::Env env, const BertModel& model) {
+  const engine::ModelConfig& c = model.config();
+  Napi::Array architectures = Napi::Array::New(env, c.architectures.size());
+  for (std::size_t i = 0; i < c.architectures.size(); ++i) {
+    architectures.Set(static_cast<std::uint32_t>(i), c.architectures[i]);
+  }
+  architectures.Freeze();
+  Napi::Object config = Napi::Object::New(env);
+  config.Set("modelType", c.model_type);
+  config.Set("architectures", architectures);
+  config.Set("hiddenSize", c.hidden_size);
+  config.Set("numHiddenLayers", c.num_hidden_layers);
+  config.Set("numAttentionHeads", c.num_attention_heads);
+  config.Set("intermediateSize", c.intermediate_size);
+  config.Set("vocabSize", c.vocab_size);
+  config.Set("typeVocabSize", c.type_vocab_size);
+  config.Set("maxPositionEmbeddings", c.max_position_embeddings);
+  config.Set("numLabels", c.num_labels);
+  config.Set("layerNormEps", c.layer_norm_eps);
+  config.Set("hiddenAct", c.hidden_act);
+  config.Set("weightsDtype", engine::dtype_name(model.weights_dtype()));
+  config.Freeze();
+  return config;
+}
+
+}  // namespace
+
+Napi::Error make_error(Napi::Env env, ErrorKind kind, const std::string& message) {
+  Napi::Error error;
+  const char* code = nullptr;
+  switch (kind) {
+    case ErrorKind::kModel:
+      error = Napi::Error::New(env, message);
+      code = "CROSSRANK_MODEL";
+      break;
+    case ErrorKind::kInput:
+      error = Napi::RangeError::New(env, message);
+      code = "CROSSRANK_INPUT";
+      break;
+    case ErrorKind::kArgument:
+      error = Napi::TypeError::New(env, message);
+      break;
+    case ErrorKind::kDisposed:
+      error = Napi::Error::New(env, message);
+      code = "CROSSRANK_DISPOSED";
+      break;
+    case ErrorKind::kInternal:
+      error = Napi::Error::New(env, message);
+      code = "CROSSRANK_INTERNAL";
+      break;
+  }
+  if (code != nullptr) error.Set("code", Napi::String::New(env, code));
+  return error;
+}
+
+Napi::Function ModelWrap::define_class(Napi::Env env) {
+  return DefineClass(env, "Model",
+                     {
+                         InstanceMethod<&ModelWrap::run>("run"),
+                         InstanceMethod<&ModelWrap::run_sync>("runSync"),
+                         InstanceMethod<&ModelWrap::dispose>("dispose"),
+                         InstanceAccessor<&ModelWrap::disposed>("disposed"),
+                     });
+}
+
+ModelWrap::ModelWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ModelWrap>(info) {
+  const Napi::Env env = info.Env();
+  if (!info.IsConstructCall()) {
+    throw make_error(env, ErrorKind::kArgument, "crossrank: Model must be called with new");
+  }
+  if (!info[0].IsString()) {
+    throw make_error(env, ErrorKind::kArgument,
+                     "crossrank: new Model(modelDir): modelDir must be a string, got " +
+                         describe(info[0]));
+  }
+  const std::string model_dir = info[0].As<Napi::String>().Utf8Value();
+  if (model_dir.empty() || model_dir.find('\0') != std::string::npos) {
+    throw make_error(env, ErrorKind::kArgument,
+                     "crossrank: new Model(modelDir): modelDir must be a non-empty path");
+  }
+  const int threads = threads_option(info);
+  try {
+    model_ = BertModel::load(model_dir, threads);
+  } catch (const engine::ModelError& error) {
+    throw make_error(env, ErrorKind::kModel, error.what());
+  } catch (const std::exception& error) {
+    throw make_error(env, ErrorKind::kInternal,
+                     "crossrank: loading " + model_dir + " failed: " + error.what());
+  }
+  info.This().As<Napi::Object>().DefineProperties({
+      Napi::PropertyDescriptor::Value("config", config_object(env, *model_), napi_enumerable),
+      Napi::PropertyDescriptor::Value("threads", Napi::Number::New(env, model_->threads()),
+                                      napi_enumerable),
+  });
+}
+
+Napi::Value ModelWrap::run(const Napi::CallbackInfo& info) {
+  const Napi::Env env = info.Env();
+  // Every failure rejects the promise, none throws synchronously.
+  try {
+    if (!model_) throw make_error(env, ErrorKind::kDisposed, kDisposedMessage);
+    const RunArgs args = run_args(info, "run");
+    auto* worker = new RunWorker(env, model_, args);
+    const Napi::Promise promise = worker->promise();
+    worker->Queue();
+    return promise;
+  } catch (const Napi::Error& error) {
+    const auto deferred = Napi::Promise::Deferred::New(env);
+    deferred.Reject(error.Value());
+    return deferred.Promise();
+  } catch (const std::exception& error) {  // e.g. bad_alloc copying the inputs
+    const auto deferred = Napi::Promise::Deferred::New(env);
+    deferred.Reject(make_error(env, ErrorKind::kInternal,
+                               std::string("crossrank: Model.run failed: ") + error.what())
+                        .Value());
+    return deferred.Promise();
+  }
+}
+
+Napi::Value ModelWrap::run_sync(const Napi::CallbackInfo& info) {
+  const Napi::Env env = info.Env();
+  if (!model_) throw make_error(env, ErrorKind::kDisposed, kDisposedMessage);
+  const RunArgs args = run_args(info, "runSync");
+  std::vector<float> logits;
+  try {
+    // No JS runs until this returns, so the arrays are read in place.
+    logits = model_->run(BatchInput{args.ids.data, args.ids.length, args.type_ids.data,
+                                    args.type_ids.length, args.lengths.data, args.lengths.length});
+  } catch (const engine::InputError& error) {
+    throw make_error(env, ErrorKind::kInput, error.what());
+  } catch (const std::exception& error) {
+    throw make_error(env, ErrorKind::kInternal,
+                     std::string("crossrank: Model.runSync failed: ") + error.what());
+  }
+  return to_float32_array(env, logits);
+}
+
+void ModelWrap::dispose(const Napi::CallbackInfo&) { model_.reset(); }
+
+Napi::Value ModelWrap::disposed(const Napi::CallbackInfo& info) {
+  return Napi::Boolean::New(info.Env(), model_ == nullptr);
+}
+
+}  // namespace crossrank::addon

@@ -1,0 +1,45 @@
+// The JS class Model: one loaded engine model. Inputs are validated and
+// copied on the JS thread; run() does the forward pass on a libuv worker
+// (Napi::AsyncWorker, no N-API calls in Execute) and resolves a
+// Float32Array. The engine model is shared with in-flight runs, so
+// dispose() or garbage collection during a run frees it when the run ends.
+#pragma once
+
+#include <napi.h>
+
+#include <memory>
+#include <string>
+
+#include "engine/bert.h"
+
+namespace crossrank::addon {
+
+// What went wrong, decided where the error happens (possibly off the JS
+// thread) and turned into the matching JS error class on the JS thread.
+enum class ErrorKind {
+  kModel,     // Error, code CROSSRANK_MODEL: the model folder
+  kInput,     // RangeError, code CROSSRANK_INPUT: input values
+  kArgument,  // TypeError: wrong argument types
+  kDisposed,  // Error, code CROSSRANK_DISPOSED
+  kInternal,  // Error, code CROSSRANK_INTERNAL: out of memory, threads, ...
+};
+
+Napi::Error make_error(Napi::Env env, ErrorKind kind, const std::string& message);
+
+class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
+ public:
+  // The Model constructor function for env.
+  static Napi::Function define_class(Napi::Env env);
+
+  explicit ModelWrap(const Napi::CallbackInfo& info);
+
+ private:
+  Napi::Value run(const Napi::CallbackInfo& info);
+  Napi::Value run_sync(const Napi::CallbackInfo& info);
+  void dispose(const Napi::CallbackInfo& info);
+  Napi::Value disposed(const Napi::CallbackInfo& info);
+
+  std::shared_ptr<engine::BertModel> model_;  // null once disposed
+};
+
+}  // namespace crossrank::addon

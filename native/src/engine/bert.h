@@ -1,0 +1,64 @@
+// BertForSequenceClassification inference (eval mode) on packed batches:
+// sequences of different lengths laid end to end, no padding.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "common/thread_pool.h"
+#include "engine/config.h"
+#include "engine/weights.h"
+#include "kernels/kernels.h"
+
+namespace crossrank::engine {
+
+// One packed batch. Sequence i occupies tokens [offset_i, offset_i + lengths[i])
+// where offset_i is the sum of the lengths before it; its positions are
+// 0 .. lengths[i] - 1.
+struct BatchInput {
+  const std::uint32_t* ids = nullptr;
+  std::size_t num_ids = 0;
+  const std::uint8_t* type_ids = nullptr;
+  std::size_t num_type_ids = 0;
+  const std::uint32_t* lengths = nullptr;
+  std::size_t num_sequences = 0;
+};
+
+class BertModel {
+ public:
+  // Loads <model_dir>/config.json and <model_dir>/model.safetensors and packs
+  // the weights for `table`. threads >= 1. Throws ModelError.
+  static std::unique_ptr<BertModel> load(const std::string& model_dir, int threads,
+                                         const kernels::KernelTable& table);
+  static std::unique_ptr<BertModel> load(const std::string& model_dir, int threads) {
+    return load(model_dir, threads, kernels::active_kernels());
+  }
+
+  const ModelConfig& config() const { return config_; }
+  DType weights_dtype() const { return weights_.dtype; }
+  int threads() const { return pool_.size(); }
+
+  // Throws InputError naming the first thing wrong with input.
+  void validate(const BatchInput& input) const;
+
+  // Validates, then returns the logits, num_sequences x num_labels row-major.
+  // Safe to call from several threads; runs are serialised per model.
+  std::vector<float> run(const BatchInput& input);
+
+ private:
+  BertModel(ModelConfig config, BertWeights weights, int threads,
+            const kernels::KernelTable& table);
+  void forward(const BatchInput& input, float* logits);
+
+  ModelConfig config_;
+  BertWeights weights_;
+  const kernels::KernelTable& table_;
+  ThreadPool pool_;
+  std::mutex run_mutex_;  // the pool is not re-entrant: one forward pass at a time
+};
+
+}  // namespace crossrank::engine

@@ -1,0 +1,217 @@
+#include "engine/config.h"
+
+#include <cerrno>
+#include <cmath>
+#include <cstring>
+#include <sstream>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "engine/json.h"
+
+namespace crossrank::engine {
+namespace {
+
+// config.json is a few kB; anything huge is not a config.
+constexpr std::size_t kMaxTextFileBytes = 16u << 20;
+constexpr const char* kSupported = "bert (BertForSequenceClassification)";
+
+class ConfigReader {
+ public:
+  ConfigReader(const json::Value& root, const std::string& path) : root_(root), path_(path) {}
+
+  [[noreturn]] void fail(std::string_view field, const std::string& what) const {
+    throw ModelError(path_ + ": " + std::string(field) + ": " + what);
+  }
+
+  const json::Value* get(std::string_view field) const {
+    const json::Value* value = root_.find(field);
+    return value != nullptr && !value->is_null() ? value : nullptr;
+  }
+
+  std::string string_field(std::string_view field, const char* default_value) const {
+    const json::Value* value = get(field);
+    if (value == nullptr) {
+      if (default_value == nullptr) fail(field, "missing; supported: " + std::string(kSupported));
+      return default_value;
+    }
+    if (!value->is_string()) fail(field, "expected a string, found " + describe(*value));
+    return value->as_string();
+  }
+
+  // A whole number in [min, max]; a missing field takes default_value, or
+  // is an error when there is none (default_value < 0).
+  int int_field(std::string_view field, int min, int max, int default_value = -1) const {
+    const json::Value* value = get(field);
+    if (value == nullptr) {
+      if (default_value < 0) fail(field, "missing");
+      return default_value;
+    }
+    if (!value->is_number()) fail(field, "expected an integer, found " + describe(*value));
+    const double number = value->as_double();
+    if (number != std::floor(number)) fail(field, "expected an integer, found " + describe(*value));
+    if (number < min || number > max) {
+      fail(field, describe(*value) + " is outside the supported range [" + std::to_string(min) +
+                      ", " + std::to_string(max) + "]");
+    }
+    return static_cast<int>(number);
+  }
+
+  static std::string describe(const json::Value& value) {
+    if (value.is_string()) return "\"" + value.as_string() + "\"";
+    if (value.is_number()) {
+      std::ostringstream out;
+      out.precision(17);
+      out << value.as_double();
+      return out.str();
+    }
+    if (value.is_bool()) return value.as_bool() ? "true" : "false";
+    return json::Value::type_name(value.type());
+  }
+
+ private:
+  const json::Value& root_;
+  const std::string& path_;
+};
+
+}  // namespace
+
+std::string join_path(std::string_view dir, std::string_view name) {
+  std::string out(dir);
+  while (out.size() > 1 && out.back() == '/') out.pop_back();
+  if (!out.empty() && out.back() != '/') out += '/';
+  out += name;
+  return out;
+}
+
+std::string read_file(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) throw ModelError(path + ": cannot open: " + std::strerror(errno));
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd);
+    throw ModelError(path + ": not a regular file");
+  }
+  std::string out;
+  char buffer[1 << 16];
+  for (;;) {
+    const ssize_t got = ::read(fd, buffer, sizeof buffer);
+    if (got == 0) break;
+    if (got < 0) {
+      if (errno == EINTR) continue;
+      const int error = errno;
+      ::close(fd);
+      throw ModelError(path + ": read failed: " + std::strerror(error));
+    }
+    out.append(buffer, static_cast<std::size_t>(got));
+    if (out.size() > kMaxTextFileBytes) {
+      ::close(fd);
+      throw ModelError(path + ": larger than " + std::to_string(kMaxTextFileBytes) + " bytes");
+    }
+  }
+  ::close(fd);
+  return out;
+}
+
+ModelConfig parse_config(std::string_view text, const std::string& path) {
+  json::Value root;
+  try {
+    root = json::parse(text);
+  } catch (const json::ParseError& error) {
+    throw ModelError(path + ": " + error.what());
+  }
+  if (!root.is_object()) {
+    throw ModelError(path + ": expected a JSON object, found " +
+                     json::Value::type_name(root.type()));
+  }
+  ConfigReader reader(root, path);
+  ModelConfig config;
+
+  config.model_type = reader.string_field("model_type", nullptr);
+  if (config.model_type != "bert") {
+    reader.fail("model_type", "\"" + config.model_type + "\" is not supported; supported: " +
+                                  kSupported);
+  }
+
+  if (const json::Value* archs = reader.get("architectures")) {
+    if (!archs->is_array()) {
+      reader.fail("architectures",
+                  "expected an array of strings, found " + ConfigReader::describe(*archs));
+    }
+    for (const json::Value& arch : archs->as_array()) {
+      if (!arch.is_string()) {
+        reader.fail("architectures",
+                    "expected an array of strings, found " + ConfigReader::describe(arch));
+      }
+      config.architectures.push_back(arch.as_string());
+    }
+    bool found = false;
+    std::string listed;
+    for (const std::string& arch : config.architectures) {
+      found = found || arch == "BertForSequenceClassification";
+      listed += (listed.empty() ? "" : ", ") + arch;
+    }
+    if (!found) {
+      reader.fail("architectures",
+                  (listed.empty() ? std::string("empty") : "[" + listed + "]") +
+                      " is not a sequence-classification head; supported: " + kSupported);
+    }
+  }
+
+  config.hidden_size = reader.int_field("hidden_size", 1, 1 << 16);
+  config.num_hidden_layers = reader.int_field("num_hidden_layers", 1, 1024);
+  config.num_attention_heads = reader.int_field("num_attention_heads", 1, 1 << 12);
+  if (config.hidden_size % config.num_attention_heads != 0) {
+    reader.fail("num_attention_heads",
+                std::to_string(config.num_attention_heads) + " does not divide hidden_size " +
+                    std::to_string(config.hidden_size));
+  }
+  config.intermediate_size = reader.int_field("intermediate_size", 1, 1 << 18);
+  config.vocab_size = reader.int_field("vocab_size", 1, 1 << 24);
+  config.type_vocab_size = reader.int_field("type_vocab_size", 1, 256, 2);
+  config.max_position_embeddings = reader.int_field("max_position_embeddings", 1, 1 << 20, 512);
+
+  if (const json::Value* eps = reader.get("layer_norm_eps")) {
+    if (!eps->is_number() || !(eps->as_double() > 0.0) || !(eps->as_double() < 1.0)) {
+      reader.fail("layer_norm_eps",
+                  "expected a number in (0, 1), found " + ConfigReader::describe(*eps));
+    }
+    config.layer_norm_eps = eps->as_double();
+  }
+
+  config.hidden_act = reader.string_field("hidden_act", "gelu");
+  if (config.hidden_act != "gelu") {
+    reader.fail("hidden_act", "\"" + config.hidden_act +
+                                  "\" is not supported; supported: \"gelu\" (exact erf GELU)");
+  }
+
+  const std::string position_type = reader.string_field("position_embedding_type", "absolute");
+  if (position_type != "absolute") {
+    reader.fail("position_embedding_type",
+                "\"" + position_type + "\" is not supported; supported: \"absolute\"");
+  }
+
+  // Hugging Face derives num_labels from id2label when present, else from
+  // num_labels, else 2.
+  if (const json::Value* id2label = reader.get("id2label")) {
+    if (!id2label->is_object()) {
+      reader.fail("id2label", "expected an object, found " + ConfigReader::describe(*id2label));
+    }
+    const std::size_t count = id2label->as_object().size();
+    if (count == 0) reader.fail("id2label", "is empty; a classifier needs at least one label");
+    if (count > (1 << 16)) reader.fail("id2label", "has more than 65536 labels");
+    config.num_labels = static_cast<int>(count);
+  } else {
+    config.num_labels = reader.int_field("num_labels", 1, 1 << 16, 2);
+  }
+  return config;
+}
+
+ModelConfig load_config(const std::string& model_dir) {
+  const std::string path = join_path(model_dir, "config.json");
+  return parse_config(read_file(path), path);
+}
+
+}  // namespace crossrank::engine

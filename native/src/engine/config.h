@@ -1,0 +1,56 @@
+// The config.json of a Hugging Face BertForSequenceClassification folder,
+// checked field by field against what the engine supports.
+#pragma once
+
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace crossrank::engine {
+
+// Anything wrong with the model folder: missing or unreadable files,
+// unsupported or inconsistent config, malformed weights. The message names
+// the file and the field or tensor.
+class ModelError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// Input that does not fit the model (lengths, ids out of range...). The
+// message names the field and the first bad index.
+class InputError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+struct ModelConfig {
+  std::string model_type;                  // "bert"
+  std::vector<std::string> architectures;  // as written; may be empty
+  int hidden_size = 0;
+  int num_hidden_layers = 0;
+  int num_attention_heads = 0;
+  int intermediate_size = 0;
+  int vocab_size = 0;
+  int type_vocab_size = 2;
+  int max_position_embeddings = 512;
+  int num_labels = 2;
+  double layer_norm_eps = 1e-12;
+  std::string hidden_act = "gelu";
+
+  int head_dim() const { return hidden_size / num_attention_heads; }
+};
+
+// "dir/name" without doubling a trailing slash of dir.
+std::string join_path(std::string_view dir, std::string_view name);
+
+// Reads the whole file; throws ModelError naming path on failure.
+std::string read_file(const std::string& path);
+
+// Parses config.json text; `path` is used in error messages only.
+ModelConfig parse_config(std::string_view text, const std::string& path);
+
+// Reads and parses <model_dir>/config.json.
+ModelConfig load_config(const std::string& model_dir);
+
+}  // namespace crossrank::engine

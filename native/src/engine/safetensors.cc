@@ -1,0 +1,229 @@
+#include "engine/safetensors.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <string_view>
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "engine/config.h"
+#include "engine/json.h"
+
+namespace crossrank::engine {
+namespace {
+
+struct DTypeInfo {
+  const char* name;
+  DType dtype;
+  std::size_t size;
+};
+
+constexpr DTypeInfo kDTypes[] = {
+    {"F64", DType::kF64, 8},         {"F32", DType::kF32, 4},         {"F16", DType::kF16, 2},
+    {"BF16", DType::kBF16, 2},       {"I64", DType::kI64, 8},         {"I32", DType::kI32, 4},
+    {"I16", DType::kI16, 2},         {"I8", DType::kI8, 1},           {"U64", DType::kU64, 8},
+    {"U32", DType::kU32, 4},         {"U16", DType::kU16, 2},         {"U8", DType::kU8, 1},
+    {"BOOL", DType::kBool, 1},       {"F8_E4M3", DType::kF8E4M3, 1}, {"F8_E5M2", DType::kF8E5M2, 1},
+    {"F8_E8M0", DType::kF8E8M0, 1},
+};
+
+const DTypeInfo& info(DType dtype) {
+  for (const DTypeInfo& entry : kDTypes) {
+    if (entry.dtype == dtype) return entry;
+  }
+  return kDTypes[1];
+}
+
+std::uint64_t read_u64_le(const unsigned char* p) {
+  std::uint64_t value = 0;
+  for (int i = 7; i >= 0; --i) value = (value << 8) | p[i];
+  return value;
+}
+
+std::string quoted(const std::string& name) { return "tensor '" + name + "'"; }
+
+}  // namespace
+
+const char* dtype_name(DType dtype) { return info(dtype).name; }
+std::size_t dtype_size(DType dtype) { return info(dtype).size; }
+
+std::string TensorView::shape_string() const {
+  std::string out = "[";
+  for (std::size_t i = 0; i < shape.size(); ++i) {
+    if (i) out += ", ";
+    out += std::to_string(shape[i]);
+  }
+  return out + "]";
+}
+
+void SafetensorsFile::fail(const std::string& what) const { throw ModelError(path_ + ": " + what); }
+
+SafetensorsFile::SafetensorsFile(std::string path) : path_(std::move(path)) {
+  const int fd = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) fail(std::string("cannot open: ") + std::strerror(errno));
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd);
+    fail("not a regular file");
+  }
+  const std::uint64_t file_size = static_cast<std::uint64_t>(st.st_size);
+  if (file_size < 8) {
+    ::close(fd);
+    fail("file is " + std::to_string(file_size) +
+         " bytes, too short for a safetensors header (at least 8)");
+  }
+  void* mapping = ::mmap(nullptr, file_size, PROT_READ, MAP_PRIVATE, fd, 0);
+  const int map_errno = errno;
+  ::close(fd);  // the mapping keeps the file open
+  if (mapping == MAP_FAILED) fail(std::string("mmap failed: ") + std::strerror(map_errno));
+  mapping_ = mapping;
+  mapping_size_ = file_size;
+
+  try {
+    const auto* bytes = static_cast<const unsigned char*>(mapping_);
+    const std::uint64_t header_size = read_u64_le(bytes);
+    if (header_size > file_size - 8) {
+      fail("header length " + std::to_string(header_size) + " runs past the end of the file (" +
+           std::to_string(file_size) + " bytes); the file is truncated or not safetensors");
+    }
+    if (header_size > kMaxHeaderBytes) {
+      fail("header length " + std::to_string(header_size) + " exceeds the limit of " +
+           std::to_string(kMaxHeaderBytes) + " bytes");
+    }
+    parse_header(bytes + 8, header_size, bytes + 8 + header_size,
+                 file_size - 8 - header_size);
+  } catch (...) {
+    ::munmap(mapping_, mapping_size_);
+    mapping_ = nullptr;
+    throw;
+  }
+}
+
+SafetensorsFile::~SafetensorsFile() {
+  if (mapping_ != nullptr) ::munmap(mapping_, mapping_size_);
+}
+
+const TensorView* SafetensorsFile::find(const std::string& name) const {
+  auto it = tensors_.find(name);
+  return it == tensors_.end() ? nullptr : &it->second;
+}
+
+void SafetensorsFile::parse_header(const unsigned char* header, std::size_t header_size,
+                                   const unsigned char* data, std::size_t data_size) {
+  json::Value root;
+  try {
+    root = json::parse(
+        std::string_view(reinterpret_cast<const char*>(header), header_size));
+  } catch (const json::ParseError& error) {
+    fail(std::string("header: ") + error.what());
+  }
+  if (!root.is_object()) {
+    fail(std::string("header: expected a JSON object, found ") +
+         json::Value::type_name(root.type()));
+  }
+
+  struct Extent {
+    std::uint64_t begin, end;
+    const std::string* name;
+  };
+  std::vector<Extent> extents;
+
+  for (const json::Value::Member& member : root.as_object()) {
+    const std::string& name = member.first;
+    const json::Value& entry = member.second;
+    if (name == "__metadata__") {
+      if (!entry.is_object()) fail("header: __metadata__ is not an object");
+      for (const json::Value::Member& item : entry.as_object()) {
+        if (!item.second.is_string()) {
+          fail("header: __metadata__ value of '" + item.first + "' is not a string");
+        }
+        metadata_[item.first] = item.second.as_string();
+      }
+      continue;
+    }
+    const std::string where = quoted(name);
+    if (!entry.is_object()) fail(where + ": entry is not an object");
+
+    TensorView view;
+    view.name = name;
+
+    const json::Value* dtype = entry.find("dtype");
+    if (dtype == nullptr || !dtype->is_string()) fail(where + ": missing dtype");
+    const DTypeInfo* dtype_info = nullptr;
+    for (const DTypeInfo& candidate : kDTypes) {
+      if (dtype->as_string() == candidate.name) dtype_info = &candidate;
+    }
+    if (dtype_info == nullptr) fail(where + ": unknown dtype '" + dtype->as_string() + "'");
+    view.dtype = dtype_info->dtype;
+
+    const json::Value* shape = entry.find("shape");
+    if (shape == nullptr || !shape->is_array()) fail(where + ": missing shape");
+    std::uint64_t numel = 1;
+    bool overflow = false;
+    bool has_zero = false;
+    for (const json::Value& dim : shape->as_array()) {
+      std::int64_t extent = 0;
+      if (!dim.get_int64(&extent) || extent < 0) {
+        fail(where + ": shape entries must be non-negative integers");
+      }
+      view.shape.push_back(extent);
+      const auto u = static_cast<std::uint64_t>(extent);
+      if (u == 0) has_zero = true;
+      if (u != 0 && numel > UINT64_MAX / u) overflow = true;
+      numel *= u;
+    }
+    // A zero dimension makes any overflow of the other dims harmless.
+    if (has_zero) numel = 0;
+    if (!has_zero && overflow) fail(where + ": shape " + view.shape_string() + " overflows");
+    if (numel != 0 && numel > UINT64_MAX / dtype_info->size) {
+      fail(where + ": shape " + view.shape_string() + " overflows");
+    }
+    view.numel = numel;
+
+    const json::Value* offsets = entry.find("data_offsets");
+    std::uint64_t begin = 0, end = 0;
+    if (offsets == nullptr || !offsets->is_array() || offsets->as_array().size() != 2 ||
+        !offsets->as_array()[0].get_uint64(&begin) || !offsets->as_array()[1].get_uint64(&end)) {
+      fail(where + ": data_offsets must be two non-negative integers [begin, end]");
+    }
+    const std::string range =
+        "data_offsets [" + std::to_string(begin) + ", " + std::to_string(end) + "]";
+    if (begin > end) fail(where + ": " + range + " has begin after end");
+    if (end > data_size) {
+      fail(where + ": " + range + " lie outside the data section (" + std::to_string(data_size) +
+           " bytes)");
+    }
+    const std::uint64_t expected_bytes = numel * dtype_info->size;
+    if (end - begin != expected_bytes) {
+      fail(where + ": " + range + " span " + std::to_string(end - begin) + " bytes but " +
+           dtype_info->name + " " + view.shape_string() + " needs " +
+           std::to_string(expected_bytes));
+    }
+    view.data = data + begin;
+    view.nbytes = static_cast<std::size_t>(end - begin);
+    auto [it, inserted] = tensors_.emplace(name, std::move(view));
+    (void)inserted;  // the JSON parser refuses duplicate keys
+    extents.push_back({begin, end, &it->first});
+  }
+
+  // Tensors must not share bytes (empty tensors take no room).
+  std::sort(extents.begin(), extents.end(), [](const Extent& a, const Extent& b) {
+    return a.begin != b.begin ? a.begin < b.begin : a.end < b.end;
+  });
+  const Extent* previous = nullptr;
+  for (const Extent& extent : extents) {
+    if (extent.begin == extent.end) continue;
+    if (previous != nullptr && extent.begin < previous->end) {
+      fail(quoted(*extent.name) + ": data_offsets [" + std::to_string(extent.begin) + ", " +
+           std::to_string(extent.end) + "] overlap " + quoted(*previous->name) + " [" +
+           std::to_string(previous->begin) + ", " + std::to_string(previous->end) + "]");
+    }
+    previous = &extent;
+  }
+}
+
+}  // namespace crossrank::engine

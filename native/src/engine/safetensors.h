@@ -1,0 +1,60 @@
+// A read-only, memory-mapped safetensors file. Every entry of the header is
+// checked against the file before any tensor byte is exposed: known dtype,
+// shape product without overflow, offsets inside the data section, byte
+// size equal to numel * dtype size, no two tensors overlapping.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace crossrank::engine {
+
+enum class DType { kF64, kF32, kF16, kBF16, kI64, kI32, kI16, kI8, kU64, kU32, kU16, kU8, kBool,
+                   kF8E4M3, kF8E5M2, kF8E8M0 };
+
+const char* dtype_name(DType dtype);
+std::size_t dtype_size(DType dtype);
+
+struct TensorView {
+  std::string name;
+  DType dtype = DType::kF32;
+  std::vector<std::int64_t> shape;
+  std::uint64_t numel = 0;
+  const unsigned char* data = nullptr;  // inside the mapping; any alignment
+  std::size_t nbytes = 0;
+
+  std::string shape_string() const;  // "[384, 1536]"
+};
+
+class SafetensorsFile {
+ public:
+  static constexpr std::uint64_t kMaxHeaderBytes = 100u << 20;
+
+  // Maps and validates path; throws ModelError naming path (and the tensor).
+  explicit SafetensorsFile(std::string path);
+  ~SafetensorsFile();
+  SafetensorsFile(const SafetensorsFile&) = delete;
+  SafetensorsFile& operator=(const SafetensorsFile&) = delete;
+
+  const std::string& path() const { return path_; }
+  // The tensor named name, or null.
+  const TensorView* find(const std::string& name) const;
+  const std::map<std::string, TensorView>& tensors() const { return tensors_; }
+  const std::map<std::string, std::string>& metadata() const { return metadata_; }
+
+ private:
+  void parse_header(const unsigned char* header, std::size_t header_size,
+                    const unsigned char* data, std::size_t data_size);
+  [[noreturn]] void fail(const std::string& what) const;
+
+  std::string path_;
+  void* mapping_ = nullptr;
+  std::size_t mapping_size_ = 0;
+  std::map<std::string, TensorView> tensors_;
+  std::map<std::string, std::string> metadata_;
+};
+
+}  // namespace crossrank::engine

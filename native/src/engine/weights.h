@@ -1,0 +1,51 @@
+// The weights of a BertForSequenceClassification checkpoint, checked against
+// the config, converted to fp32 and packed for the active GEMM at load. The
+// safetensors mapping is not needed afterwards.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "engine/config.h"
+#include "engine/safetensors.h"
+#include "kernels/kernels.h"
+
+namespace crossrank::engine {
+
+struct LayerWeights {
+  kernels::PackedWeights qkv;  // [3 * hidden][hidden]: query, key, value rows fused
+  std::vector<float> qkv_bias;
+  kernels::PackedWeights attention_output;
+  std::vector<float> attention_output_bias;
+  std::vector<float> attention_norm_gamma, attention_norm_beta;
+  kernels::PackedWeights intermediate;
+  std::vector<float> intermediate_bias;
+  kernels::PackedWeights output;
+  std::vector<float> output_bias;
+  std::vector<float> output_norm_gamma, output_norm_beta;
+};
+
+struct BertWeights {
+  std::vector<float> word_embeddings;        // [vocab][hidden]
+  std::vector<float> position_embeddings;    // [max_position][hidden]
+  std::vector<float> token_type_embeddings;  // [type_vocab][hidden]
+  std::vector<float> embeddings_norm_gamma, embeddings_norm_beta;
+  std::vector<LayerWeights> layers;
+  kernels::PackedWeights pooler;
+  std::vector<float> pooler_bias;
+  kernels::PackedWeights classifier;  // [num_labels][hidden]
+  std::vector<float> classifier_bias;
+  DType dtype = DType::kF32;  // the checkpoint's dtype (F32, F16 or BF16)
+};
+
+// Exact conversions to fp32.
+float f16_to_f32(std::uint16_t bits);
+float bf16_to_f32(std::uint16_t bits);
+
+// Reads every tensor the model uses from file, checks names, dtypes and
+// shapes against config, converts and packs with table. Throws ModelError.
+BertWeights load_weights(const ModelConfig& config, const SafetensorsFile& file,
+                         const kernels::KernelTable& table);
+
+}  // namespace crossrank::engine
