@@ -1,0 +1,139 @@
+#!/usr/bin/env node
+/**
+ * crossrank's command line:
+ *   crossrank rank --model DIR --query TEXT --docs FILE [--top-k N] [--json] [--threads N] [--max-length N]
+ *   crossrank info
+ */
+import { readFileSync } from 'node:fs';
+import { performance } from 'node:perf_hooks';
+import { parseArgs } from 'node:util';
+
+import { CrossEncoder } from './cross-encoder.js';
+import { cpuInfo } from './info.js';
+
+const USAGE = `Usage:
+  crossrank rank --model DIR --query TEXT --docs FILE [--top-k N] [--json] [--threads N] [--max-length N]
+      Scores every document of FILE against the query and prints them best first.
+      FILE is a JSON array of strings (.json), one JSON string per line (.jsonl),
+      or plain text with one document per non-empty line.
+  crossrank info
+      Prints the CPU features found and the kernels chosen for them.`;
+
+class UsageError extends Error {}
+
+function readDocuments(file: string): string[] {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new UsageError(`cannot read --docs ${file}: ${(error as Error).message}`);
+  }
+  if (file.endsWith('.json')) {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch (error) {
+      throw new UsageError(`${file} is not valid JSON: ${(error as Error).message}`);
+    }
+    if (!Array.isArray(parsed) || parsed.some((d) => typeof d !== 'string')) {
+      throw new UsageError(`${file} must hold a JSON array of strings`);
+    }
+    return parsed as string[];
+  }
+  const lines = text.split(/\r?\n/).filter((line) => line.trim() !== '');
+  if (file.endsWith('.jsonl')) {
+    return lines.map((line, i) => {
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(line);
+      } catch (error) {
+        throw new UsageError(`${file}:${i + 1} is not valid JSON: ${(error as Error).message}`);
+      }
+      if (typeof parsed !== 'string') throw new UsageError(`${file}:${i + 1} must be a JSON string`);
+      return parsed;
+    });
+  }
+  return lines;
+}
+
+function positiveInteger(value: string | undefined, flag: string): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new UsageError(`${flag} must be a positive integer, got ${JSON.stringify(value)}`);
+  return n;
+}
+
+async function rank(args: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      model: { type: 'string' },
+      query: { type: 'string' },
+      docs: { type: 'string' },
+      'top-k': { type: 'string' },
+      json: { type: 'boolean', default: false },
+      threads: { type: 'string' },
+      'max-length': { type: 'string' },
+    },
+    strict: true,
+  });
+  if (!values.model) throw new UsageError('rank needs --model DIR (a Hugging Face cross-encoder folder)');
+  if (values.query === undefined) throw new UsageError('rank needs --query TEXT');
+  if (!values.docs) throw new UsageError('rank needs --docs FILE');
+  const topK = positiveInteger(values['top-k'], '--top-k');
+  const threads = positiveInteger(values.threads, '--threads');
+  const maxLength = positiveInteger(values['max-length'], '--max-length');
+  const documents = readDocuments(values.docs);
+
+  const loadStart = performance.now();
+  const model = CrossEncoder.load(values.model, { threads, maxLength });
+  const loadMs = performance.now() - loadStart;
+  const rankStart = performance.now();
+  const results = await model.rank(values.query, documents, { topK, returnDocuments: true });
+  const rankMs = performance.now() - rankStart;
+  model.dispose();
+
+  if (values.json) {
+    process.stdout.write(
+      `${JSON.stringify({ query: values.query, results, loadMs, rankMs, documents: documents.length }, null, 2)}\n`,
+    );
+    return;
+  }
+  const width = String(documents.length).length;
+  process.stdout.write(`query: ${values.query}\n\n`);
+  results.forEach((result, position) => {
+    const text = result.document!.replace(/\s+/g, ' ');
+    const shown = text.length > 100 ? `${text.slice(0, 99)}…` : text;
+    process.stdout.write(
+      `${String(position + 1).padStart(width)}. ${result.score.toFixed(4)}  [${String(result.index).padStart(width)}] ${shown}\n`,
+    );
+  });
+  process.stdout.write(
+    `\nranked ${documents.length} documents in ${rankMs.toFixed(1)} ms ` +
+      `(model loaded in ${loadMs.toFixed(1)} ms, ${model.threads} threads)\n`,
+  );
+}
+
+function info(): void {
+  process.stdout.write(`${JSON.stringify(cpuInfo(), null, 2)}\n`);
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  try {
+    if (command === 'rank') await rank(rest);
+    else if (command === 'info') info();
+    else if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
+      process.stdout.write(`${USAGE}\n`);
+      return command === undefined ? 1 : 0;
+    } else throw new UsageError(`unknown command ${JSON.stringify(command)}`);
+    return 0;
+  } catch (error) {
+    const usage = error instanceof UsageError || (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS');
+    process.stderr.write(`crossrank: ${(error as Error).message.replace(/^crossrank: /, '')}\n`);
+    if (usage) process.stderr.write(`\n${USAGE}\n`);
+    return usage ? 2 : 1;
+  }
+}
+
+process.exitCode = await main(process.argv.slice(2));

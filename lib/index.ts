@@ -1,0 +1,15 @@
+export {
+  CrossEncoder,
+  DEFAULT_MAX_BATCH_TOKENS,
+  type LoadOptions,
+  type ModelConfig,
+  type Pair,
+  type PredictOptions,
+  type RankOptions,
+  type RankResult,
+  type Activation,
+  type Truncation,
+  type EncodedPairs,
+} from './cross-encoder.js';
+export { CrossrankError, DisposedError, ModelLoadError, NativeLoadError } from './errors.js';
+export { cpuInfo, type CpuInfo } from './info.js';

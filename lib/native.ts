@@ -1,0 +1,151 @@
+/**
+ * Finds and loads crossrank's two native parts: the C++ engine addon and the
+ * Rust tokenizer. Each is looked for first as a local development build, then
+ * as a prebuilt binary for this platform; when none loads, one error lists
+ * every path tried and why it failed.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import { NativeLoadError } from './errors.js';
+
+const require = createRequire(import.meta.url);
+
+export interface NativeModelConfig {
+  modelType: string;
+  architectures: string[];
+  hiddenSize: number;
+  numHiddenLayers: number;
+  numAttentionHeads: number;
+  intermediateSize: number;
+  vocabSize: number;
+  typeVocabSize: number;
+  maxPositionEmbeddings: number;
+  numLabels: number;
+  layerNormEps: number;
+  hiddenAct: string;
+  weightsDtype: 'F32' | 'F16' | 'BF16';
+}
+
+export interface NativeModel {
+  readonly config: NativeModelConfig;
+  readonly threads: number;
+  readonly disposed: boolean;
+  run(ids: Uint32Array, typeIds: Uint8Array, lengths: Uint32Array): Promise<Float32Array>;
+  runSync(ids: Uint32Array, typeIds: Uint8Array, lengths: Uint32Array): Float32Array;
+  dispose(): void;
+}
+
+export interface CpuInfo {
+  isa: string;
+  brand: string;
+  features: Record<string, boolean>;
+  kernels: Record<string, string>;
+  available: string[];
+}
+
+interface EngineAddon {
+  Model: new (modelDir: string, options?: { threads?: number }) => NativeModel;
+  cpuInfo(): CpuInfo;
+}
+
+export interface EncodedPairs {
+  ids: Uint32Array;
+  typeIds: Uint8Array;
+  lengths: Uint32Array;
+}
+
+export type Truncation = 'longest_first' | 'only_second';
+
+export interface NativeTokenizer {
+  readonly source: string;
+  readonly modelMaxLength: number | null;
+  encodePairs(firsts: string[], seconds: string[], maxLength: number, truncation: Truncation): EncodedPairs;
+  encodePairsAsync(
+    firsts: string[],
+    seconds: string[],
+    maxLength: number,
+    truncation: Truncation,
+  ): Promise<EncodedPairs>;
+}
+
+interface TokenizerAddon {
+  Tokenizer: { fromDir(dir: string): NativeTokenizer };
+}
+
+/** The folder holding crossrank's package.json, from lib/ or dist/lib/. */
+export function packageRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    const manifest = join(dir, 'package.json');
+    if (existsSync(manifest)) {
+      try {
+        if (JSON.parse(readFileSync(manifest, 'utf8')).name === 'crossrank') return dir;
+      } catch {
+        // not ours; keep walking up
+      }
+    }
+    const parent = dirname(dir);
+    if (parent === dir) throw new NativeLoadError('crossrank: cannot find its own package.json');
+    dir = parent;
+  }
+}
+
+/** The platform tag napi-rs uses in binary names, e.g. linux-x64-gnu. */
+function platformTag(): string {
+  const { platform, arch } = process;
+  if (platform === 'linux') {
+    const report = process.report?.getReport() as { header?: { glibcVersionRuntime?: string } } | undefined;
+    const libc = report?.header?.glibcVersionRuntime ? 'gnu' : 'musl';
+    return `${platform}-${arch}-${libc}`;
+  }
+  return `${platform}-${arch}`;
+}
+
+function loadFirst<T>(what: string, candidates: string[], hint: string): T {
+  const failures: string[] = [];
+  for (const candidate of candidates) {
+    if (!existsSync(candidate)) {
+      failures.push(`  ${candidate}: not found`);
+      continue;
+    }
+    try {
+      return require(candidate) as T;
+    } catch (error) {
+      failures.push(`  ${candidate}: ${(error as Error).message.split('\n')[0]}`);
+    }
+  }
+  throw new NativeLoadError(
+    `crossrank: could not load the ${what} for ${process.platform}-${process.arch} (Node ${process.version}).\n` +
+      `Tried:\n${failures.join('\n')}\n${hint}`,
+  );
+}
+
+let engine: EngineAddon | undefined;
+let tokenizer: TokenizerAddon | undefined;
+
+export function engineAddon(): EngineAddon {
+  if (!engine) {
+    const root = packageRoot();
+    engine = loadFirst<EngineAddon>(
+      'native engine (crossrank.node)',
+      [join(root, 'build', 'Release', 'crossrank.node')],
+      'Build it with `npm run build:native` (needs cmake and a C++17 compiler).',
+    );
+  }
+  return engine;
+}
+
+export function tokenizerAddon(): TokenizerAddon {
+  if (!tokenizer) {
+    const root = packageRoot();
+    tokenizer = loadFirst<TokenizerAddon>(
+      'tokenizer (crossrank-tokenizer)',
+      [join(root, 'build', 'tokenizer', `crossrank-tokenizer.${platformTag()}.node`)],
+      'Build it with `npm run build:tokenizer` (needs Rust and cargo).',
+    );
+  }
+  return tokenizer;
+}

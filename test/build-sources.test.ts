@@ -1,0 +1,44 @@
+/**
+ * The CMake and node-gyp builds compile the same sources with the same
+ * per-file ISA flags: both read native/sources.json, which must list every
+ * source file under native/ exactly once.
+ */
+import { readFileSync, readdirSync } from 'node:fs';
+import { join, relative } from 'node:path';
+
+import test from 'ava';
+
+import { repoRoot } from './helpers/fixtures.js';
+
+const sources = JSON.parse(readFileSync(join(repoRoot, 'native', 'sources.json'), 'utf8')) as Record<string, unknown>;
+const lists = Object.fromEntries(Object.entries(sources).filter(([key]) => !key.startsWith('//'))) as Record<string, string[]>;
+
+function walk(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((entry) =>
+    entry.isDirectory() ? walk(join(dir, entry.name)) : [relative(repoRoot, join(dir, entry.name))],
+  );
+}
+
+test('every .cc file under native/ is listed exactly once', (t) => {
+  const listed = Object.values(lists).flat();
+  t.is(new Set(listed).size, listed.length, 'a file is listed twice');
+  const onDisk = walk(join(repoRoot, 'native')).filter((f) => f.endsWith('.cc') && !f.includes(`${'fuzz'}/`));
+  t.deepEqual([...onDisk].sort(), [...listed].sort());
+});
+
+test('AVX2 flags go only to files under kernels/avx2/', (t) => {
+  for (const file of lists['kernels_avx2'] ?? []) t.true(file.startsWith('native/src/kernels/avx2/'), file);
+  for (const file of lists['core'] ?? []) t.false(file.includes('/avx2/'), file);
+});
+
+test('CMakeLists.txt and binding.gyp take their lists from sources.json', (t) => {
+  const cmake = readFileSync(join(repoRoot, 'CMakeLists.txt'), 'utf8');
+  const gyp = readFileSync(join(repoRoot, 'binding.gyp'), 'utf8');
+  for (const key of ['core', 'kernels_avx2', 'addon']) {
+    t.regex(cmake, new RegExp(`crossrank_source_list\\(${key} `), `CMake reads ${key}`);
+    t.regex(gyp, new RegExp(`sources\\.json'\\)\\.${key}|sources\\.json"\\)\\.${key}|\\.${key}\\.`), `gyp reads ${key}`);
+  }
+  t.notRegex(gyp, /\.cc['"]/, 'binding.gyp names no source file itself');
+  t.regex(cmake, /-mavx2;-mfma/);
+  t.regex(gyp, /-mavx2/);
+});

@@ -1,0 +1,49 @@
+/** The command line, run as a user runs it. */
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+
+import test from 'ava';
+
+import { repoRoot, tinyDir } from './helpers/fixtures.js';
+
+const run = promisify(execFile);
+const cli = join(repoRoot, 'dist', 'lib', 'cli.js');
+const examples = join(repoRoot, 'examples', 'passages.txt');
+
+test('rank prints every example passage best first, with scores and timing', async (t) => {
+  const { stdout } = await run('node', [cli, 'rank', '--model', tinyDir, '--query', 'how do rerankers work', '--docs', examples]);
+  t.regex(stdout, /^query: how do rerankers work/);
+  t.regex(stdout, /ranked \d+ documents in [\d.]+ ms/);
+  const scores = [...stdout.matchAll(/^\s*\d+\. (-?\d+\.\d+)/gm)].map((m) => Number(m[1]));
+  t.true(scores.length >= 5);
+  t.deepEqual(scores, [...scores].sort((a, b) => b - a));
+});
+
+test('rank --json --top-k returns the top results as JSON', async (t) => {
+  const { stdout } = await run('node', [
+    cli, 'rank', '--model', tinyDir, '--query', 'how do rerankers work', '--docs', examples, '--top-k', '3', '--json',
+  ]);
+  const output = JSON.parse(stdout) as { results: { index: number; score: number; document: string }[] };
+  t.is(output.results.length, 3);
+  for (const r of output.results) t.is(typeof r.document, 'string');
+});
+
+test('info prints the CPU features and the kernels chosen', async (t) => {
+  const { stdout } = await run('node', [cli, 'info']);
+  const info = JSON.parse(stdout) as { isa: string; kernels: Record<string, string>; features: Record<string, boolean> };
+  t.is(typeof info.isa, 'string');
+  t.is(typeof info.kernels['gemm'], 'string');
+  t.is(typeof info.features['avx2'], 'boolean');
+});
+
+test('usage errors exit 2 with a message naming the flag', async (t) => {
+  const error = await t.throwsAsync(run('node', [cli, 'rank', '--query', 'q', '--docs', examples]));
+  t.is((error as { code?: number }).code, 2);
+  t.regex((error as { stderr?: string }).stderr ?? '', /--model/);
+  const missing = await t.throwsAsync(run('node', [cli, 'rank', '--model', tinyDir, '--query', 'q', '--docs', 'nope.txt']));
+  t.regex((missing as { stderr?: string }).stderr ?? '', /nope\.txt/);
+  const badModel = await t.throwsAsync(run('node', [cli, 'rank', '--model', '/nonexistent', '--query', 'q', '--docs', examples]));
+  t.is((badModel as { code?: number }).code, 1);
+  t.regex((badModel as { stderr?: string }).stderr ?? '', /\/nonexistent.*does not exist/);
+});

@@ -1,0 +1,31 @@
+/**
+ * The same parity checks as parity.test.ts with the scalar reference kernels
+ * forced through CROSSRANK_ISA, so the fallback path every CPU can take is
+ * held to the same tolerances. Each ava test file runs in its own process, so
+ * the variable is set before the addon is first loaded.
+ */
+import test from 'ava';
+
+import { minilmAvailable, minilmDir, sharedDataAvailable, tinyDir } from './helpers/fixtures.js';
+import { loadGoldens } from './helpers/goldens.js';
+import { checkParity } from './helpers/parity.js';
+
+process.env['CROSSRANK_ISA'] = 'ref';
+const crossrank = await import('../lib/index.js');
+
+test('CROSSRANK_ISA=ref forces the reference kernels', (t) => {
+  const info = crossrank.cpuInfo();
+  t.is(info.isa, 'ref');
+  t.regex(info.kernels['gemm'] ?? '', /ref/);
+});
+
+test('reference kernels, tiny random model: logits within 1e-5 of PyTorch', async (t) => {
+  if (!sharedDataAvailable()) return t.pass('shared data missing outside CI');
+  await checkParity(t, crossrank, tinyDir, loadGoldens('tiny'), 1e-5);
+});
+
+test('reference kernels, all-MiniLM-L6-v2 cross-encoder: logits within 1e-4 of PyTorch', async (t) => {
+  if (!minilmAvailable() || !sharedDataAvailable()) return t.pass('fixture missing outside CI');
+  const result = await checkParity(t, crossrank, minilmDir, loadGoldens('minilm'), 1e-4);
+  t.true(result.cases >= 300);
+});

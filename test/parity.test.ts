@@ -1,0 +1,29 @@
+/**
+ * Parity with PyTorch (transformers' BertForSequenceClassification and its fast
+ * tokenizer) on the best kernels this CPU has. parity-ref.test.ts runs the
+ * same checks with the scalar reference kernels forced.
+ */
+import test from 'ava';
+
+import * as crossrank from '../lib/index.js';
+import { minilmAvailable, minilmDir, sharedDataAvailable, tinyDir } from './helpers/fixtures.js';
+import { loadGoldens } from './helpers/goldens.js';
+import { checkParity } from './helpers/parity.js';
+
+test('the best kernels for this CPU are in use', (t) => {
+  const info = crossrank.cpuInfo();
+  t.log(JSON.stringify(info));
+  if (info.features['avx2'] && info.features['fma']) t.is(info.isa, 'avx2_fma');
+  t.not(info.isa, 'ref');
+});
+
+test('tiny random model: token ids exact, logits within 1e-5 of PyTorch', async (t) => {
+  if (!sharedDataAvailable()) return t.pass('shared data missing outside CI');
+  await checkParity(t, crossrank, tinyDir, loadGoldens('tiny'), 1e-5);
+});
+
+test('all-MiniLM-L6-v2 cross-encoder: token ids exact, logits within 1e-4 of PyTorch', async (t) => {
+  if (!minilmAvailable() || !sharedDataAvailable()) return t.pass('fixture missing outside CI');
+  const result = await checkParity(t, crossrank, minilmDir, loadGoldens('minilm'), 1e-4);
+  t.true(result.cases >= 300);
+});
