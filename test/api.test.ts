@@ -120,6 +120,7 @@ test('rank sorts best first, honours topK and returnDocuments (all-MiniLM-L6-v2 
   );
   for (const r of top) t.is(r.document, passages[r.index]);
   t.is((await model.rank(query, passages, { topK: 100 })).length, passages.length);
+  t.deepEqual(await model.rank(query, []), []);
   await t.throwsAsync(model.rank(query, passages, { topK: 0 }), { instanceOf: RangeError, message: /topK/ });
   model.dispose();
 });

@@ -5,14 +5,16 @@ import { promisify } from 'node:util';
 
 import test from 'ava';
 
-import { repoRoot, tinyDir } from './helpers/fixtures.js';
+import { minilmAvailable, minilmDir, repoRoot, tinyDir } from './helpers/fixtures.js';
 
 const run = promisify(execFile);
 const cli = join(repoRoot, 'dist', 'lib', 'cli.js');
 const examples = join(repoRoot, 'examples', 'passages.txt');
 
+// rank needs a one-label model: the all-MiniLM-L6-v2 cross-encoder fixture.
 test('rank prints every example passage best first, with scores and timing', async (t) => {
-  const { stdout } = await run('node', [cli, 'rank', '--model', tinyDir, '--query', 'how do rerankers work', '--docs', examples]);
+  if (!minilmAvailable()) return t.pass('fixture missing outside CI');
+  const { stdout } = await run('node', [cli, 'rank', '--model', minilmDir, '--query', 'how do rerankers work', '--docs', examples]);
   t.regex(stdout, /^query: how do rerankers work/);
   t.regex(stdout, /ranked \d+ documents in [\d.]+ ms/);
   const scores = [...stdout.matchAll(/^\s*\d+\. (-?\d+\.\d+)/gm)].map((m) => Number(m[1]));
@@ -21,8 +23,9 @@ test('rank prints every example passage best first, with scores and timing', asy
 });
 
 test('rank --json --top-k returns the top results as JSON', async (t) => {
+  if (!minilmAvailable()) return t.pass('fixture missing outside CI');
   const { stdout } = await run('node', [
-    cli, 'rank', '--model', tinyDir, '--query', 'how do rerankers work', '--docs', examples, '--top-k', '3', '--json',
+    cli, 'rank', '--model', minilmDir, '--query', 'how do rerankers work', '--docs', examples, '--top-k', '3', '--json',
   ]);
   const output = JSON.parse(stdout) as { results: { index: number; score: number; document: string }[] };
   t.is(output.results.length, 3);
