@@ -1,7 +1,8 @@
 # Source build for installs without a prebuilt binary (node-gyp). The file
 # lists come from native/sources.json, the same list CMakeLists.txt reads, so
 # the two builds cannot drift apart. Only the kernels_avx2 files get ISA flags;
-# the dispatch table calls them only on a CPU that has AVX2 and FMA.
+# the dispatch table calls them only on a CPU that has AVX2 and FMA. On arm64
+# the kernels_neon files join the addon's sources: NEON is baseline there.
 {
   "target_defaults": {
     "include_dirs": ["native/src"],
@@ -27,7 +28,8 @@
       }
     },
     "conditions": [
-      ["target_arch=='x64'", {"defines": ["CROSSRANK_HAVE_AVX2_KERNELS=1"]}]
+      ["target_arch=='x64'", {"defines": ["CROSSRANK_HAVE_AVX2_KERNELS=1"]}],
+      ["target_arch=='arm64'", {"defines": ["CROSSRANK_HAVE_NEON_KERNELS=1"]}]
     ]
   },
   "targets": [
@@ -44,7 +46,10 @@
         "NODE_ADDON_API_DISABLE_DEPRECATED"
       ],
       "conditions": [
-        ["target_arch=='x64'", {"dependencies": ["crossrank_kernels_avx2"]}]
+        ["target_arch=='x64'", {"dependencies": ["crossrank_kernels_avx2"]}],
+        ["target_arch=='arm64'", {
+          "sources": ["<!@(node -p \"require('./native/sources.json').kernels_neon.join(' ')\")"]
+        }]
       ]
     }
   ],

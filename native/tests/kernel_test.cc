@@ -287,7 +287,9 @@ TEST_P(KernelTableTest, GemmParallelEqualsSingleCall) {
     int m, n, k;
   };
   const Shape shapes[] = {{1, 384, 64}, {5, 1536, 33}, {67, 53, 33}, {300, 384, 64},
-                          {2, 7, 3}};
+                          {2, 7, 3},
+                          // Enough rows that the split is by rows only.
+                          {2503, 37, 9}};
   for (const Shape& s : shapes) {
     for (Epilogue ep : {Epilogue::kBiasGelu, Epilogue::kBiasResidual}) {
       SCOPED_TRACE(::testing::Message() << "m=" << s.m << " n=" << s.n << " k=" << s.k
@@ -323,6 +325,12 @@ std::vector<float> activation_inputs(std::mt19937_64& rng) {
   std::vector<float> x = {0.f,   -0.f,   kInf,  -kInf, kNaN,   1e30f, -1e30f, 1e-30f,
                           -1e-30f, 1.f,  -1.f,  3.9f,  -3.9f,  5.7f,  -5.7f,  10.f,
                           -10.f, 12.5f, -12.5f, 88.f,  -88.f,  1e4f,  -1e4f};
+  // Branch points of vectorised kernels (tanh switches formula at |x| =
+  // 0.625 and rounds to +-1 from about 9), subnormals, the largest float.
+  const float more[] = {0.625f, -0.625f, 0.62499994f, -0.62500006f, 9.f,  -9.1f,
+                        1e-40f, -1e-40f, 1e-7f,       -3e-4f,       0.1f, 3.4e38f,
+                        -3.4e38f};
+  x.insert(x.end(), std::begin(more), std::end(more));
   const std::vector<float> r = random_vector(1000, rng, -8.f, 8.f);
   x.insert(x.end(), r.begin(), r.end());
   return x;
@@ -369,6 +377,29 @@ TEST_P(KernelTableTest, Tanh) {
       table().tanh, [](double x) { return std::tanh(x); },
       [](double, double want) { return kTanhRelTol * std::fabs(want) + 1e-38; },
       activation_inputs(rng_));
+}
+
+TEST_P(KernelTableTest, TanhDenseSweep) {
+  // Every 97th float from 1e-6 to 10, both signs: covers both formulas of
+  // a split kernel and the crossover between them far more densely than
+  // the random inputs.
+  std::vector<float> x;
+  std::uint32_t lo, hi;
+  const float from = 1e-6f, to = 10.f;
+  std::memcpy(&lo, &from, 4);
+  std::memcpy(&hi, &to, 4);
+  for (std::uint32_t b = lo; b <= hi; b += 97) {
+    float v;
+    std::memcpy(&v, &b, 4);
+    x.push_back(v);
+    x.push_back(-v);
+  }
+  std::vector<float> y = x;
+  table().tanh(y.data(), y.size());
+  for (std::size_t i = 0; i < x.size(); ++i) {
+    const double want = std::tanh(static_cast<double>(x[i]));
+    ASSERT_LE(std::fabs(y[i] - want), kTanhRelTol * std::fabs(want)) << "x=" << x[i];
+  }
 }
 
 // ---- LayerNorm -----------------------------------------------------------
@@ -573,6 +604,22 @@ TEST(Dispatch, Avx2TableMatchesCpu) {
 #endif
   if (avx2_kernels() == nullptr || !(f.avx2 && f.fma)) GTEST_SKIP() << "CPU lacks AVX2+FMA";
   EXPECT_EQ(available_kernels().front(), avx2_kernels());
+}
+
+TEST(Dispatch, NeonTableMatchesCpu) {
+#if defined(__aarch64__) || defined(_M_ARM64)
+  // NEON is baseline on AArch64: its table must be built in and chosen.
+  ASSERT_NE(neon_kernels(), nullptr);
+  EXPECT_TRUE(cpu_features().neon);
+  EXPECT_EQ(available_kernels().front(), neon_kernels());
+  EXPECT_STREQ(neon_kernels()->isa, "neon");
+  const char* want = std::getenv("CROSSRANK_ISA");
+  EXPECT_STREQ(active_kernels().isa,
+               want != nullptr && std::strcmp(want, "ref") == 0 ? "ref" : "neon");
+#else
+  EXPECT_EQ(neon_kernels(), nullptr);
+  GTEST_SKIP() << "not an AArch64 build";
+#endif
 }
 
 // ---- thread pool ----------------------------------------------------------------

@@ -7,6 +7,9 @@
 #if defined(CROSSRANK_HAVE_AVX2_KERNELS)
 #include "kernels/avx2/avx2_kernels.h"
 #endif
+#if defined(CROSSRANK_HAVE_NEON_KERNELS)
+#include "kernels/neon/neon_kernels.h"
+#endif
 
 namespace crossrank::kernels {
 namespace {
@@ -35,13 +38,28 @@ constexpr KernelTable kAvx2Table = {
     /*gemm_nr=*/avx2::kGemmNr,
     /*gemm_pack=*/avx2::gemm_pack,
     /*gemm=*/avx2::gemm,
-    // LayerNorm and tanh (pooler only) are a small share of the forward
-    // pass; the reference serves until they have AVX2 versions.
-    /*add_layernorm=*/ref::add_layernorm,
+    /*add_layernorm=*/avx2::add_layernorm,
     /*gelu_erf=*/avx2::gelu_erf,
-    /*tanh=*/ref::tanh,
+    /*tanh=*/avx2::tanh,
     /*attention=*/avx2::attention,
     /*attention_heads=*/avx2::attention_heads,
+};
+#endif
+
+#if defined(CROSSRANK_HAVE_NEON_KERNELS)
+constexpr KernelTable kNeonTable = {
+    /*isa=*/"neon",
+    /*gemm_name=*/neon::kGemmName,
+    /*gemm_mr=*/neon::kGemmMr,
+    /*gemm_nr=*/neon::kGemmNr,
+    /*gemm_pack=*/neon::gemm_pack,
+    /*gemm=*/neon::gemm,
+    /*add_layernorm=*/neon::add_layernorm,
+    /*gelu_erf=*/neon::gelu_erf,
+    // tanh runs on the pooler's one row per sequence only.
+    /*tanh=*/ref::tanh,
+    /*attention=*/neon::attention,
+    /*attention_heads=*/neon::attention_heads,
 };
 #endif
 
@@ -54,8 +72,9 @@ const KernelTable& choose() {
   const std::vector<const KernelTable*> tables = available_kernels();
   const char* want = std::getenv("CROSSRANK_ISA");
   if (want != nullptr) {
-    // "avx2" names the avx2_fma table; the best table the CPU has at or
-    // below the request wins; an unknown name is ignored.
+    // "avx2" names the avx2_fma table, "neon" the neon table; the best
+    // table the CPU has at or below the request wins; an unknown name is
+    // ignored.
     const char* isa = std::strcmp(want, "avx2") == 0 ? "avx2_fma" : want;
     for (const KernelTable* t : tables)
       if (std::strcmp(t->isa, isa) == 0) return *t;
@@ -75,9 +94,18 @@ const KernelTable* avx2_kernels() {
 #endif
 }
 
+const KernelTable* neon_kernels() {
+#if defined(CROSSRANK_HAVE_NEON_KERNELS)
+  return &kNeonTable;
+#else
+  return nullptr;
+#endif
+}
+
 std::vector<const KernelTable*> available_kernels() {
   std::vector<const KernelTable*> tables;
   if (avx2_kernels() != nullptr && cpu_runs_avx2()) tables.push_back(avx2_kernels());
+  if (neon_kernels() != nullptr && cpu_features().neon) tables.push_back(neon_kernels());
   tables.push_back(&kRefTable);
   return tables;
 }

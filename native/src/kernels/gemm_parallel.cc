@@ -9,12 +9,14 @@
 namespace crossrank::kernels {
 namespace {
 
-// Rows per block, before rounding to the micro-tile: big enough that each
-// block streams every panel of W once for a useful amount of work, small
-// enough that M = a few hundred rows still gives each thread several blocks.
-constexpr int kTargetBlockRows = 96;
-// Blocks per thread to aim for, so an uneven last block does not leave
-// a thread idle for long.
+// Rows per block, before rounding to the micro-tile. Each block streams
+// every panel of W it covers from L3 once, so W traffic falls as blocks
+// grow: at K = 768-3072 the AVX2 kernel runs about 10 % faster on 288-row
+// blocks than on 96-row ones (its own row block is 288 too).
+constexpr int kTargetBlockRows = 288;
+// Blocks per thread to aim for, so an uneven last block, or a thread that
+// loses its core to another process for a while, does not leave the
+// others idle for long.
 constexpr int kBlocksPerThread = 4;
 
 int ceil_div(int a, int b) { return (a + b - 1) / b; }
@@ -36,11 +38,15 @@ void gemm_parallel(const KernelTable& table, const GemmArgs& args, ThreadPool& p
   const int col_tiles = ceil_div(n, nr);
   const int want_blocks = threads * kBlocksPerThread;
 
-  // Row blocks first (each one reads A once and all of W); when m is too
-  // small for that to feed every thread, split the columns as well.
-  const int tiles_per_row_block =
-      std::max(1, std::min(ceil_div(kTargetBlockRows, mr), ceil_div(row_tiles, want_blocks)));
-  const int row_blocks = ceil_div(row_tiles, tiles_per_row_block);
+  // Row blocks of about kTargetBlockRows, all of one size, as many as a
+  // multiple of the thread count so that they share out evenly. When M is
+  // too small to give every thread several of them, the columns are split
+  // too, rather than the rows cut finer: a column block reads only its
+  // share of W, where a thinner row block would read all of W for fewer rows.
+  int row_blocks = ceil_div(row_tiles, ceil_div(kTargetBlockRows, mr));
+  row_blocks = std::min(row_tiles, ceil_div(row_blocks, threads) * threads);
+  const int tiles_per_row_block = ceil_div(row_tiles, row_blocks);
+  row_blocks = ceil_div(row_tiles, tiles_per_row_block);
   int col_blocks = 1;
   if (row_blocks < want_blocks) col_blocks = std::min(col_tiles, ceil_div(want_blocks, row_blocks));
   const int tiles_per_col_block = ceil_div(col_tiles, col_blocks);

@@ -111,8 +111,13 @@ const KernelTable& ref_kernels();
 // (avx2 && fma) or use available_kernels().
 const KernelTable* avx2_kernels();
 
+// The NEON table, or nullptr when this build has no NEON kernels (not
+// AArch64). NEON is part of the AArch64 baseline, so non-null means this
+// CPU can run it.
+const KernelTable* neon_kernels();
+
 // The best table this CPU supports, chosen once per process; the
-// environment variable CROSSRANK_ISA ("ref", "avx2") forces a lower one.
+// environment variable CROSSRANK_ISA ("ref", "avx2", "neon") forces a lower one.
 // Asking for an ISA the CPU lacks falls back to the best it has.
 const KernelTable& active_kernels();
 

@@ -15,7 +15,10 @@ inline constexpr int kGemmNr = 16;
 
 void gemm_pack(const float* w, int n, int k, PackedWeights* out);
 void gemm(const GemmArgs& args, int row_begin, int row_end, int col_begin, int col_end);
+void add_layernorm(const float* x, const float* residual, const float* gamma,
+                   const float* beta, float eps, int rows, int cols, int ld, float* out);
 void gelu_erf(float* x, std::size_t count);
+void tanh(float* x, std::size_t count);
 void attention(const AttentionArgs& args);
 void attention_heads(const AttentionArgs& args, int head_begin, int head_end);
 

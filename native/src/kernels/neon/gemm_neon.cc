@@ -1,0 +1,212 @@
+// f32_gemm_8x8__neon: c = epilogue(a . W^T).
+//
+// Packing: W ([n][k]) becomes ceil(n/8) column panels; panel p holds
+// columns [8p, 8p+8) k-major (8 floats per k step), the tail panel
+// zero-padded, so the micro-kernel reads two full vectors per k.
+//
+// Micro-kernel: 8 rows x 8 columns in 16 accumulators. A is read in place
+// (no packing), four k steps of a row per load, and each k step is one fmla
+// by element per accumulator (vfmaq_laneq_f32): per 4 k, 8 loads of A and 8
+// of W feed 64 FMAs. 16 accumulators + 8 A vectors + 2 W vectors fit the 32
+// q registers with room left, so GCC keeps the loop free of spills (an 8x12
+// tile, 24 accumulators, spilled in every k step with GCC 12 because it
+// hoists all A loads). A k tail of 1-3 steps multiplies by a scalar of A.
+// Blocking: rows in blocks whose slice of A (mc x k) stays in L2 while each
+// 8 x k panel of W is reused by every 8-row strip.
+//
+// The accumulators go to a small tile on the stack before the epilogue
+// (bias, GELU, residual), whose constants would otherwise compete with them
+// for registers in the k loop. A partial column tile goes through a
+// zero-padded staging row (NEON has no masked loads), so every element is
+// computed by the same instruction sequence whatever the tile.
+#include <arm_neon.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "kernels/neon/neon_kernels.h"
+#include "kernels/neon/vmath.h"
+
+namespace crossrank::kernels::neon {
+namespace {
+
+constexpr int kMr = kGemmMr;
+constexpr int kNr = kGemmNr;
+constexpr int kNv = kNr / 4;  // q registers per row of the micro-tile
+// Bytes of A one row block may occupy (half of a 512 KiB-1 MiB L2).
+constexpr std::size_t kABlockBytes = 256 * 1024;
+
+struct Tile {
+  const float* bias;      // at the tile's first column, or null
+  const float* residual;  // at the tile's first row and column, or null
+  std::size_t ldr;
+  Epilogue epilogue;
+};
+
+using Acc = float32x4_t[kNv];
+
+// One k step (lane L of the A vectors) for MR rows.
+template <int L, int MR>
+CROSSRANK_NEON_INLINE void step_lane(Acc* acc, const float32x4_t* av, const float* w) {
+  float32x4_t b[kNv];
+#pragma GCC unroll 4
+  for (int v = 0; v < kNv; ++v) b[v] = vld1q_f32(w + 4 * v);
+#pragma GCC unroll 8
+  for (int r = 0; r < MR; ++r)
+#pragma GCC unroll 4
+    for (int v = 0; v < kNv; ++v) acc[r][v] = vfmaq_laneq_f32(acc[r][v], b[v], av[r], L);
+}
+
+// Applies the epilogue to an MR x kNr tile of dot products and stores the
+// first nv columns of each row. A partial tile reads bias and residual
+// through a zero-padded row of kNr floats (NEON has no masked loads).
+template <int MR, bool kFull>
+inline void epilogue(const float (&tile)[MR][kNr], float* c, std::size_t ldc, const Tile& t,
+                     int nv) {
+  float stage[kNr];
+  auto load_row = [&](const float* src, float32x4_t* v) {
+    if (!kFull) {
+      std::memset(stage, 0, sizeof stage);
+      std::memcpy(stage, src, static_cast<std::size_t>(nv) * sizeof(float));
+      src = stage;
+    }
+    for (int i = 0; i < kNv; ++i) v[i] = vld1q_f32(src + 4 * i);
+  };
+  float32x4_t bias[kNv];
+  for (int i = 0; i < kNv; ++i) bias[i] = vdupq_n_f32(0.f);
+  if (t.epilogue != Epilogue::kNone) load_row(t.bias, bias);
+  for (int r = 0; r < MR; ++r) {
+    float32x4_t v[kNv];
+    for (int i = 0; i < kNv; ++i) v[i] = vld1q_f32(tile[r] + 4 * i);
+    if (t.epilogue != Epilogue::kNone) {
+      for (int i = 0; i < kNv; ++i) v[i] = vaddq_f32(v[i], bias[i]);
+    }
+    if (t.epilogue == Epilogue::kBiasGelu) {
+      for (int i = 0; i < kNv; ++i) v[i] = gelu_ps(v[i]);
+    } else if (t.epilogue == Epilogue::kBiasResidual) {
+      // Loaded just before the store of the same elements: c may alias it.
+      float32x4_t res[kNv];
+      load_row(t.residual + r * t.ldr, res);
+      for (int i = 0; i < kNv; ++i) v[i] = vaddq_f32(v[i], res[i]);
+    }
+    float* out = kFull ? c + r * ldc : stage;
+    for (int i = 0; i < kNv; ++i) vst1q_f32(out + 4 * i, v[i]);
+    if (!kFull) std::memcpy(c + r * ldc, stage, static_cast<std::size_t>(nv) * sizeof(float));
+  }
+}
+
+template <int MR, bool kFull>
+inline void ukernel(int k, const float* a, std::size_t lda, const float* w, float* c,
+                    std::size_t ldc, const Tile& t, int nv) {
+  float32x4_t acc[MR][kNv];
+#pragma GCC unroll 8
+  for (int r = 0; r < MR; ++r)
+#pragma GCC unroll 4
+    for (int v = 0; v < kNv; ++v) acc[r][v] = vdupq_n_f32(0.f);
+
+  int p = 0;
+  for (; p + 4 <= k; p += 4, w += 4 * kNr) {
+    float32x4_t av[MR];
+#pragma GCC unroll 8
+    for (int r = 0; r < MR; ++r) av[r] = vld1q_f32(a + r * lda + p);
+    step_lane<0, MR>(acc, av, w);
+    step_lane<1, MR>(acc, av, w + kNr);
+    step_lane<2, MR>(acc, av, w + 2 * kNr);
+    step_lane<3, MR>(acc, av, w + 3 * kNr);
+  }
+  for (; p < k; ++p, w += kNr) {
+    float32x4_t b[kNv];
+#pragma GCC unroll 4
+    for (int v = 0; v < kNv; ++v) b[v] = vld1q_f32(w + 4 * v);
+#pragma GCC unroll 8
+    for (int r = 0; r < MR; ++r) {
+      const float ar = a[r * lda + p];
+#pragma GCC unroll 4
+      for (int v = 0; v < kNv; ++v) acc[r][v] = vfmaq_n_f32(acc[r][v], b[v], ar);
+    }
+  }
+
+  float tile[MR][kNr];
+#pragma GCC unroll 8
+  for (int r = 0; r < MR; ++r)
+#pragma GCC unroll 4
+    for (int v = 0; v < kNv; ++v) vst1q_f32(tile[r] + 4 * v, acc[r][v]);
+  epilogue<MR, kFull>(tile, c, ldc, t, nv);
+}
+
+template <int MR>
+inline void ukernel_any_n(int k, const float* a, std::size_t lda, const float* w, float* c,
+                          std::size_t ldc, const Tile& t, int nv) {
+  if (nv == kNr) {
+    ukernel<MR, true>(k, a, lda, w, c, ldc, t, nv);
+  } else {
+    ukernel<MR, false>(k, a, lda, w, c, ldc, t, nv);
+  }
+}
+
+}  // namespace
+
+void gemm_pack(const float* w, int n, int k, PackedWeights* out) {
+  const int panels = (n + kNr - 1) / kNr;
+  out->n = n;
+  out->k = k;
+  out->packed_for = kGemmName;
+  out->data.assign(static_cast<std::size_t>(panels) * kNr * k, 0.f);
+  for (int j = 0; j < n; ++j) {
+    float* panel = out->data.data() + static_cast<std::size_t>(j / kNr) * kNr * k;
+    const float* row = w + static_cast<std::size_t>(j) * k;
+    for (int p = 0; p < k; ++p) panel[static_cast<std::size_t>(p) * kNr + j % kNr] = row[p];
+  }
+}
+
+void gemm(const GemmArgs& args, int row_begin, int row_end, int col_begin, int col_end) {
+  const int k = args.w->k;
+  const std::size_t lda = args.lda, ldc = args.ldc, ldr = args.ldr;
+  const std::size_t row_bytes = std::max<std::size_t>(1, static_cast<std::size_t>(k) * 4);
+  const int mc = std::max<int>(kMr, static_cast<int>(kABlockBytes / row_bytes) / kMr * kMr);
+  const float* packed = args.w->data.data();
+
+  for (int ib = row_begin; ib < row_end; ib += mc) {
+    const int ie = std::min(row_end, ib + mc);
+    for (int j = col_begin; j < col_end; j += kNr) {
+      const int nv = std::min(kNr, col_end - j);
+      const float* panel = packed + static_cast<std::size_t>(j / kNr) * kNr * k;
+      for (int i = ib; i < ie; i += kMr) {
+        Tile t;
+        t.epilogue = args.epilogue;
+        t.bias = args.epilogue == Epilogue::kNone ? nullptr : args.bias + j;
+        t.residual = args.epilogue == Epilogue::kBiasResidual ? args.residual + i * ldr + j
+                                                              : nullptr;
+        t.ldr = ldr;
+        const float* a = args.a + i * lda;
+        float* c = args.c + i * ldc + j;
+        switch (std::min(kMr, ie - i)) {
+          case 8: ukernel_any_n<8>(k, a, lda, panel, c, ldc, t, nv); break;
+          case 7: ukernel_any_n<7>(k, a, lda, panel, c, ldc, t, nv); break;
+          case 6: ukernel_any_n<6>(k, a, lda, panel, c, ldc, t, nv); break;
+          case 5: ukernel_any_n<5>(k, a, lda, panel, c, ldc, t, nv); break;
+          case 4: ukernel_any_n<4>(k, a, lda, panel, c, ldc, t, nv); break;
+          case 3: ukernel_any_n<3>(k, a, lda, panel, c, ldc, t, nv); break;
+          case 2: ukernel_any_n<2>(k, a, lda, panel, c, ldc, t, nv); break;
+          default: ukernel_any_n<1>(k, a, lda, panel, c, ldc, t, nv); break;
+        }
+      }
+    }
+  }
+}
+
+void gelu_erf(float* x, std::size_t count) {
+  std::size_t i = 0;
+  for (; i + 4 <= count; i += 4) vst1q_f32(x + i, gelu_ps(vld1q_f32(x + i)));
+  if (i < count) {
+    // The tail goes through a staging vector, so it is computed exactly as
+    // a full vector would be.
+    float stage[4] = {0.f, 0.f, 0.f, 0.f};
+    const std::size_t rest = count - i;
+    std::memcpy(stage, x + i, rest * sizeof(float));
+    vst1q_f32(stage, gelu_ps(vld1q_f32(stage)));
+    std::memcpy(x + i, stage, rest * sizeof(float));
+  }
+}
+
+}  // namespace crossrank::kernels::neon
