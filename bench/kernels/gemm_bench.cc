@@ -1,0 +1,538 @@
+// GEMM kernel bench: how close the active GEMM comes to the machine's FMA
+// peak on the linear layers of real BERT models, on one thread and on all.
+//
+//   gemm_bench [--json PATH] [--threads N] [--shapes FILE]... [--m 512,2048]
+//              [--repeats R] [--min-time SECONDS]
+//
+// 1. Peak: a loop of independent FMAs with no loads (12 accumulators, more
+//    than latency x throughput needs), run on one thread, then on N threads
+//    at once. The all-thread peak is measured, not assumed to be N times
+//    the one-thread peak: shared or throttled cores show up here.
+// 2. GEMM: every layer of every shapes file (bench/shapes/*.txt) at every M,
+//    through gemm_parallel with a pool of 1 and of N threads, with the
+//    epilogue the forward pass uses. One warm-up call, then --repeats
+//    samples of enough calls to last --min-time; the median sample counts.
+// 3. A table on stdout and, with --json, the same numbers as JSON.
+// Timings on a shared machine are noisy: the load average is printed and
+// recorded at the start and the end.
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <time.h>
+
+#if defined(__x86_64__) || defined(_M_X64)
+#include <immintrin.h>
+#endif
+
+#include "common/thread_pool.h"
+#include "kernels/kernels.h"
+
+namespace crossrank::bench {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using kernels::Epilogue;
+
+double seconds_since(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+// CPU time of the calling thread: on a loaded machine it leaves out the
+// time other processes held this core, so one-thread numbers by CPU time
+// stay comparable from run to run where wall-clock numbers do not.
+double thread_cpu_seconds() {
+  timespec ts;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return ts.tv_sec + 1e-9 * ts.tv_nsec;
+}
+
+// CPU time of every thread of this process (the pool's workers sleep, not
+// spin, between calls, so this counts GEMM work).
+double process_cpu_seconds() {
+  timespec ts;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return ts.tv_sec + 1e-9 * ts.tv_nsec;
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const std::size_t n = v.size();
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+std::string load_average() {
+  std::ifstream f("/proc/loadavg");
+  std::string a, b, c;
+  if (!(f >> a >> b >> c)) return "unknown";
+  return a + " " + b + " " + c;
+}
+
+// ---- FMA peak ---------------------------------------------------------------
+
+#if defined(__x86_64__) || defined(_M_X64)
+constexpr bool kHavePeakLoop = true;
+constexpr double kFlopsPerIteration = 12 * 8 * 2;  // 12 FMAs of 8 floats
+
+// Twelve independent FMA chains (the FMA latency is 4-5 cycles on two
+// pipes, so 8-10 chains already saturate them); the multiplier below 1 and
+// the small addend keep every value normal. Built for AVX2+FMA through the
+// target attribute so that this file needs no ISA flags; called only when
+// the CPU has them.
+__attribute__((target("avx2,fma"))) float fma_loop(long iterations) {
+  const __m256 m = _mm256_set1_ps(0.999999f);
+  const __m256 c = _mm256_set1_ps(1e-6f);
+  __m256 a0 = _mm256_set1_ps(0.1f), a1 = _mm256_set1_ps(0.2f), a2 = _mm256_set1_ps(0.3f);
+  __m256 a3 = _mm256_set1_ps(0.4f), a4 = _mm256_set1_ps(0.5f), a5 = _mm256_set1_ps(0.6f);
+  __m256 a6 = _mm256_set1_ps(0.7f), a7 = _mm256_set1_ps(0.8f), a8 = _mm256_set1_ps(0.9f);
+  __m256 a9 = _mm256_set1_ps(1.1f), a10 = _mm256_set1_ps(1.2f), a11 = _mm256_set1_ps(1.3f);
+  for (long i = 0; i < iterations; ++i) {
+    a0 = _mm256_fmadd_ps(a0, m, c);
+    a1 = _mm256_fmadd_ps(a1, m, c);
+    a2 = _mm256_fmadd_ps(a2, m, c);
+    a3 = _mm256_fmadd_ps(a3, m, c);
+    a4 = _mm256_fmadd_ps(a4, m, c);
+    a5 = _mm256_fmadd_ps(a5, m, c);
+    a6 = _mm256_fmadd_ps(a6, m, c);
+    a7 = _mm256_fmadd_ps(a7, m, c);
+    a8 = _mm256_fmadd_ps(a8, m, c);
+    a9 = _mm256_fmadd_ps(a9, m, c);
+    a10 = _mm256_fmadd_ps(a10, m, c);
+    a11 = _mm256_fmadd_ps(a11, m, c);
+  }
+  const __m256 s = _mm256_add_ps(
+      _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)),
+                    _mm256_add_ps(_mm256_add_ps(a4, a5), _mm256_add_ps(a6, a7))),
+      _mm256_add_ps(_mm256_add_ps(a8, a9), _mm256_add_ps(a10, a11)));
+  float out[8];
+  _mm256_storeu_ps(out, s);
+  return out[0] + out[7];
+}
+
+bool cpu_runs_peak_loop() {
+  const kernels::CpuFeatures& f = kernels::cpu_features();
+  return f.avx2 && f.fma;
+}
+#else
+// Other ISAs: no peak loop yet; the table shows GFLOP/s without fractions.
+constexpr bool kHavePeakLoop = false;
+constexpr double kFlopsPerIteration = 1;
+float fma_loop(long) { return 0.f; }
+bool cpu_runs_peak_loop() { return false; }
+#endif
+
+volatile float g_sink;  // keeps the FMA results alive
+
+struct Peak {
+  double gflops = 0;      // by wall-clock time, all threads together
+  double cpu_gflops = 0;  // by CPU time, per thread, times the threads
+};
+
+// GFLOP/s of `threads` threads running the FMA loop at the same moment,
+// median of `samples`. Threads start together from a spin barrier, so
+// thread creation is not timed.
+Peak measure_peak(int threads, int samples, double min_time) {
+  long iterations = 1 << 16;
+  for (;;) {  // grow until one run lasts min_time on one thread
+    const Clock::time_point t0 = Clock::now();
+    g_sink = fma_loop(iterations);
+    if (seconds_since(t0) >= min_time) break;
+    iterations *= 2;
+  }
+  const double flops_per_thread = kFlopsPerIteration * iterations;
+  std::vector<double> gflops, cpu_gflops;
+  for (int s = 0; s < samples; ++s) {
+    std::atomic<int> ready{0};
+    std::atomic<bool> go{false};
+    std::vector<double> cpu_seconds(threads);
+    std::vector<std::thread> workers;
+    for (int t = 0; t < threads; ++t) {
+      workers.emplace_back([&, t] {
+        ready.fetch_add(1);
+        while (!go.load(std::memory_order_acquire)) {
+        }
+        const double c0 = thread_cpu_seconds();
+        g_sink = fma_loop(iterations);
+        cpu_seconds[t] = thread_cpu_seconds() - c0;
+      });
+    }
+    while (ready.load() < threads) std::this_thread::yield();
+    const Clock::time_point t0 = Clock::now();
+    go.store(true, std::memory_order_release);
+    for (std::thread& w : workers) w.join();
+    const double secs = seconds_since(t0);
+    gflops.push_back(flops_per_thread * threads / secs * 1e-9);
+    double cpu = 0;
+    for (double c : cpu_seconds) cpu += flops_per_thread / c * 1e-9;
+    cpu_gflops.push_back(cpu);
+  }
+  return {median(gflops), median(cpu_gflops)};
+}
+
+// ---- shapes ---------------------------------------------------------------------
+
+struct Layer {
+  std::string name;
+  int n = 0, k = 0;
+  Epilogue epilogue = Epilogue::kNone;
+};
+
+struct Model {
+  std::string name;  // file name without .txt
+  std::vector<int> ms;
+  std::vector<Layer> layers;
+};
+
+Epilogue parse_epilogue(const std::string& s) {
+  if (s == "none") return Epilogue::kNone;
+  if (s == "bias") return Epilogue::kBias;
+  if (s == "bias+gelu") return Epilogue::kBiasGelu;
+  if (s == "bias+residual") return Epilogue::kBiasResidual;
+  throw std::runtime_error("unknown epilogue '" + s + "'");
+}
+
+const char* epilogue_name(Epilogue e) {
+  switch (e) {
+    case Epilogue::kNone: return "none";
+    case Epilogue::kBias: return "bias";
+    case Epilogue::kBiasGelu: return "bias+gelu";
+    case Epilogue::kBiasResidual: return "bias+residual";
+  }
+  return "?";
+}
+
+// One layer per line: "name N K [epilogue]"; "m M1 M2 ..." gives the token
+// counts; '#' starts a comment.
+Model read_shapes(const std::string& path) {
+  std::ifstream f(path);
+  if (!f) throw std::runtime_error("cannot open shapes file " + path);
+  Model model;
+  const std::size_t slash = path.find_last_of('/');
+  model.name = path.substr(slash == std::string::npos ? 0 : slash + 1);
+  if (model.name.size() > 4 && model.name.compare(model.name.size() - 4, 4, ".txt") == 0)
+    model.name.resize(model.name.size() - 4);
+  std::string line;
+  int line_no = 0;
+  while (std::getline(f, line)) {
+    ++line_no;
+    line = line.substr(0, line.find('#'));
+    std::istringstream in(line);
+    std::string first;
+    if (!(in >> first)) continue;
+    if (first == "m") {
+      for (int m; in >> m;) model.ms.push_back(m);
+      continue;
+    }
+    Layer layer;
+    layer.name = first;
+    std::string epilogue = "none";
+    if (!(in >> layer.n >> layer.k) || layer.n <= 0 || layer.k <= 0)
+      throw std::runtime_error(path + ":" + std::to_string(line_no) + ": want 'name N K'");
+    in >> epilogue;
+    layer.epilogue = parse_epilogue(epilogue);
+    model.layers.push_back(layer);
+  }
+  if (model.layers.empty()) throw std::runtime_error(path + ": no layers");
+  if (model.ms.empty()) throw std::runtime_error(path + ": no 'm' line");
+  return model;
+}
+
+// ---- GEMM timing ----------------------------------------------------------
+
+// Fast deterministic fill in [-1, 1): hundreds of MB at the largest shapes.
+void fill(std::vector<float>& v, std::uint64_t seed) {
+  std::uint64_t x = seed * 0x9E3779B97F4A7C15ull + 1;
+  for (float& f : v) {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    f = static_cast<float>(static_cast<std::int64_t>(x >> 40) - (1 << 23)) * (1.f / (1 << 23));
+  }
+}
+
+struct Timing {
+  double gflops = 0;
+  double median_seconds = 0;  // per call
+  // By CPU time: of the calling thread on one thread; on N threads, the
+  // process's CPU time, i.e. GFLOP/s per busy thread. On a loaded machine
+  // N threads x this, against N x the one-thread figure, shows whether the
+  // split scales apart from cores lost to other processes.
+  double cpu_gflops = 0;
+  int calls_per_sample = 0;
+};
+
+Timing time_gemm(const kernels::KernelTable& table, const kernels::GemmArgs& args,
+                 ThreadPool& pool, double flops, int repeats, double min_time) {
+  Clock::time_point t0 = Clock::now();
+  kernels::gemm_parallel(table, args, pool);  // warm-up: caches, page faults
+  const double first = std::max(1e-9, seconds_since(t0));
+  Timing t;
+  t.calls_per_sample = std::max(1, static_cast<int>(min_time / first));
+  auto cpu_seconds = pool.size() == 1 ? thread_cpu_seconds : process_cpu_seconds;
+  std::vector<double> per_call, cpu_per_call;
+  for (int r = 0; r < repeats; ++r) {
+    const double c0 = cpu_seconds();
+    t0 = Clock::now();
+    for (int i = 0; i < t.calls_per_sample; ++i) kernels::gemm_parallel(table, args, pool);
+    per_call.push_back(seconds_since(t0) / t.calls_per_sample);
+    cpu_per_call.push_back((cpu_seconds() - c0) / t.calls_per_sample);
+  }
+  t.median_seconds = median(per_call);
+  t.gflops = flops / t.median_seconds * 1e-9;
+  t.cpu_gflops = flops / median(cpu_per_call) * 1e-9;
+  return t;
+}
+
+struct Result {
+  std::string model, layer;
+  int m, n, k;
+  Epilogue epilogue;
+  Timing one, all;
+};
+
+// ---- options and output -----------------------------------------------------
+
+struct Options {
+  std::string json_path;
+  int threads = default_thread_count();
+  std::vector<std::string> shapes;
+  std::vector<int> ms;  // overrides the files' m lines when set
+  int repeats = 5;
+  double min_time = 0.05;
+};
+
+std::vector<int> parse_int_list(const std::string& s) {
+  std::vector<int> v;
+  std::stringstream in(s);
+  for (std::string item; std::getline(in, item, ',');) v.push_back(std::stoi(item));
+  return v;
+}
+
+Options parse_options(int argc, char** argv) {
+  Options o;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    auto value = [&]() -> std::string {
+      if (i + 1 >= argc) throw std::runtime_error(a + " needs a value");
+      return argv[++i];
+    };
+    if (a == "--json") {
+      o.json_path = value();
+    } else if (a == "--threads") {
+      o.threads = std::max(1, std::stoi(value()));
+    } else if (a == "--shapes") {
+      o.shapes.push_back(value());
+    } else if (a == "--m") {
+      o.ms = parse_int_list(value());
+    } else if (a == "--repeats") {
+      o.repeats = std::max(1, std::stoi(value()));
+    } else if (a == "--min-time") {
+      o.min_time = std::stod(value());
+    } else {
+      throw std::runtime_error("unknown option " + a +
+                               " (see the comment at the top of gemm_bench.cc)");
+    }
+  }
+  if (o.shapes.empty()) {
+    const std::string dir = std::string(CROSSRANK_SOURCE_DIR) + "/bench/shapes/";
+    o.shapes = {dir + "minilm-l6-h384.txt", dir + "bert-base.txt"};
+  }
+  return o;
+}
+
+std::string json_escape(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    if (c == '"' || c == '\\') out += '\\';
+    if (static_cast<unsigned char>(c) >= 0x20) out += c;
+  }
+  return out;
+}
+
+// A fraction as a JSON value, or null without a measured peak.
+std::string fraction_json(double gflops, double peak) {
+  if (peak <= 0) return "null";
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.4f", gflops / peak);
+  return buf;
+}
+
+void write_json(const Options& o, const kernels::KernelTable& table, const Peak& peak1,
+                const Peak& peak_n, const std::string& load_start, const std::string& load_end,
+                const std::vector<Result>& results) {
+  const std::filesystem::path parent = std::filesystem::path(o.json_path).parent_path();
+  if (!parent.empty()) std::filesystem::create_directories(parent);
+  std::ofstream f(o.json_path);
+  if (!f) throw std::runtime_error("cannot write " + o.json_path);
+  char buf[512];
+  f << "{\n  \"bench\": \"gemm\",\n";
+  f << "  \"cpu\": \"" << json_escape(kernels::cpu_features().brand) << "\",\n";
+  f << "  \"isa\": \"" << table.isa << "\",\n  \"gemm\": \"" << table.gemm_name << "\",\n";
+  f << "  \"threads\": " << o.threads << ",\n";
+  f << "  \"load_average_start\": \"" << load_start << "\",\n";
+  f << "  \"load_average_end\": \"" << load_end << "\",\n";
+  f << "  \"repeats\": " << o.repeats << ",\n";
+  std::snprintf(buf, sizeof buf,
+                "  \"peak_gflops\": {\"one_thread\": %.2f, \"all_threads\": %.2f, "
+                "\"one_thread_by_cpu_time\": %.2f},\n",
+                peak1.gflops, peak_n.gflops, peak1.cpu_gflops);
+  f << buf << "  \"results\": [\n";
+  for (std::size_t i = 0; i < results.size(); ++i) {
+    const Result& r = results[i];
+    std::snprintf(buf, sizeof buf,
+                  "    {\"model\": \"%s\", \"layer\": \"%s\", \"m\": %d, \"n\": %d, \"k\": %d, "
+                  "\"epilogue\": \"%s\",\n",
+                  r.model.c_str(), r.layer.c_str(), r.m, r.n, r.k, epilogue_name(r.epilogue));
+    f << buf;
+    std::snprintf(buf, sizeof buf,
+                  "     \"one_thread\": {\"gflops\": %.2f, \"seconds\": %.6g, "
+                  "\"fraction_of_peak\": %s, \"gflops_by_cpu_time\": %.2f, "
+                  "\"fraction_of_peak_by_cpu_time\": %s},\n",
+                  r.one.gflops, r.one.median_seconds,
+                  fraction_json(r.one.gflops, peak1.gflops).c_str(), r.one.cpu_gflops,
+                  fraction_json(r.one.cpu_gflops, peak1.cpu_gflops).c_str());
+    f << buf;
+    std::snprintf(buf, sizeof buf,
+                  "     \"all_threads\": {\"gflops\": %.2f, \"seconds\": %.6g, "
+                  "\"fraction_of_peak\": %s, \"speedup\": %.3f, "
+                  "\"gflops_per_thread_by_cpu_time\": %.2f}}%s\n",
+                  r.all.gflops, r.all.median_seconds, fraction_json(r.all.gflops, peak_n.gflops).c_str(),
+                  r.all.gflops / r.one.gflops, r.all.cpu_gflops, i + 1 < results.size() ? "," : "");
+    f << buf;
+  }
+  f << "  ]\n}\n";
+}
+
+std::string percent(double gflops, double peak) {
+  if (peak <= 0) return "   -";
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "%3.0f%%", 100 * gflops / peak);
+  return buf;
+}
+
+int run(int argc, char** argv) {
+  const Options o = parse_options(argc, argv);
+  std::vector<Model> models;
+  for (const std::string& path : o.shapes) models.push_back(read_shapes(path));
+  if (!o.ms.empty())
+    for (Model& m : models) m.ms = o.ms;
+
+  const kernels::KernelTable& table = kernels::active_kernels();
+  const std::string load_start = load_average();
+  std::printf("gemm_bench: %s, kernels %s (%s), %d threads, load average %s\n",
+              kernels::cpu_features().brand.c_str(), table.isa, table.gemm_name, o.threads,
+              load_start.c_str());
+
+  Peak peak1, peak_n;
+  if (kHavePeakLoop && cpu_runs_peak_loop()) {
+    peak1 = measure_peak(1, 7, 0.1);
+    peak_n = measure_peak(o.threads, 7, 0.1);
+    std::printf(
+        "FMA peak: %.1f GFLOP/s on 1 thread (%.1f by CPU time), %.1f GFLOP/s on %d threads "
+        "(%.2fx)\n\n",
+        peak1.gflops, peak1.cpu_gflops, peak_n.gflops, o.threads, peak_n.gflops / peak1.gflops);
+  } else {
+    std::printf("FMA peak: no peak loop for this ISA; fractions omitted\n\n");
+  }
+
+  ThreadPool pool1(1), pool_n(o.threads);
+  std::vector<Result> results;
+  // "cpu": the one-thread run timed by CPU time, against the peak timed
+  // the same way (robust to other processes sharing the core).
+  // "cpu/T" on N threads: GFLOP/s per CPU-second of the process (see Timing).
+  std::printf("%-15s %-14s %6s %5s %5s | %8s %5s %6s %5s | %8s %5s %7s %6s\n", "model", "layer",
+              "M", "N", "K", "1T GF/s", "peak", "cpu", "peak", "NT GF/s", "peak", "speedup",
+              "cpu/T");
+  for (const Model& model : models) {
+    for (const Layer& layer : model.layers) {
+      std::vector<float> w(static_cast<std::size_t>(layer.n) * layer.k), bias(layer.n);
+      fill(w, 1);
+      fill(bias, 2);
+      kernels::PackedWeights packed;
+      table.gemm_pack(w.data(), layer.n, layer.k, &packed);
+      for (int m : model.ms) {
+        std::vector<float> a(static_cast<std::size_t>(m) * layer.k);
+        std::vector<float> c(static_cast<std::size_t>(m) * layer.n);
+        fill(a, 3);
+        fill(c, 4);
+        kernels::GemmArgs args;
+        args.m = m;
+        args.a = a.data();
+        args.lda = layer.k;
+        args.w = &packed;
+        args.bias = bias.data();
+        args.c = c.data();
+        args.ldc = layer.n;
+        args.epilogue = layer.epilogue;
+        if (layer.epilogue == Epilogue::kBiasResidual) {
+          args.residual = c.data();  // in place, as the forward pass does
+          args.ldr = layer.n;
+        }
+        const double flops = 2.0 * m * layer.n * layer.k;
+        Result r{model.name, layer.name, m, layer.n, layer.k, layer.epilogue, {}, {}};
+        r.one = time_gemm(table, args, pool1, flops, o.repeats, o.min_time);
+        r.all = time_gemm(table, args, pool_n, flops, o.repeats, o.min_time);
+        std::printf("%-15s %-14s %6d %5d %5d | %8.1f %5s %6.1f %5s | %8.1f %5s %6.2fx %6.1f\n",
+                    model.name.c_str(), layer.name.c_str(), m, layer.n, layer.k, r.one.gflops,
+                    percent(r.one.gflops, peak1.gflops).c_str(), r.one.cpu_gflops,
+                    percent(r.one.cpu_gflops, peak1.cpu_gflops).c_str(), r.all.gflops,
+                    percent(r.all.gflops, peak_n.gflops).c_str(), r.all.gflops / r.one.gflops,
+                    r.all.cpu_gflops);
+        std::fflush(stdout);
+        results.push_back(r);
+      }
+    }
+  }
+
+  // Summary over the shapes the targets are stated for (M >= 512).
+  std::vector<double> frac1, frac1_cpu, speedup, thread_efficiency;
+  for (const Result& r : results) {
+    if (r.m < 512) continue;
+    if (peak1.gflops > 0) frac1.push_back(r.one.gflops / peak1.gflops);
+    if (peak1.cpu_gflops > 0) frac1_cpu.push_back(r.one.cpu_gflops / peak1.cpu_gflops);
+    speedup.push_back(r.all.gflops / r.one.gflops);
+    thread_efficiency.push_back(r.all.cpu_gflops / r.one.cpu_gflops);
+  }
+  auto range = [](const char* what, std::vector<double> v, double scale, const char* unit) {
+    if (v.empty()) return;
+    std::sort(v.begin(), v.end());
+    std::printf("  %-44s min %6.2f%s  median %6.2f%s  max %6.2f%s\n", what, v.front() * scale,
+                unit, median(v) * scale, unit, v.back() * scale, unit);
+  };
+  std::printf("\nM >= 512, %zu shapes:\n", speedup.size());
+  range("1 thread, % of 1-thread peak (wall clock)", frac1, 100, "%");
+  range("1 thread, % of 1-thread peak (CPU time)", frac1_cpu, 100, "%");
+  range("N threads, speed-up over 1 thread (wall)", speedup, 1, "x");
+  range("N threads, per-thread CPU-time rate / 1 thread", thread_efficiency, 1, "x");
+
+  const std::string load_end = load_average();
+  std::printf("\nload average at the end: %s\n", load_end.c_str());
+  if (!o.json_path.empty()) {
+    write_json(o, table, peak1, peak_n, load_start, load_end, results);
+    std::printf("wrote %s\n", o.json_path.c_str());
+  }
+  return 0;
+}
+
+}  // namespace
+}  // namespace crossrank::bench
+
+int main(int argc, char** argv) {
+  try {
+    return crossrank::bench::run(argc, argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "gemm_bench: %s\n", e.what());
+    return 1;
+  }
+}
