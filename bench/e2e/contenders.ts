@@ -1,0 +1,70 @@
+/** Every contender run of the e2e bench: one child process each, printing one JSON line. */
+import { join } from 'node:path';
+
+export interface Contender {
+  /** Unique run id, usable in --only. */
+  id: string;
+  /** Group name, usable in --only for all its runs. */
+  group: 'crossrank' | 'ort' | 'tjs' | 'pytorch';
+  name: string;
+  mode: string;
+  command: string[];
+  needsOnnx: boolean;
+  /** Cap on queries for a contender too slow to run the whole workload here. */
+  maxQueries?: number;
+}
+
+interface Paths {
+  repo: string;
+  python: string;
+  onnxDir: string;
+  pytorchQueries: number;
+}
+
+export function contenders({ repo, python, onnxDir, pytorchQueries }: Paths): Contender[] {
+  const script = (name: string): string => join(repo, 'bench', 'e2e', name);
+  const ort = (id: string, graph: 'plain' | 'optimized', batch: string, sorted: boolean, mode: string): Contender => ({
+    id,
+    group: 'ort',
+    name: graph === 'plain' ? 'onnxruntime-node' : 'onnxruntime-node (optimised graph)',
+    mode,
+    command: [process.execPath, script('ort.mjs'), '--onnx', join(onnxDir, graph === 'plain' ? 'model.onnx' : 'model-optimized.onnx'), '--batch', batch, '--sorted', sorted ? '1' : '0'],
+    needsOnnx: true,
+  });
+  const tjs = (id: string, batch: string, sorted: boolean, mode: string): Contender => ({
+    id,
+    group: 'tjs',
+    name: 'transformers.js',
+    mode,
+    command: [process.execPath, script('transformersjs.mjs'), '--dir', join(onnxDir, 'transformersjs'), '--batch', batch, '--sorted', sorted ? '1' : '0'],
+    needsOnnx: true,
+  });
+  const pytorch = (id: string, sorted: boolean, mode: string): Contender => ({
+    id,
+    group: 'pytorch',
+    name: 'sentence-transformers (PyTorch)',
+    mode,
+    command: [python, script('pytorch_bench.py'), '--sorted', sorted ? '1' : '0'],
+    needsOnnx: false,
+    maxQueries: pytorchQueries,
+  });
+  return [
+    {
+      id: 'crossrank',
+      group: 'crossrank',
+      name: 'crossrank',
+      mode: 'predict(100 pairs): packed, length-sorted',
+      command: [process.execPath, script('crossrank.mjs')],
+      needsOnnx: false,
+    },
+    ort('ort-plain-all', 'plain', 'all', false, '(a) one padded call of 100'),
+    ort('ort-plain-input32', 'plain', '32', false, '(b) input-order batches of 32'),
+    ort('ort-plain-sorted32', 'plain', '32', true, '(c) length-sorted batches of 32'),
+    ort('ort-opt-all', 'optimized', 'all', false, '(a) one padded call of 100'),
+    ort('ort-opt-sorted32', 'optimized', '32', true, '(c) length-sorted batches of 32'),
+    tjs('tjs-all', 'all', false, '(a) one padded call of 100'),
+    tjs('tjs-sorted32', '32', true, '(b) length-sorted batches of 32'),
+    pytorch('pytorch-input32', false, '(a) predict(batch_size=32), input order'),
+    pytorch('pytorch-sorted32', true, '(b) length-sorted batches of 32'),
+  ];
+}
