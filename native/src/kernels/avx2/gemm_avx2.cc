@@ -28,6 +28,7 @@
 
 #include "kernels/avx2/avx2_kernels.h"
 #include "kernels/avx2/vmath.h"
+#include "kernels/gemm_pack.h"
 
 namespace crossrank::kernels::avx2 {
 namespace {
@@ -128,17 +129,9 @@ inline void ukernel_any_n(int k, const float* a, std::size_t lda, const float* w
 }  // namespace
 
 void gemm_pack(const float* w, int n, int k, PackedWeights* out) {
-  const int panels = (n + kNr - 1) / kNr;
-  out->n = n;
-  out->k = k;
-  out->packed_for = kGemmName;
-  out->data.assign(static_cast<std::size_t>(panels) * kNr * k, 0.f);
-  for (int j = 0; j < n; ++j) {
-    float* panel = out->data.data() + static_cast<std::size_t>(j / kNr) * kNr * k;
-    const float* row = w + static_cast<std::size_t>(j) * k;
-    for (int p = 0; p < k; ++p) panel[static_cast<std::size_t>(p) * kNr + j % kNr] = row[p];
-  }
+  pack_column_panels(w, n, k, kNr, kGemmName, out);
 }
+
 
 void gemm(const GemmArgs& args, int row_begin, int row_end, int col_begin, int col_end) {
   const int k = args.w->k;
