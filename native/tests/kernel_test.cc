@@ -311,6 +311,26 @@ TEST_P(KernelTableTest, GemmParallelEqualsSingleCall) {
         gemm_parallel(table(), args, pool);
         EXPECT_EQ(0, std::memcmp(single.data(), out.data(), out.size() * sizeof(float)))
             << "pool of " << threads;
+
+        // A column range (as the last layer computes only K and V of the
+        // fused QKV) gives exactly those columns and leaves the rest alone.
+        const int nr = table().gemm_nr;
+        const int col_begin = std::min(s.n / 3 / nr * nr, s.n - 1) / nr * nr;
+        const int col_end = std::min(s.n, col_begin + 2 * nr + 1) == s.n
+                                ? s.n
+                                : col_begin + 2 * nr;
+        std::fill(out.begin(), out.end(), kSentinel);
+        gemm_parallel_columns(table(), args, col_begin, col_end, pool);
+        for (int r = 0; r < s.m; ++r) {
+          for (int c = 0; c < s.n; ++c) {
+            const std::size_t i = static_cast<std::size_t>(r) * s.n + c;
+            if (c >= col_begin && c < col_end) {
+              ASSERT_EQ(out[i], single[i]) << "row " << r << " col " << c;
+            } else {
+              ASSERT_EQ(out[i], kSentinel) << "row " << r << " col " << c << " written";
+            }
+          }
+        }
       }
     }
   }
@@ -495,6 +515,9 @@ void check_attention(const KernelTable& table, int seq_len, int num_heads, int h
   AttentionArgs args;
   args.qkv = qkv.data();
   args.ld_qkv = ld_qkv;
+  args.q = qkv.data();
+  args.ld_q = ld_qkv;
+  args.num_queries = seq_len;
   args.out = out.data();
   args.ld_out = ld_out;
   args.seq_len = seq_len;
@@ -544,11 +567,34 @@ void check_attention(const KernelTable& table, int seq_len, int num_heads, int h
   args.out = split.data();
   for (int h = 0; h < num_heads; ++h) table.attention_heads(args, h, h + 1);
   EXPECT_EQ(0, std::memcmp(out.data(), split.data(), out.size() * sizeof(float)));
+
+  // Querying some rows only (every third, from a copy with its own stride,
+  // as the last layer queries only [CLS]) gives exactly those rows of the
+  // full output.
+  const int ld_q = hidden + 7;
+  std::vector<int> picked;
+  for (int i = 0; i < seq_len; i += 3) picked.push_back(i);
+  std::vector<float> queries(picked.size() * ld_q, kSentinel);
+  for (std::size_t r = 0; r < picked.size(); ++r)
+    std::copy_n(&qkv[picked[r] * ld_qkv], hidden, &queries[r * ld_q]);
+  std::vector<float> some(picked.size() * ld_out, kSentinel);
+  args.q = queries.data();
+  args.ld_q = ld_q;
+  args.num_queries = static_cast<int>(picked.size());
+  args.out = some.data();
+  table.attention(args);
+  for (std::size_t r = 0; r < picked.size(); ++r) {
+    ASSERT_EQ(0, std::memcmp(&some[r * ld_out], &out[picked[r] * ld_out], hidden * sizeof(float)))
+        << "query row " << picked[r] << " alone differs from the full run";
+    for (int c = hidden; c < ld_out; ++c) ASSERT_EQ(some[r * ld_out + c], kSentinel);
+  }
 }
 
 TEST_P(KernelTableTest, Attention) {
-  for (int seq_len : {1, 2, 3, 7, 33, 130})
-    for (int head_dim : {9, 32, 64})
+  // Lengths around the AVX2 kernel's 16-key panels, 6-row strips and
+  // 48-row blocks; head sizes below, at and between its 16-column tiles.
+  for (int seq_len : {1, 2, 3, 6, 7, 16, 33, 48, 49, 130})
+    for (int head_dim : {9, 20, 32, 64})
       for (int num_heads : {1, 3}) {
         check_attention(table(), seq_len, num_heads, head_dim, 1.f, rng_);
         if (HasFailure()) return;

@@ -6,6 +6,7 @@
 #include <atomic>
 #include <climits>
 #include <cmath>
+#include <utility>
 
 namespace crossrank::engine {
 namespace {
@@ -138,16 +139,16 @@ void BertModel::forward(const BatchInput& input, float* logits) {
   auto context = uninitialized_floats(tokens * H);
   auto intermediate = uninitialized_floats(tokens * static_cast<std::size_t>(inter));
 
-  auto layer_norm = [&](float* rows, const std::vector<float>& gamma,
+  auto layer_norm = [&](float* rows, std::size_t count, const std::vector<float>& gamma,
                         const std::vector<float>& beta) {
-    parallel_rows(pool_, tokens, [&](std::size_t begin, std::size_t end) {
+    parallel_rows(pool_, count, [&](std::size_t begin, std::size_t end) {
       float* block = rows + begin * H;
       table.add_layernorm(block, nullptr, gamma.data(), beta.data(), eps,
                           static_cast<int>(end - begin), hidden, hidden, block);
     });
   };
-  auto linear = [&](int m, const float* a, int lda, const PackedWeights& w,
-                    const std::vector<float>& bias, Epilogue epilogue, float* c, int ldc) {
+  auto gemm_args = [&](int m, const float* a, int lda, const PackedWeights& w,
+                       const std::vector<float>& bias, Epilogue epilogue, float* c, int ldc) {
     GemmArgs args;
     args.m = m;
     args.a = a;
@@ -161,7 +162,11 @@ void BertModel::forward(const BatchInput& input, float* logits) {
       args.residual = c;  // every residual add here is in place
       args.ldr = ldc;
     }
-    kernels::gemm_parallel(table, args, pool_);
+    return args;
+  };
+  auto linear = [&](int m, const float* a, int lda, const PackedWeights& w,
+                    const std::vector<float>& bias, Epilogue epilogue, float* c, int ldc) {
+    kernels::gemm_parallel(table, gemm_args(m, a, lda, w, bias, epilogue, c, ldc), pool_);
   };
 
   // Embeddings, summed in Hugging Face's order: (word + token type) + position.
@@ -175,7 +180,7 @@ void BertModel::forward(const BatchInput& input, float* logits) {
       for (std::size_t j = 0; j < H; ++j) row[j] = (word[j] + type[j]) + position[j];
     }
   });
-  layer_norm(x.get(), w.embeddings_norm_gamma, w.embeddings_norm_beta);
+  layer_norm(x.get(), tokens, w.embeddings_norm_gamma, w.embeddings_norm_beta);
 
   // Attention scratch: one slot per pool thread, each sized for the longest
   // sequence; (sequence, head) items are handed out dynamically.
@@ -185,10 +190,15 @@ void BertModel::forward(const BatchInput& input, float* logits) {
   const std::size_t items = sequences * static_cast<std::size_t>(heads);
   const float scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
 
-  const int m = static_cast<int>(tokens);
-  for (const LayerWeights& layer : w.layers) {
-    linear(m, x.get(), hidden, layer.qkv, layer.qkv_bias, Epilogue::kBias, qkv.get(), 3 * hidden);
-
+  // Attention of every sequence: query_rows(s) gives the first query row of
+  // sequence s and its row stride; `queries` rows per sequence (0 = all).
+  // The output of sequence s starts at its first token's row, or at row s
+  // when only the [CLS] rows are queried.
+  using QueryRows = std::pair<const float*, int>;
+  auto own_queries = [&](std::size_t s) {
+    return QueryRows(qkv.get() + offsets[s] * 3 * H, 3 * hidden);
+  };
+  auto attend = [&](auto query_rows, int queries, float* out, bool out_by_sequence) {
     std::atomic<std::size_t> next{0};
     pool_.parallel_for(std::min(slots, items), [&](std::size_t slot) {
       kernels::AttentionArgs args;
@@ -204,29 +214,75 @@ void BertModel::forward(const BatchInput& input, float* logits) {
         const std::size_t s = item / static_cast<std::size_t>(heads);
         const int head = static_cast<int>(item % static_cast<std::size_t>(heads));
         args.qkv = qkv.get() + offsets[s] * 3 * H;
-        args.out = context.get() + offsets[s] * H;
         args.seq_len = static_cast<int>(input.lengths[s]);
+        const auto [q, ld_q] = query_rows(s);
+        args.q = q;
+        args.ld_q = ld_q;
+        args.num_queries = queries == 0 ? args.seq_len : queries;
+        args.out = out + (out_by_sequence ? s : offsets[s]) * H;
         table.attention_heads(args, head, head + 1);
       }
     });
+  };
 
+  const int m = static_cast<int>(tokens);
+  const std::size_t last = w.layers.size() - 1;
+  for (std::size_t l = 0; l < last; ++l) {
+    const LayerWeights& layer = w.layers[l];
+    linear(m, x.get(), hidden, layer.qkv, layer.qkv_bias, Epilogue::kBias, qkv.get(), 3 * hidden);
+    attend(own_queries, 0, context.get(), false);
     linear(m, context.get(), hidden, layer.attention_output, layer.attention_output_bias,
            Epilogue::kBiasResidual, x.get(), hidden);
-    layer_norm(x.get(), layer.attention_norm_gamma, layer.attention_norm_beta);
+    layer_norm(x.get(), tokens, layer.attention_norm_gamma, layer.attention_norm_beta);
     linear(m, x.get(), hidden, layer.intermediate, layer.intermediate_bias, Epilogue::kBiasGelu,
            intermediate.get(), inter);
     linear(m, intermediate.get(), inter, layer.output, layer.output_bias, Epilogue::kBiasResidual,
            x.get(), hidden);
-    layer_norm(x.get(), layer.output_norm_gamma, layer.output_norm_beta);
+    layer_norm(x.get(), tokens, layer.output_norm_gamma, layer.output_norm_beta);
   }
 
-  // Pooler on each sequence's first ([CLS]) row, then the classifier.
+  // The last layer: only each sequence's first ([CLS]) row reaches the
+  // pooler, so only that row is queried and carried through the attention
+  // output and the feed-forward block; K and V still come from every token.
+  // Each row goes through the same kernel code as in a full layer, so the
+  // result is bit-identical to computing every row and keeping [CLS]: the
+  // kernel tests check that GEMM column ranges, GEMM row blocks and
+  // attention on some query rows equal the whole calls bit for bit. This
+  // skips about 10/12 of the last layer's FLOPs.
+  const LayerWeights& layer = w.layers[last];
+  const int n = static_cast<int>(sequences);
   auto cls = uninitialized_floats(sequences * H);
   for (std::size_t s = 0; s < sequences; ++s) {
     std::copy_n(x.get() + offsets[s] * H, H, cls.get() + s * H);
   }
+  auto cls_query = uninitialized_floats(sequences * H);
+  if (hidden % table.gemm_nr == 0) {
+    // K and V of every token, then Q of the [CLS] rows alone.
+    const GemmArgs kv = gemm_args(m, x.get(), hidden, layer.qkv, layer.qkv_bias,
+                                  Epilogue::kBias, qkv.get(), 3 * hidden);
+    kernels::gemm_parallel_columns(table, kv, hidden, 3 * hidden, pool_);
+    const GemmArgs q = gemm_args(n, cls.get(), hidden, layer.qkv, layer.qkv_bias,
+                                 Epilogue::kBias, cls_query.get(), hidden);
+    kernels::gemm_parallel_columns(table, q, 0, hidden, pool_);
+    attend([&](std::size_t s) { return QueryRows(cls_query.get() + s * H, hidden); }, 1,
+           context.get(), true);
+  } else {
+    // Column blocks must start on a micro-tile: compute Q, K and V of every
+    // token and query the [CLS] rows in place.
+    linear(m, x.get(), hidden, layer.qkv, layer.qkv_bias, Epilogue::kBias, qkv.get(), 3 * hidden);
+    attend(own_queries, 1, context.get(), true);
+  }
+  linear(n, context.get(), hidden, layer.attention_output, layer.attention_output_bias,
+         Epilogue::kBiasResidual, cls.get(), hidden);
+  layer_norm(cls.get(), sequences, layer.attention_norm_gamma, layer.attention_norm_beta);
+  linear(n, cls.get(), hidden, layer.intermediate, layer.intermediate_bias, Epilogue::kBiasGelu,
+         intermediate.get(), inter);
+  linear(n, intermediate.get(), inter, layer.output, layer.output_bias, Epilogue::kBiasResidual,
+         cls.get(), hidden);
+  layer_norm(cls.get(), sequences, layer.output_norm_gamma, layer.output_norm_beta);
+
+  // Pooler (tanh on [CLS]), then the classifier.
   auto pooled = uninitialized_floats(sequences * H);
-  const int n = static_cast<int>(sequences);
   linear(n, cls.get(), hidden, w.pooler, w.pooler_bias, Epilogue::kBias, pooled.get(), hidden);
   table.tanh(pooled.get(), sequences * H);
   linear(n, pooled.get(), hidden, w.classifier, w.classifier_bias, Epilogue::kBias, logits,

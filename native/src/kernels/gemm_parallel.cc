@@ -24,12 +24,17 @@ int ceil_div(int a, int b) { return (a + b - 1) / b; }
 }  // namespace
 
 void gemm_parallel(const KernelTable& table, const GemmArgs& args, ThreadPool& pool) {
+  gemm_parallel_columns(table, args, 0, args.w->n, pool);
+}
+
+void gemm_parallel_columns(const KernelTable& table, const GemmArgs& args, int col_begin,
+                           int col_end, ThreadPool& pool) {
   const int m = args.m;
-  const int n = args.w->n;
+  const int n = col_end - col_begin;
   if (m <= 0 || n <= 0) return;
   const int threads = pool.size();
   if (threads <= 1) {
-    table.gemm(args, 0, m, 0, n);
+    table.gemm(args, 0, m, col_begin, col_end);
     return;
   }
   const int mr = std::max(1, table.gemm_mr);
@@ -59,7 +64,8 @@ void gemm_parallel(const KernelTable& table, const GemmArgs& args, ThreadPool& p
     const int cb = static_cast<int>(b % col_blocks);
     const int r0 = rb * row_step;
     const int c0 = cb * col_step;
-    table.gemm(args, r0, std::min(m, r0 + row_step), c0, std::min(n, c0 + col_step));
+    table.gemm(args, r0, std::min(m, r0 + row_step), col_begin + c0,
+               col_begin + std::min(n, c0 + col_step));
   });
 }
 

@@ -51,13 +51,21 @@ struct GemmArgs {
 
 // One sequence of a packed batch for attention.
 //   qkv: seq_len rows, row stride ld_qkv; each row holds [q | k | v], each
-//        num_heads * head_dim wide (the fused QKV GEMM's output).
-//   out: seq_len rows, row stride ld_out, num_heads * head_dim wide.
+//        num_heads * head_dim wide (the fused QKV GEMM's output). K and V
+//        of every token are read from here.
+//   q:   num_queries query rows, row stride ld_q, num_heads * head_dim
+//        wide: qkv itself (ld_q = ld_qkv, num_queries = seq_len) for full
+//        self-attention, or elsewhere when only some rows are queried (the
+//        last layer needs only the [CLS] row).
+//   out: num_queries rows, row stride ld_out, num_heads * head_dim wide.
 // Computes, for head h, softmax(q_h k_h^T * scale) v_h. No mask, no padding:
-// every token of the sequence attends to every token of the sequence.
+// every query attends to every token of the sequence.
 struct AttentionArgs {
   const float* qkv = nullptr;
   int ld_qkv = 0;
+  const float* q = nullptr;
+  int ld_q = 0;
+  int num_queries = 0;
   float* out = nullptr;
   int ld_out = 0;
   int seq_len = 0;
@@ -137,5 +145,9 @@ const CpuFeatures& cpu_features();
 
 // Splits one GEMM over the pool in blocks of whole micro-tiles.
 void gemm_parallel(const KernelTable& table, const GemmArgs& args, ThreadPool& pool);
+// The same for output columns [col_begin, col_end) only (bounds as for
+// KernelTable::gemm: col_begin a multiple of gemm_nr, col_end too or n).
+void gemm_parallel_columns(const KernelTable& table, const GemmArgs& args, int col_begin,
+                           int col_end, ThreadPool& pool);
 
 }  // namespace crossrank::kernels

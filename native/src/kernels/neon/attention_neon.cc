@@ -1,9 +1,12 @@
-// Attention for one sequence, per head, NEON. The same scheme as the AVX2
-// kernel: for each head, K is first transposed into scratch (head_dim rows
-// of seq_len padded to 16, zero-filled), so the scores of one query row are
-// vector FMAs over contiguous memory: s[j..j+4) += q[t] * kt[t][j..j+4).
-// Then the row max is subtracted, exp taken, and the output row built as
-// sum_j p_j v_j over contiguous v rows, scaled by 1 / sum p at the end.
+// Attention for one sequence, per head, NEON, one query row at a time (the
+// first AVX2 kernel's scheme; the AVX2 kernel now runs 6-row blocks as two
+// small GEMMs, worth doing here once it can be timed on an arm64 machine
+// rather than under qemu). For each head, K is first transposed into
+// scratch (head_dim rows of seq_len padded to 16, zero-filled), so the
+// scores of one query row are vector FMAs over contiguous memory:
+// s[j..j+4) += q[t] * kt[t][j..j+4). Then the row max is subtracted, exp
+// taken, and the output row built as sum_j p_j v_j over contiguous v rows,
+// scaled by 1 / sum p at the end.
 //
 // Scratch (see attention_scratch_floats): kt = head_dim x padded floats,
 // then one row of `padded` scores.
@@ -105,7 +108,7 @@ void attention_heads(const AttentionArgs& args, int head_begin, int head_end) {
   float* s = kt + static_cast<std::size_t>(d) * padded;
 
   for (int h = head_begin; h < head_end; ++h) {
-    const float* q0 = args.qkv + h * d;
+    const float* q0 = args.q + h * d;
     const float* k0 = args.qkv + hidden + h * d;
     const float* v0 = args.qkv + 2 * hidden + h * d;
     for (int t = 0; t < d; ++t) {
@@ -113,8 +116,8 @@ void attention_heads(const AttentionArgs& args, int head_begin, int head_end) {
       for (int j = 0; j < L; ++j) row[j] = k0[j * ld + t];
       std::fill(row + L, row + padded, 0.f);
     }
-    for (int i = 0; i < L; ++i) {
-      scores_row(q0 + i * ld, kt, d, padded, args.scale, s);
+    for (int i = 0; i < args.num_queries; ++i) {
+      scores_row(q0 + static_cast<std::size_t>(i) * args.ld_q, kt, d, padded, args.scale, s);
       // Padding columns take no weight.
       std::fill(s + L, s + padded, -INFINITY);
       float32x4_t vmax = vdupq_n_f32(-INFINITY);

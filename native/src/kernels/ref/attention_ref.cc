@@ -10,10 +10,10 @@ namespace crossrank::kernels {
 
 std::size_t attention_scratch_floats(int seq_len, int head_dim) {
   // Enough for every attention kernel in every table: the reference uses
-  // seq_len floats; the AVX2 kernel keeps one head's K transposed
-  // (head_dim x padded seq_len) plus a block of score rows.
+  // seq_len floats; the AVX2 and NEON kernels keep one head's K packed
+  // (head_dim x padded seq_len) plus up to 48 rows of scores.
   const std::size_t padded = (static_cast<std::size_t>(seq_len) + 15) / 16 * 16;
-  return padded * (static_cast<std::size_t>(head_dim) + 8) + 64;
+  return padded * (static_cast<std::size_t>(head_dim) + 48) + 64;
 }
 
 namespace ref {
@@ -23,8 +23,8 @@ void attention_heads(const AttentionArgs& args, int head_begin, int head_end) {
   const int d = args.head_dim;
   float* scores = args.scratch;
   for (int h = head_begin; h < head_end; ++h) {
-    for (int i = 0; i < args.seq_len; ++i) {
-      const float* q = args.qkv + static_cast<std::size_t>(i) * args.ld_qkv + h * d;
+    for (int i = 0; i < args.num_queries; ++i) {
+      const float* q = args.q + static_cast<std::size_t>(i) * args.ld_q + h * d;
       float max_score = -INFINITY;
       for (int j = 0; j < args.seq_len; ++j) {
         const float* kj =
