@@ -15,10 +15,22 @@ using kernels::Epilogue;
 using kernels::GemmArgs;
 using kernels::PackedWeights;
 
-// Activations are fully overwritten before use; skip zero-filling them.
-std::unique_ptr<float[]> uninitialized_floats(std::size_t count) {
-  return std::unique_ptr<float[]>(new float[std::max<std::size_t>(count, 1)]);
-}
+// Hands out consecutive pieces of one buffer, each starting on a 64-byte
+// line relative to the buffer.
+class Carver {
+ public:
+  static constexpr std::size_t kAlign = 16;  // floats
+  static std::size_t rounded(std::size_t floats) { return (floats + kAlign - 1) / kAlign * kAlign; }
+  explicit Carver(float* base) : next_(base) {}
+  float* take(std::size_t floats) {
+    float* piece = next_;
+    next_ += rounded(floats);
+    return piece;
+  }
+
+ private:
+  float* next_;
+};
 
 // Runs fn(begin, end) over [0, rows) split in chunks spread over the pool.
 template <typename Fn>
@@ -133,11 +145,26 @@ void BertModel::forward(const BatchInput& input, float* logits) {
     max_length = std::max(max_length, static_cast<int>(input.lengths[s]));
   }
 
-  // Per-call activations, so concurrent callers never share buffers.
-  auto x = uninitialized_floats(tokens * H);
-  auto qkv = uninitialized_floats(tokens * 3 * H);
-  auto context = uninitialized_floats(tokens * H);
-  auto intermediate = uninitialized_floats(tokens * static_cast<std::size_t>(inter));
+  // Activations, all overwritten before use.
+  const std::size_t slots = static_cast<std::size_t>(pool_.size());
+  const std::size_t scratch_floats = kernels::attention_scratch_floats(max_length, head_dim);
+  const std::size_t sizes[] = {tokens * H,                                   // x
+                               tokens * 3 * H,                               // qkv
+                               tokens * H,                                   // context
+                               tokens * static_cast<std::size_t>(inter),     // intermediate
+                               slots * scratch_floats,                       // attention
+                               sequences * H, sequences * H, sequences * H}; // [CLS] rows
+  std::size_t total_floats = 0;
+  for (std::size_t size : sizes) total_floats += Carver::rounded(size);
+  Carver carve(workspace(total_floats));
+  float* const x = carve.take(sizes[0]);
+  float* const qkv = carve.take(sizes[1]);
+  float* const context = carve.take(sizes[2]);
+  float* const intermediate = carve.take(sizes[3]);
+  float* const scratch = carve.take(sizes[4]);
+  float* const cls = carve.take(sizes[5]);
+  float* const cls_query = carve.take(sizes[6]);
+  float* const pooled = carve.take(sizes[7]);
 
   auto layer_norm = [&](float* rows, std::size_t count, const std::vector<float>& gamma,
                         const std::vector<float>& beta) {
@@ -176,17 +203,14 @@ void BertModel::forward(const BatchInput& input, float* logits) {
       const float* word = w.word_embeddings.data() + input.ids[t] * H;
       const float* type = w.token_type_embeddings.data() + input.type_ids[t] * H;
       const float* position = w.position_embeddings.data() + (t - offsets[s]) * H;
-      float* row = x.get() + t * H;
+      float* row = x + t * H;
       for (std::size_t j = 0; j < H; ++j) row[j] = (word[j] + type[j]) + position[j];
     }
   });
-  layer_norm(x.get(), tokens, w.embeddings_norm_gamma, w.embeddings_norm_beta);
+  layer_norm(x, tokens, w.embeddings_norm_gamma, w.embeddings_norm_beta);
 
   // Attention scratch: one slot per pool thread, each sized for the longest
   // sequence; (sequence, head) items are handed out dynamically.
-  const std::size_t slots = static_cast<std::size_t>(pool_.size());
-  const std::size_t scratch_floats = kernels::attention_scratch_floats(max_length, head_dim);
-  auto scratch = uninitialized_floats(slots * scratch_floats);
   const std::size_t items = sequences * static_cast<std::size_t>(heads);
   const float scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
 
@@ -196,7 +220,7 @@ void BertModel::forward(const BatchInput& input, float* logits) {
   // when only the [CLS] rows are queried.
   using QueryRows = std::pair<const float*, int>;
   auto own_queries = [&](std::size_t s) {
-    return QueryRows(qkv.get() + offsets[s] * 3 * H, 3 * hidden);
+    return QueryRows(qkv + offsets[s] * 3 * H, 3 * hidden);
   };
   auto attend = [&](auto query_rows, int queries, float* out, bool out_by_sequence) {
     std::atomic<std::size_t> next{0};
@@ -207,13 +231,13 @@ void BertModel::forward(const BatchInput& input, float* logits) {
       args.num_heads = heads;
       args.head_dim = head_dim;
       args.scale = scale;
-      args.scratch = scratch.get() + slot * scratch_floats;
+      args.scratch = scratch + slot * scratch_floats;
       for (;;) {
         const std::size_t item = next.fetch_add(1, std::memory_order_relaxed);
         if (item >= items) break;
         const std::size_t s = item / static_cast<std::size_t>(heads);
         const int head = static_cast<int>(item % static_cast<std::size_t>(heads));
-        args.qkv = qkv.get() + offsets[s] * 3 * H;
+        args.qkv = qkv + offsets[s] * 3 * H;
         args.seq_len = static_cast<int>(input.lengths[s]);
         const auto [q, ld_q] = query_rows(s);
         args.q = q;
@@ -229,16 +253,16 @@ void BertModel::forward(const BatchInput& input, float* logits) {
   const std::size_t last = w.layers.size() - 1;
   for (std::size_t l = 0; l < last; ++l) {
     const LayerWeights& layer = w.layers[l];
-    linear(m, x.get(), hidden, layer.qkv, layer.qkv_bias, Epilogue::kBias, qkv.get(), 3 * hidden);
-    attend(own_queries, 0, context.get(), false);
-    linear(m, context.get(), hidden, layer.attention_output, layer.attention_output_bias,
-           Epilogue::kBiasResidual, x.get(), hidden);
-    layer_norm(x.get(), tokens, layer.attention_norm_gamma, layer.attention_norm_beta);
-    linear(m, x.get(), hidden, layer.intermediate, layer.intermediate_bias, Epilogue::kBiasGelu,
-           intermediate.get(), inter);
-    linear(m, intermediate.get(), inter, layer.output, layer.output_bias, Epilogue::kBiasResidual,
-           x.get(), hidden);
-    layer_norm(x.get(), tokens, layer.output_norm_gamma, layer.output_norm_beta);
+    linear(m, x, hidden, layer.qkv, layer.qkv_bias, Epilogue::kBias, qkv, 3 * hidden);
+    attend(own_queries, 0, context, false);
+    linear(m, context, hidden, layer.attention_output, layer.attention_output_bias,
+           Epilogue::kBiasResidual, x, hidden);
+    layer_norm(x, tokens, layer.attention_norm_gamma, layer.attention_norm_beta);
+    linear(m, x, hidden, layer.intermediate, layer.intermediate_bias, Epilogue::kBiasGelu,
+           intermediate, inter);
+    linear(m, intermediate, inter, layer.output, layer.output_bias, Epilogue::kBiasResidual,
+           x, hidden);
+    layer_norm(x, tokens, layer.output_norm_gamma, layer.output_norm_beta);
   }
 
   // The last layer: only each sequence's first ([CLS]) row reaches the
@@ -251,42 +275,49 @@ void BertModel::forward(const BatchInput& input, float* logits) {
   // skips about 10/12 of the last layer's FLOPs.
   const LayerWeights& layer = w.layers[last];
   const int n = static_cast<int>(sequences);
-  auto cls = uninitialized_floats(sequences * H);
   for (std::size_t s = 0; s < sequences; ++s) {
-    std::copy_n(x.get() + offsets[s] * H, H, cls.get() + s * H);
+    std::copy_n(x + offsets[s] * H, H, cls + s * H);
   }
-  auto cls_query = uninitialized_floats(sequences * H);
   if (hidden % table.gemm_nr == 0) {
     // K and V of every token, then Q of the [CLS] rows alone.
-    const GemmArgs kv = gemm_args(m, x.get(), hidden, layer.qkv, layer.qkv_bias,
-                                  Epilogue::kBias, qkv.get(), 3 * hidden);
+    const GemmArgs kv = gemm_args(m, x, hidden, layer.qkv, layer.qkv_bias,
+                                  Epilogue::kBias, qkv, 3 * hidden);
     kernels::gemm_parallel_columns(table, kv, hidden, 3 * hidden, pool_);
-    const GemmArgs q = gemm_args(n, cls.get(), hidden, layer.qkv, layer.qkv_bias,
-                                 Epilogue::kBias, cls_query.get(), hidden);
+    const GemmArgs q = gemm_args(n, cls, hidden, layer.qkv, layer.qkv_bias,
+                                 Epilogue::kBias, cls_query, hidden);
     kernels::gemm_parallel_columns(table, q, 0, hidden, pool_);
-    attend([&](std::size_t s) { return QueryRows(cls_query.get() + s * H, hidden); }, 1,
-           context.get(), true);
+    attend([&](std::size_t s) { return QueryRows(cls_query + s * H, hidden); }, 1,
+           context, true);
   } else {
     // Column blocks must start on a micro-tile: compute Q, K and V of every
     // token and query the [CLS] rows in place.
-    linear(m, x.get(), hidden, layer.qkv, layer.qkv_bias, Epilogue::kBias, qkv.get(), 3 * hidden);
-    attend(own_queries, 1, context.get(), true);
+    linear(m, x, hidden, layer.qkv, layer.qkv_bias, Epilogue::kBias, qkv, 3 * hidden);
+    attend(own_queries, 1, context, true);
   }
-  linear(n, context.get(), hidden, layer.attention_output, layer.attention_output_bias,
-         Epilogue::kBiasResidual, cls.get(), hidden);
-  layer_norm(cls.get(), sequences, layer.attention_norm_gamma, layer.attention_norm_beta);
-  linear(n, cls.get(), hidden, layer.intermediate, layer.intermediate_bias, Epilogue::kBiasGelu,
-         intermediate.get(), inter);
-  linear(n, intermediate.get(), inter, layer.output, layer.output_bias, Epilogue::kBiasResidual,
-         cls.get(), hidden);
-  layer_norm(cls.get(), sequences, layer.output_norm_gamma, layer.output_norm_beta);
+  linear(n, context, hidden, layer.attention_output, layer.attention_output_bias,
+         Epilogue::kBiasResidual, cls, hidden);
+  layer_norm(cls, sequences, layer.attention_norm_gamma, layer.attention_norm_beta);
+  linear(n, cls, hidden, layer.intermediate, layer.intermediate_bias, Epilogue::kBiasGelu,
+         intermediate, inter);
+  linear(n, intermediate, inter, layer.output, layer.output_bias, Epilogue::kBiasResidual,
+         cls, hidden);
+  layer_norm(cls, sequences, layer.output_norm_gamma, layer.output_norm_beta);
 
   // Pooler (tanh on [CLS]), then the classifier.
-  auto pooled = uninitialized_floats(sequences * H);
-  linear(n, cls.get(), hidden, w.pooler, w.pooler_bias, Epilogue::kBias, pooled.get(), hidden);
-  table.tanh(pooled.get(), sequences * H);
-  linear(n, pooled.get(), hidden, w.classifier, w.classifier_bias, Epilogue::kBias, logits,
+  linear(n, cls, hidden, w.pooler, w.pooler_bias, Epilogue::kBias, pooled, hidden);
+  table.tanh(pooled, sequences * H);
+  linear(n, pooled, hidden, w.classifier, w.classifier_bias, Epilogue::kBias, logits,
          config_.num_labels);
+}
+
+float* BertModel::workspace(std::size_t floats) {
+  if (floats > workspace_floats_) {
+    workspace_.reset();  // free the old one before taking the larger
+    workspace_floats_ = 0;
+    workspace_.reset(new float[floats]);
+    workspace_floats_ = floats;
+  }
+  return workspace_.get();
 }
 
 }  // namespace crossrank::engine

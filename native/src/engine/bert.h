@@ -53,12 +53,19 @@ class BertModel {
   BertModel(ModelConfig config, BertWeights weights, int threads,
             const kernels::KernelTable& table);
   void forward(const BatchInput& input, float* logits);
+  // At least `floats` floats of activations, kept between runs.
+  float* workspace(std::size_t floats);
 
   ModelConfig config_;
   BertWeights weights_;
   const kernels::KernelTable& table_;
   ThreadPool pool_;
   std::mutex run_mutex_;  // the pool is not re-entrant: one forward pass at a time
+  // One forward pass's activations, grown to the largest batch seen and
+  // reused (runs are serialised by run_mutex_): allocating them afresh each
+  // run cost about 3 % of the run in the kernel zeroing new pages.
+  std::unique_ptr<float[]> workspace_;
+  std::size_t workspace_floats_ = 0;
 };
 
 }  // namespace crossrank::engine
