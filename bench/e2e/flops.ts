@@ -16,6 +16,11 @@ export interface WorkloadFlops {
   head: number;
   total: number;
   perPair: number;
+  /**
+   * Of `total`, what crossrank does not compute: its last layer queries and carries only the [CLS]
+   * row (Q, attention output and FFN for one row per pair; K and V still for every token).
+   */
+  skippedByCrossrank: number;
 }
 
 const cache = new Map<number, WorkloadFlops>();
@@ -42,12 +47,16 @@ export async function workloadFlops(repo: string, modelDir: string, dataPath: st
   let tokens = 0;
   let longest = 0;
   let squares = 0;
+  let skippedRows = 0; // tokens after [CLS]
+  let skippedScores = 0; // query-key pairs not scored in the last layer
   for (const entry of data.slice(0, queries)) {
     const { lengths } = tokenizer.encodePairs(entry.hits.map(() => entry.query), entry.hits.map((h) => h.content), maxLength, 'longest_first');
     for (const length of lengths) {
       pairs++;
       tokens += length;
       squares += length * length;
+      skippedRows += length - 1;
+      skippedScores += length * length - length;
       longest = Math.max(longest, length);
     }
   }
@@ -55,7 +64,8 @@ export async function workloadFlops(repo: string, modelDir: string, dataPath: st
   const attention = 4 * squares * hidden * layers;
   const head = 2 * headWeights * pairs;
   const total = linear + attention + head;
-  const result = { pairs, tokens, maxLength: longest, linear, attention, head, total, perPair: total / pairs };
+  const skippedByCrossrank = 2 * (2 * hidden * hidden + 2 * hidden * intermediate) * skippedRows + 4 * skippedScores * hidden;
+  const result = { pairs, tokens, maxLength: longest, linear, attention, head, total, perPair: total / pairs, skippedByCrossrank };
   cache.set(queries, result);
   return result;
 }
