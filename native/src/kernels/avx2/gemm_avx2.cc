@@ -55,6 +55,16 @@ inline void ukernel(int k, const float* a, std::size_t lda, const float* w, floa
   __m256 acc0[MR], acc1[MR];
 #pragma GCC unroll 6
   for (int r = 0; r < MR; ++r) acc0[r] = acc1[r] = _mm256_setzero_ps();
+  // Fetch the tile's output lines (in the forward pass the residual is c
+  // itself) while the k loop runs, so the epilogue does not wait on them;
+  // prefetches never fault, so partial tiles need no care. +3-5 % on most BERT
+  // shapes and +18 % on attention-output (k = 384, residual) at M = 2048-4096
+  // (one thread, CPU time, against the kernel without it in one run).
+#pragma GCC unroll 6
+  for (int r = 0; r < MR; ++r) {
+    _mm_prefetch(reinterpret_cast<const char*>(c + r * ldc), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(c + r * ldc + kNr - 1), _MM_HINT_T0);
+  }
 
 #pragma GCC unroll 2
   for (int p = 0; p < k; ++p) {
