@@ -215,14 +215,14 @@ void BertModel::forward(const BatchInput& input, float* logits) {
   const float scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
 
   // Attention of every sequence: query_rows(s) gives the first query row of
-  // sequence s and its row stride; `queries` rows per sequence (0 = all).
-  // The output of sequence s starts at its first token's row, or at row s
-  // when only the [CLS] rows are queried.
+  // sequence s and its row stride. With cls_only false every row is queried
+  // and sequence s's output starts at its first token's row; with cls_only
+  // true only the [CLS] row is, and its output is row s.
   using QueryRows = std::pair<const float*, int>;
   auto own_queries = [&](std::size_t s) {
     return QueryRows(qkv + offsets[s] * 3 * H, 3 * hidden);
   };
-  auto attend = [&](auto query_rows, int queries, float* out, bool out_by_sequence) {
+  auto attend = [&](auto query_rows, bool cls_only, float* out) {
     std::atomic<std::size_t> next{0};
     pool_.parallel_for(std::min(slots, items), [&](std::size_t slot) {
       kernels::AttentionArgs args;
@@ -242,11 +242,26 @@ void BertModel::forward(const BatchInput& input, float* logits) {
         const auto [q, ld_q] = query_rows(s);
         args.q = q;
         args.ld_q = ld_q;
-        args.num_queries = queries == 0 ? args.seq_len : queries;
-        args.out = out + (out_by_sequence ? s : offsets[s]) * H;
+        args.num_queries = cls_only ? 1 : args.seq_len;
+        args.out = out + (cls_only ? s : offsets[s]) * H;
         table.attention_heads(args, head, head + 1);
       }
     });
+  };
+
+  // After attention: output projection + residual, LayerNorm, feed-forward
+  // + residual, LayerNorm, on `count` rows of `rows` (the layer's input, in
+  // place) with their attention output in `context`.
+  auto finish_layer = [&](const LayerWeights& layer, float* rows, std::size_t count) {
+    const int m = static_cast<int>(count);
+    linear(m, context, hidden, layer.attention_output, layer.attention_output_bias,
+           Epilogue::kBiasResidual, rows, hidden);
+    layer_norm(rows, count, layer.attention_norm_gamma, layer.attention_norm_beta);
+    linear(m, rows, hidden, layer.intermediate, layer.intermediate_bias, Epilogue::kBiasGelu,
+           intermediate, inter);
+    linear(m, intermediate, inter, layer.output, layer.output_bias, Epilogue::kBiasResidual,
+           rows, hidden);
+    layer_norm(rows, count, layer.output_norm_gamma, layer.output_norm_beta);
   };
 
   const int m = static_cast<int>(tokens);
@@ -254,15 +269,8 @@ void BertModel::forward(const BatchInput& input, float* logits) {
   for (std::size_t l = 0; l < last; ++l) {
     const LayerWeights& layer = w.layers[l];
     linear(m, x, hidden, layer.qkv, layer.qkv_bias, Epilogue::kBias, qkv, 3 * hidden);
-    attend(own_queries, 0, context, false);
-    linear(m, context, hidden, layer.attention_output, layer.attention_output_bias,
-           Epilogue::kBiasResidual, x, hidden);
-    layer_norm(x, tokens, layer.attention_norm_gamma, layer.attention_norm_beta);
-    linear(m, x, hidden, layer.intermediate, layer.intermediate_bias, Epilogue::kBiasGelu,
-           intermediate, inter);
-    linear(m, intermediate, inter, layer.output, layer.output_bias, Epilogue::kBiasResidual,
-           x, hidden);
-    layer_norm(x, tokens, layer.output_norm_gamma, layer.output_norm_beta);
+    attend(own_queries, false, context);
+    finish_layer(layer, x, tokens);
   }
 
   // The last layer: only each sequence's first ([CLS]) row reaches the
@@ -286,22 +294,15 @@ void BertModel::forward(const BatchInput& input, float* logits) {
     const GemmArgs q = gemm_args(n, cls, hidden, layer.qkv, layer.qkv_bias,
                                  Epilogue::kBias, cls_query, hidden);
     kernels::gemm_parallel_columns(table, q, 0, hidden, pool_);
-    attend([&](std::size_t s) { return QueryRows(cls_query + s * H, hidden); }, 1,
-           context, true);
+    attend([&](std::size_t s) { return QueryRows(cls_query + s * H, hidden); }, true,
+           context);
   } else {
     // Column blocks must start on a micro-tile: compute Q, K and V of every
     // token and query the [CLS] rows in place.
     linear(m, x, hidden, layer.qkv, layer.qkv_bias, Epilogue::kBias, qkv, 3 * hidden);
-    attend(own_queries, 1, context, true);
+    attend(own_queries, true, context);
   }
-  linear(n, context, hidden, layer.attention_output, layer.attention_output_bias,
-         Epilogue::kBiasResidual, cls, hidden);
-  layer_norm(cls, sequences, layer.attention_norm_gamma, layer.attention_norm_beta);
-  linear(n, cls, hidden, layer.intermediate, layer.intermediate_bias, Epilogue::kBiasGelu,
-         intermediate, inter);
-  linear(n, intermediate, inter, layer.output, layer.output_bias, Epilogue::kBiasResidual,
-         cls, hidden);
-  layer_norm(cls, sequences, layer.output_norm_gamma, layer.output_norm_beta);
+  finish_layer(layer, cls, sequences);
 
   // Pooler (tanh on [CLS]), then the classifier.
   linear(n, cls, hidden, w.pooler, w.pooler_bias, Epilogue::kBias, pooled, hidden);
