@@ -296,6 +296,7 @@ serial('a client that disconnects has its queued pairs dropped', async (t) => {
     (error: Error) => t.is(error.name, 'AbortError'),
   );
   await until(async () => (await metric(base, 'crossrank_requests_dropped_total{reason="disconnect"}')) === 1, 'the drop');
+  t.is(await metric(base, 'crossrank_requests_total{endpoint="/predict",code="499"}'), 1);
   t.is(await metric(base, 'crossrank_queued_pairs'), 0);
   const computed = await metric(base, 'crossrank_batch_pairs_sum');
   t.true(computed < 400, `only ${computed} of 400 pairs reached the engine`);
@@ -321,14 +322,19 @@ serial('no input crashes the server: random bodies, odd JSON, broken HTTP', asyn
       t.true([200, 400, 413].includes(response.status), `${path} answered ${response.status}: ${await response.text()}`);
     }
   }
+  const raw = (text: string): Promise<string> =>
+    new Promise((resolve) => {
+      const socket = connect(Number(new URL(base).port), '127.0.0.1', () => socket.end(text));
+      let data = '';
+      socket.on('data', (chunk) => (data += chunk.toString()));
+      socket.on('close', () => resolve(data));
+    });
   // Not HTTP at all: Node answers 400 and closes the connection.
-  const reply = await new Promise<string>((resolve) => {
-    const socket = connect(Number(new URL(base).port), '127.0.0.1', () => socket.end('GARBAGE \x00\x01 HTTP/9\r\n\r\n'));
-    let data = '';
-    socket.on('data', (chunk) => (data += chunk.toString()));
-    socket.on('close', () => resolve(data));
-  });
-  t.regex(reply, /^HTTP\/1\.1 400/);
+  t.regex(await raw('GARBAGE \x00\x01 HTTP/9\r\n\r\n'), /^HTTP\/1\.1 400/);
+  // Request targets that name Object.prototype members are unknown paths like any other.
+  for (const target of ['constructor', '__proto__', '*', '/v1/rerank/../predict']) {
+    t.regex(await raw(`GET ${target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`), /^HTTP\/1\.1 (404|400)/, target);
+  }
   t.is((await fetch(`${base}/health`)).status, 200);
 });
 

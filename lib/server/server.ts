@@ -49,14 +49,15 @@ export const DEFAULT_SERVER_OPTIONS: Required<Omit<ServerOptions, 'modelName'>> 
   autoTruncate: true,
 };
 
-const ROUTES: Record<string, string> = {
-  '/rerank': 'POST',
-  '/v1/rerank': 'POST',
-  '/predict': 'POST',
-  '/health': 'GET',
-  '/info': 'GET',
-  '/metrics': 'GET',
-};
+/** Path -> method. A Map, so that no request path can reach Object.prototype. */
+const ROUTES = new Map([
+  ['/rerank', 'POST'],
+  ['/v1/rerank', 'POST'],
+  ['/predict', 'POST'],
+  ['/health', 'GET'],
+  ['/info', 'GET'],
+  ['/metrics', 'GET'],
+]);
 
 /** Why a request's work was dropped before it was answered. */
 class ClientGone extends Error {}
@@ -97,7 +98,9 @@ export class RerankServer {
       },
       queueWait: (seconds) => this.metrics.queueWait.observe(seconds),
     });
-    this.#http = createServer((req, res) => void this.#handle(req, res));
+    // #handle answers every error itself; should answering fail too, the
+    // connection is dropped rather than the rejection ending the process.
+    this.#http = createServer((req, res) => void this.#handle(req, res).catch(() => res.destroy()));
   }
 
   /** Starts listening; resolves to the port (useful with port 0). */
@@ -123,7 +126,8 @@ export class RerankServer {
   async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const started = performance.now();
     const path = (req.url ?? '/').split('?')[0]!;
-    const endpoint = ROUTES[path] ? path : 'other';
+    const method = ROUTES.get(path);
+    const endpoint = method ? path : 'other';
     this.#inFlight++;
     const abort = new AbortController();
     res.once('close', () => {
@@ -135,7 +139,6 @@ export class RerankServer {
     );
     try {
       if (this.#stopping) throw new HttpError(503, 'the server is shutting down', 'unavailable');
-      const method = ROUTES[path];
       if (!method) throw new HttpError(404, `no endpoint ${path}`, 'not_found');
       if (req.method !== method) {
         throw new HttpError(405, `${path} accepts ${method} only, got ${req.method}`, 'method_not_allowed', { Allow: method });
@@ -151,7 +154,8 @@ export class RerankServer {
     } finally {
       clearTimeout(timer);
       this.#inFlight--;
-      this.metrics.requests.inc({ endpoint, code: String(res.statusCode) });
+      // 499 (nginx's "client closed request") for a client that left before its answer.
+      this.metrics.requests.inc({ endpoint, code: res.headersSent ? String(res.statusCode) : '499' });
       this.metrics.requestSeconds.observe((performance.now() - started) / 1000, { endpoint });
       if (this.#stopping) this.#http.closeIdleConnections();
     }
