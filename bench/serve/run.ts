@@ -3,12 +3,16 @@
  * requests of 20-100 TREC DL 2020 passages (one query each) with 1, 8 and 64
  * concurrent clients, against the server with dynamic batching on and off.
  * Each run is bounded by a request count and a time limit. Writes
- * bench/results/serve.{json,md} and prints the Markdown table.
+ * bench/results/serve-MIN-MAX.{json,md} and prints the Markdown table.
  *
- *   npx tsx bench/serve/run.ts [--clients 1,8,64] [--requests 20,40,128] [--max-seconds 200] [--threads 2]
+ *   npx tsx bench/serve/run.ts [--clients 1,8,64] [--requests 10,16,64] [--max-seconds 420] [--threads 2]
+ *                              [--documents 20-100] [--modes on,off]
  *
  * --requests gives the request count of each client setting (the run also stops
- * at --max-seconds). Every client waits for its answer before sending again
+ * at --max-seconds). --documents MIN-MAX sets the request sizes (e.g. 1-5 to see
+ * what batching does for many small requests). --modes sets which servers run
+ * and in what order (batching on, off), to check that the order does not decide
+ * the comparison on a busy machine. Every client waits for its answer before sending again
  * (a closed loop), so at 64 clients latency is mostly time spent queued.
  */
 import { spawn } from 'node:child_process';
@@ -30,10 +34,13 @@ interface Options {
   requests: number[];
   maxSeconds: number;
   threads: number;
+  minDocuments: number;
+  maxDocuments: number;
+  modes: boolean[];
 }
 
 function parseOptions(argv: string[]): Options {
-  const options: Options = { clients: [1, 8, 64], requests: [20, 40, 128], maxSeconds: 200, threads: 2 };
+  const options: Options = { clients: [1, 8, 64], requests: [10, 16, 64], maxSeconds: 420, threads: 2, minDocuments: 20, maxDocuments: 100, modes: [true, false] };
   const list = (text: string): number[] => text.split(',').map(Number);
   for (let i = 0; i < argv.length; i += 2) {
     const value = argv[i + 1];
@@ -42,18 +49,24 @@ function parseOptions(argv: string[]): Options {
     else if (argv[i] === '--requests') options.requests = list(value);
     else if (argv[i] === '--max-seconds') options.maxSeconds = Number(value);
     else if (argv[i] === '--threads') options.threads = Number(value);
+    else if (argv[i] === '--modes') options.modes = value.split(',').map((mode) => mode === 'on');
+    else if (argv[i] === '--documents') [options.minDocuments, options.maxDocuments] = value.split('-').map(Number) as [number, number];
     else throw new Error(`unknown option ${argv[i]} (see the header of bench/serve/run.ts)`);
   }
   if (options.clients.length !== options.requests.length) throw new Error('--clients and --requests need as many values');
+  const { minDocuments: min, maxDocuments: max } = options;
+  if (!(Number.isInteger(min) && Number.isInteger(max) && min >= 1 && min <= max && max <= 100)) {
+    throw new Error(`--documents must be MIN-MAX with 1 <= MIN <= MAX <= 100, got ${min}-${max}`);
+  }
   return options;
 }
 
-/** One TEI request per TREC query, 20 to 100 of its BM25 passages (sizes spread evenly, fixed). */
-function requestBodies(): { bodies: string[]; meanDocuments: number } {
+/** One TEI request per TREC query, min to max of its BM25 passages (sizes spread evenly, fixed). */
+function requestBodies(min: number, max: number): { bodies: string[]; meanDocuments: number } {
   const entries = JSON.parse(readFileSync(DATA, 'utf8')) as { query: string; hits: { content: string }[] }[];
   let documents = 0;
   const bodies = entries.map((entry, i) => {
-    const count = 20 + ((i * 37) % 81);
+    const count = min + ((i * 37) % (max - min + 1));
     documents += count;
     return JSON.stringify({ query: entry.query, texts: entry.hits.slice(0, count).map((hit) => hit.content) });
   });
@@ -157,11 +170,11 @@ async function load(port: number, clients: number, amount: number, maxSeconds: n
 
 async function main(): Promise<void> {
   const options = parseOptions(process.argv.slice(2));
-  const { bodies, meanDocuments } = requestBodies();
+  const { bodies, meanDocuments } = requestBodies(options.minDocuments, options.maxDocuments);
   const machine = { cpus: cpus().length, model: cpus()[0]?.model, loadavgAtStart: loadavg() };
   console.log(`${bodies.length} request bodies, ${meanDocuments.toFixed(1)} documents on average; load average ${machine.loadavgAtStart.map((l) => l.toFixed(2)).join(' ')}`);
   const rows: Row[] = [];
-  for (const batching of [true, false]) {
+  for (const batching of options.modes) {
     const server = await startServer(batching, options.threads);
     try {
       // Warm-up: one request, not timed.
@@ -192,8 +205,9 @@ async function main(): Promise<void> {
   }
   const table = lines.join('\n');
   mkdirSync(RESULTS, { recursive: true });
-  writeFileSync(join(RESULTS, 'serve.json'), `${JSON.stringify({ machine, meanDocuments, options, rows }, null, 2)}\n`);
-  writeFileSync(join(RESULTS, 'serve.md'), `${table}\n`);
+  const name = `serve-${options.minDocuments}-${options.maxDocuments}`;
+  writeFileSync(join(RESULTS, `${name}.json`), `${JSON.stringify({ machine, meanDocuments, options, rows }, null, 2)}\n`);
+  writeFileSync(join(RESULTS, `${name}.md`), `${table}\n`);
   console.log(`\n${table}`);
 }
 
