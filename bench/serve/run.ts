@@ -3,10 +3,10 @@
  * requests of 20-100 TREC DL 2020 passages (one query each) with 1, 8 and 64
  * concurrent clients, against the server with dynamic batching on and off.
  * Each run is bounded by a request count and a time limit. Writes
- * bench/results/serve-MIN-MAX.{json,md} and prints the Markdown table.
+ * bench/results/serve-MIN-MAX-BUDGET.{json,md} and prints the Markdown table.
  *
  *   npx tsx bench/serve/run.ts [--clients 1,8,64] [--requests 10,16,64] [--max-seconds 420] [--threads 2]
- *                              [--documents 20-100] [--modes on,off]
+ *                              [--documents 20-100] [--modes on,off] [--max-batch-tokens 4096]
  *
  * --requests gives the request count of each client setting (the run also stops
  * at --max-seconds). --documents MIN-MAX sets the request sizes (e.g. 1-5 to see
@@ -37,10 +37,11 @@ interface Options {
   minDocuments: number;
   maxDocuments: number;
   modes: boolean[];
+  maxBatchTokens: number;
 }
 
 function parseOptions(argv: string[]): Options {
-  const options: Options = { clients: [1, 8, 64], requests: [10, 16, 64], maxSeconds: 420, threads: 2, minDocuments: 20, maxDocuments: 100, modes: [true, false] };
+  const options: Options = { clients: [1, 8, 64], requests: [10, 16, 64], maxSeconds: 420, threads: 2, minDocuments: 20, maxDocuments: 100, modes: [true, false], maxBatchTokens: 4096 };
   const list = (text: string): number[] => text.split(',').map(Number);
   for (let i = 0; i < argv.length; i += 2) {
     const value = argv[i + 1];
@@ -49,6 +50,7 @@ function parseOptions(argv: string[]): Options {
     else if (argv[i] === '--requests') options.requests = list(value);
     else if (argv[i] === '--max-seconds') options.maxSeconds = Number(value);
     else if (argv[i] === '--threads') options.threads = Number(value);
+    else if (argv[i] === '--max-batch-tokens') options.maxBatchTokens = Number(value);
     else if (argv[i] === '--modes') options.modes = value.split(',').map((mode) => mode === 'on');
     else if (argv[i] === '--documents') [options.minDocuments, options.maxDocuments] = value.split('-').map(Number) as [number, number];
     else throw new Error(`unknown option ${argv[i]} (see the header of bench/serve/run.ts)`);
@@ -78,8 +80,8 @@ interface Server {
   stop(): Promise<void>;
 }
 
-async function startServer(batching: boolean, threads: number): Promise<Server> {
-  const args = [CLI, 'serve', '--model', MODEL, '--port', '0', '--threads', String(threads), '--timeout-ms', '600000', '--max-queued-pairs', '16384'];
+async function startServer(batching: boolean, options: Options): Promise<Server> {
+  const args = [CLI, 'serve', '--model', MODEL, '--port', '0', '--threads', String(options.threads), '--max-batch-tokens', String(options.maxBatchTokens), '--timeout-ms', '600000', '--max-queued-pairs', '16384'];
   if (!batching) args.push('--no-batching');
   const child = spawn('node', args, { stdio: ['ignore', 'pipe', 'inherit'] });
   const port = await new Promise<number>((resolve, reject) => {
@@ -175,7 +177,7 @@ async function main(): Promise<void> {
   console.log(`${bodies.length} request bodies, ${meanDocuments.toFixed(1)} documents on average; load average ${machine.loadavgAtStart.map((l) => l.toFixed(2)).join(' ')}`);
   const rows: Row[] = [];
   for (const batching of options.modes) {
-    const server = await startServer(batching, options.threads);
+    const server = await startServer(batching, options);
     try {
       // Warm-up: one request, not timed.
       await fetch(`http://127.0.0.1:${server.port}/rerank`, { method: 'POST', body: bodies[0], headers: { 'content-type': 'application/json' } });
@@ -205,7 +207,7 @@ async function main(): Promise<void> {
   }
   const table = lines.join('\n');
   mkdirSync(RESULTS, { recursive: true });
-  const name = `serve-${options.minDocuments}-${options.maxDocuments}`;
+  const name = `serve-${options.minDocuments}-${options.maxDocuments}-${options.maxBatchTokens}`;
   writeFileSync(join(RESULTS, `${name}.json`), `${JSON.stringify({ machine, meanDocuments, options, rows }, null, 2)}\n`);
   writeFileSync(join(RESULTS, `${name}.md`), `${table}\n`);
   console.log(`\n${table}`);
