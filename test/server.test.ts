@@ -139,7 +139,7 @@ serial('/predict: raw pairs, one score per pair, or one row per pair for a sever
 serial('concurrent requests share engine batches and each gets exactly the scores it would get alone', async (t) => {
   const { base } = await start(t, minilm!);
   const requests = Array.from({ length: 8 }, (_, i) => pairsFrom(300 + i * 37, 3 + ((i * 5) % 11)));
-  const alone = [];
+  const alone: Float32Array[] = [];
   for (const pairs of requests) alone.push(await minilm!.predict(pairs));
   const batchesBefore = await metric(base, 'crossrank_batch_pairs_count');
   const answers = await Promise.all(requests.map(async (pairs) => (await (await post(base, '/predict', { pairs })).json()) as { scores: number[] }));
