@@ -2,20 +2,36 @@
 /**
  * crossrank's command line:
  *   crossrank rank --model DIR --query TEXT --docs FILE [--top-k N] [--json] [--threads N] [--max-length N]
+ *   crossrank serve --model DIR [--port N] [--host H] [...limits]
+ *   crossrank score --model DIR --input FILE --output FILE [--shard i/n]
  *   crossrank info
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 
 import { CrossEncoder } from './cross-encoder.js';
 import { cpuInfo } from './info.js';
+import { parseShard, scoreFile, StderrProgress } from './score.js';
+import { RerankServer } from './server/server.js';
 
 const USAGE = `Usage:
   crossrank rank --model DIR --query TEXT --docs FILE [--top-k N] [--json] [--threads N] [--max-length N]
       Scores every document of FILE against the query and prints them best first.
       FILE is a JSON array of strings (.json), one JSON string per line (.jsonl),
       or plain text with one document per non-empty line.
+  crossrank serve --model DIR [--port 8080] [--host 127.0.0.1] [--threads N] [--max-length N]
+                  [--max-batch-tokens N] [--max-queued-pairs N] [--max-documents N]
+                  [--max-request-tokens N] [--max-body-bytes N] [--timeout-ms N]
+                  [--no-auto-truncate] [--no-batching] [--model-name NAME]
+      Serves the model over HTTP: POST /rerank (TEI), /v1/rerank (Cohere, Jina),
+      /predict; GET /health, /info, /metrics. SIGTERM or SIGINT stops it after
+      the requests in flight are answered.
+  crossrank score --model DIR --input FILE --output FILE [--shard i/n] [--chunk-pairs N]
+                  [--threads N] [--max-length N]
+      Scores a JSONL file of ["query", "document"] or {"query", "document", "id"?}
+      lines into JSONL {"line", "id"?, "score"} lines, resuming after the last
+      complete output line if FILE exists. --shard i/n takes every n-th line from i.
   crossrank info
       Prints the CPU features found and the kernels chosen for them.`;
 
@@ -114,6 +130,111 @@ async function rank(args: string[]): Promise<void> {
   );
 }
 
+async function serve(args: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      model: { type: 'string' },
+      port: { type: 'string', default: '8080' },
+      host: { type: 'string', default: '127.0.0.1' },
+      threads: { type: 'string' },
+      'max-length': { type: 'string' },
+      'max-batch-tokens': { type: 'string' },
+      'max-queued-pairs': { type: 'string' },
+      'max-documents': { type: 'string' },
+      'max-request-tokens': { type: 'string' },
+      'max-body-bytes': { type: 'string' },
+      'timeout-ms': { type: 'string' },
+      'no-auto-truncate': { type: 'boolean', default: false },
+      'no-batching': { type: 'boolean', default: false },
+      'model-name': { type: 'string' },
+    },
+    strict: true,
+  });
+  if (!values.model) throw new UsageError('serve needs --model DIR (a Hugging Face cross-encoder folder)');
+  const port = Number(values.port);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new UsageError(`--port must be an integer from 0 to 65535, got ${JSON.stringify(values.port)}`);
+  }
+  const model = CrossEncoder.load(values.model, {
+    threads: positiveInteger(values.threads, '--threads'),
+    maxLength: positiveInteger(values['max-length'], '--max-length'),
+  });
+  const server = new RerankServer(model, {
+    maxBatchTokens: positiveInteger(values['max-batch-tokens'], '--max-batch-tokens'),
+    maxQueuedPairs: positiveInteger(values['max-queued-pairs'], '--max-queued-pairs'),
+    maxDocuments: positiveInteger(values['max-documents'], '--max-documents'),
+    maxRequestTokens: positiveInteger(values['max-request-tokens'], '--max-request-tokens'),
+    maxBodyBytes: positiveInteger(values['max-body-bytes'], '--max-body-bytes'),
+    requestTimeoutMs: positiveInteger(values['timeout-ms'], '--timeout-ms'),
+    autoTruncate: !values['no-auto-truncate'],
+    coalesce: !values['no-batching'],
+    modelName: values['model-name'],
+  });
+  const listening = await server.listen(port, values.host);
+  process.stdout.write(
+    `crossrank: listening on http://${values.host}:${listening} (model ${server.options.modelName}, ` +
+      `${model.threads} threads, batching ${server.options.coalesce ? 'on' : 'off'})\n`,
+  );
+  await new Promise<void>((resolve) => {
+    const stop = (signal: string): void => {
+      process.stderr.write(`crossrank: ${signal}: answering the requests in flight, then stopping\n`);
+      resolve();
+    };
+    process.once('SIGTERM', stop);
+    process.once('SIGINT', stop);
+  });
+  await server.close();
+  model.dispose();
+}
+
+async function score(args: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      model: { type: 'string' },
+      input: { type: 'string' },
+      output: { type: 'string' },
+      shard: { type: 'string' },
+      'chunk-pairs': { type: 'string' },
+      threads: { type: 'string' },
+      'max-length': { type: 'string' },
+    },
+    strict: true,
+  });
+  if (!values.model) throw new UsageError('score needs --model DIR (a Hugging Face cross-encoder folder)');
+  if (!values.input) throw new UsageError('score needs --input FILE (JSONL pairs)');
+  if (!values.output) throw new UsageError('score needs --output FILE (JSONL scores, resumed if it exists)');
+  if (!existsSync(values.input)) throw new UsageError(`--input ${values.input} does not exist`);
+  let shard;
+  try {
+    shard = values.shard === undefined ? undefined : parseShard(values.shard);
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+  const chunkPairs = positiveInteger(values['chunk-pairs'], '--chunk-pairs');
+  const model = CrossEncoder.load(values.model, {
+    threads: positiveInteger(values.threads, '--threads'),
+    maxLength: positiveInteger(values['max-length'], '--max-length'),
+  });
+  try {
+    const result = await scoreFile(model, {
+      input: values.input,
+      output: values.output,
+      shard,
+      chunkPairs,
+      progress: new StderrProgress(),
+    });
+    const resumed = result.resumedAfterLine > 0 ? `, resumed after input line ${result.resumedAfterLine}` : '';
+    process.stdout.write(
+      `scored ${result.scored} pairs in ${result.seconds.toFixed(1)} s ` +
+        `(${(result.scored / result.seconds).toFixed(1)} pairs/s, ${model.threads} threads${resumed})\n`,
+    );
+  } finally {
+    model.dispose();
+  }
+}
+
 function info(): void {
   process.stdout.write(`${JSON.stringify(cpuInfo(), null, 2)}\n`);
 }
@@ -122,6 +243,8 @@ async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   try {
     if (command === 'rank') await rank(rest);
+    else if (command === 'serve') await serve(rest);
+    else if (command === 'score') await score(rest);
     else if (command === 'info') info();
     else if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
       process.stdout.write(`${USAGE}\n`);

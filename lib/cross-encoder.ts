@@ -238,6 +238,35 @@ export class CrossEncoder {
     this.#model.dispose();
   }
 
+  // ---- Entry points for schedulers ------------------------------------------
+  // lib/server's batcher coalesces pairs of many requests into shared engine
+  // batches, so it tokenises and runs batches itself instead of calling predict.
+
+  /**
+   * `tokenize` off the JS thread. `maxLength` (default: the model's) may be set
+   * above the model's to learn whether a pair would have been truncated.
+   */
+  tokenizeAsync(
+    pairs: readonly Pair[],
+    options: Pick<PredictOptions, 'truncation'> & { maxLength?: number } = {},
+  ): Promise<EncodedPairs> {
+    this.#assertUsable();
+    const { firsts, seconds } = splitPairs(pairs);
+    const { truncation } = this.#resolvePredictOptions({ truncation: options.truncation });
+    const maxLength = optionalInteger(options.maxLength, 'options.maxLength', 4, 1 << 20) ?? this.config.maxLength;
+    return this.#tokenizer.encodePairsAsync(firsts, seconds, maxLength, truncation);
+  }
+
+  /**
+   * Runs one packed batch (as laid out by `tokenize`, every pair at most
+   * `config.maxLength` tokens) and resolves to its raw logits, one row of
+   * `numLabels` per pair in batch order. Queued behind other engine calls.
+   */
+  runBatch(ids: Uint32Array, typeIds: Uint8Array, lengths: Uint32Array): Promise<Float32Array> {
+    this.#assertUsable();
+    return this.#runQueued(ids, typeIds, lengths);
+  }
+
   #assertUsable(): void {
     if (this.#disposed) throw new DisposedError();
   }

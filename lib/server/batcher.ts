@@ -1,0 +1,213 @@
+/**
+ * Dynamic batching across requests. Every request's pairs are tokenised by
+ * the request handler and queued here; one engine batch runs at a time (the
+ * engine already uses every thread), filled from the oldest request first up
+ * to a token budget, so a burst of small requests shares batches the way one
+ * large request would. The engine scores each packed sequence on its own, so
+ * a request's logits do not depend on which other pairs shared its batches.
+ */
+import { performance } from 'node:perf_hooks';
+
+import type { CrossEncoder, EncodedPairs } from '../cross-encoder.js';
+
+export interface BatcherOptions {
+  /** Upper bound on the tokens of one engine batch (a longer single pair still runs, alone). */
+  maxBatchTokens: number;
+  /** Pairs that may wait for the engine at once; `submit` refuses more with QueueFullError. */
+  maxQueuedPairs: number;
+  /** false: never mix requests in one batch (one request at a time, for comparison). */
+  coalesce: boolean;
+}
+
+/** What the batcher reports, for /metrics. */
+export interface BatcherObserver {
+  batch(pairs: number, tokens: number, computeSeconds: number): void;
+  queueWait(seconds: number): void;
+}
+
+/** The queue holds too many pairs: the server answers 503 with Retry-After. */
+export class QueueFullError extends Error {
+  constructor(queued: number, asked: number, limit: number) {
+    super(`the queue holds ${queued} pairs; ${asked} more would exceed its bound of ${limit}`);
+    this.name = 'QueueFullError';
+  }
+}
+
+interface Job {
+  encoded: EncodedPairs;
+  /** Start of each pair's tokens in encoded.ids. */
+  offsets: Uint32Array;
+  /** The job's pairs, longest first: the order they are handed to batches. */
+  order: Uint32Array;
+  /** How many of `order` have been handed to a batch. */
+  scheduled: number;
+  /** How many pairs have their logits. */
+  finished: number;
+  logits: Float32Array;
+  enqueuedAt: number;
+  settled: boolean;
+  resolve(logits: Float32Array): void;
+  reject(error: unknown): void;
+}
+
+interface Picked {
+  job: Job;
+  pair: number;
+  length: number;
+}
+
+export class Batcher {
+  readonly #model: CrossEncoder;
+  readonly #options: BatcherOptions;
+  readonly #observer: BatcherObserver | undefined;
+  /** Jobs with pairs not yet handed to a batch, oldest first. */
+  #waiting: Job[] = [];
+  #queuedPairs = 0;
+  #running = false;
+
+  constructor(model: CrossEncoder, options: BatcherOptions, observer?: BatcherObserver) {
+    this.#model = model;
+    this.#options = options;
+    this.#observer = observer;
+  }
+
+  /** Pairs waiting for the engine. */
+  get queuedPairs(): number {
+    return this.#queuedPairs;
+  }
+
+  /**
+   * Queues a request's tokenised pairs; resolves to their raw logits in input
+   * order (`numLabels` per pair). Aborting `signal` drops the pairs that have
+   * not reached the engine yet and rejects with the signal's reason.
+   */
+  submit(encoded: EncodedPairs, signal?: AbortSignal): Promise<Float32Array> {
+    const count = encoded.lengths.length;
+    const { numLabels } = this.#model.config;
+    if (count === 0) return Promise.resolve(new Float32Array(0));
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    if (this.#queuedPairs + count > this.#options.maxQueuedPairs) {
+      return Promise.reject(new QueueFullError(this.#queuedPairs, count, this.#options.maxQueuedPairs));
+    }
+
+    const offsets = new Uint32Array(count + 1);
+    for (let i = 0; i < count; i++) offsets[i + 1] = offsets[i]! + encoded.lengths[i]!;
+    const order = Uint32Array.from({ length: count }, (_, i) => i).sort(
+      (a, b) => encoded.lengths[b]! - encoded.lengths[a]! || a - b,
+    );
+
+    return new Promise<Float32Array>((resolve, reject) => {
+      const job: Job = {
+        encoded,
+        offsets,
+        order,
+        scheduled: 0,
+        finished: 0,
+        logits: new Float32Array(count * numLabels),
+        enqueuedAt: performance.now(),
+        settled: false,
+        resolve,
+        reject,
+      };
+      const onAbort = (): void => this.#drop(job, signal!.reason);
+      signal?.addEventListener('abort', onAbort, { once: true });
+      job.resolve = (logits) => {
+        signal?.removeEventListener('abort', onAbort);
+        resolve(logits);
+      };
+      job.reject = (error) => {
+        signal?.removeEventListener('abort', onAbort);
+        reject(error);
+      };
+      this.#waiting.push(job);
+      this.#queuedPairs += count;
+      this.#pump();
+    });
+  }
+
+  /** Settles a job early: its unscheduled pairs leave the queue; results of its running pairs are ignored. */
+  #drop(job: Job, reason: unknown): void {
+    if (job.settled) return;
+    job.settled = true;
+    const at = this.#waiting.indexOf(job);
+    if (at >= 0) {
+      this.#waiting.splice(at, 1);
+      this.#queuedPairs -= job.order.length - job.scheduled;
+    }
+    job.reject(reason);
+  }
+
+  #pump(): void {
+    if (this.#running || this.#waiting.length === 0) return;
+    this.#running = true;
+    const picked = this.#pick();
+    void this.#run(picked).finally(() => {
+      this.#running = false;
+      this.#pump();
+    });
+  }
+
+  /** The next batch: pairs of the oldest jobs first, each job's longest first, up to the token budget. */
+  #pick(): Picked[] {
+    const picked: Picked[] = [];
+    let tokens = 0;
+    let full = false;
+    while (!full && this.#waiting.length > 0) {
+      const job = this.#waiting[0]!;
+      if (job.scheduled === 0) this.#observer?.queueWait((performance.now() - job.enqueuedAt) / 1000);
+      while (job.scheduled < job.order.length) {
+        const pair = job.order[job.scheduled]!;
+        const length = job.encoded.lengths[pair]!;
+        if (picked.length > 0 && tokens + length > this.#options.maxBatchTokens) {
+          full = true;
+          break;
+        }
+        picked.push({ job, pair, length });
+        tokens += length;
+        job.scheduled++;
+        this.#queuedPairs--;
+      }
+      if (job.scheduled === job.order.length) this.#waiting.shift();
+      if (!this.#options.coalesce) break;
+    }
+    // Longest first across requests too, as predict orders a single request.
+    return picked.sort((a, b) => b.length - a.length);
+  }
+
+  async #run(picked: Picked[]): Promise<void> {
+    let tokens = 0;
+    for (const p of picked) tokens += p.length;
+    const ids = new Uint32Array(tokens);
+    const typeIds = new Uint8Array(tokens);
+    const lengths = new Uint32Array(picked.length);
+    let at = 0;
+    picked.forEach((p, j) => {
+      const begin = p.job.offsets[p.pair]!;
+      const end = p.job.offsets[p.pair + 1]!;
+      ids.set(p.job.encoded.ids.subarray(begin, end), at);
+      typeIds.set(p.job.encoded.typeIds.subarray(begin, end), at);
+      lengths[j] = p.length;
+      at += p.length;
+    });
+
+    const { numLabels } = this.#model.config;
+    const started = performance.now();
+    let logits: Float32Array;
+    try {
+      logits = await this.#model.runBatch(ids, typeIds, lengths);
+    } catch (error) {
+      for (const p of picked) this.#drop(p.job, error);
+      return;
+    }
+    this.#observer?.batch(picked.length, tokens, (performance.now() - started) / 1000);
+    picked.forEach((p, j) => {
+      if (p.job.settled) return;
+      p.job.logits.set(logits.subarray(j * numLabels, (j + 1) * numLabels), p.pair * numLabels);
+      p.job.finished++;
+      if (p.job.finished === p.job.order.length) {
+        p.job.settled = true;
+        p.job.resolve(p.job.logits);
+      }
+    });
+  }
+}
