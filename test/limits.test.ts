@@ -13,10 +13,10 @@ import { tinyDir } from './helpers/fixtures.js';
 import { copyModel } from './helpers/safetensors.js';
 
 const words = ['rerank', 'passage', 'query', 'café', '東京', 'bm25', 'the', 'of', '🙂', 'retrieval'];
-/** Pairs of varied lengths (1 to 60 words), deterministic. */
-const variedPairs = (count: number) =>
+/** Pairs of varied lengths (1 to maxWords words), deterministic. */
+const variedPairs = (count: number, maxWords = 60) =>
   Array.from({ length: count }, (_, i) => {
-    const passage = Array.from({ length: 1 + ((i * 7919) % 60) }, (_, j) => words[(i + j * 3) % words.length]).join(' ');
+    const passage = Array.from({ length: 1 + ((i * 7919) % maxWords) }, (_, j) => words[(i + j * 3) % words.length]).join(' ');
     return [`query ${i % 97}`, passage] as const;
   });
 
@@ -45,9 +45,11 @@ test('too many pairs: RangeError naming maxPairsPerCall and how to raise it; a c
 });
 
 test('too many tokens: RangeError before any batch runs, naming maxTokensPerCall', async (t) => {
-  const pairs = variedPairs(TOKENIZE_CHUNK_PAIRS * 2 + 5); // three chunks
+  const pairs = variedPairs(TOKENIZE_CHUNK_PAIRS * 2 + 5); // counted over three chunks
   const model = CrossEncoder.load(tinyDir);
   const total = model.tokenize(pairs).ids.length;
+  const few = pairs.slice(0, 10);
+  const fewTotal = model.tokenize(few).ids.length;
   let batchesRun = 0;
   const onProgress = () => batchesRun++;
   const message = new RegExp(`over maxTokensPerCall \\(${total - 1}\\).*maxTokensPerCall option`);
@@ -55,7 +57,8 @@ test('too many tokens: RangeError before any batch runs, naming maxTokensPerCall
   t.throws(() => model.predictSync(pairs, { maxTokensPerCall: total - 1, onProgress }), { instanceOf: RangeError, message });
   t.is(batchesRun, 0);
   // Exactly at the cap is allowed.
-  t.is((await model.predict(pairs, { maxTokensPerCall: total })).length, pairs.length * 2);
+  t.is((await model.predict(few, { maxTokensPerCall: fewTotal })).length, few.length * 2);
+  await t.throwsAsync(model.predict(few, { maxTokensPerCall: fewTotal - 1 }), { instanceOf: RangeError, message: /maxTokensPerCall/ });
   model.dispose();
 
   const capped = CrossEncoder.load(tinyDir, { maxTokensPerCall: 10 });
@@ -112,7 +115,7 @@ test('the engine itself refuses ids and type ids outside its tables', async (t) 
 });
 
 test('chunked tokenisation gives exactly the scores of tokenising the whole call at once', async (t) => {
-  const pairs = variedPairs(TOKENIZE_CHUNK_PAIRS * 2 + 123);
+  const pairs = variedPairs(TOKENIZE_CHUNK_PAIRS * 2 + 123, 12);
   const model = CrossEncoder.load(tinyDir, { threads: 2 });
   const chunked = await model.predict(pairs, { activation: 'softmax' });
 
