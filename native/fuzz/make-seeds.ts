@@ -97,10 +97,10 @@ writeSeeds('config_fuzz', {
 copyFileSync(join(tinyDir, 'config.json'), join(corpus, 'config_fuzz', 'tiny.json'));
 
 // --- engine_batch_fuzz: the byte format LLVMFuzzerTestOneInput decodes:
-// flags, sequence count, u16 lengths, u16 ids, u8 type ids.
+// flags, sequence count, u8 lengths (255 then u8: 505 + it % 16), u16 ids, u8 type ids.
 function batchSeed(flags: number, lengths: number[], ids: number[], types: number[]): Buffer {
   const out = [flags, lengths.length];
-  for (const length of lengths) out.push(length & 0xff, length >> 8);
+  for (const length of lengths) out.push(...(length < 255 ? [length] : [255, length - 505]));
   for (const id of ids) out.push(id & 0xff, id >> 8);
   out.push(...types);
   return Buffer.from(out);
