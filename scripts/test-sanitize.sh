@@ -33,8 +33,12 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 ctest --test-dir "$build" --output-
 # caught instead by the leak-checked C++ tests above and by the RSS soak
 # (bench/soak.ts). Every child process (ava workers, the CLI tests' node)
 # inherits the preload and CROSSRANK_ADDON_PATH. The instrumented engine is
-# a few times slower, hence the longer ava timeout.
+# a few times slower, hence the longer ava timeout. One test is left out:
+# the scalar reference kernels on the 6-layer MiniLM model, which take over
+# 20 minutes instrumented; the same kernels run instrumented on the tiny model
+# (parity-ref) and in ctest's *_ref runs, so no code goes unchecked.
 cd "$root"
 CROSSRANK_ADDON_PATH="$addon" LD_PRELOAD="$runtime" \
   ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:allow_user_segv_handler=1 \
-  node node_modules/ava/entrypoints/cli.mjs --timeout=20m "$@"
+  node node_modules/ava/entrypoints/cli.mjs --timeout=20m \
+  --match='!reference kernels, all-MiniLM-L6-v2*' "$@"
