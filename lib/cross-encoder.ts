@@ -4,6 +4,15 @@ import { join, resolve } from 'node:path';
 
 import { ACTIVATIONS, type Activation, applyActivation, defaultActivation } from './activation.js';
 import { lengthSortedBatches, scatterRows } from './batching.js';
+import {
+  type CallLimits,
+  checkPairLimit,
+  DEFAULT_MAX_PAIRS_PER_CALL,
+  DEFAULT_MAX_TOKENS_PER_CALL,
+  pairChunks,
+  tokenLimitError,
+  tokenLimitReachable,
+} from './call-limits.js';
 import { CrossrankError, DisposedError, ModelLoadError } from './errors.js';
 import {
   type EncodedPairs,
@@ -16,6 +25,7 @@ import {
 } from './native.js';
 
 export type { Activation } from './activation.js';
+export { DEFAULT_MAX_PAIRS_PER_CALL, DEFAULT_MAX_TOKENS_PER_CALL } from './call-limits.js';
 export type { EncodedPairs, Truncation } from './native.js';
 
 export const TRUNCATIONS: readonly Truncation[] = ['longest_first', 'only_second'];
@@ -28,6 +38,10 @@ export interface LoadOptions {
   threads?: number;
   /** Longest tokenised pair, special tokens included (default: the model's, at most max_position_embeddings). */
   maxLength?: number;
+  /** Default cap on the pairs of one predict call (a call may pass its own). */
+  maxPairsPerCall?: number;
+  /** Default cap on the tokens of one predict call, after truncation (a call may pass its own). */
+  maxTokensPerCall?: number;
 }
 
 export interface PredictOptions {
@@ -39,6 +53,16 @@ export interface PredictOptions {
   truncation?: Truncation;
   /** Called after each batch with the number of pairs scored so far and the total. */
   onProgress?: (done: number, total: number) => void;
+  /** This call's cap on pairs (default: the model's, set at load). */
+  maxPairsPerCall?: number;
+  /** This call's cap on tokens after truncation (default: the model's, set at load). */
+  maxTokensPerCall?: number;
+  /**
+   * Stops the call between batches: it rejects with the signal's reason (a
+   * DOMException named 'AbortError' unless abort() was given one) and the
+   * model stays usable.
+   */
+  signal?: AbortSignal;
 }
 
 export interface RankOptions extends PredictOptions {
@@ -66,6 +90,10 @@ export interface ModelConfig extends NativeModelConfig {
   defaultActivation: Activation;
   /** Which tokenizer file was loaded: tokenizer.json, or vocab.txt for older BERT folders. */
   tokenizerSource: string;
+  /** Cap on the pairs of one predict call unless the call passes its own. */
+  maxPairsPerCall: number;
+  /** Cap on the tokens of one predict call unless the call passes its own. */
+  maxTokensPerCall: number;
 }
 
 export type Pair = readonly [string, string];
@@ -98,6 +126,10 @@ export class CrossEncoder {
     checkOptionsObject(options, 'CrossEncoder.load options');
     const threads = optionalInteger(options.threads, 'options.threads', 1, 256);
     const maxLengthOption = optionalInteger(options.maxLength, 'options.maxLength', 4, 1 << 20);
+    const limits = resolveLimits(options, {
+      maxPairsPerCall: DEFAULT_MAX_PAIRS_PER_CALL,
+      maxTokensPerCall: DEFAULT_MAX_TOKENS_PER_CALL,
+    });
 
     const dir = resolve(path);
     let isDirectory = false;
@@ -117,7 +149,7 @@ export class CrossEncoder {
     }
     try {
       const tokenizer = loadTokenizer(dir);
-      const config = describeModel(dir, model.config, tokenizer, maxLengthOption);
+      const config = { ...describeModel(dir, model.config, tokenizer, maxLengthOption), ...limits };
       return new CrossEncoder(model, tokenizer, config);
     } catch (error) {
       model.dispose();
@@ -147,24 +179,38 @@ export class CrossEncoder {
 
   /**
    * Scores pairs; resolves to a Float32Array of `pairs.length * numLabels`
-   * scores in input order. Runs off the JS thread.
+   * scores in input order. Runs off the JS thread. Pairs are tokenised a chunk
+   * at a time, so memory does not grow with the number of pairs.
    */
   async predict(pairs: readonly Pair[], options: PredictOptions = {}): Promise<Float32Array> {
     this.#assertUsable();
-    const { firsts, seconds } = splitPairs(pairs);
-    const resolved = this.#resolvePredictOptions(options);
-    const { numLabels } = this.config;
-    const scores = new Float32Array(firsts.length * numLabels);
-    if (firsts.length === 0) return scores;
+    const { firsts, seconds, resolved, scores } = this.#startCall(pairs, options);
+    const { numLabels, maxLength } = this.config;
+    const { truncation, signal } = resolved;
+    const encodeChunk = ([start, end]: readonly [number, number]) =>
+      this.#tokenizer.encodePairsAsync(firsts.slice(start, end), seconds.slice(start, end), maxLength, truncation);
 
-    const encoded = await this.#tokenizer.encodePairsAsync(firsts, seconds, this.config.maxLength, resolved.truncation);
+    if (tokenLimitReachable(firsts.length, maxLength, resolved)) {
+      const budget = new TokenBudget(resolved);
+      for (const chunk of pairChunks(firsts.length)) {
+        const encoded = await encodeChunk(chunk);
+        signal?.throwIfAborted();
+        budget.add(encoded.ids.length, chunk[1]);
+      }
+    }
     let done = 0;
-    for (const batch of lengthSortedBatches(encoded, resolved.maxBatchTokens)) {
-      this.#assertUsable();
-      const logits = await this.#runQueued(batch.ids, batch.typeIds, batch.lengths);
-      scatterRows(logits, batch.indices, numLabels, scores);
-      done += batch.indices.length;
-      resolved.onProgress?.(done, firsts.length);
+    for (const chunk of pairChunks(firsts.length)) {
+      const encoded = await encodeChunk(chunk);
+      checkTokenIds(encoded, chunk[0], this.config);
+      const chunkScores = scores.subarray(chunk[0] * numLabels, chunk[1] * numLabels);
+      for (const batch of lengthSortedBatches(encoded, resolved.maxBatchTokens)) {
+        this.#assertUsable();
+        signal?.throwIfAborted();
+        const logits = await this.#runQueued(batch.ids, batch.typeIds, batch.lengths, signal);
+        scatterRows(logits, batch.indices, numLabels, chunkScores);
+        done += batch.indices.length;
+        resolved.onProgress?.(done, firsts.length);
+      }
     }
     applyActivation(scores, numLabels, resolved.activation);
     return scores;
@@ -173,24 +219,34 @@ export class CrossEncoder {
   /** `predict` on the calling thread, for scripts. Blocks the event loop while it runs. */
   predictSync(pairs: readonly Pair[], options: PredictOptions = {}): Float32Array {
     this.#assertUsable();
-    const { firsts, seconds } = splitPairs(pairs);
-    const resolved = this.#resolvePredictOptions(options);
-    const { numLabels } = this.config;
-    const scores = new Float32Array(firsts.length * numLabels);
-    if (firsts.length === 0) return scores;
+    const { firsts, seconds, resolved, scores } = this.#startCall(pairs, options);
+    const { numLabels, maxLength } = this.config;
+    const { truncation, signal } = resolved;
+    const encodeChunk = ([start, end]: readonly [number, number]) =>
+      this.#tokenizer.encodePairs(firsts.slice(start, end), seconds.slice(start, end), maxLength, truncation);
 
-    const encoded = this.#tokenizer.encodePairs(firsts, seconds, this.config.maxLength, resolved.truncation);
+    if (tokenLimitReachable(firsts.length, maxLength, resolved)) {
+      const budget = new TokenBudget(resolved);
+      for (const chunk of pairChunks(firsts.length)) budget.add(encodeChunk(chunk).ids.length, chunk[1]);
+    }
     let done = 0;
-    for (const batch of lengthSortedBatches(encoded, resolved.maxBatchTokens)) {
-      let logits: Float32Array;
-      try {
-        logits = this.#model.runSync(batch.ids, batch.typeIds, batch.lengths);
-      } catch (error) {
-        throw fromEngine(error);
+    for (const chunk of pairChunks(firsts.length)) {
+      const encoded = encodeChunk(chunk);
+      checkTokenIds(encoded, chunk[0], this.config);
+      const chunkScores = scores.subarray(chunk[0] * numLabels, chunk[1] * numLabels);
+      for (const batch of lengthSortedBatches(encoded, resolved.maxBatchTokens)) {
+        // An onProgress callback may have aborted the call.
+        signal?.throwIfAborted();
+        let logits: Float32Array;
+        try {
+          logits = this.#model.runSync(batch.ids, batch.typeIds, batch.lengths);
+        } catch (error) {
+          throw fromEngine(error);
+        }
+        scatterRows(logits, batch.indices, numLabels, chunkScores);
+        done += batch.indices.length;
+        resolved.onProgress?.(done, firsts.length);
       }
-      scatterRows(logits, batch.indices, numLabels, scores);
-      done += batch.indices.length;
-      resolved.onProgress?.(done, firsts.length);
     }
     applyActivation(scores, numLabels, resolved.activation);
     return scores;
@@ -271,9 +327,27 @@ export class CrossEncoder {
     if (this.#disposed) throw new DisposedError();
   }
 
-  #runQueued(ids: Uint32Array, typeIds: Uint8Array, lengths: Uint32Array): Promise<Float32Array> {
+  /** Checks options and the pair cap; the scores array the call fills. */
+  #startCall(pairs: readonly Pair[], options: PredictOptions) {
+    const resolved = this.#resolvePredictOptions(options);
+    // Before splitting, so an oversized call costs nothing.
+    if (Array.isArray(pairs)) checkPairLimit(pairs.length, resolved);
+    const { firsts, seconds } = splitPairs(pairs);
+    resolved.signal?.throwIfAborted();
+    const scores = new Float32Array(firsts.length * this.config.numLabels);
+    return { firsts, seconds, resolved, scores };
+  }
+
+  #runQueued(
+    ids: Uint32Array,
+    typeIds: Uint8Array,
+    lengths: Uint32Array,
+    signal: AbortSignal | undefined,
+  ): Promise<Float32Array> {
     const run = this.#engineQueue.then(() => {
       this.#assertUsable();
+      // Aborted while other calls' batches ran: skip this one.
+      signal?.throwIfAborted();
       return this.#model.run(ids, typeIds, lengths);
     });
     this.#engineQueue = run.catch(() => undefined);
@@ -282,9 +356,10 @@ export class CrossEncoder {
     });
   }
 
-  #resolvePredictOptions(options: PredictOptions): Required<Omit<PredictOptions, 'onProgress'>> &
-    Pick<PredictOptions, 'onProgress'> {
+  #resolvePredictOptions(options: PredictOptions): Required<Omit<PredictOptions, 'onProgress' | 'signal'>> &
+    Pick<PredictOptions, 'onProgress' | 'signal'> {
     checkOptionsObject(options, 'predict options');
+    const limits = resolveLimits(options, this.config);
     const maxBatchTokens =
       optionalInteger(options.maxBatchTokens, 'options.maxBatchTokens', 1, 1 << 30) ?? DEFAULT_MAX_BATCH_TOKENS;
     const activation = options.activation ?? this.config.defaultActivation;
@@ -302,8 +377,64 @@ export class CrossEncoder {
     if (options.onProgress !== undefined && typeof options.onProgress !== 'function') {
       throw new TypeError(`crossrank: options.onProgress must be a function, got ${describe(options.onProgress)}`);
     }
-    return { maxBatchTokens, activation, truncation, onProgress: options.onProgress };
+    if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) {
+      throw new TypeError(`crossrank: options.signal must be an AbortSignal, got ${describe(options.signal)}`);
+    }
+    return { maxBatchTokens, activation, truncation, ...limits, onProgress: options.onProgress, signal: options.signal };
   }
+}
+
+/** Running total of a call's tokens against its cap. */
+class TokenBudget {
+  #tokens = 0;
+  readonly #limits: CallLimits;
+
+  constructor(limits: CallLimits) {
+    this.#limits = limits;
+  }
+
+  /** Adds the tokens of the pairs up to pairsCounted; throws once the cap is passed. */
+  add(tokens: number, pairsCounted: number): void {
+    this.#tokens += tokens;
+    if (this.#tokens > this.#limits.maxTokensPerCall) throw tokenLimitError(this.#tokens, pairsCounted, this.#limits);
+  }
+}
+
+/**
+ * The engine refuses ids outside its tables too; checking here names the pair
+ * and the likely cause (tokenizer files that do not match config.json).
+ */
+function checkTokenIds(encoded: EncodedPairs, firstPair: number, config: ModelConfig): void {
+  const { ids, typeIds, lengths } = encoded;
+  let pair = 0;
+  let pairEnd = lengths[0] ?? 0;
+  for (let t = 0; t < ids.length; t++) {
+    while (t >= pairEnd) pairEnd += lengths[++pair]!;
+    const bad =
+      ids[t]! >= config.vocabSize
+        ? `token id ${ids[t]} is outside the vocabulary (vocab_size ${config.vocabSize})`
+        : typeIds[t]! >= config.typeVocabSize
+          ? `token type id ${typeIds[t]} is outside [0, ${config.typeVocabSize}) (type_vocab_size)`
+          : undefined;
+    if (bad !== undefined) {
+      throw new RangeError(
+        `crossrank: pairs[${firstPair + pair}]: ${bad} of ${join(config.path, 'config.json')}; ` +
+          "the model's tokenizer files do not match its config.json",
+      );
+    }
+  }
+}
+
+/** The call caps in options (load or predict), each falling back to its default. */
+function resolveLimits(options: Partial<CallLimits>, defaults: CallLimits): CallLimits {
+  return {
+    maxPairsPerCall:
+      optionalInteger(options.maxPairsPerCall, 'options.maxPairsPerCall', 1, Number.MAX_SAFE_INTEGER) ??
+      defaults.maxPairsPerCall,
+    maxTokensPerCall:
+      optionalInteger(options.maxTokensPerCall, 'options.maxTokensPerCall', 1, Number.MAX_SAFE_INTEGER) ??
+      defaults.maxTokensPerCall,
+  };
 }
 
 function loadTokenizer(dir: string): NativeTokenizer {
@@ -322,7 +453,7 @@ function describeModel(
   native: NativeModelConfig,
   tokenizer: NativeTokenizer,
   maxLengthOption: number | undefined,
-): ModelConfig {
+): Omit<ModelConfig, keyof CallLimits> {
   const configPath = join(dir, 'config.json');
   // The engine has already read and checked config.json; this reads the
   // fields it does not need (labels, the sentence-transformers activation).

@@ -1,6 +1,8 @@
 export {
   CrossEncoder,
   DEFAULT_MAX_BATCH_TOKENS,
+  DEFAULT_MAX_PAIRS_PER_CALL,
+  DEFAULT_MAX_TOKENS_PER_CALL,
   type LoadOptions,
   type ModelConfig,
   type Pair,

@@ -128,11 +128,15 @@ let tokenizer: TokenizerAddon | undefined;
 
 export function engineAddon(): EngineAddon {
   if (!engine) {
-    const root = packageRoot();
+    // CROSSRANK_ADDON_PATH replaces the search, e.g. to test the sanitizer
+    // build (scripts/test-sanitize.sh).
+    const override = process.env['CROSSRANK_ADDON_PATH'];
     engine = loadFirst<EngineAddon>(
       'native engine (crossrank.node)',
-      [join(root, 'build', 'Release', 'crossrank.node')],
-      'Build it with `npm run build:native` (needs cmake and a C++17 compiler).',
+      [override || join(packageRoot(), 'build', 'Release', 'crossrank.node')],
+      override
+        ? 'CROSSRANK_ADDON_PATH names the addon to load; unset it to use the default build.'
+        : 'Build it with `npm run build:native` (needs cmake and a C++17 compiler).',
     );
   }
   return engine;

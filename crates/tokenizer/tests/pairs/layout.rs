@@ -121,3 +121,49 @@ proptest! {
         }
     }
 }
+
+/// The text tokens of each side of an encoded pair, split where the type ids turn from 0 to 1:
+/// `[CLS] a [SEP]` have type 0 and `b [SEP]` type 1.
+fn sides(ids: &[u32], types: &[u8]) -> (Vec<u32>, Vec<u32>) {
+    let zeros = types.iter().take_while(|&&ty| ty == 0).count();
+    (ids[1..zeros - 1].to_vec(), ids[zeros..ids.len() - 1].to_vec())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+    /// Truncation keeps a prefix of each side, fills the budget exactly, and splits it as
+    /// Hugging Face does: `longest_first` never cuts a side below half the budget while the other
+    /// side has more, `only_second` never cuts the first side.
+    #[test]
+    fn truncation_keeps_prefixes_and_fills_the_budget(
+        a in text(),
+        b in text(),
+        max_length in prop_oneof![4usize..16, 16usize..80, Just(512usize)],
+    ) {
+        let t = uncased();
+        let untruncated = |a: &str, b: &str| {
+            let (ids, types) = pair(&t, a, b, 100_000, Truncation::LongestFirst);
+            sides(&ids, &types)
+        };
+        let (full_a, _) = untruncated(&a, "");
+        let (_, full_b) = untruncated("", &b);
+        let budget = max_length - 3;
+        let expected_total = (full_a.len() + full_b.len()).min(budget);
+
+        let (ids, types) = pair(&t, &a, &b, max_length, Truncation::LongestFirst);
+        let (kept_a, kept_b) = sides(&ids, &types);
+        prop_assert_eq!(&full_a[..kept_a.len()], &kept_a[..]);
+        prop_assert_eq!(&full_b[..kept_b.len()], &kept_b[..]);
+        prop_assert_eq!(kept_a.len() + kept_b.len(), expected_total);
+        prop_assert!(kept_a.len() >= full_a.len().min(budget / 2), "first cut to {} of {}", kept_a.len(), full_a.len());
+        prop_assert!(kept_b.len() >= full_b.len().min(budget / 2), "second cut to {} of {}", kept_b.len(), full_b.len());
+
+        if full_a.len() < budget {
+            let (ids, types) = pair(&t, &a, &b, max_length, Truncation::OnlySecond);
+            let (kept_a, kept_b) = sides(&ids, &types);
+            prop_assert_eq!(&kept_a, &full_a);
+            prop_assert_eq!(&full_b[..kept_b.len()], &kept_b[..]);
+            prop_assert_eq!(kept_a.len() + kept_b.len(), expected_total);
+        }
+    }
+}
