@@ -342,7 +342,7 @@ export class CrossEncoder {
     ids: Uint32Array,
     typeIds: Uint8Array,
     lengths: Uint32Array,
-    signal: AbortSignal | undefined,
+    signal?: AbortSignal,
   ): Promise<Float32Array> {
     const run = this.#engineQueue.then(() => {
       this.#assertUsable();
