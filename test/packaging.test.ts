@@ -16,10 +16,10 @@ import { dirname, join } from 'node:path';
 
 import test, { type ExecutionContext } from 'ava';
 
+import { PREBUILT_PLATFORMS as prebuiltPlatforms } from '../lib/native.js';
 import { repoRoot, tinyDir } from './helpers/fixtures.js';
 import { loadGoldens } from './helpers/goldens.js';
 
-const prebuiltPlatforms = ['linux-x64-gnu', 'linux-arm64-gnu'] as const;
 const prebuiltFiles = ['crossrank.node', 'crossrank-tokenizer.node'];
 const maxGlibc = '2.28';
 // GCC 8's libstdc++, the one RHEL 8 ships: the oldest the binaries must load with.
