@@ -93,8 +93,8 @@ export function packageRoot(): string {
   }
 }
 
-/** The platform tag napi-rs uses in binary names, e.g. linux-x64-gnu. */
-function platformTag(): string {
+/** The platform tag napi-rs uses in binary names, e.g. linux-x64-gnu; also the prebuilds/ folder name. */
+export function platformTag(): string {
   const { platform, arch } = process;
   if (platform === 'linux') {
     const report = process.report?.getReport() as { header?: { glibcVersionRuntime?: string } } | undefined;
@@ -123,32 +123,52 @@ function loadFirst<T>(what: string, candidates: string[], hint: string): T {
   );
 }
 
+/** Platforms that ship prebuilt binaries in prebuilds/ (built by scripts/prebuild.sh). */
+export const PREBUILT_PLATFORMS = ['linux-x64-gnu', 'linux-arm64-gnu'];
+
+function whatToDo(buildCommand: string, needs: string): string {
+  const tag = platformTag();
+  const prebuilt = PREBUILT_PLATFORMS.includes(tag)
+    ? `The prebuilt binary for ${tag} should be in prebuilds/${tag}/; reinstall crossrank if it is missing.`
+    : `No prebuilt binary is shipped for ${tag} (prebuilt: ${PREBUILT_PLATFORMS.join(', ')}).`;
+  return `${prebuilt}\nTo build from source: in an installed package run \`npm rebuild crossrank\`, in a clone \`${buildCommand}\` (needs ${needs}).`;
+}
+
 let engine: EngineAddon | undefined;
 let tokenizer: TokenizerAddon | undefined;
 
+/** The addon: a local build (cmake-js in a clone, node-gyp from source) first, then the prebuilt one. */
 export function engineAddon(): EngineAddon {
   if (!engine) {
     // CROSSRANK_ADDON_PATH replaces the search, e.g. to test the sanitizer
     // build (scripts/test-sanitize.sh).
     const override = process.env['CROSSRANK_ADDON_PATH'];
+    const root = packageRoot();
     engine = loadFirst<EngineAddon>(
       'native engine (crossrank.node)',
-      [override || join(packageRoot(), 'build', 'Release', 'crossrank.node')],
       override
-        ? 'CROSSRANK_ADDON_PATH names the addon to load; unset it to use the default build.'
-        : 'Build it with `npm run build:native` (needs cmake and a C++17 compiler).',
+        ? [override]
+        : [join(root, 'build', 'Release', 'crossrank.node'), join(root, 'prebuilds', platformTag(), 'crossrank.node')],
+      override
+        ? 'CROSSRANK_ADDON_PATH names the addon to load; unset it to use the default build or the prebuilt one.'
+        : whatToDo('npm run build:native', 'a C++17 compiler, plus python3 and make for npm rebuild or cmake in a clone'),
     );
   }
   return engine;
 }
 
+/** The tokenizer: a local build (napi build in a clone, cargo from source) first, then the prebuilt one. */
 export function tokenizerAddon(): TokenizerAddon {
   if (!tokenizer) {
     const root = packageRoot();
+    const tag = platformTag();
     tokenizer = loadFirst<TokenizerAddon>(
-      'tokenizer (crossrank-tokenizer)',
-      [join(root, 'build', 'tokenizer', `crossrank-tokenizer.${platformTag()}.node`)],
-      'Build it with `npm run build:tokenizer` (needs Rust and cargo).',
+      'tokenizer (crossrank-tokenizer.node)',
+      [
+        join(root, 'build', 'tokenizer', `crossrank-tokenizer.${tag}.node`),
+        join(root, 'prebuilds', tag, 'crossrank-tokenizer.node'),
+      ],
+      whatToDo('npm run build:tokenizer', 'Rust and cargo'),
     );
   }
   return tokenizer;
