@@ -27,13 +27,15 @@ void gemm_parallel(const KernelTable& table, const GemmArgs& args, ThreadPool& p
   const int m = args.m;
   const int n = args.w->n;
   if (m <= 0 || n <= 0) return;
+  const bool int8 = args.w->is_int8();
+  const auto gemm = int8 ? table.qgemm : table.gemm;
   const int threads = pool.size();
   if (threads <= 1) {
-    table.gemm(args, 0, m, 0, n);
+    gemm(args, 0, m, 0, n);
     return;
   }
-  const int mr = std::max(1, table.gemm_mr);
-  const int nr = std::max(1, table.gemm_nr);
+  const int mr = std::max(1, int8 ? table.qgemm_mr : table.gemm_mr);
+  const int nr = std::max(1, int8 ? table.qgemm_nr : table.gemm_nr);
   const int row_tiles = ceil_div(m, mr);
   const int col_tiles = ceil_div(n, nr);
   const int want_blocks = threads * kBlocksPerThread;
@@ -59,7 +61,7 @@ void gemm_parallel(const KernelTable& table, const GemmArgs& args, ThreadPool& p
     const int cb = static_cast<int>(b % col_blocks);
     const int r0 = rb * row_step;
     const int c0 = cb * col_step;
-    table.gemm(args, r0, std::min(m, r0 + row_step), c0, std::min(n, c0 + col_step));
+    gemm(args, r0, std::min(m, r0 + row_step), c0, std::min(n, c0 + col_step));
   });
 }
 
