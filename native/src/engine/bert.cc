@@ -35,7 +35,8 @@ void parallel_rows(ThreadPool& pool, std::size_t rows, Fn&& fn) {
 }  // namespace
 
 std::unique_ptr<BertModel> BertModel::load(const std::string& model_dir, int threads,
-                                           const kernels::KernelTable& table) {
+                                           const kernels::KernelTable& table,
+                                           Precision precision) {
   struct stat st {};
   if (::stat(model_dir.c_str(), &st) != 0) {
     throw ModelError(model_dir + ": model folder does not exist");
@@ -46,7 +47,7 @@ std::unique_ptr<BertModel> BertModel::load(const std::string& model_dir, int thr
   {
     // The mapping is only needed while converting and packing.
     const SafetensorsFile file(join_path(model_dir, "model.safetensors"));
-    weights = load_weights(config, file, table);
+    weights = load_weights(config, file, table, precision);
   }
   return std::unique_ptr<BertModel>(
       new BertModel(std::move(config), std::move(weights), threads, table));
@@ -114,7 +115,16 @@ std::vector<float> BertModel::run(const BatchInput& input) {
   return logits;
 }
 
-void BertModel::forward(const BatchInput& input, float* logits) {
+std::vector<float> BertModel::run_pooled(const BatchInput& input) {
+  validate(input);
+  std::vector<float> pooled(input.num_sequences * static_cast<std::size_t>(config_.hidden_size));
+  if (input.num_sequences == 0) return pooled;
+  const std::lock_guard<std::mutex> lock(run_mutex_);
+  forward(input, nullptr, pooled.data());
+  return pooled;
+}
+
+void BertModel::forward(const BatchInput& input, float* logits, float* pooled_out) {
   const kernels::KernelTable& table = table_;
   const int hidden = config_.hidden_size;
   const int heads = config_.num_attention_heads;
@@ -229,6 +239,10 @@ void BertModel::forward(const BatchInput& input, float* logits) {
   const int n = static_cast<int>(sequences);
   linear(n, cls.get(), hidden, w.pooler, w.pooler_bias, Epilogue::kBias, pooled.get(), hidden);
   table.tanh(pooled.get(), sequences * H);
+  if (pooled_out != nullptr) {
+    std::copy_n(pooled.get(), sequences * H, pooled_out);
+    return;
+  }
   linear(n, pooled.get(), hidden, w.classifier, w.classifier_bias, Epilogue::kBias, logits,
          config_.num_labels);
 }
