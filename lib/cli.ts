@@ -1,21 +1,25 @@
 #!/usr/bin/env node
 /**
  * crossrank's command line:
- *   crossrank rank --model DIR --query TEXT --docs FILE [--top-k N] [--json] [--threads N] [--max-length N]
+ *   crossrank rank --model DIR --query TEXT --docs FILE [--top-k N] [--json] [--threads N] [--max-length N] [--dtype fp32|int8]
+ *   crossrank quantize MODEL_DIR OUT_DIR
  *   crossrank info
  */
 import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 
-import { CrossEncoder } from './cross-encoder.js';
+import { CrossEncoder, DTYPES, type Dtype } from './cross-encoder.js';
 import { cpuInfo } from './info.js';
+import { quantizeModel } from './quantize.js';
 
 const USAGE = `Usage:
-  crossrank rank --model DIR --query TEXT --docs FILE [--top-k N] [--json] [--threads N] [--max-length N]
+  crossrank rank --model DIR --query TEXT --docs FILE [--top-k N] [--json] [--threads N] [--max-length N] [--dtype fp32|int8]
       Scores every document of FILE against the query and prints them best first.
       FILE is a JSON array of strings (.json), one JSON string per line (.jsonl),
       or plain text with one document per non-empty line.
+  crossrank quantize MODEL_DIR OUT_DIR
+      Writes an int8 copy of the model folder to OUT_DIR (loads as dtype 'int8').
   crossrank info
       Prints the CPU features found and the kernels chosen for them.`;
 
@@ -74,6 +78,7 @@ async function rank(args: string[]): Promise<void> {
       json: { type: 'boolean', default: false },
       threads: { type: 'string' },
       'max-length': { type: 'string' },
+      dtype: { type: 'string' },
     },
     strict: true,
   });
@@ -86,7 +91,11 @@ async function rank(args: string[]): Promise<void> {
   const documents = readDocuments(values.docs);
 
   const loadStart = performance.now();
-  const model = CrossEncoder.load(values.model, { threads, maxLength });
+  const dtype = values.dtype;
+  if (dtype !== undefined && !DTYPES.includes(dtype as Dtype)) {
+    throw new UsageError(`--dtype must be fp32 or int8, got ${JSON.stringify(dtype)}`);
+  }
+  const model = CrossEncoder.load(values.model, { threads, maxLength, dtype: dtype as Dtype | undefined });
   const loadMs = performance.now() - loadStart;
   const rankStart = performance.now();
   const results = await model.rank(values.query, documents, { topK, returnDocuments: true });
@@ -114,6 +123,15 @@ async function rank(args: string[]): Promise<void> {
   );
 }
 
+function quantize(args: string[]): void {
+  const { positionals } = parseArgs({ args, options: {}, allowPositionals: true, strict: true });
+  if (positionals.length !== 2) throw new UsageError('quantize needs MODEL_DIR and OUT_DIR');
+  const [modelDir, outDir] = positionals as [string, string];
+  const start = performance.now();
+  quantizeModel(modelDir, outDir);
+  process.stdout.write(`wrote the int8 model to ${outDir} in ${((performance.now() - start) / 1000).toFixed(1)} s\n`);
+}
+
 function info(): void {
   process.stdout.write(`${JSON.stringify(cpuInfo(), null, 2)}\n`);
 }
@@ -122,6 +140,7 @@ async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   try {
     if (command === 'rank') await rank(rest);
+    else if (command === 'quantize') quantize(rest);
     else if (command === 'info') info();
     else if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
       process.stdout.write(`${USAGE}\n`);

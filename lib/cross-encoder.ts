@@ -6,6 +6,7 @@ import { ACTIVATIONS, type Activation, applyActivation, defaultActivation } from
 import { lengthSortedBatches, scatterRows } from './batching.js';
 import { CrossrankError, DisposedError, ModelLoadError } from './errors.js';
 import {
+  type Dtype,
   type EncodedPairs,
   engineAddon,
   type NativeModel,
@@ -16,9 +17,10 @@ import {
 } from './native.js';
 
 export type { Activation } from './activation.js';
-export type { EncodedPairs, Truncation } from './native.js';
+export type { Dtype, EncodedPairs, Truncation } from './native.js';
 
 export const TRUNCATIONS: readonly Truncation[] = ['longest_first', 'only_second'];
+export const DTYPES: readonly Dtype[] = ['fp32', 'int8'];
 
 /** Tokens per engine call unless `maxBatchTokens` says otherwise. */
 export const DEFAULT_MAX_BATCH_TOKENS = 4096;
@@ -28,6 +30,11 @@ export interface LoadOptions {
   threads?: number;
   /** Longest tokenised pair, special tokens included (default: the model's, at most max_position_embeddings). */
   maxLength?: number;
+  /**
+   * 'int8' runs the encoder's linear layers on int8 weights (quantised at load unless the folder
+   * was written by `crossrank quantize`); 'fp32' refuses such a folder. Default: as stored.
+   */
+  dtype?: Dtype;
 }
 
 export interface PredictOptions {
@@ -98,6 +105,12 @@ export class CrossEncoder {
     checkOptionsObject(options, 'CrossEncoder.load options');
     const threads = optionalInteger(options.threads, 'options.threads', 1, 256);
     const maxLengthOption = optionalInteger(options.maxLength, 'options.maxLength', 4, 1 << 20);
+    if (options.dtype !== undefined && typeof options.dtype !== 'string') {
+      throw new TypeError(`crossrank: options.dtype must be 'fp32' or 'int8', got ${describe(options.dtype)}`);
+    }
+    if (options.dtype !== undefined && !DTYPES.includes(options.dtype)) {
+      throw new RangeError(`crossrank: options.dtype must be 'fp32' or 'int8', got ${JSON.stringify(options.dtype)}`);
+    }
 
     const dir = resolve(path);
     let isDirectory = false;
@@ -111,7 +124,10 @@ export class CrossEncoder {
     const { Model } = engineAddon();
     let model: NativeModel;
     try {
-      model = new Model(dir, threads === undefined ? {} : { threads });
+      model = new Model(dir, {
+        ...(threads === undefined ? {} : { threads }),
+        ...(options.dtype === undefined ? {} : { dtype: options.dtype }),
+      });
     } catch (error) {
       throw asLoadError(error, dir);
     }
