@@ -1,8 +1,9 @@
 // The int8 GEMM of every kernel table this CPU can run (AVX2 natively, NEON
 // under qemu-aarch64, the reference everywhere):
 // - the integer part is exact: with rows of A that quantise to themselves
-//   (integers with max |a| = 127, so the row scale is 1) and column scales
-//   of 1, every output must equal the int64 dot product computed here, at
+//   (integers with max |a| = 127 in every block of kQuantBlock columns, so
+//   every block scale is 1) and column scales of 1, every output must equal
+//   the int64 dot product computed here, at
 //   sizes around each table's micro-tile, including the largest products
 //   (+-127 * +-127) that would saturate a careless vpmaddubsw;
 // - on real-valued inputs each table gives what the reference qgemm gives
@@ -26,13 +27,17 @@
 namespace crossrank::kernels {
 namespace {
 
-// An int8 output against the reference's after the same epilogue: equal
-// but for the vectorised GELU, within 5e-7 max(1, |x|) of erf's GELU.
+// An int8 output against the reference's after the same epilogue: the same
+// quantised bytes and int32 block sums, so equal but for the order (or
+// fusing) of the float sum over blocks, within a few ulp of the sum of
+// |terms| (kBlockSumTol of sum |a w|), and the vectorised GELU, within
+// 5e-7 max(1, |x|) of erf's GELU (kEpilogueTol).
 constexpr double kEpilogueTol = 1e-6;
+constexpr double kBlockSumTol = 1e-6;
 // Normalised error ||c_int8 - c_fp32|| / ||c_fp32|| of the whole scheme on
 // uniform random data (k = 384): each operand is rounded to 1/254 of its
-// row's range, so the error is about 0.5 %; 2 % leaves a margin and still
-// fails on any wrong scale or sign.
+// block's or row's range, so the error is about 0.5 %; 2 % leaves a margin
+// and still fails on any wrong scale or sign.
 constexpr double kSchemeNormalisedTol = 0.02;
 
 std::uint64_t test_seed() {
@@ -104,14 +109,39 @@ TEST(QuantizeRow, ScaleAndRounding) {
   for (std::int8_t v : qz) EXPECT_EQ(v, 0);
 }
 
-// Rows of A made of integers in [-127, 127] whose largest magnitude is 127
-// quantise to themselves with scale 1, so with column scales of 1 and no
-// epilogue, c is float(exact integer dot), exactly representable below 2^24.
+TEST(QuantizeRow, BlocksHaveTheirOwnScales) {
+  // Three blocks (the last one short); an outlier in the second block must
+  // not coarsen the first or the third.
+  const int k = 2 * kQuantBlock + 6;
+  std::vector<float> x(k, 0.25f);
+  x[3] = -1.f;
+  x[kQuantBlock + 5] = 100.f;
+  x[2 * kQuantBlock + 1] = 0.5f;
+  std::vector<std::int8_t> q(k);
+  float scales[3];
+  quantize_blocks_s8(x.data(), k, q.data(), scales);
+  EXPECT_FLOAT_EQ(scales[0], 1.f / 127.f);
+  EXPECT_FLOAT_EQ(scales[1], 100.f / 127.f);
+  EXPECT_FLOAT_EQ(scales[2], 0.5f / 127.f);
+  EXPECT_EQ(q[3], -127);
+  EXPECT_EQ(q[0], 32);  // 0.25 * 127 = 31.75
+  EXPECT_EQ(q[kQuantBlock + 5], 127);
+  EXPECT_EQ(q[kQuantBlock], 0);  // 0.25 * 1.27 = 0.3175
+  EXPECT_EQ(q[2 * kQuantBlock + 1], 127);
+  EXPECT_EQ(q[2 * kQuantBlock], 64);  // 0.25 * 254 = 63.5, half to even
+}
+
+// Rows of A made of integers in [-127, 127] with a +-127 in every block of
+// kQuantBlock columns quantise to themselves with block scales of 1, so with
+// column scales of 1 and no epilogue, c is float(exact integer dot): every
+// partial sum is an integer below 2^24, exact in float.
 void check_integer_dot(const KernelTable& table, int m, int n, int k, int lda, int ldc,
                        std::vector<float> a, const std::vector<std::int8_t>& w) {
   SCOPED_TRACE(::testing::Message() << table.isa << " m=" << m << " n=" << n << " k=" << k
                                     << " lda=" << lda << " ldc=" << ldc);
-  for (int i = 0; i < m; ++i) a[static_cast<std::size_t>(i) * lda] = (i & 1) ? -127.f : 127.f;
+  for (int i = 0; i < m; ++i)
+    for (int p = 0; p < k; p += kQuantBlock)
+      a[static_cast<std::size_t>(i) * lda + p] = ((i + p) & 1) ? -127.f : 127.f;
   const std::vector<float> ones(static_cast<std::size_t>(n), 1.f);
   PackedWeights packed;
   table.qgemm_pack(w.data(), ones.data(), n, k, &packed);
@@ -158,7 +188,7 @@ TEST_P(QGemmTest, IntegerDotIsExactAtExtremes) {
         std::vector<float> a(static_cast<std::size_t>(m) * k, a_value);
         std::vector<std::int8_t> w(static_cast<std::size_t>(n) * k,
                                    static_cast<std::int8_t>(w_value));
-        // check_integer_dot sets a[i][0] to +-127; keep the rest uniform.
+        // check_integer_dot sets the first value of each block to +-127.
         check_integer_dot(table(), m, n, k, k, n, a, w);
         if (HasFailure()) return;
       }
@@ -190,8 +220,13 @@ void check_against_reference(const KernelTable& table, int m, int n, int k, Epil
   const std::vector<float> got = run(table, alias_residual);
   for (int i = 0; i < m; ++i)
     for (int j = 0; j < n; ++j) {
+      double magnitude = 0;
+      for (int p = 0; p < k; ++p)
+        magnitude += std::fabs(a[static_cast<std::size_t>(i) * lda + p]) *
+                     std::abs(q[static_cast<std::size_t>(j) * k + p]) * scales[j];
       const std::size_t at = static_cast<std::size_t>(i) * ldc + j;
-      ASSERT_NEAR(got[at], want[at], kEpilogueTol * std::max(1.f, std::fabs(want[at])))
+      ASSERT_NEAR(got[at], want[at],
+                  kEpilogueTol * std::max(1.f, std::fabs(want[at])) + kBlockSumTol * magnitude)
           << "at (" << i << ", " << j << ")";
     }
 }

@@ -1,7 +1,7 @@
-// Reference int8 GEMM (qs8: symmetric signed 8-bit) and the shared per-row
-// activation quantiser. W stays as quantised ([n][k] int8); each row of A is
-// quantised, every dot product is summed exactly in int32, then dequantised
-// and passed through the same epilogue as the fp32 reference.
+// Reference int8 GEMM (qs8: symmetric signed 8-bit) and the shared
+// quantisers. W stays as quantised ([n][k] int8); each row of A is quantised
+// in blocks, each block's dot product is summed exactly in int32, then
+// dequantised and passed through the same epilogue as the fp32 reference.
 #include <algorithm>
 #include <cmath>
 #include <vector>
@@ -20,6 +20,13 @@ float quantize_row_s8(const float* x, int k, std::int8_t* q) {
   return max_abs / 127.f;
 }
 
+void quantize_blocks_s8(const float* x, int k, std::int8_t* q, float* block_scales) {
+  for (int b = 0; b * kQuantBlock < k; ++b) {
+    const int begin = b * kQuantBlock;
+    block_scales[b] = quantize_row_s8(x + begin, std::min(kQuantBlock, k - begin), q + begin);
+  }
+}
+
 namespace ref {
 
 void qgemm_pack(const std::int8_t* q, const float* scales, int n, int k, PackedWeights* out) {
@@ -34,17 +41,23 @@ void qgemm_pack(const std::int8_t* q, const float* scales, int n, int k, PackedW
 void qgemm(const GemmArgs& args, int row_begin, int row_end, int col_begin, int col_end) {
   const int k = args.w->k;
   const std::int8_t* w = args.w->qdata.data();
+  const int blocks = (k + kQuantBlock - 1) / kQuantBlock;
   std::vector<std::int8_t> qa(static_cast<std::size_t>(k));
+  std::vector<float> block_scales(static_cast<std::size_t>(blocks));
   for (int i = row_begin; i < row_end; ++i) {
-    const float row_scale = quantize_row_s8(args.a + static_cast<std::size_t>(i) * args.lda, k,
-                                            qa.data());
+    quantize_blocks_s8(args.a + static_cast<std::size_t>(i) * args.lda, k, qa.data(),
+                       block_scales.data());
     float* c = args.c + static_cast<std::size_t>(i) * args.ldc;
     for (int j = col_begin; j < col_end; ++j) {
       const std::int8_t* wj = w + static_cast<std::size_t>(j) * k;
-      std::int32_t dot = 0;  // |dot| <= 127 * 127 * k: exact for k < 2^17
-      for (int p = 0; p < k; ++p) dot += static_cast<std::int32_t>(qa[p]) * wj[p];
-      c[j] = apply_epilogue(args, i, j,
-                            static_cast<float>(dot) * row_scale * args.w->scales[j]);
+      float sum = 0.f;
+      for (int b = 0; b < blocks; ++b) {
+        std::int32_t dot = 0;  // at most 127 * 127 * kQuantBlock in magnitude
+        for (int p = b * kQuantBlock; p < std::min(k, (b + 1) * kQuantBlock); ++p)
+          dot += static_cast<std::int32_t>(qa[p]) * wj[p];
+        sum += static_cast<float>(dot) * block_scales[b];
+      }
+      c[j] = apply_epilogue(args, i, j, sum * args.w->scales[j]);
     }
   }
 }
