@@ -157,6 +157,21 @@ test('quantizeModel refuses to write over its source and names a missing folder'
   t.throws(() => quantizeModel(join(tinyDir, 'nope'), join(tmpdir(), 'crossrank-never')), { instanceOf: ModelLoadError, message: /nope does not exist/ });
 });
 
+test('quantizeModel names a tensor it cannot quantise', (t) => {
+  // An extra layer beyond config.json, which loading ignores, in a dtype that cannot be quantised.
+  const dir = copyModel(tinyDir);
+  const path = join(dir, 'model.safetensors');
+  const file = readSafetensors(path);
+  const end = file.data.length;
+  file.tensors['bert.encoder.layer.7.output.dense.weight'] = { dtype: 'I32', shape: [2, 2], data_offsets: [end, end + 16] };
+  file.data = Buffer.concat([file.data, Buffer.alloc(16)]);
+  writeSafetensors(path, file);
+  t.throws(() => quantizeModel(dir, join(dir, 'out')), {
+    instanceOf: ModelLoadError,
+    message: /layer\.7\.output\.dense\.weight' \(I32 \[2, 2\]\) is not an F32, F16 or BF16 matrix/,
+  });
+});
+
 test('crossrank quantize writes a folder that loads as int8', async (t) => {
   const out = join(mkdtempSync(join(tmpdir(), 'crossrank-cli-int8-')), 'out');
   const { stdout } = await run('node', [cli, 'quantize', tinyDir, out]);

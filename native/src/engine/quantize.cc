@@ -104,8 +104,13 @@ void write_quantized_model(const std::string& model_dir, const std::string& out_
                          std::string(reinterpret_cast<const char*>(view.data), view.nbytes)});
       continue;
     }
+    // load_weights checked the tensors the model uses; this one may be an
+    // extra layer beyond config.json.
     std::vector<float> w;
-    tensor_to_f32(view, &w);  // a float dtype: load_weights checked it
+    if (view.shape.size() != 2 || !tensor_to_f32(view, &w)) {
+      throw ModelError(file.path() + ": tensor '" + name + "' (" + dtype_name(view.dtype) + " " +
+                       view.shape_string() + ") is not an F32, F16 or BF16 matrix");
+    }
     const auto rows = static_cast<int>(view.shape[0]);
     const auto cols = static_cast<int>(view.shape[1]);
     const QuantizedMatrix m = quantize_rows(w.data(), rows, cols);
