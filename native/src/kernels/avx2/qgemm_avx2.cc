@@ -114,16 +114,16 @@ struct Tile {
 template <int MR, bool kFull>
 inline void ukernel(int blocks, const std::int8_t* a, std::size_t lda, const std::int8_t* w,
                     float* c, std::size_t ldc, const Tile& t, int nv) {
-  __m256 sum0[MR], sum1[MR];
-#pragma GCC unroll 4
-  for (int r = 0; r < MR; ++r) sum0[r] = sum1[r] = _mm256_setzero_ps();
+  // The dequantised sums live in memory: touched once per block, they would
+  // otherwise take 8 of the 16 ymm registers the integer loop needs.
+  alignas(32) float sums[MR][kNr] = {};
   const __m256i ones = _mm256_set1_epi16(1);
 
   for (int blk = 0; blk < blocks; ++blk) {
     __m256i acc0[MR], acc1[MR];
 #pragma GCC unroll 4
     for (int r = 0; r < MR; ++r) acc0[r] = acc1[r] = _mm256_setzero_si256();
-#pragma GCC unroll 2
+#pragma GCC unroll 8
     for (int g = blk * (kBlock / kGroup); g < (blk + 1) * (kBlock / kGroup); ++g) {
       const __m256i b0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w));
       const __m256i b1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + 32));
@@ -143,8 +143,10 @@ inline void ukernel(int blocks, const std::int8_t* a, std::size_t lda, const std
 #pragma GCC unroll 4
     for (int r = 0; r < MR; ++r) {
       const __m256 scale = _mm256_broadcast_ss(t.block_scales + r * t.ld_scales + blk);
-      sum0[r] = _mm256_add_ps(sum0[r], _mm256_mul_ps(_mm256_cvtepi32_ps(acc0[r]), scale));
-      sum1[r] = _mm256_add_ps(sum1[r], _mm256_mul_ps(_mm256_cvtepi32_ps(acc1[r]), scale));
+      _mm256_store_ps(sums[r], _mm256_add_ps(_mm256_load_ps(sums[r]),
+                                             _mm256_mul_ps(_mm256_cvtepi32_ps(acc0[r]), scale)));
+      _mm256_store_ps(sums[r] + 8, _mm256_add_ps(_mm256_load_ps(sums[r] + 8),
+                                                 _mm256_mul_ps(_mm256_cvtepi32_ps(acc1[r]), scale)));
     }
   }
 
@@ -169,8 +171,8 @@ inline void ukernel(int blocks, const std::int8_t* a, std::size_t lda, const std
   __m256 out0[MR], out1[MR];
 #pragma GCC unroll 4
   for (int r = 0; r < MR; ++r) {
-    out0[r] = _mm256_mul_ps(sum0[r], cs0);
-    out1[r] = _mm256_mul_ps(sum1[r], cs1);
+    out0[r] = _mm256_mul_ps(_mm256_load_ps(sums[r]), cs0);
+    out1[r] = _mm256_mul_ps(_mm256_load_ps(sums[r] + 8), cs1);
   }
   if (t.epilogue != Epilogue::kNone) {
     const __m256 bias0 = load(t.bias, m0);
