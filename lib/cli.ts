@@ -1,26 +1,28 @@
 #!/usr/bin/env node
 /**
  * crossrank's command line:
- *   crossrank rank --model DIR --query TEXT --docs FILE [--top-k N] [--json] [--threads N] [--max-length N]
- *   crossrank serve --model DIR [--port N] [--host H] [...limits]
- *   crossrank score --model DIR --input FILE --output FILE [--shard i/n]
+ *   crossrank rank --model DIR --query TEXT --docs FILE [--top-k N] [--json] [--threads N] [--max-length N] [--dtype fp32|int8]
+ *   crossrank serve --model DIR [--port N] [--host H] [--dtype fp32|int8] [...limits]
+ *   crossrank score --model DIR --input FILE --output FILE [--shard i/n] [--dtype fp32|int8]
+ *   crossrank quantize MODEL_DIR OUT_DIR
  *   crossrank info
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 
-import { CrossEncoder } from './cross-encoder.js';
+import { CrossEncoder, DTYPES, type Dtype } from './cross-encoder.js';
 import { cpuInfo } from './info.js';
 import { parseShard, scoreFile, StderrProgress } from './score.js';
 import { RerankServer } from './server/server.js';
+import { quantizeModel } from './quantize.js';
 
 const USAGE = `Usage:
-  crossrank rank --model DIR --query TEXT --docs FILE [--top-k N] [--json] [--threads N] [--max-length N]
+  crossrank rank --model DIR --query TEXT --docs FILE [--top-k N] [--json] [--threads N] [--max-length N] [--dtype fp32|int8]
       Scores every document of FILE against the query and prints them best first.
       FILE is a JSON array of strings (.json), one JSON string per line (.jsonl),
       or plain text with one document per non-empty line.
-  crossrank serve --model DIR [--port 8080] [--host 127.0.0.1] [--threads N] [--max-length N]
+  crossrank serve --model DIR [--port 8080] [--host 127.0.0.1] [--threads N] [--max-length N] [--dtype fp32|int8]
                   [--max-batch-tokens N] [--max-queued-pairs N] [--max-documents N]
                   [--max-request-tokens N] [--max-body-bytes N] [--timeout-ms N]
                   [--no-auto-truncate] [--no-batching] [--model-name NAME]
@@ -28,10 +30,12 @@ const USAGE = `Usage:
       /predict; GET /health, /info, /metrics. SIGTERM or SIGINT stops it after
       the requests in flight are answered.
   crossrank score --model DIR --input FILE --output FILE [--shard i/n] [--chunk-pairs N]
-                  [--threads N] [--max-length N]
+                  [--threads N] [--max-length N] [--dtype fp32|int8]
       Scores a JSONL file of ["query", "document"] or {"query", "document", "id"?}
       lines into JSONL {"line", "id"?, "score"} lines, resuming after the last
       complete output line if FILE exists. --shard i/n takes every n-th line from i.
+  crossrank quantize MODEL_DIR OUT_DIR
+      Writes an int8 copy of the model folder to OUT_DIR (loads as dtype 'int8').
   crossrank info
       Prints the CPU features found and the kernels chosen for them.`;
 
@@ -72,6 +76,14 @@ function readDocuments(file: string): string[] {
   return lines;
 }
 
+function dtypeOption(value: string | undefined): Dtype | undefined {
+  if (value === undefined) return undefined;
+  if (!DTYPES.includes(value as Dtype)) {
+    throw new UsageError(`--dtype must be ${DTYPES.join(' or ')}, got ${JSON.stringify(value)}`);
+  }
+  return value as Dtype;
+}
+
 function positiveInteger(value: string | undefined, flag: string): number | undefined {
   if (value === undefined) return undefined;
   const n = Number(value);
@@ -90,6 +102,7 @@ async function rank(args: string[]): Promise<void> {
       json: { type: 'boolean', default: false },
       threads: { type: 'string' },
       'max-length': { type: 'string' },
+      dtype: { type: 'string' },
     },
     strict: true,
   });
@@ -101,8 +114,10 @@ async function rank(args: string[]): Promise<void> {
   const maxLength = positiveInteger(values['max-length'], '--max-length');
   const documents = readDocuments(values.docs);
 
+  const dtype = dtypeOption(values.dtype);
+
   const loadStart = performance.now();
-  const model = CrossEncoder.load(values.model, { threads, maxLength });
+  const model = CrossEncoder.load(values.model, { threads, maxLength, dtype });
   const loadMs = performance.now() - loadStart;
   const rankStart = performance.now();
   const results = await model.rank(values.query, documents, { topK, returnDocuments: true });
@@ -148,6 +163,7 @@ async function serve(args: string[]): Promise<void> {
       'no-auto-truncate': { type: 'boolean', default: false },
       'no-batching': { type: 'boolean', default: false },
       'model-name': { type: 'string' },
+      dtype: { type: 'string' },
     },
     strict: true,
   });
@@ -159,6 +175,7 @@ async function serve(args: string[]): Promise<void> {
   const model = CrossEncoder.load(values.model, {
     threads: positiveInteger(values.threads, '--threads'),
     maxLength: positiveInteger(values['max-length'], '--max-length'),
+    dtype: dtypeOption(values.dtype),
   });
   const server = new RerankServer(model, {
     maxBatchTokens: positiveInteger(values['max-batch-tokens'], '--max-batch-tokens'),
@@ -173,7 +190,7 @@ async function serve(args: string[]): Promise<void> {
   });
   const listening = await server.listen(port, values.host);
   process.stdout.write(
-    `crossrank: listening on http://${values.host}:${listening} (model ${server.options.modelName}, ` +
+    `crossrank: listening on http://${values.host}:${listening} (model ${server.options.modelName}, ${model.config.dtype}, ` +
       `${model.threads} threads, batching ${server.options.coalesce ? 'on' : 'off'})\n`,
   );
   await new Promise<void>((resolve) => {
@@ -199,6 +216,7 @@ async function score(args: string[]): Promise<void> {
       'chunk-pairs': { type: 'string' },
       threads: { type: 'string' },
       'max-length': { type: 'string' },
+      dtype: { type: 'string' },
     },
     strict: true,
   });
@@ -216,6 +234,7 @@ async function score(args: string[]): Promise<void> {
   const model = CrossEncoder.load(values.model, {
     threads: positiveInteger(values.threads, '--threads'),
     maxLength: positiveInteger(values['max-length'], '--max-length'),
+    dtype: dtypeOption(values.dtype),
   });
   try {
     const result = await scoreFile(model, {
@@ -235,6 +254,15 @@ async function score(args: string[]): Promise<void> {
   }
 }
 
+function quantize(args: string[]): void {
+  const { positionals } = parseArgs({ args, options: {}, allowPositionals: true, strict: true });
+  if (positionals.length !== 2) throw new UsageError('quantize needs MODEL_DIR and OUT_DIR');
+  const [modelDir, outDir] = positionals as [string, string];
+  const start = performance.now();
+  quantizeModel(modelDir, outDir);
+  process.stdout.write(`wrote the int8 model to ${outDir} in ${((performance.now() - start) / 1000).toFixed(1)} s\n`);
+}
+
 function info(): void {
   process.stdout.write(`${JSON.stringify(cpuInfo(), null, 2)}\n`);
 }
@@ -245,6 +273,7 @@ async function main(argv: string[]): Promise<number> {
     if (command === 'rank') await rank(rest);
     else if (command === 'serve') await serve(rest);
     else if (command === 'score') await score(rest);
+    else if (command === 'quantize') quantize(rest);
     else if (command === 'info') info();
     else if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
       process.stdout.write(`${USAGE}\n`);

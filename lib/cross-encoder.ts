@@ -15,6 +15,7 @@ import {
 } from './call-limits.js';
 import { CrossrankError, DisposedError, ModelLoadError } from './errors.js';
 import {
+  type Dtype,
   type EncodedPairs,
   engineAddon,
   type NativeModel,
@@ -26,9 +27,10 @@ import {
 
 export type { Activation } from './activation.js';
 export { DEFAULT_MAX_PAIRS_PER_CALL, DEFAULT_MAX_TOKENS_PER_CALL } from './call-limits.js';
-export type { EncodedPairs, Truncation } from './native.js';
+export type { Dtype, EncodedPairs, Truncation } from './native.js';
 
 export const TRUNCATIONS: readonly Truncation[] = ['longest_first', 'only_second'];
+export const DTYPES: readonly Dtype[] = ['fp32', 'int8'];
 
 /** Tokens per engine call unless `maxBatchTokens` says otherwise. */
 export const DEFAULT_MAX_BATCH_TOKENS = 4096;
@@ -42,6 +44,11 @@ export interface LoadOptions {
   maxPairsPerCall?: number;
   /** Default cap on the tokens of one predict call, after truncation (a call may pass its own). */
   maxTokensPerCall?: number;
+  /**
+   * 'int8' runs the encoder's linear layers on int8 weights (quantised at load unless the folder
+   * was written by `crossrank quantize`); 'fp32' refuses such a folder. Default: as stored.
+   */
+  dtype?: Dtype;
 }
 
 export interface PredictOptions {
@@ -130,6 +137,12 @@ export class CrossEncoder {
       maxPairsPerCall: DEFAULT_MAX_PAIRS_PER_CALL,
       maxTokensPerCall: DEFAULT_MAX_TOKENS_PER_CALL,
     });
+    if (options.dtype !== undefined && typeof options.dtype !== 'string') {
+      throw new TypeError(`crossrank: options.dtype must be 'fp32' or 'int8', got ${describe(options.dtype)}`);
+    }
+    if (options.dtype !== undefined && !DTYPES.includes(options.dtype)) {
+      throw new RangeError(`crossrank: options.dtype must be 'fp32' or 'int8', got ${JSON.stringify(options.dtype)}`);
+    }
 
     const dir = resolve(path);
     let isDirectory = false;
@@ -143,7 +156,10 @@ export class CrossEncoder {
     const { Model } = engineAddon();
     let model: NativeModel;
     try {
-      model = new Model(dir, threads === undefined ? {} : { threads });
+      model = new Model(dir, {
+        ...(threads === undefined ? {} : { threads }),
+        ...(options.dtype === undefined ? {} : { dtype: options.dtype }),
+      });
     } catch (error) {
       throw asLoadError(error, dir);
     }

@@ -11,7 +11,9 @@ export {
   type RankResult,
   type Activation,
   type Truncation,
+  type Dtype,
   type EncodedPairs,
 } from './cross-encoder.js';
+export { quantizeModel } from './quantize.js';
 export { CrossrankError, DisposedError, ModelLoadError, NativeLoadError } from './errors.js';
 export { cpuInfo, type CpuInfo } from './info.js';

@@ -27,7 +27,11 @@ export interface NativeModelConfig {
   layerNormEps: number;
   hiddenAct: string;
   weightsDtype: 'F32' | 'F16' | 'BF16';
+  /** What the encoder's linear layers run in. */
+  dtype: Dtype;
 }
+
+export type Dtype = 'fp32' | 'int8';
 
 export interface NativeModel {
   readonly config: NativeModelConfig;
@@ -35,6 +39,8 @@ export interface NativeModel {
   readonly disposed: boolean;
   run(ids: Uint32Array, typeIds: Uint8Array, lengths: Uint32Array): Promise<Float32Array>;
   runSync(ids: Uint32Array, typeIds: Uint8Array, lengths: Uint32Array): Float32Array;
+  /** The pooler's output (tanh(dense([CLS]))), n x hiddenSize, on the calling thread. */
+  pooledSync(ids: Uint32Array, typeIds: Uint8Array, lengths: Uint32Array): Float32Array;
   dispose(): void;
 }
 
@@ -47,8 +53,9 @@ export interface CpuInfo {
 }
 
 interface EngineAddon {
-  Model: new (modelDir: string, options?: { threads?: number }) => NativeModel;
+  Model: new (modelDir: string, options?: { threads?: number; dtype?: Dtype }) => NativeModel;
   cpuInfo(): CpuInfo;
+  quantizeModel(modelDir: string, outPath: string): void;
 }
 
 export interface EncodedPairs {

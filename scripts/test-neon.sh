@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Cross-builds the C++ tests for AArch64 and runs them under qemu-aarch64:
-# kernel_test and engine_test, each once on the best kernels (the NEON
+# kernel_test, qgemm_test and engine_test, each once on the best kernels (the NEON
 # table) and once with CROSSRANK_ISA=ref. Needs Debian's cross toolchain,
 # qemu user mode and the GoogleTest sources (built here for the target).
 #   usage: scripts/test-neon.sh [extra gtest args, e.g. --gtest_filter=...]
@@ -29,16 +29,18 @@ cmake -S "$root" -B "$build" \
   -DCMAKE_BUILD_TYPE=Release \
   -DCROSSRANK_BUILD_TESTS=ON \
   -DCROSSRANK_GTEST_SOURCE_DIR="$gtest_src"
-cmake --build "$build" --target kernel_test engine_test -j "$(nproc)"
+cmake --build "$build" --target kernel_test qgemm_test engine_test -j "$(nproc)"
 
 # The tests must really run the NEON table, not just the reference.
-if ! qemu-aarch64 -L "$sysroot" "$build/kernel_test" --gtest_list_tests | grep -Eq '/neon( |$)'; then
-  echo "test-neon: kernel_test has no NEON test instances" >&2
-  exit 1
-fi
+for test in kernel_test qgemm_test; do
+  if ! qemu-aarch64 -L "$sysroot" "$build/$test" --gtest_list_tests | grep -Eq '/neon( |$)'; then
+    echo "test-neon: $test has no NEON test instances" >&2
+    exit 1
+  fi
+done
 
 status=0
-for test in kernel_test engine_test; do
+for test in kernel_test qgemm_test engine_test; do
   for isa in best ref; do
     echo "=== $test ($isa kernels, qemu-aarch64) ==="
     start=$SECONDS

@@ -159,7 +159,8 @@ serial('/health, /info and /metrics', async (t) => {
   const { base } = await start(t, minilm!);
   t.deepEqual(await (await fetch(`${base}/health`)).json(), { status: 'ok' });
   const info = (await (await fetch(`${base}/info`)).json()) as Record<string, unknown>;
-  t.is(info['model_dtype'], minilm!.config.weightsDtype);
+  t.is(info['model_dtype'], minilm!.config.dtype);
+  t.is(info['weights_file_dtype'], minilm!.config.weightsDtype);
   t.is(info['max_input_length'], minilm!.config.maxLength);
   t.is(typeof (info['kernels'] as Record<string, string>)['gemm'], 'string');
   t.is(info['threads'], minilm!.threads);

@@ -12,6 +12,8 @@ export interface Contender {
   needsOnnx: boolean;
   /** Cap on queries for a contender too slow to run the whole workload here. */
   maxQueries?: number;
+  /** int8: gated on ranking quality against crossrank fp32 instead of logit equality. */
+  quantized?: boolean;
 }
 
 interface Paths {
@@ -23,13 +25,23 @@ interface Paths {
 
 export function contenders({ repo, python, onnxDir, pytorchQueries }: Paths): Contender[] {
   const script = (name: string): string => join(repo, 'bench', 'e2e', name);
-  const ort = (id: string, graph: 'plain' | 'optimized', batch: string, sorted: boolean, mode: string): Contender => ({
+  const ort = (id: string, graph: 'plain' | 'optimized', batch: string, sorted: boolean, mode: string, int8 = false): Contender => ({
     id,
     group: 'ort',
-    name: graph === 'plain' ? 'onnxruntime-node' : 'onnxruntime-node (optimised graph)',
+    name: `${graph === 'plain' ? 'onnxruntime-node' : 'onnxruntime-node (optimised graph)'}${int8 ? ' int8' : ''}`,
     mode,
-    command: [process.execPath, script('ort.mjs'), '--onnx', join(onnxDir, graph === 'plain' ? 'model.onnx' : 'model-optimized.onnx'), '--batch', batch, '--sorted', sorted ? '1' : '0'],
+    command: [
+      process.execPath,
+      script('ort.mjs'),
+      '--onnx',
+      join(onnxDir, `${graph === 'plain' ? 'model' : 'model-optimized'}${int8 ? '-int8' : ''}.onnx`),
+      '--batch',
+      batch,
+      '--sorted',
+      sorted ? '1' : '0',
+    ],
     needsOnnx: true,
+    ...(int8 ? { quantized: true } : {}),
   });
   const tjs = (id: string, batch: string, sorted: boolean, mode: string): Contender => ({
     id,
@@ -57,11 +69,23 @@ export function contenders({ repo, python, onnxDir, pytorchQueries }: Paths): Co
       command: [process.execPath, script('crossrank.mjs')],
       needsOnnx: false,
     },
+    {
+      id: 'crossrank-int8',
+      group: 'crossrank',
+      name: 'crossrank int8',
+      mode: 'predict(100 pairs), dtype int8 (quantised at load)',
+      command: [process.execPath, script('crossrank.mjs'), '--dtype', 'int8'],
+      needsOnnx: false,
+      quantized: true,
+    },
     ort('ort-plain-all', 'plain', 'all', false, '(a) one padded call of 100'),
     ort('ort-plain-input32', 'plain', '32', false, '(b) input-order batches of 32'),
     ort('ort-plain-sorted32', 'plain', '32', true, '(c) length-sorted batches of 32'),
     ort('ort-opt-all', 'optimized', 'all', false, '(a) one padded call of 100'),
     ort('ort-opt-sorted32', 'optimized', '32', true, '(c) length-sorted batches of 32'),
+    // quantize_dynamic of the same two graphs (scripts/quantize-onnx.py), in ORT's best mode.
+    ort('ort-int8-sorted32', 'plain', '32', true, '(c) length-sorted batches of 32', true),
+    ort('ort-opt-int8-sorted32', 'optimized', '32', true, '(c) length-sorted batches of 32', true),
     tjs('tjs-all', 'all', false, '(a) one padded call of 100'),
     tjs('tjs-sorted32', '32', true, '(b) length-sorted batches of 32'),
     pytorch('pytorch-input32', false, '(a) predict(batch_size=32), input order'),

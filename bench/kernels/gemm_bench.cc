@@ -2,7 +2,13 @@
 // peak on the linear layers of real BERT models, on one thread and on all.
 //
 //   gemm_bench [--json PATH] [--threads N] [--shapes FILE]... [--m 512,2048]
-//              [--repeats R] [--min-time SECONDS]
+//              [--repeats R] [--min-time SECONDS] [--int8]
+//
+// --int8 times the int8 GEMM (qgemm: weights quantised per output channel,
+// activations per row in blocks, quantised inside the call) instead, in
+// GOPS (2 x M x N x K per call, as for fp32), against the int8 peak: a loop
+// of independent vpmaddubsw + vpmaddwd (+ the vpaddd that accumulates),
+// 32 int8 multiply-adds = 64 ops per pair, measured like the FMA peak.
 //
 // 1. Peak: a loop of independent FMAs with no loads (12 accumulators, more
 //    than latency x throughput needs), run on one thread, then on N threads
@@ -37,6 +43,7 @@
 #endif
 
 #include "common/thread_pool.h"
+#include "engine/quantize.h"
 #include "kernels/kernels.h"
 
 namespace crossrank::bench {
@@ -120,6 +127,28 @@ __attribute__((target("avx2,fma"))) float fma_loop(long iterations) {
   return out[0] + out[7];
 }
 
+// The int8 multiply-add peak without VNNI: twelve independent chains of
+// vpmaddubsw (32 u8 x s8 products summed in pairs to int16), vpmaddwd by
+// ones (pairs to int32) and vpaddd into the accumulator. The empty asm
+// makes the operands look new each iteration so nothing is hoisted.
+constexpr double kInt8OpsPerIteration = 12 * 32 * 2;
+
+__attribute__((target("avx2"))) float int8_dot_loop(long iterations) {
+  __m256i x = _mm256_set1_epi8(3), y = _mm256_set1_epi8(-5);
+  const __m256i ones = _mm256_set1_epi16(1);
+  __m256i acc[12];
+  for (__m256i& a : acc) a = _mm256_setzero_si256();
+  for (long i = 0; i < iterations; ++i) {
+    __asm__ volatile("" : "+x"(x), "+x"(y));
+#pragma GCC unroll 12
+    for (int c = 0; c < 12; ++c)
+      acc[c] = _mm256_add_epi32(acc[c], _mm256_madd_epi16(_mm256_maddubs_epi16(x, y), ones));
+  }
+  __m256i s = acc[0];
+  for (int c = 1; c < 12; ++c) s = _mm256_add_epi32(s, acc[c]);
+  return static_cast<float>(_mm256_extract_epi32(s, 0));
+}
+
 bool cpu_runs_peak_loop() {
   const kernels::CpuFeatures& f = kernels::cpu_features();
   return f.avx2 && f.fma;
@@ -128,7 +157,9 @@ bool cpu_runs_peak_loop() {
 // Other ISAs: no peak loop yet; the table shows GFLOP/s without fractions.
 constexpr bool kHavePeakLoop = false;
 constexpr double kFlopsPerIteration = 1;
+constexpr double kInt8OpsPerIteration = 1;
 float fma_loop(long) { return 0.f; }
+float int8_dot_loop(long) { return 0.f; }
 bool cpu_runs_peak_loop() { return false; }
 #endif
 
@@ -139,18 +170,19 @@ struct Peak {
   double cpu_gflops = 0;  // by CPU time, per thread, times the threads
 };
 
-// GFLOP/s of `threads` threads running the FMA loop at the same moment,
-// median of `samples`. Threads start together from a spin barrier, so
-// thread creation is not timed.
-Peak measure_peak(int threads, int samples, double min_time) {
+// GFLOP/s (GOPS for the int8 loop) of `threads` threads running the peak
+// loop at the same moment, median of `samples`. Threads start together from
+// a spin barrier, so thread creation is not timed.
+Peak measure_peak(int threads, int samples, double min_time, bool int8) {
+  float (*const loop)(long) = int8 ? int8_dot_loop : fma_loop;
   long iterations = 1 << 16;
   for (;;) {  // grow until one run lasts min_time on one thread
     const Clock::time_point t0 = Clock::now();
-    g_sink = fma_loop(iterations);
+    g_sink = loop(iterations);
     if (seconds_since(t0) >= min_time) break;
     iterations *= 2;
   }
-  const double flops_per_thread = kFlopsPerIteration * iterations;
+  const double flops_per_thread = (int8 ? kInt8OpsPerIteration : kFlopsPerIteration) * iterations;
   std::vector<double> gflops, cpu_gflops;
   for (int s = 0; s < samples; ++s) {
     std::atomic<int> ready{0};
@@ -163,7 +195,7 @@ Peak measure_peak(int threads, int samples, double min_time) {
         while (!go.load(std::memory_order_acquire)) {
         }
         const double c0 = thread_cpu_seconds();
-        g_sink = fma_loop(iterations);
+        g_sink = loop(iterations);
         cpu_seconds[t] = thread_cpu_seconds() - c0;
       });
     }
@@ -310,6 +342,7 @@ struct Options {
   std::vector<int> ms;  // overrides the files' m lines when set
   int repeats = 5;
   double min_time = 0.05;
+  bool int8 = false;
 };
 
 std::vector<int> parse_int_list(const std::string& s) {
@@ -339,6 +372,8 @@ Options parse_options(int argc, char** argv) {
       o.repeats = std::max(1, std::stoi(value()));
     } else if (a == "--min-time") {
       o.min_time = std::stod(value());
+    } else if (a == "--int8") {
+      o.int8 = true;
     } else {
       throw std::runtime_error("unknown option " + a +
                                " (see the comment at the top of gemm_bench.cc)");
@@ -376,17 +411,19 @@ void write_json(const Options& o, const kernels::KernelTable& table, const Peak&
   std::ofstream f(o.json_path);
   if (!f) throw std::runtime_error("cannot write " + o.json_path);
   char buf[512];
-  f << "{\n  \"bench\": \"gemm\",\n";
+  f << "{\n  \"bench\": \"" << (o.int8 ? "qgemm" : "gemm") << "\",\n";
+  f << "  \"unit\": \"" << (o.int8 ? "GOPS (int8 multiply-add = 2 ops)" : "GFLOP/s") << "\",\n";
   f << "  \"cpu\": \"" << json_escape(kernels::cpu_features().brand) << "\",\n";
-  f << "  \"isa\": \"" << table.isa << "\",\n  \"gemm\": \"" << table.gemm_name << "\",\n";
+  f << "  \"isa\": \"" << table.isa << "\",\n  \"gemm\": \""
+    << (o.int8 ? table.qgemm_name : table.gemm_name) << "\",\n";
   f << "  \"threads\": " << o.threads << ",\n";
   f << "  \"load_average_start\": \"" << load_start << "\",\n";
   f << "  \"load_average_end\": \"" << load_end << "\",\n";
   f << "  \"repeats\": " << o.repeats << ",\n";
   std::snprintf(buf, sizeof buf,
-                "  \"peak_gflops\": {\"one_thread\": %.2f, \"all_threads\": %.2f, "
+                "  \"%s\": {\"one_thread\": %.2f, \"all_threads\": %.2f, "
                 "\"one_thread_by_cpu_time\": %.2f},\n",
-                peak1.gflops, peak_n.gflops, peak1.cpu_gflops);
+                o.int8 ? "peak_int8_gops" : "peak_gflops", peak1.gflops, peak_n.gflops, peak1.cpu_gflops);
   f << buf << "  \"results\": [\n";
   for (std::size_t i = 0; i < results.size(); ++i) {
     const Result& r = results[i];
@@ -430,20 +467,21 @@ int run(int argc, char** argv) {
 
   const kernels::KernelTable& table = kernels::active_kernels();
   const std::string load_start = load_average();
+  const char* peak_name = o.int8 ? "int8 (vpmaddubsw+vpmaddwd) peak" : "FMA peak";
+  const char* unit = o.int8 ? "GOPS" : "GFLOP/s";
   std::printf("gemm_bench: %s, kernels %s (%s), %d threads, load average %s\n",
-              kernels::cpu_features().brand.c_str(), table.isa, table.gemm_name, o.threads,
-              load_start.c_str());
+              kernels::cpu_features().brand.c_str(), table.isa,
+              o.int8 ? table.qgemm_name : table.gemm_name, o.threads, load_start.c_str());
 
   Peak peak1, peak_n;
   if (kHavePeakLoop && cpu_runs_peak_loop()) {
-    peak1 = measure_peak(1, 7, 0.1);
-    peak_n = measure_peak(o.threads, 7, 0.1);
-    std::printf(
-        "FMA peak: %.1f GFLOP/s on 1 thread (%.1f by CPU time), %.1f GFLOP/s on %d threads "
-        "(%.2fx)\n\n",
-        peak1.gflops, peak1.cpu_gflops, peak_n.gflops, o.threads, peak_n.gflops / peak1.gflops);
+    peak1 = measure_peak(1, 7, 0.1, o.int8);
+    peak_n = measure_peak(o.threads, 7, 0.1, o.int8);
+    std::printf("%s: %.1f %s on 1 thread (%.1f by CPU time), %.1f %s on %d threads (%.2fx)\n\n",
+                peak_name, peak1.gflops, unit, peak1.cpu_gflops, peak_n.gflops, unit, o.threads,
+                peak_n.gflops / peak1.gflops);
   } else {
-    std::printf("FMA peak: no peak loop for this ISA; fractions omitted\n\n");
+    std::printf("%s: no peak loop for this ISA; fractions omitted\n\n", peak_name);
   }
 
   ThreadPool pool1(1), pool_n(o.threads);
@@ -452,15 +490,20 @@ int run(int argc, char** argv) {
   // the same way (robust to other processes sharing the core).
   // "cpu/T" on N threads: GFLOP/s per CPU-second of the process (see Timing).
   std::printf("%-15s %-14s %6s %5s %5s | %8s %5s %6s %5s | %8s %5s %7s %6s\n", "model", "layer",
-              "M", "N", "K", "1T GF/s", "peak", "cpu", "peak", "NT GF/s", "peak", "speedup",
-              "cpu/T");
+              "M", "N", "K", o.int8 ? "1T GOPS" : "1T GF/s", "peak", "cpu", "peak",
+              o.int8 ? "NT GOPS" : "NT GF/s", "peak", "speedup", "cpu/T");
   for (const Model& model : models) {
     for (const Layer& layer : model.layers) {
       std::vector<float> w(static_cast<std::size_t>(layer.n) * layer.k), bias(layer.n);
       fill(w, 1);
       fill(bias, 2);
       kernels::PackedWeights packed;
-      table.gemm_pack(w.data(), layer.n, layer.k, &packed);
+      if (o.int8) {
+        const engine::QuantizedMatrix q = engine::quantize_rows(w.data(), layer.n, layer.k);
+        table.qgemm_pack(q.values.data(), q.scales.data(), layer.n, layer.k, &packed);
+      } else {
+        table.gemm_pack(w.data(), layer.n, layer.k, &packed);
+      }
       for (int m : model.ms) {
         std::vector<float> a(static_cast<std::size_t>(m) * layer.k);
         std::vector<float> c(static_cast<std::size_t>(m) * layer.n);

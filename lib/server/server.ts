@@ -171,7 +171,9 @@ export class RerankServer {
         model_id: this.options.modelName,
         model_path: config.path,
         model_type: config.modelType,
-        model_dtype: config.weightsDtype,
+        // What the engine computes in, and what the weights file stores.
+        model_dtype: config.dtype,
+        weights_file_dtype: config.weightsDtype,
         num_labels: config.numLabels,
         id2label: config.id2label,
         max_input_length: config.maxLength,

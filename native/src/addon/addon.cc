@@ -1,4 +1,4 @@
-// Module entry: exports the Model class and cpuInfo(). Context-aware: all
+// Module entry: exports the Model class, cpuInfo() and quantizeModel(). Context-aware: all
 // per-module state (the Model constructor) lives in the per-env addon
 // instance, so the addon loads in several worker_threads at once. The
 // engine keeps no per-env state, so no cleanup hook is needed beyond the
@@ -6,6 +6,8 @@
 #include <napi.h>
 
 #include "addon/model_wrap.h"
+#include "engine/config.h"
+#include "engine/quantize.h"
 #include "kernels/kernels.h"
 
 namespace crossrank::addon {
@@ -25,6 +27,8 @@ class CrossrankAddon : public Napi::Addon<CrossrankAddon> {
     DefineAddon(exports, {
                              InstanceValue("Model", model_class_.Value(), napi_enumerable),
                              InstanceMethod<&CrossrankAddon::cpu_info>("cpuInfo", napi_enumerable),
+                             InstanceMethod<&CrossrankAddon::quantize_model>("quantizeModel",
+                                                                            napi_enumerable),
                          });
   }
 
@@ -44,6 +48,7 @@ class CrossrankAddon : public Napi::Addon<CrossrankAddon> {
 
     Napi::Object ops = Napi::Object::New(env);
     ops.Set("gemm", table.gemm_name != nullptr ? table.gemm_name : "");
+    ops.Set("qgemm", table.qgemm_name != nullptr ? table.qgemm_name : "");
     ops.Set("layerNorm", implementation(table, &kernels::KernelTable::add_layernorm));
     ops.Set("gelu", implementation(table, &kernels::KernelTable::gelu_erf));
     ops.Set("tanh", implementation(table, &kernels::KernelTable::tanh));
@@ -62,6 +67,29 @@ class CrossrankAddon : public Napi::Addon<CrossrankAddon> {
     result.Set("kernels", ops);
     result.Set("available", available);
     return result;
+  }
+
+  // quantizeModel(modelDir, outPath): writes the pre-quantised safetensors
+  // file (engine/quantize.h). Synchronous: a one-off command-line step.
+  Napi::Value quantize_model(const Napi::CallbackInfo& info) {
+    const Napi::Env env = info.Env();
+    for (std::size_t i = 0; i < 2; ++i) {
+      if (!info[i].IsString()) {
+        throw make_error(env, ErrorKind::kArgument,
+                         std::string("crossrank: quantizeModel(modelDir, outPath): ") +
+                             (i == 0 ? "modelDir" : "outPath") + " must be a string");
+      }
+    }
+    try {
+      engine::write_quantized_model(info[0].As<Napi::String>().Utf8Value(),
+                                    info[1].As<Napi::String>().Utf8Value());
+    } catch (const engine::ModelError& error) {
+      throw make_error(env, ErrorKind::kModel, error.what());
+    } catch (const std::exception& error) {
+      throw make_error(env, ErrorKind::kInternal,
+                       std::string("crossrank: quantizeModel failed: ") + error.what());
+    }
+    return env.Undefined();
   }
 
   Napi::FunctionReference model_class_;

@@ -163,6 +163,24 @@ int threads_option(const Napi::CallbackInfo& info) {
   return static_cast<int>(value);
 }
 
+// options.dtype: 'fp32', 'int8' or absent (as the file is stored). Called
+// after threads_option, which checked that options is an object.
+engine::Precision dtype_option(const Napi::CallbackInfo& info) {
+  const Napi::Env env = info.Env();
+  if (info.Length() < 2 || info[1].IsUndefined()) return engine::Precision::kAsStored;
+  const Napi::Value dtype = info[1].As<Napi::Object>().Get("dtype");
+  if (dtype.IsUndefined()) return engine::Precision::kAsStored;
+  if (!dtype.IsString()) {
+    throw make_error(env, ErrorKind::kArgument,
+                     "crossrank: options.dtype must be 'fp32' or 'int8', got " + describe(dtype));
+  }
+  const std::string value = dtype.As<Napi::String>().Utf8Value();
+  if (value == "fp32") return engine::Precision::kFloat32;
+  if (value == "int8") return engine::Precision::kInt8;
+  throw make_error(env, ErrorKind::kInput,
+                   "crossrank: options.dtype must be 'fp32' or 'int8', got '" + value + "'");
+}
+
 Napi::Object config_object(Napi::Env env, const BertModel& model) {
   const engine::ModelConfig& c = model.config();
   Napi::Array architectures = Napi::Array::New(env, c.architectures.size());
@@ -184,6 +202,7 @@ Napi::Object config_object(Napi::Env env, const BertModel& model) {
   config.Set("layerNormEps", c.layer_norm_eps);
   config.Set("hiddenAct", c.hidden_act);
   config.Set("weightsDtype", engine::dtype_name(model.weights_dtype()));
+  config.Set("dtype", model.int8() ? "int8" : "fp32");
   config.Freeze();
   return config;
 }
@@ -223,6 +242,7 @@ Napi::Function ModelWrap::define_class(Napi::Env env) {
                      {
                          InstanceMethod<&ModelWrap::run>("run"),
                          InstanceMethod<&ModelWrap::run_sync>("runSync"),
+                         InstanceMethod<&ModelWrap::pooled_sync>("pooledSync"),
                          InstanceMethod<&ModelWrap::dispose>("dispose"),
                          InstanceAccessor<&ModelWrap::disposed>("disposed"),
                      });
@@ -244,8 +264,9 @@ ModelWrap::ModelWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ModelWra
                      "crossrank: new Model(modelDir): modelDir must be a non-empty path");
   }
   const int threads = threads_option(info);
+  const engine::Precision precision = dtype_option(info);
   try {
-    model_ = BertModel::load(model_dir, threads);
+    model_ = BertModel::load(model_dir, threads, precision);
   } catch (const engine::ModelError& error) {
     throw make_error(env, ErrorKind::kModel, error.what());
   } catch (const std::exception& error) {
@@ -283,21 +304,31 @@ Napi::Value ModelWrap::run(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value ModelWrap::run_sync(const Napi::CallbackInfo& info) {
+  return forward_sync(info, "runSync", &BertModel::run);
+}
+
+Napi::Value ModelWrap::pooled_sync(const Napi::CallbackInfo& info) {
+  return forward_sync(info, "pooledSync", &BertModel::run_pooled);
+}
+
+Napi::Value ModelWrap::forward_sync(const Napi::CallbackInfo& info, const char* method,
+                                    std::vector<float> (BertModel::*forward)(const BatchInput&)) {
   const Napi::Env env = info.Env();
   if (!model_) throw make_error(env, ErrorKind::kDisposed, kDisposedMessage);
-  const RunArgs args = run_args(info, "runSync");
-  std::vector<float> logits;
+  const RunArgs args = run_args(info, method);
+  std::vector<float> out;
   try {
     // No JS runs until this returns, so the arrays are read in place.
-    logits = model_->run(BatchInput{args.ids.data, args.ids.length, args.type_ids.data,
-                                    args.type_ids.length, args.lengths.data, args.lengths.length});
+    out = ((*model_).*forward)(BatchInput{args.ids.data, args.ids.length, args.type_ids.data,
+                                          args.type_ids.length, args.lengths.data,
+                                          args.lengths.length});
   } catch (const engine::InputError& error) {
     throw make_error(env, ErrorKind::kInput, error.what());
   } catch (const std::exception& error) {
     throw make_error(env, ErrorKind::kInternal,
-                     std::string("crossrank: Model.runSync failed: ") + error.what());
+                     std::string("crossrank: Model.") + method + " failed: " + error.what());
   }
-  return to_float32_array(env, logits);
+  return to_float32_array(env, out);
 }
 
 void ModelWrap::dispose(const Napi::CallbackInfo&) { model_.reset(); }

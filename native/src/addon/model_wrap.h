@@ -9,6 +9,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "engine/bert.h"
 
@@ -36,6 +37,11 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
  private:
   Napi::Value run(const Napi::CallbackInfo& info);
   Napi::Value run_sync(const Napi::CallbackInfo& info);
+  // The pooled [CLS] rows (BertModel::run_pooled), n x hidden, on the calling thread.
+  Napi::Value pooled_sync(const Napi::CallbackInfo& info);
+  Napi::Value forward_sync(const Napi::CallbackInfo& info, const char* method,
+                           std::vector<float> (engine::BertModel::*forward)(
+                               const engine::BatchInput&));
   void dispose(const Napi::CallbackInfo& info);
   Napi::Value disposed(const Napi::CallbackInfo& info);
 

@@ -48,7 +48,8 @@ void parallel_rows(ThreadPool& pool, std::size_t rows, Fn&& fn) {
 }  // namespace
 
 std::unique_ptr<BertModel> BertModel::load(const std::string& model_dir, int threads,
-                                           const kernels::KernelTable& table) {
+                                           const kernels::KernelTable& table,
+                                           Precision precision) {
   struct stat st {};
   if (::stat(model_dir.c_str(), &st) != 0) {
     throw ModelError(model_dir + ": model folder does not exist");
@@ -59,7 +60,7 @@ std::unique_ptr<BertModel> BertModel::load(const std::string& model_dir, int thr
   {
     // The mapping is only needed while converting and packing.
     const SafetensorsFile file(join_path(model_dir, "model.safetensors"));
-    weights = load_weights(config, file, table);
+    weights = load_weights(config, file, table, precision);
   }
   return std::unique_ptr<BertModel>(
       new BertModel(std::move(config), std::move(weights), threads, table));
@@ -127,7 +128,16 @@ std::vector<float> BertModel::run(const BatchInput& input) {
   return logits;
 }
 
-void BertModel::forward(const BatchInput& input, float* logits) {
+std::vector<float> BertModel::run_pooled(const BatchInput& input) {
+  validate(input);
+  std::vector<float> pooled(input.num_sequences * static_cast<std::size_t>(config_.hidden_size));
+  if (input.num_sequences == 0) return pooled;
+  const std::lock_guard<std::mutex> lock(run_mutex_);
+  forward(input, nullptr, pooled.data());
+  return pooled;
+}
+
+void BertModel::forward(const BatchInput& input, float* logits, float* pooled_out) {
   const kernels::KernelTable& table = table_;
   const int hidden = config_.hidden_size;
   const int heads = config_.num_attention_heads;
@@ -286,7 +296,8 @@ void BertModel::forward(const BatchInput& input, float* logits) {
   for (std::size_t s = 0; s < sequences; ++s) {
     std::copy_n(x + offsets[s] * H, H, cls + s * H);
   }
-  if (hidden % table.gemm_nr == 0) {
+  const int qkv_nr = layer.qkv.is_int8() ? table.qgemm_nr : table.gemm_nr;
+  if (hidden % qkv_nr == 0) {
     // K and V of every token, then Q of the [CLS] rows alone.
     const GemmArgs kv = gemm_args(m, x, hidden, layer.qkv, layer.qkv_bias,
                                   Epilogue::kBias, qkv, 3 * hidden);
@@ -307,6 +318,10 @@ void BertModel::forward(const BatchInput& input, float* logits) {
   // Pooler (tanh on [CLS]), then the classifier.
   linear(n, cls, hidden, w.pooler, w.pooler_bias, Epilogue::kBias, pooled, hidden);
   table.tanh(pooled, sequences * H);
+  if (pooled_out != nullptr) {
+    std::copy_n(pooled, sequences * H, pooled_out);
+    return;
+  }
   linear(n, pooled, hidden, w.classifier, w.classifier_bias, Epilogue::kBias, logits,
          config_.num_labels);
 }

@@ -33,13 +33,16 @@ class BertModel {
   // Loads <model_dir>/config.json and <model_dir>/model.safetensors and packs
   // the weights for `table`. threads >= 1. Throws ModelError.
   static std::unique_ptr<BertModel> load(const std::string& model_dir, int threads,
-                                         const kernels::KernelTable& table);
-  static std::unique_ptr<BertModel> load(const std::string& model_dir, int threads) {
-    return load(model_dir, threads, kernels::active_kernels());
+                                         const kernels::KernelTable& table,
+                                         Precision precision = Precision::kAsStored);
+  static std::unique_ptr<BertModel> load(const std::string& model_dir, int threads,
+                                         Precision precision = Precision::kAsStored) {
+    return load(model_dir, threads, kernels::active_kernels(), precision);
   }
 
   const ModelConfig& config() const { return config_; }
   DType weights_dtype() const { return weights_.dtype; }
+  bool int8() const { return weights_.int8; }
   int threads() const { return pool_.size(); }
 
   // Throws InputError naming the first thing wrong with input.
@@ -49,10 +52,16 @@ class BertModel {
   // Safe to call from several threads; runs are serialised per model.
   std::vector<float> run(const BatchInput& input);
 
+  // As run, but returns the pooler's output (tanh of the dense layer on each
+  // sequence's [CLS] row), num_sequences x hidden_size: the representation
+  // the classifier reads, to compare precisions on an untrained head.
+  std::vector<float> run_pooled(const BatchInput& input);
+
  private:
   BertModel(ModelConfig config, BertWeights weights, int threads,
             const kernels::KernelTable& table);
-  void forward(const BatchInput& input, float* logits);
+  // Writes the logits, or the pooled rows instead when pooled_out is non-null.
+  void forward(const BatchInput& input, float* logits, float* pooled_out = nullptr);
   // At least `floats` floats of activations, kept between runs.
   float* workspace(std::size_t floats);
 

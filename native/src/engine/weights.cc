@@ -1,6 +1,9 @@
 #include "engine/weights.h"
 
 #include <cstring>
+#include <limits>
+
+#include "engine/quantize.h"
 
 namespace crossrank::engine {
 
@@ -36,6 +39,27 @@ float bf16_to_f32(std::uint16_t h) {
   return out;
 }
 
+bool tensor_to_f32(const TensorView& view, std::vector<float>* out) {
+  out->resize(static_cast<std::size_t>(view.numel));
+  const unsigned char* src = view.data;
+  switch (view.dtype) {
+    case DType::kF32:
+      std::memcpy(out->data(), src, view.nbytes);  // the mapping need not be aligned
+      return true;
+    case DType::kF16:
+    case DType::kBF16: {
+      const bool f16 = view.dtype == DType::kF16;
+      for (std::size_t i = 0; i < out->size(); ++i) {
+        const auto bits = static_cast<std::uint16_t>(src[2 * i] | (src[2 * i + 1] << 8));
+        (*out)[i] = f16 ? f16_to_f32(bits) : bf16_to_f32(bits);
+      }
+      return true;
+    }
+    default:
+      return false;
+  }
+}
+
 namespace {
 
 class WeightReader {
@@ -59,11 +83,9 @@ class WeightReader {
     throw ModelError(file_.path() + ": tensor '" + name + "' " + what);
   }
 
-  // The tensor `name` (under the encoder prefix unless `head`), converted to
-  // fp32 after checking it has exactly `shape`.
-  std::vector<float> read(const std::string& short_name, std::vector<std::int64_t> shape,
-                          bool head = false) {
-    const std::string name = head ? short_name : prefix_ + short_name;
+  // The tensor `name` (under the encoder prefix unless `head`) after checking
+  // it has exactly `shape`.
+  const TensorView& find(const std::string& name, const std::vector<std::int64_t>& shape) const {
     const TensorView* view = file_.find(name);
     if (view == nullptr) fail(name, "is missing");
     if (view->shape != shape) {
@@ -72,37 +94,81 @@ class WeightReader {
       fail(name, "has shape " + view->shape_string() + ", expected " + expected.shape_string() +
                      " from config.json");
     }
-    if (view->dtype != DType::kF32 && view->dtype != DType::kF16 &&
-        view->dtype != DType::kBF16) {
-      fail(name, std::string("has dtype ") + dtype_name(view->dtype) +
+    return *view;
+  }
+
+  // The tensor `name` (under the encoder prefix unless `head`), converted to
+  // fp32 after checking it has exactly `shape`.
+  std::vector<float> read(const std::string& short_name, std::vector<std::int64_t> shape,
+                          bool head = false) {
+    const std::string name = head ? short_name : prefix_ + short_name;
+    const TensorView& view = find(name, shape);
+    std::vector<float> out;
+    if (!tensor_to_f32(view, &out)) {
+      if (view.dtype == DType::kI8 && is_quantized_tensor_name(name)) {
+        fail(name, "is int8 (a file written by crossrank quantize); load it with dtype 'int8'");
+      }
+      fail(name, std::string("has dtype ") + dtype_name(view.dtype) +
                      "; supported: F32, F16, BF16");
     }
-    if (view->dtype != DType::kF32) dtype_ = view->dtype;
-
-    std::vector<float> out(static_cast<std::size_t>(view->numel));
-    const unsigned char* src = view->data;
-    switch (view->dtype) {
-      case DType::kF32:
-        std::memcpy(out.data(), src, view->nbytes);  // the mapping need not be aligned
-        break;
-      case DType::kF16:
-      case DType::kBF16: {
-        const bool f16 = view->dtype == DType::kF16;
-        for (std::size_t i = 0; i < out.size(); ++i) {
-          const auto bits = static_cast<std::uint16_t>(src[2 * i] | (src[2 * i + 1] << 8));
-          out[i] = f16 ? f16_to_f32(bits) : bf16_to_f32(bits);
-        }
-        break;
-      }
-      default:
-        break;
-    }
+    if (view.dtype != DType::kF32) dtype_ = view.dtype;
     return out;
+  }
+
+  // True when the file stores `short_name` as int8 (a pre-quantised file).
+  bool stored_int8(const std::string& short_name) const {
+    const TensorView* view = file_.find(prefix_ + short_name);
+    return view != nullptr && view->dtype == DType::kI8;
+  }
+
+  // The matrix `short_name` ([rows][cols]) as int8: read with its scales
+  // from a pre-quantised file, else read as fp32 and quantised per row.
+  QuantizedMatrix read_int8(const std::string& short_name, int rows, int cols) {
+    if (!stored_int8(short_name)) {
+      const std::vector<float> w = read(short_name, {rows, cols});
+      return quantize_rows(w.data(), rows, cols);
+    }
+    const std::string name = prefix_ + short_name;
+    const TensorView& values = find(name, {rows, cols});
+    const std::string scale_name = name + kScaleSuffix;
+    const TensorView& scales = find(scale_name, {rows});
+    if (scales.dtype != DType::kF32) {
+      fail(scale_name, std::string("has dtype ") + dtype_name(scales.dtype) +
+                           "; the scales of int8 weights must be F32");
+    }
+    QuantizedMatrix m;
+    m.rows = rows;
+    m.cols = cols;
+    m.values.resize(values.nbytes);
+    std::memcpy(m.values.data(), values.data, values.nbytes);
+    m.scales.resize(static_cast<std::size_t>(rows));
+    std::memcpy(m.scales.data(), scales.data, scales.nbytes);
+    // The int8 kernels are exact only for values in [-127, 127].
+    for (std::size_t i = 0; i < m.values.size(); ++i) {
+      if (m.values[i] == -128) {
+        fail(name, "holds -128 at element " + std::to_string(i) +
+                       "; int8 weights must lie in [-127, 127]");
+      }
+    }
+    for (int r = 0; r < rows; ++r) {
+      const float s = m.scales[static_cast<std::size_t>(r)];
+      if (!(s >= 0.f) || s == std::numeric_limits<float>::infinity()) {
+        fail(scale_name, "holds " + std::to_string(s) + " at row " + std::to_string(r) +
+                             "; scales must be finite and >= 0");
+      }
+    }
+    return m;
   }
 
   kernels::PackedWeights pack(const std::vector<float>& w, int n, int k) {
     kernels::PackedWeights packed;
     table_.gemm_pack(w.data(), n, k, &packed);
+    return packed;
+  }
+
+  kernels::PackedWeights pack_int8(const QuantizedMatrix& m) {
+    kernels::PackedWeights packed;
+    table_.qgemm_pack(m.values.data(), m.scales.data(), m.rows, m.cols, &packed);
     return packed;
   }
 
@@ -112,6 +178,14 @@ class WeightReader {
     kernels::PackedWeights packed = pack(read(name + ".weight", {n, k}, head), n, k);
     *bias = read(name + ".bias", {n}, head);
     return packed;
+  }
+
+  // An encoder linear layer, in int8 or fp32 as the model runs.
+  kernels::PackedWeights encoder_linear(const std::string& name, int n, int k,
+                                        std::vector<float>* bias, bool int8) {
+    if (!int8) return linear(name, n, k, bias);
+    *bias = read(name + ".bias", {n});
+    return pack_int8(read_int8(name + ".weight", n, k));
   }
 
   void layer_norm(const std::string& name, std::vector<float>* gamma, std::vector<float>* beta) {
@@ -133,13 +207,28 @@ class WeightReader {
 }  // namespace
 
 BertWeights load_weights(const ModelConfig& config, const SafetensorsFile& file,
-                         const kernels::KernelTable& table) {
+                         const kernels::KernelTable& table, Precision precision) {
   WeightReader reader(config, file, table);
   const int hidden = config.hidden_size;
   const int inter = config.intermediate_size;
   BertWeights w;
 
-  w.word_embeddings = reader.read("embeddings.word_embeddings.weight", {config.vocab_size, hidden});
+  const bool file_int8 = reader.stored_int8("encoder.layer.0.attention.self.query.weight");
+  if (precision == Precision::kFloat32 && file_int8) {
+    throw ModelError(file.path() + ": holds int8 weights (written by crossrank quantize); "
+                     "load it with dtype 'int8'");
+  }
+  w.int8 = file_int8 || precision == Precision::kInt8;
+
+  const std::string word_embeddings = "embeddings.word_embeddings.weight";
+  if (w.int8) {
+    // Quantised in the file too (see quantize.h), so that a model quantised
+    // at load and one read from a pre-quantised file compute the same.
+    w.word_embeddings =
+        dequantize(reader.read_int8(word_embeddings, config.vocab_size, hidden));
+  } else {
+    w.word_embeddings = reader.read(word_embeddings, {config.vocab_size, hidden});
+  }
   w.position_embeddings = reader.read("embeddings.position_embeddings.weight",
                                       {config.max_position_embeddings, hidden});
   w.token_type_embeddings = reader.read("embeddings.token_type_embeddings.weight",
@@ -153,25 +242,35 @@ BertWeights load_weights(const ModelConfig& config, const SafetensorsFile& file,
 
     // One GEMM computes q, k and v: stack the three [hidden][hidden]
     // matrices (and biases) row-wise before packing.
+    // (Per-row int8 scales are the same whether taken before or after stacking.)
     std::vector<float> qkv;
-    qkv.reserve(static_cast<std::size_t>(3) * hidden * hidden);
+    QuantizedMatrix qkv_int8;
+    qkv_int8.rows = 3 * hidden;
+    qkv_int8.cols = hidden;
     layer.qkv_bias.reserve(static_cast<std::size_t>(3) * hidden);
     for (const char* part : {"query", "key", "value"}) {
       const std::string name = base + "attention.self." + part;
-      const std::vector<float> weight = reader.read(name + ".weight", {hidden, hidden});
-      qkv.insert(qkv.end(), weight.begin(), weight.end());
+      if (w.int8) {
+        const QuantizedMatrix m = reader.read_int8(name + ".weight", hidden, hidden);
+        qkv_int8.values.insert(qkv_int8.values.end(), m.values.begin(), m.values.end());
+        qkv_int8.scales.insert(qkv_int8.scales.end(), m.scales.begin(), m.scales.end());
+      } else {
+        const std::vector<float> weight = reader.read(name + ".weight", {hidden, hidden});
+        qkv.insert(qkv.end(), weight.begin(), weight.end());
+      }
       const std::vector<float> bias = reader.read(name + ".bias", {hidden});
       layer.qkv_bias.insert(layer.qkv_bias.end(), bias.begin(), bias.end());
     }
-    layer.qkv = reader.pack(qkv, 3 * hidden, hidden);
+    layer.qkv = w.int8 ? reader.pack_int8(qkv_int8) : reader.pack(qkv, 3 * hidden, hidden);
 
-    layer.attention_output = reader.linear(base + "attention.output.dense", hidden, hidden,
-                                           &layer.attention_output_bias);
+    layer.attention_output = reader.encoder_linear(base + "attention.output.dense", hidden,
+                                                   hidden, &layer.attention_output_bias, w.int8);
     reader.layer_norm(base + "attention.output.LayerNorm", &layer.attention_norm_gamma,
                       &layer.attention_norm_beta);
-    layer.intermediate =
-        reader.linear(base + "intermediate.dense", inter, hidden, &layer.intermediate_bias);
-    layer.output = reader.linear(base + "output.dense", hidden, inter, &layer.output_bias);
+    layer.intermediate = reader.encoder_linear(base + "intermediate.dense", inter, hidden,
+                                               &layer.intermediate_bias, w.int8);
+    layer.output =
+        reader.encoder_linear(base + "output.dense", hidden, inter, &layer.output_bias, w.int8);
     reader.layer_norm(base + "output.LayerNorm", &layer.output_norm_gamma,
                       &layer.output_norm_beta);
   }

@@ -37,15 +37,27 @@ struct BertWeights {
   kernels::PackedWeights classifier;  // [num_labels][hidden]
   std::vector<float> classifier_bias;
   DType dtype = DType::kF32;  // the checkpoint's dtype (F32, F16 or BF16)
+  bool int8 = false;          // encoder linears in int8 (see quantize.h)
+};
+
+// Which GEMM the encoder's linear layers run on.
+enum class Precision {
+  kAsStored,  // int8 for a pre-quantised file, fp32 otherwise
+  kFloat32,   // fp32; a pre-quantised file is refused
+  kInt8,      // int8: quantised at load unless the file is pre-quantised
 };
 
 // Exact conversions to fp32.
 float f16_to_f32(std::uint16_t bits);
 float bf16_to_f32(std::uint16_t bits);
 
+// Converts an F32, F16 or BF16 tensor to fp32 into out; false for other dtypes.
+bool tensor_to_f32(const TensorView& view, std::vector<float>* out);
+
 // Reads every tensor the model uses from file, checks names, dtypes and
 // shapes against config, converts and packs with table. Throws ModelError.
 BertWeights load_weights(const ModelConfig& config, const SafetensorsFile& file,
-                         const kernels::KernelTable& table);
+                         const kernels::KernelTable& table,
+                         Precision precision = Precision::kAsStored);
 
 }  // namespace crossrank::engine

@@ -28,6 +28,11 @@ constexpr KernelTable kRefTable = {
     /*tanh=*/ref::tanh,
     /*attention=*/ref::attention,
     /*attention_heads=*/ref::attention_heads,
+    /*qgemm_name=*/ref::kQGemmName,
+    /*qgemm_mr=*/ref::kQGemmMr,
+    /*qgemm_nr=*/ref::kQGemmNr,
+    /*qgemm_pack=*/ref::qgemm_pack,
+    /*qgemm=*/ref::qgemm,
 };
 
 #if defined(CROSSRANK_HAVE_AVX2_KERNELS)
@@ -43,6 +48,11 @@ constexpr KernelTable kAvx2Table = {
     /*tanh=*/avx2::tanh,
     /*attention=*/avx2::attention,
     /*attention_heads=*/avx2::attention_heads,
+    /*qgemm_name=*/avx2::kQGemmName,
+    /*qgemm_mr=*/avx2::kQGemmMr,
+    /*qgemm_nr=*/avx2::kQGemmNr,
+    /*qgemm_pack=*/avx2::qgemm_pack,
+    /*qgemm=*/avx2::qgemm,
 };
 #endif
 
@@ -60,6 +70,11 @@ constexpr KernelTable kNeonTable = {
     /*tanh=*/ref::tanh,
     /*attention=*/neon::attention,
     /*attention_heads=*/neon::attention_heads,
+    /*qgemm_name=*/neon::kQGemmName,
+    /*qgemm_mr=*/neon::kQGemmMr,
+    /*qgemm_nr=*/neon::kQGemmNr,
+    /*qgemm_pack=*/neon::qgemm_pack,
+    /*qgemm=*/neon::qgemm,
 };
 #endif
 

@@ -32,13 +32,15 @@ void gemm_parallel_columns(const KernelTable& table, const GemmArgs& args, int c
   const int m = args.m;
   const int n = col_end - col_begin;
   if (m <= 0 || n <= 0) return;
+  const bool int8 = args.w->is_int8();
+  const auto gemm = int8 ? table.qgemm : table.gemm;
   const int threads = pool.size();
   if (threads <= 1) {
-    table.gemm(args, 0, m, col_begin, col_end);
+    gemm(args, 0, m, col_begin, col_end);
     return;
   }
-  const int mr = std::max(1, table.gemm_mr);
-  const int nr = std::max(1, table.gemm_nr);
+  const int mr = std::max(1, int8 ? table.qgemm_mr : table.gemm_mr);
+  const int nr = std::max(1, int8 ? table.qgemm_nr : table.gemm_nr);
   const int row_tiles = ceil_div(m, mr);
   const int col_tiles = ceil_div(n, nr);
   const int want_blocks = threads * kBlocksPerThread;
@@ -64,7 +66,7 @@ void gemm_parallel_columns(const KernelTable& table, const GemmArgs& args, int c
     const int cb = static_cast<int>(b % col_blocks);
     const int r0 = rb * row_step;
     const int c0 = cb * col_step;
-    table.gemm(args, r0, std::min(m, r0 + row_step), col_begin + c0,
+    gemm(args, r0, std::min(m, r0 + row_step), col_begin + c0,
                col_begin + std::min(n, c0 + col_step));
   });
 }

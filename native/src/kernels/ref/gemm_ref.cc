@@ -14,10 +14,7 @@ void gemm_pack(const float* w, int n, int k, PackedWeights* out) {
   out->packed_for = kGemmName;
 }
 
-namespace {
-
-float apply_epilogue(const GemmArgs& args, int row, int col, double dot) {
-  float v = static_cast<float>(dot);
+float apply_epilogue(const GemmArgs& args, int row, int col, float v) {
   if (args.epilogue == Epilogue::kNone) return v;
   v += args.bias[col];
   if (args.epilogue == Epilogue::kBiasGelu) return gelu_erf_scalar(v);
@@ -25,8 +22,6 @@ float apply_epilogue(const GemmArgs& args, int row, int col, double dot) {
     v += args.residual[static_cast<std::size_t>(row) * args.ldr + col];
   return v;
 }
-
-}  // namespace
 
 void gemm(const GemmArgs& args, int row_begin, int row_end, int col_begin, int col_end) {
   const int k = args.w->k;
@@ -51,10 +46,10 @@ void gemm(const GemmArgs& args, int row_begin, int row_end, int col_begin, int c
         s3 += ap * w3[p];
       }
       // Read every residual before writing: c may alias it.
-      const float v0 = apply_epilogue(args, i, j, s0);
-      const float v1 = apply_epilogue(args, i, j + 1, s1);
-      const float v2 = apply_epilogue(args, i, j + 2, s2);
-      const float v3 = apply_epilogue(args, i, j + 3, s3);
+      const float v0 = apply_epilogue(args, i, j, static_cast<float>(s0));
+      const float v1 = apply_epilogue(args, i, j + 1, static_cast<float>(s1));
+      const float v2 = apply_epilogue(args, i, j + 2, static_cast<float>(s2));
+      const float v3 = apply_epilogue(args, i, j + 3, static_cast<float>(s3));
       c[j] = v0;
       c[j + 1] = v1;
       c[j + 2] = v2;
@@ -64,7 +59,7 @@ void gemm(const GemmArgs& args, int row_begin, int row_end, int col_begin, int c
       const float* wj = w + static_cast<std::size_t>(j) * k;
       double s = 0;
       for (int p = 0; p < k; ++p) s += static_cast<double>(a[p]) * wj[p];
-      c[j] = apply_epilogue(args, i, j, s);
+      c[j] = apply_epilogue(args, i, j, static_cast<float>(s));
     }
   }
 }

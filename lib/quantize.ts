@@ -1,0 +1,46 @@
+/**
+ * Writes a pre-quantised copy of a model folder: model.safetensors with the
+ * encoder's linear layers and word embeddings in int8 plus their F32 scales
+ * (tensor names in the README), and the folder's other files (config,
+ * tokenizer) copied as they are. The copy loads with no fp32 weights.
+ */
+import { copyFileSync, mkdirSync, readdirSync, realpathSync, statSync } from 'node:fs';
+import { extname, join, resolve } from 'node:path';
+
+import { ModelLoadError } from './errors.js';
+import { engineAddon } from './native.js';
+
+/** Weight files of other formats, which the quantised folder must not carry along. */
+const WEIGHT_EXTENSIONS = new Set(['.safetensors', '.bin', '.pt', '.pth', '.onnx', '.h5', '.msgpack', '.ot']);
+
+export function quantizeModel(modelDir: string, outDir: string): void {
+  for (const [name, value] of [['modelDir', modelDir], ['outDir', outDir]] as const) {
+    if (typeof value !== 'string' || value.length === 0) {
+      throw new TypeError(`crossrank: quantizeModel(modelDir, outDir): ${name} must be a non-empty string`);
+    }
+  }
+  const source = resolve(modelDir);
+  const target = resolve(outDir);
+  let isDirectory = false;
+  try {
+    isDirectory = statSync(source).isDirectory();
+  } catch {
+    throw new ModelLoadError(`crossrank: model folder ${source} does not exist`, source);
+  }
+  if (!isDirectory) throw new ModelLoadError(`crossrank: ${source} is not a folder (expected a model folder)`, source);
+  mkdirSync(target, { recursive: true });
+  if (realpathSync(target) === realpathSync(source)) {
+    throw new RangeError(`crossrank: quantizeModel: outDir must differ from modelDir (${source})`);
+  }
+  try {
+    engineAddon().quantizeModel(source, join(target, 'model.safetensors'));
+  } catch (error) {
+    const code = (error as { code?: string }).code;
+    if (code === 'CROSSRANK_MODEL') throw new ModelLoadError((error as Error).message, source, { cause: error });
+    throw error;
+  }
+  for (const name of readdirSync(source)) {
+    const path = join(source, name);
+    if (statSync(path).isFile() && !WEIGHT_EXTENSIONS.has(extname(name))) copyFileSync(path, join(target, name));
+  }
+}

@@ -1,0 +1,45 @@
+// int8 weights: the per-output-channel quantiser the engine applies at load,
+// and the writer of pre-quantised model files (`crossrank quantize`).
+//
+// A pre-quantised model.safetensors is a standard safetensors file in which
+// each quantised matrix `X.weight` is stored as I8 [n][k] (values in
+// [-127, 127]) beside `X.weight_scale`, F32 [n], with X.weight[j][p] ~=
+// q[j][p] * scale[j]. The quantised matrices are the encoder's linear layers
+// (attention.self.{query,key,value}, attention.output.dense,
+// intermediate.dense, output.dense of every layer) and the word embeddings
+// (one scale per token row, dequantised to fp32 at load: they only save
+// file size and memory traffic at load). Every other tensor is copied as is.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace crossrank::engine {
+
+// Symmetric int8 per row (output channel), as kernels::quantize_row_s8.
+struct QuantizedMatrix {
+  int rows = 0;
+  int cols = 0;
+  std::vector<std::int8_t> values;  // rows x cols, row-major, in [-127, 127]
+  std::vector<float> scales;        // one per row
+};
+
+QuantizedMatrix quantize_rows(const float* w, int rows, int cols);
+
+// values[r][c] * scales[r], as fp32.
+std::vector<float> dequantize(const QuantizedMatrix& m);
+
+// The suffix naming a matrix's scales tensor: "X.weight" -> "X.weight_scale".
+inline constexpr char kScaleSuffix[] = "_scale";
+
+// True when `name` (with or without the "bert." prefix) is one of the
+// tensors a pre-quantised file stores as int8.
+bool is_quantized_tensor_name(const std::string& name);
+
+// Reads <model_dir>/config.json and <model_dir>/model.safetensors (F32, F16
+// or BF16) and writes the pre-quantised safetensors file out_path. Throws
+// ModelError naming the file at fault.
+void write_quantized_model(const std::string& model_dir, const std::string& out_path);
+
+}  // namespace crossrank::engine

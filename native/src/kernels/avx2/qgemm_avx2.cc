@@ -1,0 +1,285 @@
+// qs8_gemm_4x16__avx2: c = epilogue(dequantise(quantise(a) . Wq^T)), with
+// W int8 per output channel and each row of A quantised here in blocks of
+// kQuantBlock = 32 columns (symmetric int8, see quantize_blocks_s8 in
+// kernels.h).
+//
+// Packing: Wq ([n][k] int8) becomes ceil(n/16) column panels; in a panel,
+// for each group of 4 k values, the 16 columns' 4 bytes lie side by side
+// (64 bytes: one ymm for columns 0-7, one for 8-15); k is zero-padded to a
+// multiple of 32 and the tail panel's missing columns are zero.
+//
+// Quantising A: each call quantises its row block into a per-thread buffer
+// (rows zero-padded to a multiple of 32 bytes, one scale per 32 bytes)
+// before the micro-kernel reads it; the vector code gives the same bytes
+// and scales as quantize_blocks_s8.
+//
+// Micro-kernel: 4 rows x 16 columns in 8 ymm int32 accumulators. Per group
+// of 4 k, the 4 bytes of a row are broadcast and multiplied with both
+// column vectors by vpmaddubsw, which needs an unsigned first operand: it
+// gets |a| (vpsignb a, a) and b takes a's sign (vpsignb b, a), so that
+// |a| * (b * sign a) = a * b. vpmaddubsw adds adjacent pairs of these
+// products into int16, saturating; vpmaddwd by ones then adds adjacent
+// int16 pairs into int32, so each int32 lane gains the dot product of its
+// column with the row over the 4 k values.
+//
+// Why this is exact: every a and b is in [-127, 127] (quantize_row_s8 and
+// the weight quantiser never produce -128), so |a| <= 127 and
+// |b * sign a| <= 127; a pair sum in vpmaddubsw is at most 2 * 127 * 127 =
+// 32258 < 32767 in magnitude and never saturates. vpmaddwd of two such
+// int16 sums is at most 64516 and the int32 accumulator holds at most
+// 127 * 127 * 32 per block. (-128 would break this: |-128| does not fit
+// vpsignb's int8 result, and 2 * 128 * 127 exceeds int16.)
+//
+// After each block of 32 k, the int32 sums are converted to float, times
+// the row's block scale, into 8 float accumulators. The epilogue multiplies
+// them by the column's scale, then runs the fp32 GEMM's epilogues (bias, GELU,
+// residual) on the registers before the single store; partial column tiles
+// use masked loads and stores.
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <vector>
+
+#include "kernels/avx2/avx2_kernels.h"
+#include "kernels/avx2/vmath.h"
+
+namespace crossrank::kernels::avx2 {
+namespace {
+
+constexpr int kMr = kQGemmMr;
+constexpr int kNr = kQGemmNr;
+constexpr int kGroup = 4;  // k values per int32 lane per step
+constexpr int kBlock = kQuantBlock;
+static_assert(kBlock == 32, "quantize_block reads one block as four 8-float vectors");
+// Rows per block: the block's quantised rows (at most 96 x 3072 bytes at
+// BERT-base's widest K) stay in L2 while every panel of W is streamed past
+// them once.
+constexpr int kMc = 96;
+
+int padded_k(int k) { return (k + kBlock - 1) / kBlock * kBlock; }
+
+float horizontal_max(__m256 v) {
+  __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+  m = _mm_max_ss(m, _mm_shuffle_ps(m, m, 1));
+  return _mm_cvtss_f32(m);
+}
+
+// quantize_row_s8 on one full block of 32 values; returns its scale. cvtps
+// rounds half to even under the default MXCSR, as nearbyint does.
+float quantize_block(const float* x, std::int8_t* q) {
+  const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+  const __m256 x0 = _mm256_loadu_ps(x), x1 = _mm256_loadu_ps(x + 8);
+  const __m256 x2 = _mm256_loadu_ps(x + 16), x3 = _mm256_loadu_ps(x + 24);
+  const __m256 vmax = _mm256_max_ps(
+      _mm256_max_ps(_mm256_and_ps(x0, abs_mask), _mm256_and_ps(x1, abs_mask)),
+      _mm256_max_ps(_mm256_and_ps(x2, abs_mask), _mm256_and_ps(x3, abs_mask)));
+  const float max_abs = horizontal_max(vmax);
+  const __m256 vinv = _mm256_set1_ps(max_abs > 0.f ? 127.f / max_abs : 0.f);
+  const __m256i i0 = _mm256_cvtps_epi32(_mm256_mul_ps(x0, vinv));
+  const __m256i i1 = _mm256_cvtps_epi32(_mm256_mul_ps(x1, vinv));
+  const __m256i i2 = _mm256_cvtps_epi32(_mm256_mul_ps(x2, vinv));
+  const __m256i i3 = _mm256_cvtps_epi32(_mm256_mul_ps(x3, vinv));
+  const __m256i bytes = _mm256_packs_epi16(_mm256_packs_epi32(i0, i1), _mm256_packs_epi32(i2, i3));
+  // packs interleaves the 128-bit lanes; this puts the 4-byte runs back in order.
+  const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(q), _mm256_permutevar8x32_epi32(bytes, order));
+  return max_abs / 127.f;
+}
+
+// quantize_blocks_s8 on one row: full blocks in vectors, a short last block
+// by the shared scalar code; writes k_padded bytes (zeros past k).
+void quantize_row(const float* x, int k, int k_padded, std::int8_t* q, float* block_scales) {
+  int b = 0;
+  for (; (b + 1) * kBlock <= k; ++b) block_scales[b] = quantize_block(x + b * kBlock, q + b * kBlock);
+  if (b * kBlock < k) {
+    block_scales[b] = quantize_row_s8(x + b * kBlock, k - b * kBlock, q + b * kBlock);
+    std::memset(q + k, 0, static_cast<std::size_t>(k_padded - k));
+  }
+}
+
+struct Tile {
+  const float* bias;          // at the tile's first column, or null
+  const float* col_scales;    // at the tile's first column
+  const float* block_scales;  // the tile's first row's block scales
+  std::size_t ld_scales;      // block scales per row
+  const float* residual;      // at the tile's first row and column, or null
+  std::size_t ldr;
+  Epilogue epilogue;
+};
+
+template <int MR, bool kFull>
+inline void ukernel(int blocks, const std::int8_t* a, std::size_t lda, const std::int8_t* w,
+                    float* c, std::size_t ldc, const Tile& t, int nv) {
+  // The dequantised sums live in memory: touched once per block, they would
+  // otherwise take 8 of the 16 ymm registers the integer loop needs.
+  alignas(32) float sums[MR][kNr] = {};
+  const __m256i ones = _mm256_set1_epi16(1);
+
+  for (int blk = 0; blk < blocks; ++blk) {
+    __m256i acc0[MR], acc1[MR];
+#pragma GCC unroll 4
+    for (int r = 0; r < MR; ++r) acc0[r] = acc1[r] = _mm256_setzero_si256();
+#pragma GCC unroll 8
+    for (int g = blk * (kBlock / kGroup); g < (blk + 1) * (kBlock / kGroup); ++g) {
+      const __m256i b0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w));
+      const __m256i b1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + 32));
+      w += kGroup * kNr;
+#pragma GCC unroll 4
+      for (int r = 0; r < MR; ++r) {
+        std::int32_t four;
+        std::memcpy(&four, a + r * lda + g * kGroup, sizeof four);
+        const __m256i ar = _mm256_set1_epi32(four);
+        const __m256i ar_abs = _mm256_sign_epi8(ar, ar);
+        acc0[r] = _mm256_add_epi32(
+            acc0[r], _mm256_madd_epi16(_mm256_maddubs_epi16(ar_abs, _mm256_sign_epi8(b0, ar)), ones));
+        acc1[r] = _mm256_add_epi32(
+            acc1[r], _mm256_madd_epi16(_mm256_maddubs_epi16(ar_abs, _mm256_sign_epi8(b1, ar)), ones));
+      }
+    }
+#pragma GCC unroll 4
+    for (int r = 0; r < MR; ++r) {
+      const __m256 scale = _mm256_broadcast_ss(t.block_scales + r * t.ld_scales + blk);
+      _mm256_store_ps(sums[r], _mm256_add_ps(_mm256_load_ps(sums[r]),
+                                             _mm256_mul_ps(_mm256_cvtepi32_ps(acc0[r]), scale)));
+      _mm256_store_ps(sums[r] + 8, _mm256_add_ps(_mm256_load_ps(sums[r] + 8),
+                                                 _mm256_mul_ps(_mm256_cvtepi32_ps(acc1[r]), scale)));
+    }
+  }
+
+  __m256i m0 = _mm256_setzero_si256(), m1 = m0;
+  if (!kFull) {
+    m0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(kMaskTable + 16 - nv));
+    m1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(kMaskTable + 24 - nv));
+  }
+  auto load = [&](const float* p, __m256i m) {
+    return kFull ? _mm256_loadu_ps(p) : _mm256_maskload_ps(p, m);
+  };
+  auto store = [&](float* p, __m256i m, __m256 v) {
+    if (kFull) {
+      _mm256_storeu_ps(p, v);
+    } else {
+      _mm256_maskstore_ps(p, m, v);
+    }
+  };
+
+  const __m256 cs0 = load(t.col_scales, m0);
+  const __m256 cs1 = load(t.col_scales + 8, m1);
+  __m256 out0[MR], out1[MR];
+#pragma GCC unroll 4
+  for (int r = 0; r < MR; ++r) {
+    out0[r] = _mm256_mul_ps(_mm256_load_ps(sums[r]), cs0);
+    out1[r] = _mm256_mul_ps(_mm256_load_ps(sums[r] + 8), cs1);
+  }
+  if (t.epilogue != Epilogue::kNone) {
+    const __m256 bias0 = load(t.bias, m0);
+    const __m256 bias1 = load(t.bias + 8, m1);
+#pragma GCC unroll 4
+    for (int r = 0; r < MR; ++r) {
+      out0[r] = _mm256_add_ps(out0[r], bias0);
+      out1[r] = _mm256_add_ps(out1[r], bias1);
+    }
+  }
+  if (t.epilogue == Epilogue::kBiasGelu) {
+#pragma GCC unroll 4
+    for (int r = 0; r < MR; ++r) {
+      out0[r] = gelu_ps(out0[r]);
+      out1[r] = gelu_ps(out1[r]);
+    }
+  } else if (t.epilogue == Epilogue::kBiasResidual) {
+    // Loaded just before the store of the same elements: c may alias it.
+#pragma GCC unroll 4
+    for (int r = 0; r < MR; ++r) {
+      const float* res = t.residual + r * t.ldr;
+      out0[r] = _mm256_add_ps(out0[r], load(res, m0));
+      out1[r] = _mm256_add_ps(out1[r], load(res + 8, m1));
+    }
+  }
+#pragma GCC unroll 4
+  for (int r = 0; r < MR; ++r) {
+    store(c + r * ldc, m0, out0[r]);
+    store(c + r * ldc + 8, m1, out1[r]);
+  }
+}
+
+template <int MR>
+inline void ukernel_any_n(int blocks, const std::int8_t* a, std::size_t lda, const std::int8_t* w,
+                          float* c, std::size_t ldc, const Tile& t, int nv) {
+  if (nv == kNr) {
+    ukernel<MR, true>(blocks, a, lda, w, c, ldc, t, nv);
+  } else {
+    ukernel<MR, false>(blocks, a, lda, w, c, ldc, t, nv);
+  }
+}
+
+}  // namespace
+
+void qgemm_pack(const std::int8_t* q, const float* scales, int n, int k, PackedWeights* out) {
+  const int kp = padded_k(k);
+  const int panels = (n + kNr - 1) / kNr;
+  out->n = n;
+  out->k = k;
+  out->data.clear();
+  out->packed_for = kQGemmName;
+  out->scales.assign(scales, scales + n);
+  out->qdata.assign(static_cast<std::size_t>(panels) * kNr * kp, 0);
+  for (int j = 0; j < n; ++j) {
+    std::int8_t* panel = out->qdata.data() + static_cast<std::size_t>(j / kNr) * kNr * kp;
+    const std::int8_t* row = q + static_cast<std::size_t>(j) * k;
+    for (int p = 0; p < k; ++p) {
+      panel[static_cast<std::size_t>(p / kGroup) * kGroup * kNr + (j % kNr) * kGroup +
+            p % kGroup] = row[p];
+    }
+  }
+}
+
+void qgemm(const GemmArgs& args, int row_begin, int row_end, int col_begin, int col_end) {
+  const int k = args.w->k;
+  const int kp = padded_k(k);
+  const int blocks = kp / kBlock;
+  const std::size_t ldc = args.ldc, ldr = args.ldr;
+  const std::int8_t* packed = args.w->qdata.data();
+  // Per pool thread, reused across calls: a block of quantised rows and
+  // their block scales.
+  thread_local std::vector<std::int8_t> qa;
+  thread_local std::vector<float> block_scales;
+  qa.resize(static_cast<std::size_t>(kMc) * kp);
+  block_scales.resize(static_cast<std::size_t>(kMc) * blocks);
+
+  for (int ib = row_begin; ib < row_end; ib += kMc) {
+    const int ie = std::min(row_end, ib + kMc);
+    for (int i = ib; i < ie; ++i) {
+      quantize_row(args.a + static_cast<std::size_t>(i) * args.lda, k, kp,
+                   qa.data() + static_cast<std::size_t>(i - ib) * kp,
+                   block_scales.data() + static_cast<std::size_t>(i - ib) * blocks);
+    }
+    for (int j = col_begin; j < col_end; j += kNr) {
+      const int nv = std::min(kNr, col_end - j);
+      const std::int8_t* panel = packed + static_cast<std::size_t>(j / kNr) * kNr * kp;
+      for (int i = ib; i < ie; i += kMr) {
+        Tile t;
+        t.epilogue = args.epilogue;
+        t.bias = args.epilogue == Epilogue::kNone ? nullptr : args.bias + j;
+        t.col_scales = args.w->scales.data() + j;
+        t.block_scales = block_scales.data() + static_cast<std::size_t>(i - ib) * blocks;
+        t.ld_scales = static_cast<std::size_t>(blocks);
+        t.residual = args.epilogue == Epilogue::kBiasResidual ? args.residual + i * ldr + j
+                                                              : nullptr;
+        t.ldr = ldr;
+        const std::int8_t* a = qa.data() + static_cast<std::size_t>(i - ib) * kp;
+        float* c = args.c + i * ldc + j;
+        switch (std::min(kMr, ie - i)) {
+          case 4: ukernel_any_n<4>(blocks, a, kp, panel, c, ldc, t, nv); break;
+          case 3: ukernel_any_n<3>(blocks, a, kp, panel, c, ldc, t, nv); break;
+          case 2: ukernel_any_n<2>(blocks, a, kp, panel, c, ldc, t, nv); break;
+          default: ukernel_any_n<1>(blocks, a, kp, panel, c, ldc, t, nv); break;
+        }
+      }
+    }
+  }
+}
+
+}  // namespace crossrank::kernels::avx2
