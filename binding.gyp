@@ -28,7 +28,7 @@
       }
     },
     "conditions": [
-      ["target_arch=='x64'", {"defines": ["CROSSRANK_HAVE_AVX2_KERNELS=1"]}],
+      ["target_arch=='x64'", {"defines": ["CROSSRANK_HAVE_AVX2_KERNELS=1", "CROSSRANK_HAVE_AVX512_KERNELS=1"]}],
       ["target_arch=='arm64'", {"defines": ["CROSSRANK_HAVE_NEON_KERNELS=1"]}]
     ]
   },
@@ -46,7 +46,7 @@
         "NODE_ADDON_API_DISABLE_DEPRECATED"
       ],
       "conditions": [
-        ["target_arch=='x64'", {"dependencies": ["crossrank_kernels_avx2"]}],
+        ["target_arch=='x64'", {"dependencies": ["crossrank_kernels_avx2", "crossrank_kernels_avx512"]}],
         ["target_arch=='arm64'", {
           "sources": ["<!@(node -p \"require('./native/sources.json').kernels_neon.join(' ')\")"]
         }]
@@ -63,6 +63,14 @@
           "cflags_cc": ["-mavx2", "-mfma", "-mf16c"],
           "xcode_settings": {"OTHER_CPLUSPLUSFLAGS": ["-mavx2", "-mfma", "-mf16c"]},
           "msvs_settings": {"VCCLCompilerTool": {"EnableEnhancedInstructionSet": 5}}
+        },
+        {
+          "target_name": "crossrank_kernels_avx512",
+          "type": "static_library",
+          "sources": ["<!@(node -p \"require('./native/sources.json').kernels_avx512.join(' ')\")"],
+          "cflags_cc": ["-mavx512f", "-mavx2", "-mfma", "-mf16c"],
+          "xcode_settings": {"OTHER_CPLUSPLUSFLAGS": ["-mavx512f", "-mavx2", "-mfma", "-mf16c"]},
+          "msvs_settings": {"VCCLCompilerTool": {"EnableEnhancedInstructionSet": 6}}
         }
       ]
     }]

@@ -26,19 +26,22 @@ test('every .cc file under native/ is listed exactly once', (t) => {
   t.deepEqual([...onDisk].sort(), [...listed].sort());
 });
 
-test('AVX2 flags go only to files under kernels/avx2/', (t) => {
+test('AVX2 and AVX-512 flags go only to files under kernels/avx2/ and kernels/avx512/', (t) => {
   for (const file of lists['kernels_avx2'] ?? []) t.true(file.startsWith('native/src/kernels/avx2/'), file);
-  for (const file of lists['core'] ?? []) t.false(file.includes('/avx2/'), file);
+  for (const file of lists['kernels_avx512'] ?? []) t.true(file.startsWith('native/src/kernels/avx512/'), file);
+  for (const file of lists['core'] ?? []) t.false(/\/avx2\/|\/avx512\//.test(file), file);
 });
 
 test('CMakeLists.txt and binding.gyp take their lists from sources.json', (t) => {
   const cmake = readFileSync(join(repoRoot, 'CMakeLists.txt'), 'utf8');
   const gyp = readFileSync(join(repoRoot, 'binding.gyp'), 'utf8');
-  for (const key of ['core', 'kernels_avx2', 'addon']) {
+  for (const key of ['core', 'kernels_avx2', 'kernels_avx512', 'addon']) {
     t.regex(cmake, new RegExp(`crossrank_source_list\\(${key} `), `CMake reads ${key}`);
     t.regex(gyp, new RegExp(`sources\\.json'\\)\\.${key}|sources\\.json"\\)\\.${key}|\\.${key}\\.`), `gyp reads ${key}`);
   }
   t.notRegex(gyp, /\.cc['"]/, 'binding.gyp names no source file itself');
   t.regex(cmake, /-mavx2;-mfma/);
   t.regex(gyp, /-mavx2/);
+  t.regex(cmake, /-mavx512f;/);
+  t.regex(gyp, /-mavx512f/);
 });

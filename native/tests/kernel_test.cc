@@ -649,7 +649,56 @@ TEST(Dispatch, Avx2TableMatchesCpu) {
   ASSERT_NE(avx2_kernels(), nullptr);
 #endif
   if (avx2_kernels() == nullptr || !(f.avx2 && f.fma)) GTEST_SKIP() << "CPU lacks AVX2+FMA";
-  EXPECT_EQ(available_kernels().front(), avx2_kernels());
+  const std::vector<const KernelTable*> tables = available_kernels();
+  EXPECT_NE(std::find(tables.begin(), tables.end(), avx2_kernels()), tables.end());
+  if (!f.avx512f) EXPECT_EQ(tables.front(), avx2_kernels());
+}
+
+TEST(Dispatch, Avx512TableMatchesCpu) {
+  const CpuFeatures& f = cpu_features();
+#if defined(__x86_64__)
+  ASSERT_NE(avx512_kernels(), nullptr);
+#endif
+  if (avx512_kernels() == nullptr || !(f.avx2 && f.fma && f.avx512f)) {
+    GTEST_SKIP() << "CPU lacks AVX-512F: the avx512f table is not run here";
+  }
+  EXPECT_EQ(available_kernels().front(), avx512_kernels());
+  EXPECT_STREQ(avx512_kernels()->isa, "avx512f");
+}
+
+// The AVX-512 GEMM sums in the AVX2 GEMM's order and runs its epilogue code,
+// so the two tables must agree bit for bit: choosing one changes speed only.
+TEST(Dispatch, Avx512GemmEqualsAvx2BitForBit) {
+  const CpuFeatures& f = cpu_features();
+  if (avx512_kernels() == nullptr || avx2_kernels() == nullptr ||
+      !(f.avx2 && f.fma && f.avx512f)) {
+    GTEST_SKIP() << "CPU lacks AVX-512F: the avx512f table is not run here";
+  }
+  std::mt19937_64 rng(test_seed());
+  const KernelTable* tables[] = {avx2_kernels(), avx512_kernels()};
+  for (int m : {1, 7, 8, 9, 67, 300})
+    for (int n : {1, 15, 16, 17, 31, 32, 33, 101, 384})
+      for (int k : {1, 33, 384})
+        for (Epilogue ep : kAllEpilogues) {
+          SCOPED_TRACE(::testing::Message() << "m=" << m << " n=" << n << " k=" << k
+                                            << " epilogue=" << epilogue_name(ep));
+          const std::vector<float> a = random_vector(static_cast<std::size_t>(m) * k, rng, -3.f, 3.f);
+          const std::vector<float> w = random_vector(static_cast<std::size_t>(n) * k, rng);
+          const std::vector<float> bias = random_vector(n, rng);
+          const std::vector<float> residual = random_vector(static_cast<std::size_t>(m) * n, rng);
+          std::vector<float> out[2];
+          for (int t = 0; t < 2; ++t) {
+            PackedWeights packed;
+            tables[t]->gemm_pack(w.data(), n, k, &packed);
+            out[t].assign(static_cast<std::size_t>(m) * n, kSentinel);
+            GemmArgs args{m, a.data(), k, &packed,
+                          ep == Epilogue::kNone ? nullptr : bias.data(),
+                          ep == Epilogue::kBiasResidual ? residual.data() : nullptr,
+                          n, out[t].data(), n, ep};
+            tables[t]->gemm(args, 0, m, 0, n);
+          }
+          ASSERT_EQ(0, std::memcmp(out[0].data(), out[1].data(), out[0].size() * sizeof(float)));
+        }
 }
 
 TEST(Dispatch, NeonTableMatchesCpu) {

@@ -7,6 +7,9 @@
 #if defined(CROSSRANK_HAVE_AVX2_KERNELS)
 #include "kernels/avx2/avx2_kernels.h"
 #endif
+#if defined(CROSSRANK_HAVE_AVX512_KERNELS)
+#include "kernels/avx512/avx512_kernels.h"
+#endif
 #if defined(CROSSRANK_HAVE_NEON_KERNELS)
 #include "kernels/neon/neon_kernels.h"
 #endif
@@ -56,6 +59,30 @@ constexpr KernelTable kAvx2Table = {
 };
 #endif
 
+#if defined(CROSSRANK_HAVE_AVX512_KERNELS)
+// The AVX2 table with the 512-bit GEMM: every other kernel (and the int8
+// GEMM) is the AVX2 one, and the GEMM gives the AVX2 GEMM's results bit for
+// bit, so this table changes speed only.
+constexpr KernelTable kAvx512Table = {
+    /*isa=*/"avx512f",
+    /*gemm_name=*/avx512::kGemmName,
+    /*gemm_mr=*/avx512::kGemmMr,
+    /*gemm_nr=*/avx512::kGemmNr,
+    /*gemm_pack=*/avx512::gemm_pack,
+    /*gemm=*/avx512::gemm,
+    /*add_layernorm=*/avx2::add_layernorm,
+    /*gelu_erf=*/avx2::gelu_erf,
+    /*tanh=*/avx2::tanh,
+    /*attention=*/avx2::attention,
+    /*attention_heads=*/avx2::attention_heads,
+    /*qgemm_name=*/avx2::kQGemmName,
+    /*qgemm_mr=*/avx2::kQGemmMr,
+    /*qgemm_nr=*/avx2::kQGemmNr,
+    /*qgemm_pack=*/avx2::qgemm_pack,
+    /*qgemm=*/avx2::qgemm,
+};
+#endif
+
 #if defined(CROSSRANK_HAVE_NEON_KERNELS)
 constexpr KernelTable kNeonTable = {
     /*isa=*/"neon",
@@ -83,14 +110,22 @@ bool cpu_runs_avx2() {
   return f.avx2 && f.fma;  // both already require OS YMM support
 }
 
+bool cpu_runs_avx512() {
+  // avx512f already requires OS ZMM and opmask support; the table's other
+  // kernels are the AVX2 ones.
+  return cpu_runs_avx2() && cpu_features().avx512f;
+}
+
 const KernelTable& choose() {
   const std::vector<const KernelTable*> tables = available_kernels();
   const char* want = std::getenv("CROSSRANK_ISA");
   if (want != nullptr) {
-    // "avx2" names the avx2_fma table, "neon" the neon table; the best
-    // table the CPU has at or below the request wins; an unknown name is
-    // ignored.
-    const char* isa = std::strcmp(want, "avx2") == 0 ? "avx2_fma" : want;
+    // "avx2" names the avx2_fma table, "avx512" the avx512f table, "neon"
+    // the neon table; a table this CPU cannot run, or an unknown name, is
+    // ignored (the best table is used).
+    const char* isa = std::strcmp(want, "avx2") == 0     ? "avx2_fma"
+                      : std::strcmp(want, "avx512") == 0 ? "avx512f"
+                                                         : want;
     for (const KernelTable* t : tables)
       if (std::strcmp(t->isa, isa) == 0) return *t;
   }
@@ -109,6 +144,14 @@ const KernelTable* avx2_kernels() {
 #endif
 }
 
+const KernelTable* avx512_kernels() {
+#if defined(CROSSRANK_HAVE_AVX512_KERNELS)
+  return &kAvx512Table;
+#else
+  return nullptr;
+#endif
+}
+
 const KernelTable* neon_kernels() {
 #if defined(CROSSRANK_HAVE_NEON_KERNELS)
   return &kNeonTable;
@@ -119,6 +162,7 @@ const KernelTable* neon_kernels() {
 
 std::vector<const KernelTable*> available_kernels() {
   std::vector<const KernelTable*> tables;
+  if (avx512_kernels() != nullptr && cpu_runs_avx512()) tables.push_back(avx512_kernels());
   if (avx2_kernels() != nullptr && cpu_runs_avx2()) tables.push_back(avx2_kernels());
   if (neon_kernels() != nullptr && cpu_features().neon) tables.push_back(neon_kernels());
   tables.push_back(&kRefTable);

@@ -85,7 +85,7 @@ struct AttentionArgs {
 std::size_t attention_scratch_floats(int seq_len, int head_dim);
 
 struct KernelTable {
-  const char* isa = nullptr;  // "ref", "avx2_fma", "neon"
+  const char* isa = nullptr;  // "ref", "avx2_fma", "avx512f", "neon"
 
   // --- GEMM -----------------------------------------------------------
   const char* gemm_name = nullptr;  // e.g. "f32_gemm_6x16__avx2_fma"
@@ -162,13 +162,18 @@ const KernelTable& ref_kernels();
 // (avx2 && fma) or use available_kernels().
 const KernelTable* avx2_kernels();
 
+// The table with the AVX-512F GEMM (other kernels from the AVX2 table), or
+// nullptr when this build has none. Runnable when cpu_features() has avx512f
+// as well as avx2 and fma; available_kernels() checks.
+const KernelTable* avx512_kernels();
+
 // The NEON table, or nullptr when this build has no NEON kernels (not
 // AArch64). NEON is part of the AArch64 baseline, so non-null means this
 // CPU can run it.
 const KernelTable* neon_kernels();
 
 // The best table this CPU supports, chosen once per process; the
-// environment variable CROSSRANK_ISA ("ref", "avx2", "neon") forces a lower one.
+// environment variable CROSSRANK_ISA ("ref", "avx2", "avx512", "neon") forces a lower one.
 // Asking for an ISA the CPU lacks falls back to the best it has.
 const KernelTable& active_kernels();
 
