@@ -70,7 +70,7 @@
           "sources": ["<!@(node -p \"require('./native/sources.json').kernels_avx512.join(' ')\")"],
           "cflags_cc": ["-mavx512f", "-mavx2", "-mfma", "-mf16c"],
           "xcode_settings": {"OTHER_CPLUSPLUSFLAGS": ["-mavx512f", "-mavx2", "-mfma", "-mf16c"]},
-          "msvs_settings": {"VCCLCompilerTool": {"EnableEnhancedInstructionSet": 6}}
+          "msvs_settings": {"VCCLCompilerTool": {"AdditionalOptions": ["/arch:AVX512"]}}
         }
       ]
     }]
