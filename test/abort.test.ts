@@ -64,23 +64,40 @@ test('predictSync stops when its onProgress aborts', (t) => {
 test('a call aborted while its batches wait behind another call stops; the other completes', async (t) => {
   const model = CrossEncoder.load(tinyDir, { threads: 1 });
   const expected = await model.predict(pairs);
+  // The call to abort has ten times the batches of the other, and the other
+  // starts once it is running, so it is still queueing batches when the
+  // other's third batch aborts it (whatever the tokeniser threads' timing).
+  const manyPairs = Array.from({ length: 10 }, () => pairs).flat();
   const controller = new AbortController();
   let abortedCallBatches = 0;
   let batchesAtAbort = -1;
-  const first = model.predict(pairs, {
+  let first: Promise<Float32Array> | undefined;
+  let firstStarted!: () => void;
+  const firstStart = new Promise<void>((resolve) => (firstStarted = resolve));
+  const second = model.predict(manyPairs, {
     ...oneByOne,
-    onProgress: (done) => {
-      if (done === 5) {
-        batchesAtAbort = abortedCallBatches;
-        controller.abort();
+    signal: controller.signal,
+    onProgress: () => {
+      if (++abortedCallBatches === 1) {
+        first = model.predict(pairs, {
+          ...oneByOne,
+          onProgress: (done) => {
+            if (done === 3) {
+              batchesAtAbort = abortedCallBatches;
+              controller.abort();
+            }
+          },
+        });
+        firstStarted();
       }
     },
   });
-  const second = model.predict(pairs, { ...oneByOne, signal: controller.signal, onProgress: () => abortedCallBatches++ });
-  const [firstResult, secondResult] = await Promise.allSettled([first, second]);
+  await firstStart;
+  const [firstResult, secondResult] = await Promise.allSettled([first!, second]);
   t.deepEqual(firstResult, { status: 'fulfilled', value: expected });
   t.is(secondResult.status, 'rejected');
   t.true(isAbortError((secondResult as PromiseRejectedResult).reason));
+  t.true(batchesAtAbort > 0 && batchesAtAbort < manyPairs.length, `aborted after ${batchesAtAbort} batches`);
   // The two calls' batches share the model's queue; at most the one already
   // running when abort() came may finish, none queued after it starts.
   t.true(abortedCallBatches <= batchesAtAbort + 1, `${abortedCallBatches} batches, ${batchesAtAbort} at the abort`);
