@@ -31,14 +31,21 @@ test('AVX2 flags go only to files under kernels/avx2/', (t) => {
   for (const file of lists['core'] ?? []) t.false(file.includes('/avx2/'), file);
 });
 
+test('AVX-512 VNNI flags go only to files under kernels/avx512vnni/', (t) => {
+  for (const file of lists['kernels_avx512vnni'] ?? []) t.true(file.startsWith('native/src/kernels/avx512vnni/'), file);
+  for (const file of [...(lists['core'] ?? []), ...(lists['kernels_avx2'] ?? [])]) t.false(file.includes('/avx512vnni/'), file);
+});
+
 test('CMakeLists.txt and binding.gyp take their lists from sources.json', (t) => {
   const cmake = readFileSync(join(repoRoot, 'CMakeLists.txt'), 'utf8');
   const gyp = readFileSync(join(repoRoot, 'binding.gyp'), 'utf8');
-  for (const key of ['core', 'kernels_avx2', 'addon']) {
+  for (const key of ['core', 'kernels_avx2', 'kernels_avx512vnni', 'addon']) {
     t.regex(cmake, new RegExp(`crossrank_source_list\\(${key} `), `CMake reads ${key}`);
     t.regex(gyp, new RegExp(`sources\\.json'\\)\\.${key}|sources\\.json"\\)\\.${key}|\\.${key}\\.`), `gyp reads ${key}`);
   }
   t.notRegex(gyp, /\.cc['"]/, 'binding.gyp names no source file itself');
   t.regex(cmake, /-mavx2;-mfma/);
   t.regex(gyp, /-mavx2/);
+  t.regex(cmake, /-mavx512vl;-mavx512bw;-mavx512vnni/);
+  t.regex(gyp, /-mavx512vnni/);
 });

@@ -7,6 +7,9 @@
 #if defined(CROSSRANK_HAVE_AVX2_KERNELS)
 #include "kernels/avx2/avx2_kernels.h"
 #endif
+#if defined(CROSSRANK_HAVE_AVX512VNNI_KERNELS)
+#include "kernels/avx512vnni/avx512vnni_kernels.h"
+#endif
 #if defined(CROSSRANK_HAVE_NEON_KERNELS)
 #include "kernels/neon/neon_kernels.h"
 #endif
@@ -56,6 +59,20 @@ constexpr KernelTable kAvx2Table = {
 };
 #endif
 
+#if defined(CROSSRANK_HAVE_AVX512VNNI_KERNELS)
+// The AVX2 table with the VNNI int8 GEMM in place of the AVX2 one.
+constexpr KernelTable with_avx512vnni_qgemm(KernelTable t) {
+  t.isa = "avx512vnni";
+  t.qgemm_name = avx512vnni::kQGemmName;
+  t.qgemm_mr = avx512vnni::kQGemmMr;
+  t.qgemm_nr = avx512vnni::kQGemmNr;
+  t.qgemm_pack = avx512vnni::qgemm_pack;
+  t.qgemm = avx512vnni::qgemm;
+  return t;
+}
+constexpr KernelTable kAvx512VnniTable = with_avx512vnni_qgemm(kAvx2Table);
+#endif
+
 #if defined(CROSSRANK_HAVE_NEON_KERNELS)
 constexpr KernelTable kNeonTable = {
     /*isa=*/"neon",
@@ -83,12 +100,18 @@ bool cpu_runs_avx2() {
   return f.avx2 && f.fma;  // both already require OS YMM support
 }
 
+bool cpu_runs_avx512vnni() {
+  const CpuFeatures& f = cpu_features();
+  // The kernel runs on the AVX2 frame (quantiser, epilogue) too.
+  return cpu_runs_avx2() && f.avx512_vnni && f.avx512vl && f.avx512bw;
+}
+
 const KernelTable& choose() {
   const std::vector<const KernelTable*> tables = available_kernels();
   const char* want = std::getenv("CROSSRANK_ISA");
   if (want != nullptr) {
-    // "avx2" names the avx2_fma table, "neon" the neon table; the best
-    // table the CPU has at or below the request wins; an unknown name is
+    // "avx2" names the avx2_fma table (AVX2 int8 GEMM), other names a
+    // table's isa; a table the CPU cannot run, or an unknown name, is
     // ignored.
     const char* isa = std::strcmp(want, "avx2") == 0 ? "avx2_fma" : want;
     for (const KernelTable* t : tables)
@@ -109,6 +132,14 @@ const KernelTable* avx2_kernels() {
 #endif
 }
 
+const KernelTable* avx512vnni_kernels() {
+#if defined(CROSSRANK_HAVE_AVX512VNNI_KERNELS)
+  return &kAvx512VnniTable;
+#else
+  return nullptr;
+#endif
+}
+
 const KernelTable* neon_kernels() {
 #if defined(CROSSRANK_HAVE_NEON_KERNELS)
   return &kNeonTable;
@@ -119,6 +150,8 @@ const KernelTable* neon_kernels() {
 
 std::vector<const KernelTable*> available_kernels() {
   std::vector<const KernelTable*> tables;
+  if (avx512vnni_kernels() != nullptr && cpu_runs_avx512vnni())
+    tables.push_back(avx512vnni_kernels());
   if (avx2_kernels() != nullptr && cpu_runs_avx2()) tables.push_back(avx2_kernels());
   if (neon_kernels() != nullptr && cpu_features().neon) tables.push_back(neon_kernels());
   tables.push_back(&kRefTable);

@@ -85,7 +85,7 @@ struct AttentionArgs {
 std::size_t attention_scratch_floats(int seq_len, int head_dim);
 
 struct KernelTable {
-  const char* isa = nullptr;  // "ref", "avx2_fma", "neon"
+  const char* isa = nullptr;  // "ref", "avx2_fma", "avx512vnni", "neon"
 
   // --- GEMM -----------------------------------------------------------
   const char* gemm_name = nullptr;  // e.g. "f32_gemm_6x16__avx2_fma"
@@ -162,13 +162,22 @@ const KernelTable& ref_kernels();
 // (avx2 && fma) or use available_kernels().
 const KernelTable* avx2_kernels();
 
+// The AVX2+FMA table with the AVX-512 VNNI int8 GEMM (its fp32 ops are the
+// avx2_fma table's), or nullptr when this build has no AVX-512 VNNI kernels
+// (not x86-64). Non-null does not mean this CPU can run it: check
+// cpu_features() (avx2, fma, avx512_vnni, avx512vl, avx512bw) or use
+// available_kernels().
+const KernelTable* avx512vnni_kernels();
+
 // The NEON table, or nullptr when this build has no NEON kernels (not
 // AArch64). NEON is part of the AArch64 baseline, so non-null means this
 // CPU can run it.
 const KernelTable* neon_kernels();
 
 // The best table this CPU supports, chosen once per process; the
-// environment variable CROSSRANK_ISA ("ref", "avx2", "neon") forces a lower one.
+// environment variable CROSSRANK_ISA ("ref", "avx2", "avx512vnni", "neon")
+// forces another one; "avx2" (or "avx2_fma") is the AVX2 table with the AVX2
+// int8 GEMM.
 // Asking for an ISA the CPU lacks falls back to the best it has.
 const KernelTable& active_kernels();
 
@@ -180,7 +189,10 @@ struct CpuFeatures {
   bool fma = false;
   bool f16c = false;
   bool avx512f = false;
-  bool avx_vnni = false;
+  bool avx512bw = false;
+  bool avx512vl = false;
+  bool avx512_vnni = false;  // the EVEX VNNI (vpdpbusd on xmm/ymm/zmm)
+  bool avx_vnni = false;     // the VEX VNNI of later CPUs (not used yet)
   bool neon = false;
   std::string brand;  // e.g. "AMD EPYC 7B13", empty if unknown
 };
