@@ -638,6 +638,9 @@ TEST(Dispatch, ActiveTableHonoursEnvironment) {
   const char* want = std::getenv("CROSSRANK_ISA");
   if (want != nullptr && std::strcmp(want, "ref") == 0) {
     EXPECT_EQ(&active, &ref_kernels());
+  } else if (want != nullptr && std::strcmp(want, "avx2") == 0 && avx2_kernels() != nullptr &&
+             available_kernels().front() != &ref_kernels()) {
+    EXPECT_EQ(&active, avx2_kernels());
   } else {
     EXPECT_EQ(&active, available_kernels().front());
   }
@@ -649,7 +652,36 @@ TEST(Dispatch, Avx2TableMatchesCpu) {
   ASSERT_NE(avx2_kernels(), nullptr);
 #endif
   if (avx2_kernels() == nullptr || !(f.avx2 && f.fma)) GTEST_SKIP() << "CPU lacks AVX2+FMA";
-  EXPECT_EQ(available_kernels().front(), avx2_kernels());
+  const std::vector<const KernelTable*> tables = available_kernels();
+  EXPECT_NE(std::find(tables.begin(), tables.end(), avx2_kernels()), tables.end());
+  if (!(f.avx512_vnni && f.avx512vl && f.avx512bw)) EXPECT_EQ(tables.front(), avx2_kernels());
+}
+
+TEST(Dispatch, Avx512VnniTableMatchesCpu) {
+  const CpuFeatures& f = cpu_features();
+#if defined(__x86_64__)
+  ASSERT_NE(avx512vnni_kernels(), nullptr);
+#endif
+  std::printf("cpu: avx512f %d avx512bw %d avx512vl %d avx512_vnni %d\n", f.avx512f, f.avx512bw,
+              f.avx512vl, f.avx512_vnni);
+  if (avx512vnni_kernels() == nullptr || !(f.avx2 && f.fma && f.avx512_vnni && f.avx512vl &&
+                                           f.avx512bw))
+    GTEST_SKIP() << "NOT RUN: this CPU lacks AVX-512 VNNI+VL+BW";
+  const KernelTable& vnni = *avx512vnni_kernels();
+  EXPECT_EQ(available_kernels().front(), &vnni);
+  EXPECT_STREQ(vnni.isa, "avx512vnni");
+  // Only the int8 GEMM differs from the AVX2 table.
+  EXPECT_EQ(vnni.gemm, avx2_kernels()->gemm);
+  EXPECT_EQ(vnni.attention_heads, avx2_kernels()->attention_heads);
+  EXPECT_NE(vnni.qgemm, avx2_kernels()->qgemm);
+  const char* want = std::getenv("CROSSRANK_ISA");
+  if (want != nullptr && std::strcmp(want, "avx2") == 0) {
+    EXPECT_EQ(&active_kernels(), avx2_kernels());
+  } else if (want != nullptr && std::strcmp(want, "ref") == 0) {
+    EXPECT_EQ(&active_kernels(), &ref_kernels());
+  } else {
+    EXPECT_EQ(&active_kernels(), &vnni);
+  }
 }
 
 TEST(Dispatch, NeonTableMatchesCpu) {
