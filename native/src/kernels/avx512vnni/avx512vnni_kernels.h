@@ -1,5 +1,5 @@
-// Kernels built with -mavx512vnni -mavx512vl -mavx512bw (plus AVX2+FMA, see
-// kernels.h for each contract). Included by baseline code (dispatch.cc), so
+// Kernels built with -mavx512f -mavx512vnni -mavx512vl -mavx512bw (plus
+// AVX2+FMA; see kernels.h for each contract). Included by baseline code (dispatch.cc), so
 // it declares plain functions only; call them only when cpu_features() has
 // avx512_vnni, avx512vl and avx512bw, and avx2 and fma.
 #pragma once

@@ -1,7 +1,7 @@
 // qs8_gemm_8x16__avx512vnni: the int8 GEMM of qgemm_avx2.cc (same
 // quantisation of A, same tiles, same epilogue: the frame is
 // avx2::qgemm_tiles) with an integer loop on vpdpbusd, the AVX-512 VNNI
-// instruction, on 256-bit registers (EVEX encoding, AVX512VL).
+// instruction, on 512-bit registers.
 //
 // vpdpbusd multiplies 4 unsigned bytes of its first operand with the 4
 // signed bytes in the same int32 lane of its second and adds the 4 products
@@ -25,8 +25,17 @@
 // are those of the AVX2 kernel (one fused multiply-add per block into the
 // tile's sums, then its epilogue), so the outputs are bit for bit the same.
 //
-// Tile: 8 rows x 16 columns, 16 ymm accumulators (AVX-512VL gives 32 ymm
-// registers), enough independent chains to cover vpdpbusd's latency.
+// Tile: 8 rows x 16 columns, one zmm accumulator per row (16 int32 lanes,
+// one per column): enough independent chains to cover vpdpbusd's latency.
+// The AVX2 kernel's column panels fit as they are: a group of 4 k of the
+// panel's 16 columns is 64 contiguous bytes, one zmm load. At the end of a
+// block each accumulator is split into its two ymm halves for the shared
+// float step (qgemm_block_sums.h).
+//
+// Why zmm and not ymm (the AVX512VL form): on this Zen 4 EPYC a loop of
+// independent vpdpbusd measured about 430-450 GOPS on zmm against 300-430
+// on ymm, and the same kernel on ymm (2 x 8 accumulators) ran the MiniLM
+// GEMMs 10-25 % slower, in alternating runs of gemm_bench --int8.
 //
 // Packing: the AVX2 kernel's column panels (for each group of 4 k, the 16
 // columns' 4 bytes side by side), then, for each panel and block of 32 k,
@@ -36,9 +45,7 @@
 // for the bytes): an out-of-line library template instantiated here would be
 // built with AVX-512 flags, and the linker may keep that copy for every
 // caller, baseline code included.
-//
-// Zen 4 runs 512-bit vpdpbusd at half the rate of 256-bit, so zmm would give
-// no more multiply-adds per cycle there; ymm keeps the AVX2 packing.
+
 #include <immintrin.h>
 
 #include <cstdint>
@@ -47,6 +54,12 @@
 #include "kernels/avx2/avx2_kernels.h"
 #include "kernels/avx2/qgemm_block_sums.h"
 #include "kernels/avx512vnni/avx512vnni_kernels.h"
+
+// GCC 12 warns "'__Y' may be used uninitialized" inside most 512-bit
+// intrinsics (their _mm512_undefined_* operand; GCC bug 105593, fixed in 13).
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 
 namespace crossrank::kernels::avx512vnni {
 namespace {
@@ -62,38 +75,37 @@ int padded_k(int k) { return (k + kBlock - 1) / kBlock * kBlock; }
 
 template <int MR>
 void tile_sums(const avx2::QTile& t, float (*sums)[kNr]) {
-  const __m256i offset = _mm256_set1_epi8(static_cast<char>(0x80));
+  const __m512i offset = _mm512_set1_epi8(static_cast<char>(0x80));
   const std::int8_t* w = t.panel;
   const std::int8_t* corrections =
       t.w->qdata.data() + avx2::qgemm_panel_bytes(t.w->n, t.w->k) +
       static_cast<std::size_t>(t.panel_index) * t.blocks * kNr * sizeof(std::int32_t);
   for (int blk = 0; blk < t.blocks; ++blk) {
-    __m256i acc0[MR], acc1[MR];
+    __m512i acc[MR];
 #pragma GCC unroll 8
-    for (int r = 0; r < MR; ++r) acc0[r] = acc1[r] = _mm256_setzero_si256();
+    for (int r = 0; r < MR; ++r) acc[r] = _mm512_setzero_si512();
 #pragma GCC unroll 8
     for (int g = blk * (kBlock / kGroup); g < (blk + 1) * (kBlock / kGroup); ++g) {
-      const __m256i b0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w));
-      const __m256i b1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + 32));
+      const __m512i b = _mm512_loadu_si512(w);
       w += kGroup * kNr;
 #pragma GCC unroll 8
       for (int r = 0; r < MR; ++r) {
         std::int32_t four;
         std::memcpy(&four, t.a + r * t.lda + g * kGroup, sizeof four);
-        const __m256i ar = _mm256_xor_si256(_mm256_set1_epi32(four), offset);
-        acc0[r] = _mm256_dpbusd_epi32(acc0[r], ar, b0);
-        acc1[r] = _mm256_dpbusd_epi32(acc1[r], ar, b1);
+        const __m512i ar = _mm512_xor_si512(_mm512_set1_epi32(four), offset);
+        acc[r] = _mm512_dpbusd_epi32(acc[r], ar, b);
       }
     }
-    const __m256i c0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(corrections));
-    const __m256i c1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(corrections + 32));
+    const __m512i c = _mm512_loadu_si512(corrections);
     corrections += kNr * sizeof(std::int32_t);
+    __m256i dot0[MR], dot1[MR];
 #pragma GCC unroll 8
     for (int r = 0; r < MR; ++r) {
-      acc0[r] = _mm256_sub_epi32(acc0[r], c0);
-      acc1[r] = _mm256_sub_epi32(acc1[r], c1);
+      const __m512i dot = _mm512_sub_epi32(acc[r], c);
+      dot0[r] = _mm512_castsi512_si256(dot);
+      dot1[r] = _mm512_extracti64x4_epi64(dot, 1);
     }
-    avx2::add_block_sums<MR>(t, blk, acc0, acc1, sums);
+    avx2::add_block_sums<MR>(t, blk, dot0, dot1, sums);
   }
 }
 
