@@ -9,9 +9,10 @@
 // GOPS (2 x M x N x K per call, as for fp32), of every int8 kernel this CPU
 // runs (AVX-512 VNNI and AVX2 here; only the active one when CROSSRANK_ISA
 // is set), each against its own int8 peak, measured like the FMA peak: a
-// loop of independent vpdpbusd for the VNNI kernel, of vpmaddubsw + vpmaddwd
-// (+ the vpaddd that accumulates) for the AVX2 one; 32 int8 multiply-adds =
-// 64 ops per step either way.
+// loop of independent vpdpbusd on zmm for the VNNI kernel (64 int8
+// multiply-adds = 128 ops per instruction), of vpmaddubsw + vpmaddwd (+ the
+// vpaddd that accumulates) on ymm for the AVX2 one (32 multiply-adds = 64 ops
+// per step).
 //
 // 1. Peak: a loop of independent FMAs with no loads (12 accumulators, more
 //    than latency x throughput needs), run on one thread, then on N threads
@@ -152,21 +153,24 @@ __attribute__((target("avx2"))) float int8_dot_loop(long iterations) {
   return static_cast<float>(_mm256_extract_epi32(s, 0));
 }
 
-// The same with VNNI: twelve independent chains of vpdpbusd on ymm (32 u8 x
-// s8 products summed by fours into the int32 accumulator).
+// The same with VNNI, on zmm as qs8_gemm_8x16__avx512vnni runs it: twelve
+// independent chains of vpdpbusd (64 u8 x s8 products summed by fours into
+// the int32 accumulator), 64 multiply-adds = 128 ops per instruction.
+constexpr double kVnniOpsPerIteration = 12 * 64 * 2;
+
 __attribute__((target("avx2,avx512f,avx512vl,avx512bw,avx512vnni"))) float vnni_dot_loop(
     long iterations) {
-  __m256i x = _mm256_set1_epi8(3), y = _mm256_set1_epi8(-5);
-  __m256i acc[12];
-  for (__m256i& a : acc) a = _mm256_setzero_si256();
+  __m512i x = _mm512_set1_epi8(3), y = _mm512_set1_epi8(-5);
+  __m512i acc[12];
+  for (__m512i& a : acc) a = _mm512_setzero_si512();
   for (long i = 0; i < iterations; ++i) {
-    __asm__ volatile("" : "+x"(x), "+x"(y));
+    __asm__ volatile("" : "+v"(x), "+v"(y));
 #pragma GCC unroll 12
-    for (int c = 0; c < 12; ++c) acc[c] = _mm256_dpbusd_epi32(acc[c], x, y);
+    for (int c = 0; c < 12; ++c) acc[c] = _mm512_dpbusd_epi32(acc[c], x, y);
   }
-  __m256i s = acc[0];
-  for (int c = 1; c < 12; ++c) s = _mm256_add_epi32(s, acc[c]);
-  return static_cast<float>(_mm256_extract_epi32(s, 0));
+  __m512i s = acc[0];
+  for (int c = 1; c < 12; ++c) s = _mm512_add_epi32(s, acc[c]);
+  return static_cast<float>(_mm512_reduce_add_epi32(s));
 }
 
 bool cpu_runs_peak_loop() {
@@ -178,6 +182,7 @@ bool cpu_runs_peak_loop() {
 constexpr bool kHavePeakLoop = false;
 constexpr double kFlopsPerIteration = 1;
 constexpr double kInt8OpsPerIteration = 1;
+constexpr double kVnniOpsPerIteration = 1;
 float fma_loop(long) { return 0.f; }
 float int8_dot_loop(long) { return 0.f; }
 float vnni_dot_loop(long) { return 0.f; }
@@ -203,7 +208,7 @@ PeakLoop peak_loop_for(const kernels::KernelTable& table, bool int8) {
   if (!kHavePeakLoop || !cpu_runs_peak_loop()) return {};
   if (!int8) return {"FMA peak", fma_loop, kFlopsPerIteration};
   if (&table == kernels::avx512vnni_kernels())
-    return {"int8 (vpdpbusd) peak", vnni_dot_loop, kInt8OpsPerIteration};
+    return {"int8 (vpdpbusd zmm) peak", vnni_dot_loop, kVnniOpsPerIteration};
   if (&table == kernels::avx2_kernels())
     return {"int8 (vpmaddubsw+vpmaddwd) peak", int8_dot_loop, kInt8OpsPerIteration};
   return {};
