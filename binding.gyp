@@ -1,7 +1,9 @@
 # Source build for installs without a prebuilt binary (node-gyp). The file
 # lists come from native/sources.json, the same list CMakeLists.txt reads, so
-# the two builds cannot drift apart. Only the kernels_avx2 files get ISA flags;
-# the dispatch table calls them only on a CPU that has AVX2 and FMA. On arm64
+# the two builds cannot drift apart. Only the kernels_avx2 and
+# kernels_avx512vnni files get ISA flags, each group its own; the dispatch
+# table calls them only on a CPU that has AVX2 and FMA (and AVX-512 VNNI, VL
+# and BW for the second). On arm64
 # the kernels_neon files join the addon's sources: NEON is baseline there.
 {
   "target_defaults": {
@@ -28,7 +30,8 @@
       }
     },
     "conditions": [
-      ["target_arch=='x64'", {"defines": ["CROSSRANK_HAVE_AVX2_KERNELS=1", "CROSSRANK_HAVE_AVX512_KERNELS=1"]}],
+      ["target_arch=='x64'", {"defines": ["CROSSRANK_HAVE_AVX2_KERNELS=1", "CROSSRANK_HAVE_AVX512_KERNELS=1",
+                                          "CROSSRANK_HAVE_AVX512VNNI_KERNELS=1"]}],
       ["target_arch=='arm64'", {"defines": ["CROSSRANK_HAVE_NEON_KERNELS=1"]}]
     ]
   },
@@ -46,7 +49,8 @@
         "NODE_ADDON_API_DISABLE_DEPRECATED"
       ],
       "conditions": [
-        ["target_arch=='x64'", {"dependencies": ["crossrank_kernels_avx2", "crossrank_kernels_avx512"]}],
+        ["target_arch=='x64'", {"dependencies": ["crossrank_kernels_avx2", "crossrank_kernels_avx512",
+                                                 "crossrank_kernels_avx512vnni"]}],
         ["target_arch=='arm64'", {
           "sources": ["<!@(node -p \"require('./native/sources.json').kernels_neon.join(' ')\")"]
         }]
@@ -70,6 +74,16 @@
           "sources": ["<!@(node -p \"require('./native/sources.json').kernels_avx512.join(' ')\")"],
           "cflags_cc": ["-mavx512f", "-mavx2", "-mfma", "-mf16c"],
           "xcode_settings": {"OTHER_CPLUSPLUSFLAGS": ["-mavx512f", "-mavx2", "-mfma", "-mf16c"]},
+          "msvs_settings": {"VCCLCompilerTool": {"AdditionalOptions": ["/arch:AVX512"]}}
+        },
+        {
+          "target_name": "crossrank_kernels_avx512vnni",
+          "type": "static_library",
+          "sources": ["<!@(node -p \"require('./native/sources.json').kernels_avx512vnni.join(' ')\")"],
+          "cflags_cc": ["-mavx2", "-mfma", "-mf16c", "-mavx512f", "-mavx512vl", "-mavx512bw",
+                        "-mavx512vnni"],
+          "xcode_settings": {"OTHER_CPLUSPLUSFLAGS": ["-mavx2", "-mfma", "-mf16c", "-mavx512f",
+                                                      "-mavx512vl", "-mavx512bw", "-mavx512vnni"]},
           "msvs_settings": {"VCCLCompilerTool": {"AdditionalOptions": ["/arch:AVX512"]}}
         }
       ]

@@ -40,6 +40,34 @@ test('info prints the CPU features and the kernels chosen', async (t) => {
   t.is(typeof info.features['avx2'], 'boolean');
 });
 
+test('CROSSRANK_ISA chooses between the AVX-512 and the AVX2 kernels; info names them', async (t) => {
+  const info = async (isa?: string) => {
+    const env = { ...process.env };
+    delete env['CROSSRANK_ISA'];
+    if (isa) env['CROSSRANK_ISA'] = isa;
+    const { stdout } = await run('node', [cli, 'info'], { env });
+    return JSON.parse(stdout) as { isa: string; kernels: Record<string, string>; available: string[] };
+  };
+  const best = await info();
+  if (!best.available.includes('avx512vnni')) {
+    t.log(`not run: this CPU lacks AVX-512 VNNI+VL+BW (available: ${best.available.join(', ')})`);
+    t.pass();
+    return;
+  }
+  t.is(best.isa, 'avx512vnni');
+  t.is(best.kernels['qgemm'], 'qs8_gemm_8x16__avx512vnni');
+  t.is(best.kernels['gemm'], 'f32_gemm_8x32__avx512f');
+  // avx512: the same fp32 kernels, the AVX2 int8 GEMM.
+  const avx512 = await info('avx512');
+  t.is(avx512.isa, 'avx512f');
+  t.is(avx512.kernels['qgemm'], 'qs8_gemm_4x16__avx2');
+  t.is(avx512.kernels['gemm'], best.kernels['gemm']);
+  const avx2 = await info('avx2');
+  t.is(avx2.isa, 'avx2_fma');
+  t.is(avx2.kernels['qgemm'], 'qs8_gemm_4x16__avx2');
+  t.is(avx2.kernels['gemm'], 'f32_gemm_6x16__avx2_fma');
+});
+
 test('usage errors exit 2 with a message naming the flag', async (t) => {
   const error = await t.throwsAsync(run('node', [cli, 'rank', '--query', 'q', '--docs', examples]));
   t.is((error as { code?: number }).code, 2);

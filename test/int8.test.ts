@@ -7,11 +7,12 @@ import { execFile } from 'node:child_process';
 import { mkdtempSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 
 import test from 'ava';
 
-import { CrossEncoder, ModelLoadError, quantizeModel } from '../lib/index.js';
+import { CrossEncoder, cpuInfo, ModelLoadError, quantizeModel } from '../lib/index.js';
 import { repoRoot, tinyDir } from './helpers/fixtures.js';
 import { copyModel, readSafetensors, writeSafetensors } from './helpers/safetensors.js';
 
@@ -182,4 +183,30 @@ test('crossrank quantize writes a folder that loads as int8', async (t) => {
   const usage = await run('node', [cli, 'quantize', tinyDir]).catch((error: { code: number; stderr: string }) => error);
   t.is((usage as { code: number }).code, 2);
   t.regex((usage as { stderr: string }).stderr, /quantize needs MODEL_DIR and OUT_DIR/);
+});
+
+test('the AVX-512 VNNI and AVX2 int8 kernels give bit-identical logits', async (t) => {
+  if (!cpuInfo().available.includes('avx512vnni')) {
+    t.log(`not run: this CPU lacks AVX-512 VNNI+VL+BW (available: ${cpuInfo().available.join(', ')})`);
+    t.pass();
+    return;
+  }
+  // The kernel table is chosen once per process: one child per ISA.
+  const script = `
+    import { CrossEncoder, cpuInfo } from ${JSON.stringify(pathToFileURL(join(repoRoot, 'dist', 'lib', 'index.js')).href)};
+    const model = CrossEncoder.load(${JSON.stringify(tinyDir)}, { threads: 2, dtype: 'int8' });
+    const logits = model.predictSync(${JSON.stringify(pairs)}, { activation: 'none' });
+    process.stdout.write(JSON.stringify({ qgemm: cpuInfo().kernels.qgemm, bytes: Buffer.from(Float32Array.from(logits).buffer).toString('hex') }));
+  `;
+  const logits = async (isa?: string) => {
+    const env = { ...process.env };
+    delete env['CROSSRANK_ISA'];
+    if (isa) env['CROSSRANK_ISA'] = isa;
+    const { stdout } = await run(process.execPath, ['--input-type=module', '-e', script], { env });
+    return JSON.parse(stdout) as { qgemm: string; bytes: string };
+  };
+  const [vnni, avx2] = await Promise.all([logits(), logits('avx2')]);
+  t.is(vnni.qgemm, 'qs8_gemm_8x16__avx512vnni');
+  t.is(avx2.qgemm, 'qs8_gemm_4x16__avx2');
+  t.is(vnni.bytes, avx2.bytes);
 });

@@ -13,7 +13,8 @@ import { checkParity } from './helpers/parity.js';
 test('the best kernels for this CPU are in use', (t) => {
   const info = crossrank.cpuInfo();
   t.log(JSON.stringify(info));
-  if (info.features['avx2'] && info.features['fma']) t.is(info.isa, info.features['avx512f'] ? 'avx512f' : 'avx2_fma');
+  const vnni = info.features['avx512Vnni'] && info.features['avx512vl'] && info.features['avx512bw'];
+  if (info.features['avx2'] && info.features['fma']) t.is(info.isa, vnni ? 'avx512vnni' : info.features['avx512f'] ? 'avx512f' : 'avx2_fma');
   t.not(info.isa, 'ref');
 });
 

@@ -78,6 +78,16 @@ export function contenders({ repo, python, onnxDir, pytorchQueries }: Paths): Co
       needsOnnx: false,
       quantized: true,
     },
+    {
+      // The AVX2 int8 kernel forced, beside the VNNI one above where the CPU has it.
+      id: 'crossrank-int8-avx2',
+      group: 'crossrank',
+      name: 'crossrank int8 (AVX2 kernel)',
+      mode: 'predict(100 pairs), dtype int8, CROSSRANK_ISA=avx2',
+      command: [process.execPath, script('crossrank.mjs'), '--dtype', 'int8', '--isa', 'avx2'],
+      needsOnnx: false,
+      quantized: true,
+    },
     ort('ort-plain-all', 'plain', 'all', false, '(a) one padded call of 100'),
     ort('ort-plain-input32', 'plain', '32', false, '(b) input-order batches of 32'),
     ort('ort-plain-sorted32', 'plain', '32', true, '(c) length-sorted batches of 32'),

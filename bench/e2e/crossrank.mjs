@@ -1,10 +1,14 @@
 // crossrank: one predict() per query; it tokenises, length-sorts and packs internally.
 //   --dtype fp32|int8   the load option (default fp32)
-import { CrossEncoder } from '../../dist/lib/index.js';
+//   --isa NAME          CROSSRANK_ISA for this process (e.g. avx2: the AVX2 int8
+//                       kernel on a CPU that has the AVX-512 VNNI one)
+import { CrossEncoder, cpuInfo } from '../../dist/lib/index.js';
 import { emit, loadWorkload, parseArgs, performance, timeWorkload } from './common.mjs';
 
 const args = parseArgs();
 const workload = loadWorkload(args.data, args.queries);
+// Read when the engine first chooses its kernels, at the first load.
+if (args.isa) process.env.CROSSRANK_ISA = args.isa;
 
 const t0 = performance.now();
 const dtype = args.dtype ?? 'fp32';
@@ -15,6 +19,13 @@ const run = await timeWorkload(workload, (pairs) => model.predict(pairs, { activ
 emit({
   ...run,
   loadMs,
-  settings: { threads: model.threads, maxLength: model.config.maxLength, maxBatchTokens: 'default', dtype: model.config.dtype },
+  settings: {
+    threads: model.threads,
+    maxLength: model.config.maxLength,
+    maxBatchTokens: 'default',
+    dtype: model.config.dtype,
+    kernels: cpuInfo().isa,
+    ...(model.config.dtype === 'int8' ? { qgemm: cpuInfo().kernels.qgemm } : {}),
+  },
 });
 model.dispose();

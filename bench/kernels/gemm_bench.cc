@@ -6,9 +6,13 @@
 //
 // --int8 times the int8 GEMM (qgemm: weights quantised per output channel,
 // activations per row in blocks, quantised inside the call) instead, in
-// GOPS (2 x M x N x K per call, as for fp32), against the int8 peak: a loop
-// of independent vpmaddubsw + vpmaddwd (+ the vpaddd that accumulates),
-// 32 int8 multiply-adds = 64 ops per pair, measured like the FMA peak.
+// GOPS (2 x M x N x K per call, as for fp32), of every int8 kernel this CPU
+// runs (AVX-512 VNNI and AVX2 here; only the active one when CROSSRANK_ISA
+// is set), each against its own int8 peak, measured like the FMA peak: a
+// loop of independent vpdpbusd on zmm for the VNNI kernel (64 int8
+// multiply-adds = 128 ops per instruction), of vpmaddubsw + vpmaddwd (+ the
+// vpaddd that accumulates) on ymm for the AVX2 one (32 multiply-adds = 64 ops
+// per step).
 //
 // 1. Peak: a loop of independent FMAs with no loads (12 accumulators, more
 //    than latency x throughput needs), run on one thread, then on N threads
@@ -127,10 +131,9 @@ __attribute__((target("avx2,fma"))) float fma_loop(long iterations) {
   return out[0] + out[7];
 }
 
-// The same with 512-bit vectors, for the avx512f table's GEMM. On CPUs that
+// The same with 512-bit vectors, the peak of the 512-bit GEMM. On CPUs that
 // split a 512-bit FMA into two 256-bit halves (AMD Zen 4) both loops give the
 // same FLOP rate; on CPUs with 512-bit FMA units this one is twice as fast.
-// The peak a kernel is measured against is the higher of the two.
 constexpr double kFlops512PerIteration = 12 * 16 * 2;
 
 __attribute__((target("avx512f"))) float fma512_loop(long iterations) {
@@ -169,6 +172,26 @@ __attribute__((target("avx2"))) float int8_dot_loop(long iterations) {
   return static_cast<float>(_mm256_extract_epi32(s, 0));
 }
 
+// The same with VNNI, on zmm as qs8_gemm_8x16__avx512vnni runs it: twelve
+// independent chains of vpdpbusd (64 u8 x s8 products summed by fours into
+// the int32 accumulator), 64 multiply-adds = 128 ops per instruction.
+constexpr double kVnniOpsPerIteration = 12 * 64 * 2;
+
+__attribute__((target("avx2,avx512f,avx512vl,avx512bw,avx512vnni"))) float vnni_dot_loop(
+    long iterations) {
+  __m512i x = _mm512_set1_epi8(3), y = _mm512_set1_epi8(-5);
+  __m512i acc[12];
+  for (__m512i& a : acc) a = _mm512_setzero_si512();
+  for (long i = 0; i < iterations; ++i) {
+    __asm__ volatile("" : "+v"(x), "+v"(y));
+#pragma GCC unroll 12
+    for (int c = 0; c < 12; ++c) acc[c] = _mm512_dpbusd_epi32(acc[c], x, y);
+  }
+  __m512i s = acc[0];
+  for (int c = 1; c < 12; ++c) s = _mm512_add_epi32(s, acc[c]);
+  return static_cast<float>(_mm512_reduce_add_epi32(s));
+}
+
 bool cpu_runs_peak_loop() {
   const kernels::CpuFeatures& f = kernels::cpu_features();
   return f.avx2 && f.fma;
@@ -178,10 +201,12 @@ bool cpu_runs_peak_loop() {
 constexpr bool kHavePeakLoop = false;
 constexpr double kFlopsPerIteration = 1;
 constexpr double kInt8OpsPerIteration = 1;
+constexpr double kVnniOpsPerIteration = 1;
 float fma_loop(long) { return 0.f; }
 float int8_dot_loop(long) { return 0.f; }
 constexpr double kFlops512PerIteration = 1;
 float fma512_loop(long) { return 0.f; }
+float vnni_dot_loop(long) { return 0.f; }
 bool cpu_runs_peak_loop() { return false; }
 #endif
 
@@ -192,11 +217,38 @@ struct Peak {
   double cpu_gflops = 0;  // by CPU time, per thread, times the threads
 };
 
-// GFLOP/s (GOPS for the int8 loop) of `threads` threads running the peak
+// A peak loop and what one iteration does.
+struct PeakLoop {
+  const char* name = nullptr;  // null: no loop for this kernel
+  float (*loop)(long) = nullptr;
+  double ops_per_iteration = 0;
+};
+
+// The loop whose rate bounds the kernel that --int8 (or not) times on `table`.
+PeakLoop peak_loop_for(const kernels::KernelTable& table, bool int8) {
+  if (!kHavePeakLoop || !cpu_runs_peak_loop()) return {};
+  const kernels::KernelTable* avx512 = kernels::avx512_kernels();
+  const kernels::KernelTable* vnni = kernels::avx512vnni_kernels();
+  const kernels::KernelTable* avx2 = kernels::avx2_kernels();
+  if (!int8) {
+    // Each kernel against the FMA of its own width (the same rate on CPUs
+    // that split 512-bit FMAs in two, twice the 256-bit rate on others).
+    if (avx512 != nullptr && table.gemm == avx512->gemm)
+      return {"FMA peak (512-bit)", fma512_loop, kFlops512PerIteration};
+    return {"FMA peak", fma_loop, kFlopsPerIteration};
+  }
+  if (vnni != nullptr && table.qgemm == vnni->qgemm)
+    return {"int8 (vpdpbusd zmm) peak", vnni_dot_loop, kVnniOpsPerIteration};
+  if (avx2 != nullptr && table.qgemm == avx2->qgemm)
+    return {"int8 (vpmaddubsw+vpmaddwd) peak", int8_dot_loop, kInt8OpsPerIteration};
+  return {};
+}
+
+// GFLOP/s (GOPS for the int8 loops) of `threads` threads running the peak
 // loop at the same moment, median of `samples`. Threads start together from
 // a spin barrier, so thread creation is not timed.
-Peak measure_peak(int threads, int samples, double min_time, float (*loop)(long),
-                  double ops_per_iteration) {
+Peak measure_peak(const PeakLoop& peak, int threads, int samples, double min_time) {
+  float (*const loop)(long) = peak.loop;
   long iterations = 1 << 16;
   for (;;) {  // grow until one run lasts min_time on one thread
     const Clock::time_point t0 = Clock::now();
@@ -204,7 +256,7 @@ Peak measure_peak(int threads, int samples, double min_time, float (*loop)(long)
     if (seconds_since(t0) >= min_time) break;
     iterations *= 2;
   }
-  const double flops_per_thread = ops_per_iteration * iterations;
+  const double flops_per_thread = peak.ops_per_iteration * iterations;
   std::vector<double> gflops, cpu_gflops;
   for (int s = 0; s < samples; ++s) {
     std::atomic<int> ready{0};
@@ -355,6 +407,14 @@ struct Result {
   Timing one, all;
 };
 
+// One kernel's bench: its peak and its timings on every shape.
+struct KernelRun {
+  const kernels::KernelTable* table = nullptr;
+  PeakLoop peak_loop;
+  Peak peak1, peak_n;
+  std::vector<Result> results;
+};
+
 // ---- options and output -----------------------------------------------------
 
 struct Options {
@@ -425,52 +485,82 @@ std::string fraction_json(double gflops, double peak) {
   return buf;
 }
 
-void write_json(const Options& o, const kernels::KernelTable& table, const Peak& peak1,
-                const Peak& peak_n, const std::string& load_start, const std::string& load_end,
-                const std::vector<Result>& results) {
-  const std::filesystem::path parent = std::filesystem::path(o.json_path).parent_path();
-  if (!parent.empty()) std::filesystem::create_directories(parent);
-  std::ofstream f(o.json_path);
-  if (!f) throw std::runtime_error("cannot write " + o.json_path);
+// A run's fields: "isa", "gemm", the peak and "results", at `indent`.
+void write_run_json(std::ofstream& f, const Options& o, const KernelRun& run,
+                    const std::string& indent) {
   char buf[512];
-  f << "{\n  \"bench\": \"" << (o.int8 ? "qgemm" : "gemm") << "\",\n";
-  f << "  \"unit\": \"" << (o.int8 ? "GOPS (int8 multiply-add = 2 ops)" : "GFLOP/s") << "\",\n";
-  f << "  \"cpu\": \"" << json_escape(kernels::cpu_features().brand) << "\",\n";
-  f << "  \"isa\": \"" << table.isa << "\",\n  \"gemm\": \""
+  const kernels::KernelTable& table = *run.table;
+  f << indent << "\"isa\": \"" << table.isa << "\",\n" << indent << "\"gemm\": \""
     << (o.int8 ? table.qgemm_name : table.gemm_name) << "\",\n";
-  f << "  \"threads\": " << o.threads << ",\n";
-  f << "  \"load_average_start\": \"" << load_start << "\",\n";
-  f << "  \"load_average_end\": \"" << load_end << "\",\n";
-  f << "  \"repeats\": " << o.repeats << ",\n";
+  f << indent << "\"peak_loop\": \"" << (run.peak_loop.name ? run.peak_loop.name : "") << "\",\n";
   std::snprintf(buf, sizeof buf,
-                "  \"%s\": {\"one_thread\": %.2f, \"all_threads\": %.2f, "
+                "\"%s\": {\"one_thread\": %.2f, \"all_threads\": %.2f, "
                 "\"one_thread_by_cpu_time\": %.2f},\n",
-                o.int8 ? "peak_int8_gops" : "peak_gflops", peak1.gflops, peak_n.gflops, peak1.cpu_gflops);
-  f << buf << "  \"results\": [\n";
-  for (std::size_t i = 0; i < results.size(); ++i) {
-    const Result& r = results[i];
+                o.int8 ? "peak_int8_gops" : "peak_gflops", run.peak1.gflops, run.peak_n.gflops,
+                run.peak1.cpu_gflops);
+  f << indent << buf << indent << "\"results\": [\n";
+  const Peak& peak1 = run.peak1;
+  const Peak& peak_n = run.peak_n;
+  for (std::size_t i = 0; i < run.results.size(); ++i) {
+    const Result& r = run.results[i];
     std::snprintf(buf, sizeof buf,
-                  "    {\"model\": \"%s\", \"layer\": \"%s\", \"m\": %d, \"n\": %d, \"k\": %d, "
+                  "  {\"model\": \"%s\", \"layer\": \"%s\", \"m\": %d, \"n\": %d, \"k\": %d, "
                   "\"epilogue\": \"%s\",\n",
                   r.model.c_str(), r.layer.c_str(), r.m, r.n, r.k, epilogue_name(r.epilogue));
-    f << buf;
+    f << indent << buf;
     std::snprintf(buf, sizeof buf,
-                  "     \"one_thread\": {\"gflops\": %.2f, \"seconds\": %.6g, "
+                  "   \"one_thread\": {\"gflops\": %.2f, \"seconds\": %.6g, "
                   "\"fraction_of_peak\": %s, \"gflops_by_cpu_time\": %.2f, "
                   "\"fraction_of_peak_by_cpu_time\": %s},\n",
                   r.one.gflops, r.one.median_seconds,
                   fraction_json(r.one.gflops, peak1.gflops).c_str(), r.one.cpu_gflops,
                   fraction_json(r.one.cpu_gflops, peak1.cpu_gflops).c_str());
-    f << buf;
+    f << indent << buf;
     std::snprintf(buf, sizeof buf,
-                  "     \"all_threads\": {\"gflops\": %.2f, \"seconds\": %.6g, "
+                  "   \"all_threads\": {\"gflops\": %.2f, \"seconds\": %.6g, "
                   "\"fraction_of_peak\": %s, \"speedup\": %.3f, "
                   "\"gflops_per_thread_by_cpu_time\": %.2f}}%s\n",
                   r.all.gflops, r.all.median_seconds, fraction_json(r.all.gflops, peak_n.gflops).c_str(),
-                  r.all.gflops / r.one.gflops, r.all.cpu_gflops, i + 1 < results.size() ? "," : "");
-    f << buf;
+                  r.all.gflops / r.one.gflops, r.all.cpu_gflops, i + 1 < run.results.size() ? "," : "");
+    f << indent << buf;
   }
-  f << "  ]\n}\n";
+  f << indent << "]";
+}
+
+// The first run's fields at the top level (the active kernel's, as the
+// e2e bench reads them); with --int8 and more than one kernel, the others
+// in "other_kernels".
+void write_json(const Options& o, const std::vector<KernelRun>& runs,
+                const std::string& load_start, const std::string& load_end) {
+  const std::filesystem::path parent = std::filesystem::path(o.json_path).parent_path();
+  if (!parent.empty()) std::filesystem::create_directories(parent);
+  std::ofstream f(o.json_path);
+  if (!f) throw std::runtime_error("cannot write " + o.json_path);
+  f << "{\n  \"bench\": \"" << (o.int8 ? "qgemm" : "gemm") << "\",\n";
+  f << "  \"unit\": \"" << (o.int8 ? "GOPS (int8 multiply-add = 2 ops)" : "GFLOP/s") << "\",\n";
+  f << "  \"cpu\": \"" << json_escape(kernels::cpu_features().brand) << "\",\n";
+  f << "  \"threads\": " << o.threads << ",\n";
+  f << "  \"load_average_start\": \"" << load_start << "\",\n";
+  f << "  \"load_average_end\": \"" << load_end << "\",\n";
+  f << "  \"repeats\": " << o.repeats << ",\n";
+  write_run_json(f, o, runs.front(), "  ");
+  if (runs.size() > 1) {
+    f << ",\n  \"other_kernels\": [\n";
+    for (std::size_t i = 1; i < runs.size(); ++i) {
+      f << "    {\n";
+      write_run_json(f, o, runs[i], "      ");
+      f << "\n    }" << (i + 1 < runs.size() ? "," : "") << "\n";
+    }
+    f << "  ]";
+  }
+  f << "\n}\n";
+}
+
+void print_range(const char* what, std::vector<double> v, double scale, const char* unit) {
+  if (v.empty()) return;
+  std::sort(v.begin(), v.end());
+  std::printf("  %-44s min %6.2f%s  median %6.2f%s  max %6.2f%s\n", what, v.front() * scale, unit,
+              median(v) * scale, unit, v.back() * scale, unit);
 }
 
 std::string percent(double gflops, double peak) {
@@ -480,47 +570,43 @@ std::string percent(double gflops, double peak) {
   return buf;
 }
 
-int run(int argc, char** argv) {
-  const Options o = parse_options(argc, argv);
-  std::vector<Model> models;
-  for (const std::string& path : o.shapes) models.push_back(read_shapes(path));
-  if (!o.ms.empty())
-    for (Model& m : models) m.ms = o.ms;
-
-  const kernels::KernelTable& table = kernels::active_kernels();
-  const std::string load_start = load_average();
-  const char* peak_name = o.int8 ? "int8 (vpmaddubsw+vpmaddwd) peak" : "FMA peak";
-  const char* unit = o.int8 ? "GOPS" : "GFLOP/s";
-  std::printf("gemm_bench: %s, kernels %s (%s), %d threads, load average %s\n",
-              kernels::cpu_features().brand.c_str(), table.isa,
-              o.int8 ? table.qgemm_name : table.gemm_name, o.threads, load_start.c_str());
-
-  Peak peak1, peak_n;
-  if (kHavePeakLoop && cpu_runs_peak_loop()) {
-    if (o.int8) {
-      peak1 = measure_peak(1, 7, 0.1, int8_dot_loop, kInt8OpsPerIteration);
-      peak_n = measure_peak(o.threads, 7, 0.1, int8_dot_loop, kInt8OpsPerIteration);
-    } else {
-      peak1 = measure_peak(1, 7, 0.1, fma_loop, kFlopsPerIteration);
-      peak_n = measure_peak(o.threads, 7, 0.1, fma_loop, kFlopsPerIteration);
-      if (kernels::cpu_features().avx512f) {
-        const Peak wide1 = measure_peak(1, 7, 0.1, fma512_loop, kFlops512PerIteration);
-        const Peak wide_n = measure_peak(o.threads, 7, 0.1, fma512_loop, kFlops512PerIteration);
-        std::printf("FMA peak, 256-bit: %.1f GFLOP/s on 1 thread, 512-bit: %.1f; the higher counts\n",
-                    peak1.gflops, wide1.gflops);
-        if (wide1.gflops > peak1.gflops) peak1 = wide1;
-        if (wide_n.gflops > peak_n.gflops) peak_n = wide_n;
-      }
-    }
-    std::printf("%s: %.1f %s on 1 thread (%.1f by CPU time), %.1f %s on %d threads (%.2fx)\n\n",
-                peak_name, peak1.gflops, unit, peak1.cpu_gflops, peak_n.gflops, unit, o.threads,
-                peak_n.gflops / peak1.gflops);
-  } else {
-    std::printf("%s: no peak loop for this ISA; fractions omitted\n\n", peak_name);
+// The tables to time: the active one; with --int8, every table this CPU
+// runs with its own int8 kernel (the reference's only when it is the only
+// one), unless CROSSRANK_ISA asks for one.
+std::vector<const kernels::KernelTable*> tables_to_time(bool int8) {
+  const kernels::KernelTable& active = kernels::active_kernels();
+  if (!int8 || std::getenv("CROSSRANK_ISA") != nullptr) return {&active};
+  std::vector<const kernels::KernelTable*> tables;
+  for (const kernels::KernelTable* t : kernels::available_kernels()) {
+    if (t == &kernels::ref_kernels() && !tables.empty()) continue;
+    const bool seen = std::any_of(tables.begin(), tables.end(), [&](const kernels::KernelTable* u) {
+      return std::strcmp(u->qgemm_name, t->qgemm_name) == 0;
+    });
+    if (!seen) tables.push_back(t);
   }
+  return tables;
+}
+
+KernelRun time_kernel(const Options& o, const std::vector<Model>& models,
+                      const kernels::KernelTable& table) {
+  KernelRun run;
+  run.table = &table;
+  run.peak_loop = peak_loop_for(table, o.int8);
+  const char* unit = o.int8 ? "GOPS" : "GFLOP/s";
+  std::printf("== %s (%s) ==\n", o.int8 ? table.qgemm_name : table.gemm_name, table.isa);
+  if (run.peak_loop.loop != nullptr) {
+    run.peak1 = measure_peak(run.peak_loop, 1, 7, 0.1);
+    run.peak_n = measure_peak(run.peak_loop, o.threads, 7, 0.1);
+    std::printf("%s: %.1f %s on 1 thread (%.1f by CPU time), %.1f %s on %d threads (%.2fx)\n\n",
+                run.peak_loop.name, run.peak1.gflops, unit, run.peak1.cpu_gflops,
+                run.peak_n.gflops, unit, o.threads, run.peak_n.gflops / run.peak1.gflops);
+  } else {
+    std::printf("no peak loop for this kernel; fractions omitted\n\n");
+  }
+  const Peak& peak1 = run.peak1;
+  const Peak& peak_n = run.peak_n;
 
   ThreadPool pool1(1), pool_n(o.threads);
-  std::vector<Result> results;
   // "cpu": the one-thread run timed by CPU time, against the peak timed
   // the same way (robust to other processes sharing the core).
   // "cpu/T" on N threads: GFLOP/s per CPU-second of the process (see Timing).
@@ -568,36 +654,59 @@ int run(int argc, char** argv) {
                     percent(r.all.gflops, peak_n.gflops).c_str(), r.all.gflops / r.one.gflops,
                     r.all.cpu_gflops);
         std::fflush(stdout);
-        results.push_back(r);
+        run.results.push_back(r);
       }
     }
   }
 
   // Summary over the shapes the targets are stated for (M >= 512).
   std::vector<double> frac1, frac1_cpu, speedup, thread_efficiency;
-  for (const Result& r : results) {
+  for (const Result& r : run.results) {
     if (r.m < 512) continue;
     if (peak1.gflops > 0) frac1.push_back(r.one.gflops / peak1.gflops);
     if (peak1.cpu_gflops > 0) frac1_cpu.push_back(r.one.cpu_gflops / peak1.cpu_gflops);
     speedup.push_back(r.all.gflops / r.one.gflops);
     thread_efficiency.push_back(r.all.cpu_gflops / r.one.cpu_gflops);
   }
-  auto range = [](const char* what, std::vector<double> v, double scale, const char* unit) {
-    if (v.empty()) return;
-    std::sort(v.begin(), v.end());
-    std::printf("  %-44s min %6.2f%s  median %6.2f%s  max %6.2f%s\n", what, v.front() * scale,
-                unit, median(v) * scale, unit, v.back() * scale, unit);
-  };
   std::printf("\nM >= 512, %zu shapes:\n", speedup.size());
-  range("1 thread, % of 1-thread peak (wall clock)", frac1, 100, "%");
-  range("1 thread, % of 1-thread peak (CPU time)", frac1_cpu, 100, "%");
-  range("N threads, speed-up over 1 thread (wall)", speedup, 1, "x");
-  range("N threads, per-thread CPU-time rate / 1 thread", thread_efficiency, 1, "x");
+  print_range("1 thread, % of 1-thread peak (wall clock)", frac1, 100, "%");
+  print_range("1 thread, % of 1-thread peak (CPU time)", frac1_cpu, 100, "%");
+  print_range("N threads, speed-up over 1 thread (wall)", speedup, 1, "x");
+  print_range("N threads, per-thread CPU-time rate / 1 thread", thread_efficiency, 1, "x");
+  std::printf("\n");
+  return run;
+}
+
+int run(int argc, char** argv) {
+  const Options o = parse_options(argc, argv);
+  std::vector<Model> models;
+  for (const std::string& path : o.shapes) models.push_back(read_shapes(path));
+  if (!o.ms.empty())
+    for (Model& m : models) m.ms = o.ms;
+
+  const std::string load_start = load_average();
+  std::printf("gemm_bench: %s, %d threads, load average %s\n\n",
+              kernels::cpu_features().brand.c_str(), o.threads, load_start.c_str());
+  std::vector<KernelRun> runs;
+  for (const kernels::KernelTable* table : tables_to_time(o.int8))
+    runs.push_back(time_kernel(o, models, *table));
+
+  // Several int8 kernels: each one's speed against the first's (the best
+  // this CPU has) on the same shapes, by CPU time on one thread.
+  for (std::size_t i = 1; i < runs.size(); ++i) {
+    std::vector<double> ratio;
+    for (std::size_t r = 0; r < runs[i].results.size(); ++r)
+      ratio.push_back(runs[0].results[r].one.cpu_gflops / runs[i].results[r].one.cpu_gflops);
+    char what[160];
+    std::snprintf(what, sizeof what, "%s / %s, 1 thread (CPU time)", runs[0].table->qgemm_name,
+                  runs[i].table->qgemm_name);
+    print_range(what, ratio, 1, "x");
+  }
 
   const std::string load_end = load_average();
   std::printf("\nload average at the end: %s\n", load_end.c_str());
   if (!o.json_path.empty()) {
-    write_json(o, table, peak1, peak_n, load_start, load_end, results);
+    write_json(o, runs, load_start, load_end);
     std::printf("wrote %s\n", o.json_path.c_str());
   }
   return 0;

@@ -932,6 +932,25 @@ TEST_F(Model, HalfPrecisionAndUnprefixedCheckpointsLoadTheSameWeights) {
   EXPECT_EQ(BertModel::load(write_model(dir_, "extra", m, extra), 1)->run(batch.input()), expected);
 }
 
+TEST_F(Model, Int8ForwardIsBitIdenticalOnAvx512VnniAndAvx2) {
+  const kernels::KernelTable* vnni = kernels::avx512vnni_kernels();
+  const kernels::KernelTable* avx2 = kernels::avx2_kernels();
+  const std::vector<const kernels::KernelTable*> tables = kernels::available_kernels();
+  if (vnni == nullptr || std::find(tables.begin(), tables.end(), vnni) == tables.end())
+    GTEST_SKIP() << "NOT RUN: this CPU lacks AVX-512 VNNI+VL+BW";
+  const TinyModel m = make_tiny_model(11);
+  const std::string folder = write_model(dir_, "tiny", m);
+  const Batch batch = random_batch(m, {5, 1, 16, 3, 9}, 12);
+  auto on_avx2 = BertModel::load(folder, 2, *avx2, Precision::kInt8);
+  auto on_vnni = BertModel::load(folder, 2, *vnni, Precision::kInt8);
+  ASSERT_TRUE(on_avx2->int8());
+  ASSERT_TRUE(on_vnni->int8());
+  const std::vector<float> want = on_avx2->run(batch.input());
+  const std::vector<float> got = on_vnni->run(batch.input());
+  ASSERT_EQ(want.size(), got.size());
+  EXPECT_EQ(0, std::memcmp(want.data(), got.data(), want.size() * sizeof(float)));
+}
+
 TEST_F(Model, ConcurrentRunsGiveTheSameResults) {
   const TinyModel m = make_tiny_model(3);
   auto model = BertModel::load(write_model(dir_, "tiny", m), 2);

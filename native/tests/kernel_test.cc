@@ -638,6 +638,9 @@ TEST(Dispatch, ActiveTableHonoursEnvironment) {
   const char* want = std::getenv("CROSSRANK_ISA");
   if (want != nullptr && std::strcmp(want, "ref") == 0) {
     EXPECT_EQ(&active, &ref_kernels());
+  } else if (want != nullptr && std::strcmp(want, "avx2") == 0 && avx2_kernels() != nullptr &&
+             available_kernels().front() != &ref_kernels()) {
+    EXPECT_EQ(&active, avx2_kernels());
   } else {
     EXPECT_EQ(&active, available_kernels().front());
   }
@@ -662,7 +665,9 @@ TEST(Dispatch, Avx512TableMatchesCpu) {
   if (avx512_kernels() == nullptr || !(f.avx2 && f.fma && f.avx512f)) {
     GTEST_SKIP() << "CPU lacks AVX-512F: the avx512f table is not run here";
   }
-  EXPECT_EQ(available_kernels().front(), avx512_kernels());
+  const std::vector<const KernelTable*> tables = available_kernels();
+  EXPECT_NE(std::find(tables.begin(), tables.end(), avx512_kernels()), tables.end());
+  if (!(f.avx512_vnni && f.avx512vl && f.avx512bw)) EXPECT_EQ(tables.front(), avx512_kernels());
   EXPECT_STREQ(avx512_kernels()->isa, "avx512f");
 }
 
@@ -699,6 +704,35 @@ TEST(Dispatch, Avx512GemmEqualsAvx2BitForBit) {
           }
           ASSERT_EQ(0, std::memcmp(out[0].data(), out[1].data(), out[0].size() * sizeof(float)));
         }
+}
+
+TEST(Dispatch, Avx512VnniTableMatchesCpu) {
+  const CpuFeatures& f = cpu_features();
+#if defined(__x86_64__)
+  ASSERT_NE(avx512vnni_kernels(), nullptr);
+#endif
+  std::printf("cpu: avx512f %d avx512bw %d avx512vl %d avx512_vnni %d\n", f.avx512f, f.avx512bw,
+              f.avx512vl, f.avx512_vnni);
+  if (avx512vnni_kernels() == nullptr || !(f.avx2 && f.fma && f.avx512_vnni && f.avx512vl &&
+                                           f.avx512bw))
+    GTEST_SKIP() << "NOT RUN: this CPU lacks AVX-512 VNNI+VL+BW";
+  const KernelTable& vnni = *avx512vnni_kernels();
+  EXPECT_EQ(available_kernels().front(), &vnni);
+  EXPECT_STREQ(vnni.isa, "avx512vnni");
+  // Only the int8 GEMM differs from the avx512f table.
+  EXPECT_EQ(vnni.gemm, avx512_kernels()->gemm);
+  EXPECT_EQ(vnni.attention_heads, avx2_kernels()->attention_heads);
+  EXPECT_NE(vnni.qgemm, avx2_kernels()->qgemm);
+  const char* want = std::getenv("CROSSRANK_ISA");
+  if (want != nullptr && std::strcmp(want, "avx2") == 0) {
+    EXPECT_EQ(&active_kernels(), avx2_kernels());
+  } else if (want != nullptr && std::strcmp(want, "avx512") == 0) {
+    EXPECT_EQ(&active_kernels(), avx512_kernels());
+  } else if (want != nullptr && std::strcmp(want, "ref") == 0) {
+    EXPECT_EQ(&active_kernels(), &ref_kernels());
+  } else {
+    EXPECT_EQ(&active_kernels(), &vnni);
+  }
 }
 
 TEST(Dispatch, NeonTableMatchesCpu) {

@@ -1,5 +1,6 @@
-// The int8 GEMM of every kernel table this CPU can run (AVX2 natively, NEON
-// under qemu-aarch64, the reference everywhere):
+// The int8 GEMM of every kernel table this build has (AVX-512 VNNI and AVX2
+// natively, NEON under qemu-aarch64, the reference everywhere; a table this
+// CPU cannot run is skipped, saying so):
 // - the integer part is exact: with rows of A that quantise to themselves
 //   (integers with max |a| = 127 in every block of kQuantBlock columns, so
 //   every block scale is 1) and column scales of 1, every output must equal
@@ -9,7 +10,9 @@
 // - on real-valued inputs each table gives what the reference qgemm gives
 //   (same quantised bytes, same dequantisation), up to the GELU's rounding;
 // - the scheme itself stays close to the fp32 product (normalised error);
-// - splitting the work over threads or blocks changes nothing.
+// - splitting the work over threads or blocks changes nothing;
+// - the AVX-512 VNNI and AVX2 kernels give the same bits (same bytes, same
+//   exact integer sums, same float steps).
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -19,6 +22,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "common/thread_pool.h"
@@ -78,8 +82,35 @@ std::vector<int> around_tile(int tile, std::vector<int> extra) {
 const Epilogue kAllEpilogues[] = {Epilogue::kNone, Epilogue::kBias, Epilogue::kBiasGelu,
                                   Epilogue::kBiasResidual};
 
+// Every table built into this binary, best first.
+std::vector<const KernelTable*> compiled_tables() {
+  std::vector<const KernelTable*> tables;
+  for (const KernelTable* t : {avx512vnni_kernels(), avx2_kernels(), neon_kernels()})
+    if (t != nullptr) tables.push_back(t);
+  tables.push_back(&ref_kernels());
+  return tables;
+}
+
+bool cpu_runs(const KernelTable* table) {
+  const std::vector<const KernelTable*> tables = available_kernels();
+  return std::find(tables.begin(), tables.end(), table) != tables.end();
+}
+
+// What a table needs that this CPU may lack, for the message of a skip.
+std::string requirement(const KernelTable* table) {
+  if (table == avx512vnni_kernels()) return "AVX-512 VNNI, VL and BW (and AVX2+FMA)";
+  if (table == avx2_kernels()) return "AVX2+FMA";
+  return table->isa;
+}
+
 class QGemmTest : public ::testing::TestWithParam<const KernelTable*> {
  protected:
+  void SetUp() override {
+    if (!cpu_runs(GetParam()))
+      GTEST_SKIP() << "NOT RUN: the " << GetParam()->qgemm_name << " kernel needs "
+                   << requirement(GetParam()) << ", which this CPU ("
+                   << cpu_features().brand << ") lacks";
+  }
   const KernelTable& table() const { return *GetParam(); }
   std::mt19937_64 rng_{test_seed()};
 };
@@ -321,8 +352,47 @@ TEST_P(QGemmTest, SplitsMatchWholeCall) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Tables, QGemmTest, ::testing::ValuesIn(available_kernels()),
+INSTANTIATE_TEST_SUITE_P(Tables, QGemmTest, ::testing::ValuesIn(compiled_tables()),
                          table_name);
+
+// The VNNI kernel sums the same exact integers as the AVX2 one and then runs
+// the same float steps, so their outputs must agree bit for bit, on every
+// epilogue, tail and residual alias.
+TEST(QGemmAvx512Vnni, BitIdenticalToAvx2) {
+  const KernelTable* vnni = avx512vnni_kernels();
+  const KernelTable* avx2 = avx2_kernels();
+  if (vnni == nullptr || avx2 == nullptr) GTEST_SKIP() << "NOT RUN: not an x86-64 build";
+  if (!cpu_runs(vnni))
+    GTEST_SKIP() << "NOT RUN: this CPU (" << cpu_features().brand << ") lacks "
+                 << requirement(vnni);
+  std::mt19937_64 rng(test_seed());
+  for (int m : {1, 4, 7, 8, 9, 67})
+    for (int n : {3, 16, 37, 384})
+      for (int k : {1, 33, 100, 384})
+        for (Epilogue ep : kAllEpilogues) {
+          SCOPED_TRACE(::testing::Message() << "m=" << m << " n=" << n << " k=" << k
+                                            << " epilogue=" << static_cast<int>(ep));
+          const int lda = k + 5, ldc = n + 3;
+          const std::vector<float> a =
+              random_floats(static_cast<std::size_t>(m) * lda, rng, -4.f, 4.f);
+          const std::vector<std::int8_t> q = random_int8(static_cast<std::size_t>(n) * k, rng);
+          const std::vector<float> scales = random_floats(n, rng, 1e-3f, 2e-2f);
+          const std::vector<float> bias = random_floats(n, rng);
+          const std::vector<float> residual =
+              random_floats(static_cast<std::size_t>(m) * ldc, rng);
+          auto run = [&](const KernelTable& t) {
+            PackedWeights packed;
+            t.qgemm_pack(q.data(), scales.data(), n, k, &packed);
+            std::vector<float> c = residual;  // the residual aliases the output
+            GemmArgs args{m, a.data(), lda, &packed, bias.data(), c.data(), ldc, c.data(), ldc, ep};
+            t.qgemm(args, 0, m, 0, n);
+            return c;
+          };
+          const std::vector<float> want = run(*avx2);
+          const std::vector<float> got = run(*vnni);
+          ASSERT_EQ(0, std::memcmp(want.data(), got.data(), want.size() * sizeof(float)));
+        }
+}
 
 TEST(QGemmDispatch, EveryTableHasAnInt8Gemm) {
   for (const KernelTable* t : available_kernels()) {

@@ -13,11 +13,14 @@
 namespace crossrank::addon {
 namespace {
 
-// The ISA whose code implements fn: the table's own, or "ref" when the table
-// borrows the scalar reference for that op.
+// The ISA whose code implements op: the table's own, or that of the table it
+// borrows the op from ("ref" for the NEON tanh, "avx2_fma" for every op but
+// the int8 GEMM of the avx512vnni table).
 template <typename Fn>
 const char* implementation(const kernels::KernelTable& table, Fn kernels::KernelTable::*op) {
-  return table.*op == kernels::ref_kernels().*op ? kernels::ref_kernels().isa : table.isa;
+  for (const kernels::KernelTable* lender : {&kernels::ref_kernels(), kernels::avx2_kernels()})
+    if (lender != nullptr && lender != &table && table.*op == lender->*op) return lender->isa;
+  return table.isa;
 }
 
 class CrossrankAddon : public Napi::Addon<CrossrankAddon> {
@@ -43,6 +46,9 @@ class CrossrankAddon : public Napi::Addon<CrossrankAddon> {
     features.Set("fma", cpu.fma);
     features.Set("f16c", cpu.f16c);
     features.Set("avx512f", cpu.avx512f);
+    features.Set("avx512bw", cpu.avx512bw);
+    features.Set("avx512vl", cpu.avx512vl);
+    features.Set("avx512Vnni", cpu.avx512_vnni);
     features.Set("avxVnni", cpu.avx_vnni);
     features.Set("neon", cpu.neon);
 

@@ -47,6 +47,9 @@ CpuFeatures detect() {
     const Regs l7 = cpuid(7, 0);
     f.avx2 = avx && ((l7.ebx >> 5) & 1);
     f.avx512f = os_zmm && ((l7.ebx >> 16) & 1);
+    f.avx512bw = f.avx512f && ((l7.ebx >> 30) & 1);
+    f.avx512vl = f.avx512f && ((l7.ebx >> 31) & 1);
+    f.avx512_vnni = f.avx512f && ((l7.ecx >> 11) & 1);
     if (l7.eax >= 1) f.avx_vnni = avx && ((cpuid(7, 1).eax >> 4) & 1);
   }
   if (cpuid(0x80000000).eax >= 0x80000004) {

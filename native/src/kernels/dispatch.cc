@@ -10,6 +10,9 @@
 #if defined(CROSSRANK_HAVE_AVX512_KERNELS)
 #include "kernels/avx512/avx512_kernels.h"
 #endif
+#if defined(CROSSRANK_HAVE_AVX512VNNI_KERNELS)
+#include "kernels/avx512vnni/avx512vnni_kernels.h"
+#endif
 #if defined(CROSSRANK_HAVE_NEON_KERNELS)
 #include "kernels/neon/neon_kernels.h"
 #endif
@@ -83,6 +86,21 @@ constexpr KernelTable kAvx512Table = {
 };
 #endif
 
+#if defined(CROSSRANK_HAVE_AVX512VNNI_KERNELS)
+// The avx512f table (AVX2 kernels, 512-bit fp32 GEMM) with the VNNI int8
+// GEMM in place of the AVX2 one.
+constexpr KernelTable with_avx512vnni_qgemm(KernelTable t) {
+  t.isa = "avx512vnni";
+  t.qgemm_name = avx512vnni::kQGemmName;
+  t.qgemm_mr = avx512vnni::kQGemmMr;
+  t.qgemm_nr = avx512vnni::kQGemmNr;
+  t.qgemm_pack = avx512vnni::qgemm_pack;
+  t.qgemm = avx512vnni::qgemm;
+  return t;
+}
+constexpr KernelTable kAvx512VnniTable = with_avx512vnni_qgemm(kAvx512Table);
+#endif
+
 #if defined(CROSSRANK_HAVE_NEON_KERNELS)
 constexpr KernelTable kNeonTable = {
     /*isa=*/"neon",
@@ -116,13 +134,20 @@ bool cpu_runs_avx512() {
   return cpu_runs_avx2() && cpu_features().avx512f;
 }
 
+bool cpu_runs_avx512vnni() {
+  const CpuFeatures& f = cpu_features();
+  // The table's fp32 GEMM needs AVX-512F; its int8 kernel runs on the AVX2
+  // frame (quantiser, epilogue).
+  return cpu_runs_avx512() && f.avx512_vnni && f.avx512vl && f.avx512bw;
+}
+
 const KernelTable& choose() {
   const std::vector<const KernelTable*> tables = available_kernels();
   const char* want = std::getenv("CROSSRANK_ISA");
   if (want != nullptr) {
-    // "avx2" names the avx2_fma table, "avx512" the avx512f table, "neon"
-    // the neon table; a table this CPU cannot run, or an unknown name, is
-    // ignored (the best table is used).
+    // "avx2" names the avx2_fma table, "avx512" the avx512f table (AVX2 int8
+    // GEMM), other names a table's isa; a table this CPU cannot run, or an
+    // unknown name, is ignored (the best table is used).
     const char* isa = std::strcmp(want, "avx2") == 0     ? "avx2_fma"
                       : std::strcmp(want, "avx512") == 0 ? "avx512f"
                                                          : want;
@@ -152,6 +177,14 @@ const KernelTable* avx512_kernels() {
 #endif
 }
 
+const KernelTable* avx512vnni_kernels() {
+#if defined(CROSSRANK_HAVE_AVX512VNNI_KERNELS)
+  return &kAvx512VnniTable;
+#else
+  return nullptr;
+#endif
+}
+
 const KernelTable* neon_kernels() {
 #if defined(CROSSRANK_HAVE_NEON_KERNELS)
   return &kNeonTable;
@@ -162,6 +195,8 @@ const KernelTable* neon_kernels() {
 
 std::vector<const KernelTable*> available_kernels() {
   std::vector<const KernelTable*> tables;
+  if (avx512vnni_kernels() != nullptr && cpu_runs_avx512vnni())
+    tables.push_back(avx512vnni_kernels());
   if (avx512_kernels() != nullptr && cpu_runs_avx512()) tables.push_back(avx512_kernels());
   if (avx2_kernels() != nullptr && cpu_runs_avx2()) tables.push_back(avx2_kernels());
   if (neon_kernels() != nullptr && cpu_features().neon) tables.push_back(neon_kernels());

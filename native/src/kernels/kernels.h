@@ -85,7 +85,7 @@ struct AttentionArgs {
 std::size_t attention_scratch_floats(int seq_len, int head_dim);
 
 struct KernelTable {
-  const char* isa = nullptr;  // "ref", "avx2_fma", "avx512f", "neon"
+  const char* isa = nullptr;  // "ref", "avx2_fma", "avx512f", "avx512vnni", "neon"
 
   // --- GEMM -----------------------------------------------------------
   const char* gemm_name = nullptr;  // e.g. "f32_gemm_6x16__avx2_fma"
@@ -167,13 +167,22 @@ const KernelTable* avx2_kernels();
 // as well as avx2 and fma; available_kernels() checks.
 const KernelTable* avx512_kernels();
 
+// The avx512f table with the AVX-512 VNNI int8 GEMM (its fp32 ops are the
+// avx512f table's), or nullptr when this build has no AVX-512 VNNI kernels
+// (not x86-64). Non-null does not mean this CPU can run it: check
+// cpu_features() (avx2, fma, avx512_vnni, avx512vl, avx512bw) or use
+// available_kernels().
+const KernelTable* avx512vnni_kernels();
+
 // The NEON table, or nullptr when this build has no NEON kernels (not
 // AArch64). NEON is part of the AArch64 baseline, so non-null means this
 // CPU can run it.
 const KernelTable* neon_kernels();
 
 // The best table this CPU supports, chosen once per process; the
-// environment variable CROSSRANK_ISA ("ref", "avx2", "avx512", "neon") forces a lower one.
+// environment variable CROSSRANK_ISA ("ref", "avx2", "avx512", "avx512vnni",
+// "neon") forces another one; "avx2" is the AVX2 table with the AVX2 int8
+// GEMM, "avx512" adds the 512-bit fp32 GEMM.
 // Asking for an ISA the CPU lacks falls back to the best it has.
 const KernelTable& active_kernels();
 
@@ -185,7 +194,10 @@ struct CpuFeatures {
   bool fma = false;
   bool f16c = false;
   bool avx512f = false;
-  bool avx_vnni = false;
+  bool avx512bw = false;
+  bool avx512vl = false;
+  bool avx512_vnni = false;  // the EVEX VNNI (vpdpbusd on xmm/ymm/zmm)
+  bool avx_vnni = false;     // the VEX VNNI of later CPUs (not used yet)
   bool neon = false;
   std::string brand;  // e.g. "AMD EPYC 7B13", empty if unknown
 };

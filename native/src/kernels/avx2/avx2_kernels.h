@@ -15,11 +15,46 @@ inline constexpr int kGemmNr = 16;
 inline constexpr char kQGemmName[] = "qs8_gemm_4x16__avx2";
 inline constexpr int kQGemmMr = 4;
 inline constexpr int kQGemmNr = 16;
+// The largest mr of any int8 kernel on the qgemm_tiles frame (the AVX-512
+// VNNI kernel's).
+inline constexpr int kQGemmMaxMr = 8;
 
 void gemm_pack(const float* w, int n, int k, PackedWeights* out);
 void gemm(const GemmArgs& args, int row_begin, int row_end, int col_begin, int col_end);
 void qgemm_pack(const std::int8_t* q, const float* scales, int n, int k, PackedWeights* out);
 void qgemm(const GemmArgs& args, int row_begin, int row_end, int col_begin, int col_end);
+
+// The int8 GEMM's frame, shared with the AVX-512 VNNI kernel: qgemm_tiles
+// quantises each block of rows of A (quantize_blocks_s8's bytes and scales,
+// rows zero-padded to a multiple of kQuantBlock), walks tiles of up to `mr`
+// (<= kQGemmMaxMr) rows by kQGemmNr columns, asks `tile_sums` for each
+// tile's dequantised sums and applies the epilogue. Packed W must hold
+// column panels of kQGemmNr columns x padded k bytes, panel p at
+// qdata + p * kQGemmNr * padded k (what a kernel keeps past them is its own).
+struct QTile {
+  int rows = 0;                        // 1..mr
+  int blocks = 0;                      // padded k / kQuantBlock
+  const std::int8_t* a = nullptr;      // first row's quantised bytes
+  std::size_t lda = 0;                 // bytes per row (padded k)
+  const PackedWeights* w = nullptr;
+  int panel_index = 0;                 // columns [16 p, 16 p + 16)
+  const std::int8_t* panel = nullptr;  // panel p of w->qdata
+  const float* block_scales = nullptr; // first row's, ld_scales per row
+  std::size_t ld_scales = 0;
+};
+// Bytes of the panels of an n x k matrix (k padded to kQuantBlock).
+std::size_t qgemm_panel_bytes(int n, int k);
+// qgemm_pack's panels, then extra_bytes of zeros for the kernel's own use
+// (so that the caller need not grow qdata itself: see qgemm_avx512vnni.cc).
+void qgemm_pack_panels(const std::int8_t* q, const float* scales, int n, int k,
+                       const char* packed_for, std::size_t extra_bytes, PackedWeights* out);
+// Adds, for each row r < t.rows and block b, float(exact int32 dot of the
+// block) * block scale (r, b) to sums[r][0..16), in block order, each step
+// one fused multiply-add, so that every kernel gives the same floats.
+using QTileSums = void (*)(const QTile& t, float (*sums)[kQGemmNr]);
+void qgemm_tiles(const GemmArgs& args, int row_begin, int row_end, int col_begin, int col_end,
+                 int mr, QTileSums tile_sums);
+
 void add_layernorm(const float* x, const float* residual, const float* gamma,
                    const float* beta, float eps, int rows, int cols, int ld, float* out);
 void gelu_erf(float* x, std::size_t count);

@@ -31,10 +31,15 @@
 // vpsignb's int8 result, and 2 * 128 * 127 exceeds int16.)
 //
 // After each block of 32 k, the int32 sums are converted to float, times
-// the row's block scale, into 8 float accumulators. The epilogue multiplies
+// the row's block scale, into the tile's float sums. The epilogue multiplies
 // them by the column's scale, then runs the fp32 GEMM's epilogues (bias, GELU,
 // residual) on the registers before the single store; partial column tiles
 // use masked loads and stores.
+//
+// The frame around the integer loop (quantising A, walking the tiles, the
+// epilogue) is qgemm_tiles, exported through avx2_kernels.h: the AVX-512
+// VNNI kernel (kernels/avx512vnni/) supplies only its own integer loop and
+// packing, and so gives the same bytes, sums and outputs as this one.
 #include <immintrin.h>
 
 #include <algorithm>
@@ -44,6 +49,7 @@
 #include <vector>
 
 #include "kernels/avx2/avx2_kernels.h"
+#include "kernels/avx2/qgemm_block_sums.h"
 #include "kernels/avx2/vmath.h"
 
 namespace crossrank::kernels::avx2 {
@@ -101,25 +107,18 @@ void quantize_row(const float* x, int k, int k_padded, std::int8_t* q, float* bl
   }
 }
 
-struct Tile {
-  const float* bias;          // at the tile's first column, or null
-  const float* col_scales;    // at the tile's first column
-  const float* block_scales;  // the tile's first row's block scales
-  std::size_t ld_scales;      // block scales per row
-  const float* residual;      // at the tile's first row and column, or null
-  std::size_t ldr;
-  Epilogue epilogue;
-};
+// Rows of the tile-sum functions' output (QTileSums): the largest mr of any
+// kernel that runs on this frame.
+constexpr int kMaxMr = kQGemmMaxMr;
 
-template <int MR, bool kFull>
-inline void ukernel(int blocks, const std::int8_t* a, std::size_t lda, const std::int8_t* w,
-                    float* c, std::size_t ldc, const Tile& t, int nv) {
-  // The dequantised sums live in memory: touched once per block, they would
-  // otherwise take 8 of the 16 ymm registers the integer loop needs.
-  alignas(32) float sums[MR][kNr] = {};
+// The AVX2 integer loop: per group of 4 k, the 4 bytes of a row are
+// broadcast and multiplied with both column vectors by vpmaddubsw (see the
+// comment at the top for the sign trick and why it is exact).
+template <int MR>
+void tile_sums(const QTile& t, float (*sums)[kNr]) {
   const __m256i ones = _mm256_set1_epi16(1);
-
-  for (int blk = 0; blk < blocks; ++blk) {
+  const std::int8_t* w = t.panel;
+  for (int blk = 0; blk < t.blocks; ++blk) {
     __m256i acc0[MR], acc1[MR];
 #pragma GCC unroll 4
     for (int r = 0; r < MR; ++r) acc0[r] = acc1[r] = _mm256_setzero_si256();
@@ -131,7 +130,7 @@ inline void ukernel(int blocks, const std::int8_t* a, std::size_t lda, const std
 #pragma GCC unroll 4
       for (int r = 0; r < MR; ++r) {
         std::int32_t four;
-        std::memcpy(&four, a + r * lda + g * kGroup, sizeof four);
+        std::memcpy(&four, t.a + r * t.lda + g * kGroup, sizeof four);
         const __m256i ar = _mm256_set1_epi32(four);
         const __m256i ar_abs = _mm256_sign_epi8(ar, ar);
         acc0[r] = _mm256_add_epi32(
@@ -140,16 +139,34 @@ inline void ukernel(int blocks, const std::int8_t* a, std::size_t lda, const std
             acc1[r], _mm256_madd_epi16(_mm256_maddubs_epi16(ar_abs, _mm256_sign_epi8(b1, ar)), ones));
       }
     }
-#pragma GCC unroll 4
-    for (int r = 0; r < MR; ++r) {
-      const __m256 scale = _mm256_broadcast_ss(t.block_scales + r * t.ld_scales + blk);
-      _mm256_store_ps(sums[r], _mm256_add_ps(_mm256_load_ps(sums[r]),
-                                             _mm256_mul_ps(_mm256_cvtepi32_ps(acc0[r]), scale)));
-      _mm256_store_ps(sums[r] + 8, _mm256_add_ps(_mm256_load_ps(sums[r] + 8),
-                                                 _mm256_mul_ps(_mm256_cvtepi32_ps(acc1[r]), scale)));
-    }
+    add_block_sums<MR>(t, blk, acc0, acc1, sums);
   }
+}
 
+void tile_sums_any_rows(const QTile& t, float (*sums)[kNr]) {
+  switch (t.rows) {
+    case 4: tile_sums<4>(t, sums); break;
+    case 3: tile_sums<3>(t, sums); break;
+    case 2: tile_sums<2>(t, sums); break;
+    default: tile_sums<1>(t, sums); break;
+  }
+}
+
+// Where the epilogue of one tile reads and writes.
+struct Tile {
+  const float* bias;        // at the tile's first column, or null
+  const float* col_scales;  // at the tile's first column
+  const float* residual;    // at the tile's first row and column, or null
+  std::size_t ldr;
+  Epilogue epilogue;
+};
+
+// The dequantised sums of `rows` rows times the column scales, then the fp32
+// GEMM's epilogues (bias, GELU, residual) on the registers before the single
+// store; a partial column tile (nv < kNr) uses masked loads and stores.
+template <bool kFull>
+void store_tile(const float (*sums)[kNr], int rows, float* c, std::size_t ldc, const Tile& t,
+                int nv) {
   __m256i m0 = _mm256_setzero_si256(), m1 = m0;
   if (!kFull) {
     m0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(kMaskTable + 16 - nv));
@@ -168,64 +185,45 @@ inline void ukernel(int blocks, const std::int8_t* a, std::size_t lda, const std
 
   const __m256 cs0 = load(t.col_scales, m0);
   const __m256 cs1 = load(t.col_scales + 8, m1);
-  __m256 out0[MR], out1[MR];
-#pragma GCC unroll 4
-  for (int r = 0; r < MR; ++r) {
-    out0[r] = _mm256_mul_ps(_mm256_load_ps(sums[r]), cs0);
-    out1[r] = _mm256_mul_ps(_mm256_load_ps(sums[r] + 8), cs1);
-  }
-  if (t.epilogue != Epilogue::kNone) {
-    const __m256 bias0 = load(t.bias, m0);
-    const __m256 bias1 = load(t.bias + 8, m1);
-#pragma GCC unroll 4
-    for (int r = 0; r < MR; ++r) {
-      out0[r] = _mm256_add_ps(out0[r], bias0);
-      out1[r] = _mm256_add_ps(out1[r], bias1);
+  const bool has_bias = t.epilogue != Epilogue::kNone;
+  const __m256 bias0 = has_bias ? load(t.bias, m0) : _mm256_setzero_ps();
+  const __m256 bias1 = has_bias ? load(t.bias + 8, m1) : _mm256_setzero_ps();
+  for (int r = 0; r < rows; ++r) {
+    __m256 out0 = _mm256_mul_ps(_mm256_load_ps(sums[r]), cs0);
+    __m256 out1 = _mm256_mul_ps(_mm256_load_ps(sums[r] + 8), cs1);
+    if (has_bias) {
+      out0 = _mm256_add_ps(out0, bias0);
+      out1 = _mm256_add_ps(out1, bias1);
     }
-  }
-  if (t.epilogue == Epilogue::kBiasGelu) {
-#pragma GCC unroll 4
-    for (int r = 0; r < MR; ++r) {
-      out0[r] = gelu_ps(out0[r]);
-      out1[r] = gelu_ps(out1[r]);
-    }
-  } else if (t.epilogue == Epilogue::kBiasResidual) {
-    // Loaded just before the store of the same elements: c may alias it.
-#pragma GCC unroll 4
-    for (int r = 0; r < MR; ++r) {
+    if (t.epilogue == Epilogue::kBiasGelu) {
+      out0 = gelu_ps(out0);
+      out1 = gelu_ps(out1);
+    } else if (t.epilogue == Epilogue::kBiasResidual) {
+      // Loaded just before the store of the same elements: c may alias it.
       const float* res = t.residual + r * t.ldr;
-      out0[r] = _mm256_add_ps(out0[r], load(res, m0));
-      out1[r] = _mm256_add_ps(out1[r], load(res + 8, m1));
+      out0 = _mm256_add_ps(out0, load(res, m0));
+      out1 = _mm256_add_ps(out1, load(res + 8, m1));
     }
-  }
-#pragma GCC unroll 4
-  for (int r = 0; r < MR; ++r) {
-    store(c + r * ldc, m0, out0[r]);
-    store(c + r * ldc + 8, m1, out1[r]);
-  }
-}
-
-template <int MR>
-inline void ukernel_any_n(int blocks, const std::int8_t* a, std::size_t lda, const std::int8_t* w,
-                          float* c, std::size_t ldc, const Tile& t, int nv) {
-  if (nv == kNr) {
-    ukernel<MR, true>(blocks, a, lda, w, c, ldc, t, nv);
-  } else {
-    ukernel<MR, false>(blocks, a, lda, w, c, ldc, t, nv);
+    store(c + r * ldc, m0, out0);
+    store(c + r * ldc + 8, m1, out1);
   }
 }
 
 }  // namespace
 
-void qgemm_pack(const std::int8_t* q, const float* scales, int n, int k, PackedWeights* out) {
+std::size_t qgemm_panel_bytes(int n, int k) {
+  return static_cast<std::size_t>((n + kNr - 1) / kNr) * kNr * padded_k(k);
+}
+
+void qgemm_pack_panels(const std::int8_t* q, const float* scales, int n, int k,
+                       const char* packed_for, std::size_t extra_bytes, PackedWeights* out) {
   const int kp = padded_k(k);
-  const int panels = (n + kNr - 1) / kNr;
   out->n = n;
   out->k = k;
   out->data.clear();
-  out->packed_for = kQGemmName;
+  out->packed_for = packed_for;
   out->scales.assign(scales, scales + n);
-  out->qdata.assign(static_cast<std::size_t>(panels) * kNr * kp, 0);
+  out->qdata.assign(qgemm_panel_bytes(n, k) + extra_bytes, 0);
   for (int j = 0; j < n; ++j) {
     std::int8_t* panel = out->qdata.data() + static_cast<std::size_t>(j / kNr) * kNr * kp;
     const std::int8_t* row = q + static_cast<std::size_t>(j) * k;
@@ -236,7 +234,12 @@ void qgemm_pack(const std::int8_t* q, const float* scales, int n, int k, PackedW
   }
 }
 
-void qgemm(const GemmArgs& args, int row_begin, int row_end, int col_begin, int col_end) {
+void qgemm_pack(const std::int8_t* q, const float* scales, int n, int k, PackedWeights* out) {
+  qgemm_pack_panels(q, scales, n, k, kQGemmName, 0, out);
+}
+
+void qgemm_tiles(const GemmArgs& args, int row_begin, int row_end, int col_begin, int col_end,
+                 int mr, QTileSums tile_sums) {
   const int k = args.w->k;
   const int kp = padded_k(k);
   const int blocks = kp / kBlock;
@@ -248,6 +251,9 @@ void qgemm(const GemmArgs& args, int row_begin, int row_end, int col_begin, int 
   thread_local std::vector<float> block_scales;
   qa.resize(static_cast<std::size_t>(kMc) * kp);
   block_scales.resize(static_cast<std::size_t>(kMc) * blocks);
+  // The tile's sums stay in memory: touched once per block, they would
+  // otherwise take registers the integer loop needs.
+  alignas(32) float sums[kMaxMr][kNr];
 
   for (int ib = row_begin; ib < row_end; ib += kMc) {
     const int ie = std::min(row_end, ib + kMc);
@@ -258,28 +264,39 @@ void qgemm(const GemmArgs& args, int row_begin, int row_end, int col_begin, int 
     }
     for (int j = col_begin; j < col_end; j += kNr) {
       const int nv = std::min(kNr, col_end - j);
-      const std::int8_t* panel = packed + static_cast<std::size_t>(j / kNr) * kNr * kp;
-      for (int i = ib; i < ie; i += kMr) {
-        Tile t;
-        t.epilogue = args.epilogue;
-        t.bias = args.epilogue == Epilogue::kNone ? nullptr : args.bias + j;
-        t.col_scales = args.w->scales.data() + j;
-        t.block_scales = block_scales.data() + static_cast<std::size_t>(i - ib) * blocks;
-        t.ld_scales = static_cast<std::size_t>(blocks);
+      QTile q;
+      q.blocks = blocks;
+      q.lda = static_cast<std::size_t>(kp);
+      q.w = args.w;
+      q.panel_index = j / kNr;
+      q.panel = packed + static_cast<std::size_t>(q.panel_index) * kNr * kp;
+      q.ld_scales = static_cast<std::size_t>(blocks);
+      Tile t;
+      t.epilogue = args.epilogue;
+      t.bias = args.epilogue == Epilogue::kNone ? nullptr : args.bias + j;
+      t.col_scales = args.w->scales.data() + j;
+      t.ldr = ldr;
+      for (int i = ib; i < ie; i += mr) {
+        q.rows = std::min(mr, ie - i);
+        q.a = qa.data() + static_cast<std::size_t>(i - ib) * kp;
+        q.block_scales = block_scales.data() + static_cast<std::size_t>(i - ib) * blocks;
+        std::memset(sums, 0, sizeof sums[0] * q.rows);
+        tile_sums(q, sums);
         t.residual = args.epilogue == Epilogue::kBiasResidual ? args.residual + i * ldr + j
                                                               : nullptr;
-        t.ldr = ldr;
-        const std::int8_t* a = qa.data() + static_cast<std::size_t>(i - ib) * kp;
         float* c = args.c + i * ldc + j;
-        switch (std::min(kMr, ie - i)) {
-          case 4: ukernel_any_n<4>(blocks, a, kp, panel, c, ldc, t, nv); break;
-          case 3: ukernel_any_n<3>(blocks, a, kp, panel, c, ldc, t, nv); break;
-          case 2: ukernel_any_n<2>(blocks, a, kp, panel, c, ldc, t, nv); break;
-          default: ukernel_any_n<1>(blocks, a, kp, panel, c, ldc, t, nv); break;
+        if (nv == kNr) {
+          store_tile<true>(sums, q.rows, c, ldc, t, nv);
+        } else {
+          store_tile<false>(sums, q.rows, c, ldc, t, nv);
         }
       }
     }
   }
+}
+
+void qgemm(const GemmArgs& args, int row_begin, int row_end, int col_begin, int col_end) {
+  qgemm_tiles(args, row_begin, row_end, col_begin, col_end, kMr, tile_sums_any_rows);
 }
 
 }  // namespace crossrank::kernels::avx2
