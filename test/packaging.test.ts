@@ -70,14 +70,17 @@ test('prebuilt binaries need GLIBC_ <= 2.28 and no newer GLIBCXX_ than GCC 8 has
   }
 });
 
-test('the prebuilt x64 addon gives AVX2/FMA and AVX-512 flags to the kernel files only', (t) => {
+test('the prebuilt x64 addon gives ISA flags to the kernel files only, AVX-512 to the AVX-512 ones only', (t) => {
   const commands = JSON.parse(
     readFileSync(join(repoRoot, 'build', 'prebuild', 'linux-x64-gnu', 'compile_commands.json'), 'utf8'),
   ) as { file: string; command: string }[];
   const sources = JSON.parse(readFileSync(join(repoRoot, 'native', 'sources.json'), 'utf8')) as Record<string, string[]>;
-  const kernelFiles = new Set([...sources['kernels_avx2']!, ...sources['kernels_avx512']!].map((f) => join(repoRoot, f)));
+  const files = (key: string) => sources[key]!.map((f) => join(repoRoot, f));
+  const kernelFiles = [...files('kernels_avx2'), ...files('kernels_avx512'), ...files('kernels_avx512vnni')];
   const compiledWithIsaFlags = commands.filter((c) => /\s-m(avx|fma|f16c)/.test(c.command)).map((c) => c.file);
-  t.deepEqual(compiledWithIsaFlags.sort(), [...kernelFiles].sort());
+  t.deepEqual(compiledWithIsaFlags.sort(), kernelFiles.sort());
+  const compiledWithAvx512 = commands.filter((c) => /\s-m(avx512|evex512)/.test(c.command)).map((c) => c.file);
+  t.deepEqual(compiledWithAvx512.sort(), [...files('kernels_avx512'), ...files('kernels_avx512vnni')].sort());
   t.false(commands.some((c) => /\s-march=/.test(c.command)), 'no file is built for a -march above the baseline');
 });
 
