@@ -236,7 +236,7 @@ test('x64: installs with scripts off and no build tools, predicts with the prebu
   const { cpuInfo } = await import('../lib/index.js');
   const { isa, available } = cpuInfo();
   checkRun(t, predictInConsumer(project, [process.execPath], undefined), project, 'linux-x64-gnu', isa);
-  // On a CPU with AVX-512 the best table is avx512f; the AVX2 one must work from the tarball too.
+  // On a CPU with AVX-512 the best table is an AVX-512 one; the AVX2 one must work from the tarball too.
   if (isa !== 'avx2_fma' && available.includes('avx2_fma')) {
     checkRun(t, predictInConsumer(project, [process.execPath], 'avx2'), project, 'linux-x64-gnu', 'avx2_fma');
   }
