@@ -714,9 +714,10 @@ void layer_norm_ref(const TinyModel& m, Matrix& x, const std::string& name) {
   }
 }
 
-// BertForSequenceClassification on one sequence, in double precision.
-std::vector<double> forward_ref(const TinyModel& m, const std::vector<std::uint32_t>& ids,
-                                const std::vector<std::uint8_t>& types) {
+// The hidden states of one sequence after `layers` encoder layers (0: the
+// embeddings' output), in double precision.
+Matrix hidden_states_ref(const TinyModel& m, const std::vector<std::uint32_t>& ids,
+                         const std::vector<std::uint8_t>& types, int layers) {
   const std::size_t n = ids.size();
   const auto h = static_cast<std::size_t>(m.hidden);
   const std::size_t head_dim = h / m.heads;
@@ -729,7 +730,7 @@ std::vector<double> forward_ref(const TinyModel& m, const std::vector<std::uint3
     }
   }
   layer_norm_ref(m, x, "embeddings.LayerNorm");
-  for (int l = 0; l < m.layers; ++l) {
+  for (int l = 0; l < layers; ++l) {
     const std::string base = "encoder.layer." + std::to_string(l) + ".";
     const Matrix q = linear_ref(m, x, base + "attention.self.query");
     const Matrix k = linear_ref(m, x, base + "attention.self.key");
@@ -772,6 +773,13 @@ std::vector<double> forward_ref(const TinyModel& m, const std::vector<std::uint3
     layer_norm_ref(m, out, base + "output.LayerNorm");
     x = out;
   }
+  return x;
+}
+
+// BertForSequenceClassification on one sequence, in double precision.
+std::vector<double> forward_ref(const TinyModel& m, const std::vector<std::uint32_t>& ids,
+                                const std::vector<std::uint8_t>& types) {
+  const Matrix x = hidden_states_ref(m, ids, types, m.layers);
   Matrix pooled = linear_ref(m, {x[0]}, "pooler.dense");
   for (double& u : pooled[0]) u = std::tanh(u);
   return linear_ref(m, pooled, "classifier")[0];
@@ -965,6 +973,104 @@ TEST_F(Model, ConcurrentRunsGiveTheSameResults) {
   }
   for (auto& t : threads) t.join();
   for (const auto& r : results) EXPECT_EQ(r, expected);
+}
+
+// Pooled hidden states of every sequence of batch after `layer`, in double precision.
+std::vector<double> pooled_hidden_ref(const TinyModel& m, const Batch& batch, int layer,
+                                      Pooling pooling) {
+  std::vector<double> out;
+  std::size_t offset = 0;
+  for (const std::uint32_t n : batch.lengths) {
+    const Matrix x = hidden_states_ref(
+        m, {batch.ids.begin() + offset, batch.ids.begin() + offset + n},
+        {batch.types.begin() + offset, batch.types.begin() + offset + n}, layer);
+    for (int j = 0; j < m.hidden; ++j) {
+      double value = x[0][j];
+      if (pooling == Pooling::kMean) {
+        value = 0;
+        for (const auto& row : x) value += row[j];
+        value /= static_cast<double>(n);
+      }
+      out.push_back(value);
+    }
+    offset += n;
+  }
+  return out;
+}
+
+TEST_F(Model, HiddenStatesMatchTheReferenceAfterEveryLayer) {
+  const TinyModel m = make_tiny_model(21);
+  const std::string folder = write_model(dir_, "tiny", m);
+  const Batch batch = random_batch(m, {5, 1, 16, 3, 9}, 22);
+  for (const kernels::KernelTable* table : kernels::available_kernels()) {
+    SCOPED_TRACE(std::string("kernels ") + table->isa);
+    auto model = BertModel::load(folder, 2, *table);
+    for (int layer = 0; layer <= m.layers; ++layer) {
+      for (const Pooling pooling : {Pooling::kCls, Pooling::kMean}) {
+        SCOPED_TRACE("layer " + std::to_string(layer) +
+                     (pooling == Pooling::kCls ? " cls" : " mean"));
+        const std::vector<float> got = model->run_hidden(batch.input(), layer, pooling);
+        const std::vector<double> want = pooled_hidden_ref(m, batch, layer, pooling);
+        ASSERT_EQ(got.size(), want.size());
+        for (std::size_t i = 0; i < got.size(); ++i) {
+          EXPECT_NEAR(got[i], want[i], kMaxLogitError) << "element " << i;
+        }
+      }
+    }
+  }
+}
+
+TEST_F(Model, HiddenStatesNeedALayerInRange) {
+  const TinyModel m = make_tiny_model(21);
+  auto model = BertModel::load(write_model(dir_, "tiny", m), 1);
+  const Batch batch = random_batch(m, {3}, 1);
+  EXPECT_CONTAINS(error_of<InputError>([&] { model->run_hidden(batch.input(), 3, Pooling::kCls); }),
+                  ("layer 3 is outside [0, 2]"));
+  EXPECT_CONTAINS(error_of<InputError>([&] { model->run_hidden(batch.input(), -1, Pooling::kMean); }),
+                  ("layer -1 is outside [0, 2]"));
+}
+
+TEST_F(Model, BareEncoderLoadsWithoutHeadAndGivesTheSameHiddenStates) {
+  const TinyModel m = make_tiny_model(23);
+  const Batch batch = random_batch(m, {6, 2, 11}, 24);
+  auto full = BertModel::load(write_model(dir_, "full", m), 1);
+
+  WriteOptions bare;  // a bare BertModel checkpoint: no prefix, no pooler, no classifier
+  bare.prefix = "";
+  bare.edit = [](std::vector<TensorSpec>& specs) {
+    specs.erase(std::remove_if(specs.begin(), specs.end(),
+                               [](const TensorSpec& t) {
+                                 return t.name.rfind("classifier.", 0) == 0 ||
+                                        t.name.rfind("pooler.", 0) == 0;
+                               }),
+                specs.end());
+  };
+  const std::string folder = write_model(dir_, "bare", m, bare);
+  std::string config = m.config_json();
+  config.replace(config.find("BertForSequenceClassification"),
+                 std::string("BertForSequenceClassification").size(), "BertModel");
+  write_file(folder + "/config.json", config);
+
+  auto encoder = BertModel::load(folder, 1, Precision::kAsStored, Head::kNone);
+  EXPECT_FALSE(encoder->has_head());
+  for (int layer = 0; layer <= m.layers; ++layer) {
+    for (const Pooling pooling : {Pooling::kCls, Pooling::kMean}) {
+      EXPECT_EQ(encoder->run_hidden(batch.input(), layer, pooling),
+                full->run_hidden(batch.input(), layer, pooling));
+    }
+  }
+  EXPECT_CONTAINS(error_of<InputError>([&] { encoder->run(batch.input()); }),
+                  ("loaded as an encoder alone"));
+
+  // As a cross-encoder: the config says there is no classifier...
+  EXPECT_CONTAINS(error_of<ModelError>([&] { BertModel::load(folder, 1); }),
+                  ("architectures: [BertModel] is not a sequence-classification head"));
+  // ...and without architectures, the weights do.
+  const std::string architectures = R"("architectures": ["BertModel"],)";
+  write_file(folder + "/config.json", config.erase(config.find(architectures), architectures.size()));
+  const std::string message = error_of<ModelError>([&] { BertModel::load(folder, 1); });
+  EXPECT_CONTAINS(message, ("tensor 'classifier.weight' is missing: a cross-encoder needs"));
+  EXPECT_CONTAINS(message, ("SentenceEncoder"));
 }
 
 TEST_F(Model, EmptyBatch) {

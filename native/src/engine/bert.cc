@@ -49,18 +49,18 @@ void parallel_rows(ThreadPool& pool, std::size_t rows, Fn&& fn) {
 
 std::unique_ptr<BertModel> BertModel::load(const std::string& model_dir, int threads,
                                            const kernels::KernelTable& table,
-                                           Precision precision) {
+                                           Precision precision, Head head) {
   struct stat st {};
   if (::stat(model_dir.c_str(), &st) != 0) {
     throw ModelError(model_dir + ": model folder does not exist");
   }
   if (!S_ISDIR(st.st_mode)) throw ModelError(model_dir + ": not a folder");
-  ModelConfig config = load_config(model_dir);
+  ModelConfig config = load_config(model_dir, head);
   BertWeights weights;
   {
     // The mapping is only needed while converting and packing.
     const SafetensorsFile file(join_path(model_dir, "model.safetensors"));
-    weights = load_weights(config, file, table, precision);
+    weights = load_weights(config, file, table, precision, head);
   }
   return std::unique_ptr<BertModel>(
       new BertModel(std::move(config), std::move(weights), threads, table));
@@ -119,25 +119,60 @@ void BertModel::validate(const BatchInput& input) const {
   }
 }
 
+void BertModel::require_head(const char* method) const {
+  if (!weights_.has_head) {
+    throw InputError(std::string(method) +
+                     ": this model was loaded as an encoder alone, without its pooler and "
+                     "classifier");
+  }
+}
+
 std::vector<float> BertModel::run(const BatchInput& input) {
+  require_head("run");
   validate(input);
   std::vector<float> logits(input.num_sequences * static_cast<std::size_t>(config_.num_labels));
   if (input.num_sequences == 0) return logits;
   const std::lock_guard<std::mutex> lock(run_mutex_);
-  forward(input, logits.data());
+  Target target;
+  target.out = logits.data();
+  forward(input, target);
   return logits;
 }
 
 std::vector<float> BertModel::run_pooled(const BatchInput& input) {
+  require_head("run_pooled");
   validate(input);
   std::vector<float> pooled(input.num_sequences * static_cast<std::size_t>(config_.hidden_size));
   if (input.num_sequences == 0) return pooled;
   const std::lock_guard<std::mutex> lock(run_mutex_);
-  forward(input, nullptr, pooled.data());
+  Target target;
+  target.kind = Target::Kind::kPooler;
+  target.out = pooled.data();
+  forward(input, target);
   return pooled;
 }
 
-void BertModel::forward(const BatchInput& input, float* logits, float* pooled_out) {
+std::vector<float> BertModel::run_hidden(const BatchInput& input, int layer, Pooling pooling) {
+  if (layer < 0 || layer > config_.num_hidden_layers) {
+    throw InputError("layer " + std::to_string(layer) + " is outside [0, " +
+                     std::to_string(config_.num_hidden_layers) +
+                     "] (0: the embeddings, num_hidden_layers " +
+                     std::to_string(config_.num_hidden_layers) + ": the last layer)");
+  }
+  validate(input);
+  std::vector<float> hidden(input.num_sequences * static_cast<std::size_t>(config_.hidden_size));
+  if (input.num_sequences == 0) return hidden;
+  const std::lock_guard<std::mutex> lock(run_mutex_);
+  Target target;
+  target.kind = Target::Kind::kHidden;
+  target.out = hidden.data();
+  target.layer = layer;
+  target.pooling = pooling;
+  forward(input, target);
+  return hidden;
+}
+
+void BertModel::forward(const BatchInput& input, const Target& target) {
   const kernels::KernelTable& table = table_;
   const int hidden = config_.hidden_size;
   const int heads = config_.num_attention_heads;
@@ -274,24 +309,53 @@ void BertModel::forward(const BatchInput& input, float* logits, float* pooled_ou
     layer_norm(rows, count, layer.output_norm_gamma, layer.output_norm_beta);
   };
 
+  // Only [CLS] rows leave the last layer for the pooler, and for [CLS]
+  // pooling after the last layer; every other output needs every row.
+  const bool hidden_out = target.kind == Target::Kind::kHidden;
+  const auto num_layers = static_cast<int>(w.layers.size());
+  const bool cls_last =
+      !hidden_out || (target.layer == num_layers && target.pooling == Pooling::kCls);
+  const int full_layers = cls_last ? num_layers - 1 : target.layer;
+
   const int m = static_cast<int>(tokens);
-  const std::size_t last = w.layers.size() - 1;
-  for (std::size_t l = 0; l < last; ++l) {
-    const LayerWeights& layer = w.layers[l];
+  for (int l = 0; l < full_layers; ++l) {
+    const LayerWeights& layer = w.layers[static_cast<std::size_t>(l)];
     linear(m, x, hidden, layer.qkv, layer.qkv_bias, Epilogue::kBias, qkv, 3 * hidden);
     attend(own_queries, false, context);
     finish_layer(layer, x, tokens);
   }
 
-  // The last layer: only each sequence's first ([CLS]) row reaches the
-  // pooler, so only that row is queried and carried through the attention
-  // output and the feed-forward block; K and V still come from every token.
+  if (!cls_last) {
+    // Hidden states of every row after full_layers layers, pooled per sequence.
+    pool_.parallel_for(sequences, [&](std::size_t s) {
+      const float* rows = x + offsets[s] * H;
+      float* out = target.out + s * H;
+      if (target.pooling == Pooling::kCls) {
+        std::copy_n(rows, H, out);
+        return;
+      }
+      // Summed in double: a long sequence's fp32 sum would drift from PyTorch's.
+      const std::size_t count = offsets[s + 1] - offsets[s];
+      std::vector<double> sum(H, 0.0);
+      for (std::size_t t = 0; t < count; ++t) {
+        for (std::size_t j = 0; j < H; ++j) sum[j] += rows[t * H + j];
+      }
+      for (std::size_t j = 0; j < H; ++j) {
+        out[j] = static_cast<float>(sum[j] / static_cast<double>(count));
+      }
+    });
+    return;
+  }
+
+  // The last layer: only each sequence's first ([CLS]) row is wanted, so
+  // only that row is queried and carried through the attention output and
+  // the feed-forward block; K and V still come from every token.
   // Each row goes through the same kernel code as in a full layer, so the
   // result is bit-identical to computing every row and keeping [CLS]: the
   // kernel tests check that GEMM column ranges, GEMM row blocks and
   // attention on some query rows equal the whole calls bit for bit. This
   // skips about 10/12 of the last layer's FLOPs.
-  const LayerWeights& layer = w.layers[last];
+  const LayerWeights& layer = w.layers[static_cast<std::size_t>(num_layers - 1)];
   const int n = static_cast<int>(sequences);
   for (std::size_t s = 0; s < sequences; ++s) {
     std::copy_n(x + offsets[s] * H, H, cls + s * H);
@@ -314,15 +378,19 @@ void BertModel::forward(const BatchInput& input, float* logits, float* pooled_ou
     attend(own_queries, true, context);
   }
   finish_layer(layer, cls, sequences);
+  if (hidden_out) {
+    std::copy_n(cls, sequences * H, target.out);
+    return;
+  }
 
   // Pooler (tanh on [CLS]), then the classifier.
   linear(n, cls, hidden, w.pooler, w.pooler_bias, Epilogue::kBias, pooled, hidden);
   table.tanh(pooled, sequences * H);
-  if (pooled_out != nullptr) {
-    std::copy_n(pooled, sequences * H, pooled_out);
+  if (target.kind == Target::Kind::kPooler) {
+    std::copy_n(pooled, sequences * H, target.out);
     return;
   }
-  linear(n, pooled, hidden, w.classifier, w.classifier_bias, Epilogue::kBias, logits,
+  linear(n, pooled, hidden, w.classifier, w.classifier_bias, Epilogue::kBias, target.out,
          config_.num_labels);
 }
 

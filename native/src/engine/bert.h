@@ -1,5 +1,6 @@
-// BertForSequenceClassification inference (eval mode) on packed batches:
-// sequences of different lengths laid end to end, no padding.
+// BERT inference (eval mode) on packed batches: sequences of different lengths
+// laid end to end, no padding. Gives BertForSequenceClassification's logits,
+// or any layer's hidden states pooled per sequence.
 #pragma once
 
 #include <cstddef>
@@ -28,21 +29,31 @@ struct BatchInput {
   std::size_t num_sequences = 0;
 };
 
+// How run_hidden reduces a sequence's rows to one vector.
+enum class Pooling {
+  kCls,   // the first ([CLS]) row as it is (not the pooler's tanh layer)
+  kMean,  // the mean of every row of the sequence
+};
+
 class BertModel {
  public:
   // Loads <model_dir>/config.json and <model_dir>/model.safetensors and packs
-  // the weights for `table`. threads >= 1. Throws ModelError.
+  // the weights for `table`. threads >= 1. With Head::kNone only the encoder
+  // is loaded (run_hidden works, run and run_pooled throw). Throws ModelError.
   static std::unique_ptr<BertModel> load(const std::string& model_dir, int threads,
                                          const kernels::KernelTable& table,
-                                         Precision precision = Precision::kAsStored);
+                                         Precision precision = Precision::kAsStored,
+                                         Head head = Head::kClassifier);
   static std::unique_ptr<BertModel> load(const std::string& model_dir, int threads,
-                                         Precision precision = Precision::kAsStored) {
-    return load(model_dir, threads, kernels::active_kernels(), precision);
+                                         Precision precision = Precision::kAsStored,
+                                         Head head = Head::kClassifier) {
+    return load(model_dir, threads, kernels::active_kernels(), precision, head);
   }
 
   const ModelConfig& config() const { return config_; }
   DType weights_dtype() const { return weights_.dtype; }
   bool int8() const { return weights_.int8; }
+  bool has_head() const { return weights_.has_head; }
   int threads() const { return pool_.size(); }
 
   // Throws InputError naming the first thing wrong with input.
@@ -57,11 +68,26 @@ class BertModel {
   // the classifier reads, to compare precisions on an untrained head.
   std::vector<float> run_pooled(const BatchInput& input);
 
+  // Validates, then returns each sequence's hidden states after `layer`
+  // (0: the embeddings' output, 1..num_hidden_layers: after that encoder
+  // layer, as transformers' hidden_states[layer]) pooled to one row,
+  // num_sequences x hidden_size. Runs only the layers needed. Throws
+  // InputError for a layer outside [0, num_hidden_layers].
+  std::vector<float> run_hidden(const BatchInput& input, int layer, Pooling pooling);
+
  private:
+  // What one forward pass produces into `out`.
+  struct Target {
+    enum class Kind { kLogits, kPooler, kHidden } kind = Kind::kLogits;
+    float* out = nullptr;
+    int layer = 0;                     // kHidden only
+    Pooling pooling = Pooling::kCls;   // kHidden only
+  };
+
   BertModel(ModelConfig config, BertWeights weights, int threads,
             const kernels::KernelTable& table);
-  // Writes the logits, or the pooled rows instead when pooled_out is non-null.
-  void forward(const BatchInput& input, float* logits, float* pooled_out = nullptr);
+  void require_head(const char* method) const;
+  void forward(const BatchInput& input, const Target& target);
   // At least `floats` floats of activations, kept between runs.
   float* workspace(std::size_t floats);
 

@@ -115,7 +115,7 @@ std::string read_file(const std::string& path) {
   return out;
 }
 
-ModelConfig parse_config(std::string_view text, const std::string& path) {
+ModelConfig parse_config(std::string_view text, const std::string& path, Head head) {
   json::Value root;
   try {
     root = json::parse(text);
@@ -148,15 +148,20 @@ ModelConfig parse_config(std::string_view text, const std::string& path) {
       config.architectures.push_back(arch.as_string());
     }
     bool found = false;
+    bool bare = false;
     std::string listed;
     for (const std::string& arch : config.architectures) {
       found = found || arch == "BertForSequenceClassification";
+      bare = bare || arch == "BertModel";
       listed += (listed.empty() ? "" : ", ") + arch;
     }
-    if (!found) {
+    if (!found && head == Head::kClassifier) {
       reader.fail("architectures",
                   (listed.empty() ? std::string("empty") : "[" + listed + "]") +
-                      " is not a sequence-classification head; supported: " + kSupported);
+                      " is not a sequence-classification head; supported: " + kSupported +
+                      (bare ? " (a bare BertModel encoder has no classifier: load it as a "
+                              "sentence encoder, SentenceEncoder.load)"
+                            : ""));
     }
   }
 
@@ -209,9 +214,9 @@ ModelConfig parse_config(std::string_view text, const std::string& path) {
   return config;
 }
 
-ModelConfig load_config(const std::string& model_dir) {
+ModelConfig load_config(const std::string& model_dir, Head head) {
   const std::string path = join_path(model_dir, "config.json");
-  return parse_config(read_file(path), path);
+  return parse_config(read_file(path), path, head);
 }
 
 }  // namespace crossrank::engine

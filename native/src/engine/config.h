@@ -1,4 +1,5 @@
-// The config.json of a Hugging Face BertForSequenceClassification folder,
+// The config.json of a Hugging Face BERT folder (BertForSequenceClassification
+// for a cross-encoder, or any BERT checkpoint when only the encoder is used),
 // checked field by field against what the engine supports.
 #pragma once
 
@@ -24,6 +25,12 @@ class InputError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// What a model is loaded for, which decides the weights it must have.
+enum class Head {
+  kClassifier,  // a cross-encoder: encoder, pooler and classifier (BertForSequenceClassification)
+  kNone,        // the encoder alone (a bare BertModel is enough); pooler and classifier unused
+};
+
 struct ModelConfig {
   std::string model_type;                  // "bert"
   std::vector<std::string> architectures;  // as written; may be empty
@@ -47,10 +54,13 @@ std::string join_path(std::string_view dir, std::string_view name);
 // Reads the whole file; throws ModelError naming path on failure.
 std::string read_file(const std::string& path);
 
-// Parses config.json text; `path` is used in error messages only.
-ModelConfig parse_config(std::string_view text, const std::string& path);
+// Parses config.json text; `path` is used in error messages only. With
+// Head::kClassifier, architectures (when given) must list
+// BertForSequenceClassification; with Head::kNone any BERT architecture does.
+ModelConfig parse_config(std::string_view text, const std::string& path,
+                         Head head = Head::kClassifier);
 
 // Reads and parses <model_dir>/config.json.
-ModelConfig load_config(const std::string& model_dir);
+ModelConfig load_config(const std::string& model_dir, Head head = Head::kClassifier);
 
 }  // namespace crossrank::engine

@@ -207,7 +207,7 @@ class WeightReader {
 }  // namespace
 
 BertWeights load_weights(const ModelConfig& config, const SafetensorsFile& file,
-                         const kernels::KernelTable& table, Precision precision) {
+                         const kernels::KernelTable& table, Precision precision, Head head) {
   WeightReader reader(config, file, table);
   const int hidden = config.hidden_size;
   const int inter = config.intermediate_size;
@@ -275,9 +275,18 @@ BertWeights load_weights(const ModelConfig& config, const SafetensorsFile& file,
                       &layer.output_norm_beta);
   }
 
-  w.pooler = reader.linear("pooler.dense", hidden, hidden, &w.pooler_bias);
-  w.classifier =
-      reader.linear("classifier", config.num_labels, hidden, &w.classifier_bias, /*head=*/true);
+  if (head == Head::kClassifier) {
+    if (file.find("classifier.weight") == nullptr) {
+      reader.fail("classifier.weight",
+                  "is missing: a cross-encoder needs a sequence-classification head "
+                  "(BertForSequenceClassification); a bare BertModel encoder can be loaded as a "
+                  "sentence encoder (SentenceEncoder.load)");
+    }
+    w.pooler = reader.linear("pooler.dense", hidden, hidden, &w.pooler_bias);
+    w.classifier =
+        reader.linear("classifier", config.num_labels, hidden, &w.classifier_bias, /*head=*/true);
+    w.has_head = true;
+  }
   w.dtype = reader.dtype();
   return w;
 }

@@ -1,4 +1,5 @@
-// The weights of a BertForSequenceClassification checkpoint, checked against
+// The weights of a BertForSequenceClassification checkpoint (or of the encoder
+// alone, from any BERT checkpoint), checked against
 // the config, converted to fp32 and packed for the active GEMM at load. The
 // safetensors mapping is not needed afterwards.
 #pragma once
@@ -32,6 +33,8 @@ struct BertWeights {
   std::vector<float> token_type_embeddings;  // [type_vocab][hidden]
   std::vector<float> embeddings_norm_gamma, embeddings_norm_beta;
   std::vector<LayerWeights> layers;
+  // The pooler and the classifier; loaded with Head::kClassifier only.
+  bool has_head = false;
   kernels::PackedWeights pooler;
   std::vector<float> pooler_bias;
   kernels::PackedWeights classifier;  // [num_labels][hidden]
@@ -55,9 +58,11 @@ float bf16_to_f32(std::uint16_t bits);
 bool tensor_to_f32(const TensorView& view, std::vector<float>* out);
 
 // Reads every tensor the model uses from file, checks names, dtypes and
-// shapes against config, converts and packs with table. Throws ModelError.
+// shapes against config, converts and packs with table. With Head::kNone the
+// pooler and classifier are neither required nor read. Throws ModelError.
 BertWeights load_weights(const ModelConfig& config, const SafetensorsFile& file,
                          const kernels::KernelTable& table,
-                         Precision precision = Precision::kAsStored);
+                         Precision precision = Precision::kAsStored,
+                         Head head = Head::kClassifier);
 
 }  // namespace crossrank::engine
