@@ -92,10 +92,13 @@ Napi::Float32Array to_float32_array(Napi::Env env, const std::vector<float>& val
 // model is shared so dispose() cannot free it under the run.
 class RunWorker : public Napi::AsyncWorker {
  public:
-  RunWorker(Napi::Env env, std::shared_ptr<BertModel> model, const RunArgs& args)
+  RunWorker(Napi::Env env, std::shared_ptr<BertModel> model, const RunArgs& args,
+            const char* method, ModelWrap::Forward forward)
       : Napi::AsyncWorker(env, "crossrank:Model.run"),
         deferred_(Napi::Promise::Deferred::New(env)),
         model_(std::move(model)),
+        method_(method),
+        forward_(std::move(forward)),
         ids_(args.ids.data, args.ids.data + args.ids.length),
         type_ids_(args.type_ids.data, args.type_ids.data + args.type_ids.length),
         lengths_(args.lengths.data, args.lengths.data + args.lengths.length) {}
@@ -105,14 +108,15 @@ class RunWorker : public Napi::AsyncWorker {
  protected:
   void Execute() override {
     try {
-      logits_ = model_->run(BatchInput{ids_.data(), ids_.size(), type_ids_.data(),
-                                       type_ids_.size(), lengths_.data(), lengths_.size()});
+      logits_ = forward_(*model_, BatchInput{ids_.data(), ids_.size(), type_ids_.data(),
+                                             type_ids_.size(), lengths_.data(), lengths_.size()});
     } catch (const engine::InputError& error) {
       fail(ErrorKind::kInput, error.what());
     } catch (const std::exception& error) {
-      fail(ErrorKind::kInternal, std::string("crossrank: Model.run failed: ") + error.what());
+      fail(ErrorKind::kInternal,
+           std::string("crossrank: Model.") + method_ + " failed: " + error.what());
     } catch (...) {
-      fail(ErrorKind::kInternal, "crossrank: Model.run failed");
+      fail(ErrorKind::kInternal, std::string("crossrank: Model.") + method_ + " failed");
     }
   }
 
@@ -131,6 +135,8 @@ class RunWorker : public Napi::AsyncWorker {
 
   Napi::Promise::Deferred deferred_;
   std::shared_ptr<BertModel> model_;
+  const char* method_;
+  ModelWrap::Forward forward_;
   std::vector<std::uint32_t> ids_;
   std::vector<std::uint8_t> type_ids_;
   std::vector<std::uint32_t> lengths_;
@@ -181,6 +187,61 @@ engine::Precision dtype_option(const Napi::CallbackInfo& info) {
                    "crossrank: options.dtype must be 'fp32' or 'int8', got '" + value + "'");
 }
 
+// options.encoderOnly: true loads the encoder alone (no pooler or classifier
+// needed). Called after threads_option, which checked that options is an object.
+engine::Head head_option(const Napi::CallbackInfo& info) {
+  if (info.Length() < 2 || info[1].IsUndefined()) return engine::Head::kClassifier;
+  const Napi::Value encoder_only = info[1].As<Napi::Object>().Get("encoderOnly");
+  if (encoder_only.IsUndefined()) return engine::Head::kClassifier;
+  if (!encoder_only.IsBoolean()) {
+    throw make_error(info.Env(), ErrorKind::kArgument,
+                     "crossrank: options.encoderOnly must be a boolean, got " +
+                         describe(encoder_only));
+  }
+  return encoder_only.As<Napi::Boolean>().Value() ? engine::Head::kNone
+                                                  : engine::Head::kClassifier;
+}
+
+ModelWrap::Forward read_run(const Napi::CallbackInfo&, const char*) {
+  return [](BertModel& model, const BatchInput& input) { return model.run(input); };
+}
+
+ModelWrap::Forward read_pooled(const Napi::CallbackInfo&, const char*) {
+  return [](BertModel& model, const BatchInput& input) { return model.run_pooled(input); };
+}
+
+// (…, layer, pooling): layer an integer (its range is the engine's to check),
+// pooling 'cls' or 'mean'.
+ModelWrap::Forward read_hidden(const Napi::CallbackInfo& info, const char* method) {
+  const Napi::Env env = info.Env();
+  const Napi::Value layer_value = info[3];
+  if (!layer_value.IsNumber()) {
+    throw make_error(env, ErrorKind::kArgument,
+                     std::string("crossrank: Model.") + method + ": layer must be a number, got " +
+                         describe(layer_value));
+  }
+  const double layer = layer_value.As<Napi::Number>().DoubleValue();
+  if (!(layer >= 0 && layer <= 1 << 20) || layer != std::floor(layer)) {
+    throw make_error(env, ErrorKind::kInput,
+                     std::string("crossrank: Model.") + method +
+                         ": layer must be a non-negative integer, got " +
+                         layer_value.ToString().Utf8Value());
+  }
+  const Napi::Value pooling_value = info[4];
+  const std::string pooling =
+      pooling_value.IsString() ? pooling_value.As<Napi::String>().Utf8Value() : "";
+  if (pooling != "cls" && pooling != "mean") {
+    throw make_error(env, pooling_value.IsString() ? ErrorKind::kInput : ErrorKind::kArgument,
+                     std::string("crossrank: Model.") + method +
+                         ": pooling must be 'cls' or 'mean', got " +
+                         (pooling_value.IsString() ? "'" + pooling + "'" : describe(pooling_value)));
+  }
+  const engine::Pooling mode = pooling == "cls" ? engine::Pooling::kCls : engine::Pooling::kMean;
+  return [layer = static_cast<int>(layer), mode](BertModel& model, const BatchInput& input) {
+    return model.run_hidden(input, layer, mode);
+  };
+}
+
 Napi::Object config_object(Napi::Env env, const BertModel& model) {
   const engine::ModelConfig& c = model.config();
   Napi::Array architectures = Napi::Array::New(env, c.architectures.size());
@@ -203,6 +264,7 @@ Napi::Object config_object(Napi::Env env, const BertModel& model) {
   config.Set("hiddenAct", c.hidden_act);
   config.Set("weightsDtype", engine::dtype_name(model.weights_dtype()));
   config.Set("dtype", model.int8() ? "int8" : "fp32");
+  config.Set("hasClassifier", model.has_head());
   config.Freeze();
   return config;
 }
@@ -243,6 +305,8 @@ Napi::Function ModelWrap::define_class(Napi::Env env) {
                          InstanceMethod<&ModelWrap::run>("run"),
                          InstanceMethod<&ModelWrap::run_sync>("runSync"),
                          InstanceMethod<&ModelWrap::pooled_sync>("pooledSync"),
+                         InstanceMethod<&ModelWrap::encode>("encode"),
+                         InstanceMethod<&ModelWrap::encode_sync>("encodeSync"),
                          InstanceMethod<&ModelWrap::dispose>("dispose"),
                          InstanceAccessor<&ModelWrap::disposed>("disposed"),
                      });
@@ -265,8 +329,9 @@ ModelWrap::ModelWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ModelWra
   }
   const int threads = threads_option(info);
   const engine::Precision precision = dtype_option(info);
+  const engine::Head head = head_option(info);
   try {
-    model_ = BertModel::load(model_dir, threads, precision);
+    model_ = BertModel::load(model_dir, threads, precision, head);
   } catch (const engine::ModelError& error) {
     throw make_error(env, ErrorKind::kModel, error.what());
   } catch (const std::exception& error) {
@@ -281,12 +346,21 @@ ModelWrap::ModelWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ModelWra
 }
 
 Napi::Value ModelWrap::run(const Napi::CallbackInfo& info) {
+  return run_async(info, "run", read_run);
+}
+
+Napi::Value ModelWrap::encode(const Napi::CallbackInfo& info) {
+  return run_async(info, "encode", read_hidden);
+}
+
+Napi::Value ModelWrap::run_async(const Napi::CallbackInfo& info, const char* method,
+                                 ForwardReader read) {
   const Napi::Env env = info.Env();
   // Every failure rejects the promise, none throws synchronously.
   try {
     if (!model_) throw make_error(env, ErrorKind::kDisposed, kDisposedMessage);
-    const RunArgs args = run_args(info, "run");
-    auto* worker = new RunWorker(env, model_, args);
+    const RunArgs args = run_args(info, method);
+    auto* worker = new RunWorker(env, model_, args, method, read(info, method));
     const Napi::Promise promise = worker->promise();
     worker->Queue();
     return promise;
@@ -297,31 +371,37 @@ Napi::Value ModelWrap::run(const Napi::CallbackInfo& info) {
   } catch (const std::exception& error) {  // e.g. bad_alloc copying the inputs
     const auto deferred = Napi::Promise::Deferred::New(env);
     deferred.Reject(make_error(env, ErrorKind::kInternal,
-                               std::string("crossrank: Model.run failed: ") + error.what())
+                               std::string("crossrank: Model.") + method + " failed: " +
+                                   error.what())
                         .Value());
     return deferred.Promise();
   }
 }
 
 Napi::Value ModelWrap::run_sync(const Napi::CallbackInfo& info) {
-  return forward_sync(info, "runSync", &BertModel::run);
+  return forward_sync(info, "runSync", read_run);
 }
 
 Napi::Value ModelWrap::pooled_sync(const Napi::CallbackInfo& info) {
-  return forward_sync(info, "pooledSync", &BertModel::run_pooled);
+  return forward_sync(info, "pooledSync", read_pooled);
+}
+
+Napi::Value ModelWrap::encode_sync(const Napi::CallbackInfo& info) {
+  return forward_sync(info, "encodeSync", read_hidden);
 }
 
 Napi::Value ModelWrap::forward_sync(const Napi::CallbackInfo& info, const char* method,
-                                    std::vector<float> (BertModel::*forward)(const BatchInput&)) {
+                                    ForwardReader read) {
   const Napi::Env env = info.Env();
   if (!model_) throw make_error(env, ErrorKind::kDisposed, kDisposedMessage);
   const RunArgs args = run_args(info, method);
+  const Forward forward = read(info, method);
   std::vector<float> out;
   try {
     // No JS runs until this returns, so the arrays are read in place.
-    out = ((*model_).*forward)(BatchInput{args.ids.data, args.ids.length, args.type_ids.data,
-                                          args.type_ids.length, args.lengths.data,
-                                          args.lengths.length});
+    out = forward(*model_, BatchInput{args.ids.data, args.ids.length, args.type_ids.data,
+                                      args.type_ids.length, args.lengths.data,
+                                      args.lengths.length});
   } catch (const engine::InputError& error) {
     throw make_error(env, ErrorKind::kInput, error.what());
   } catch (const std::exception& error) {

@@ -7,6 +7,7 @@
 
 #include <napi.h>
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -34,14 +35,25 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
 
   explicit ModelWrap(const Napi::CallbackInfo& info);
 
+  // One forward pass of some kind, its arguments already read from JS.
+  using Forward = std::function<std::vector<float>(engine::BertModel&, const engine::BatchInput&)>;
+  // Reads the arguments after (ids, typeIds, lengths) into a Forward; throws
+  // Napi::Error when they are wrong.
+  using ForwardReader = Forward (*)(const Napi::CallbackInfo& info, const char* method);
+
  private:
   Napi::Value run(const Napi::CallbackInfo& info);
   Napi::Value run_sync(const Napi::CallbackInfo& info);
+  // Pooled hidden states after a layer (BertModel::run_hidden), n x hidden:
+  // encode(ids, typeIds, lengths, layer, pooling) off the JS thread,
+  // encodeSync(...) on it.
+  Napi::Value encode(const Napi::CallbackInfo& info);
+  Napi::Value encode_sync(const Napi::CallbackInfo& info);
+  // Queues the forward pass on a libuv worker; every failure rejects the promise.
+  Napi::Value run_async(const Napi::CallbackInfo& info, const char* method, ForwardReader read);
   // The pooled [CLS] rows (BertModel::run_pooled), n x hidden, on the calling thread.
   Napi::Value pooled_sync(const Napi::CallbackInfo& info);
-  Napi::Value forward_sync(const Napi::CallbackInfo& info, const char* method,
-                           std::vector<float> (engine::BertModel::*forward)(
-                               const engine::BatchInput&));
+  Napi::Value forward_sync(const Napi::CallbackInfo& info, const char* method, ForwardReader read);
   void dispose(const Napi::CallbackInfo& info);
   Napi::Value disposed(const Napi::CallbackInfo& info);
 
