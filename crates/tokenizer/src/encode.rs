@@ -1,4 +1,4 @@
-//! Encoding batches of (a, b) pairs into flat id / type id / length arrays.
+//! Encoding batches of (a, b) pairs, or of single texts, into flat id / type id / length arrays.
 
 use tokenizers::parallelism::MaybeParallelIterator;
 use tokenizers::utils::truncation::{
@@ -40,7 +40,7 @@ impl Truncation {
     }
 }
 
-/// Pairs encoded back to back: pair i is `ids[start_i..start_i + lengths[i]]`.
+/// Pairs (or single texts) encoded back to back: pair i is `ids[start_i..start_i + lengths[i]]`.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct EncodedPairs {
     pub ids: Vec<u32>,
@@ -101,25 +101,35 @@ impl PairTokenizer {
             .map(|i| self.encode_pair(i, firsts[i].as_ref(), seconds[i].as_ref(), max_length, truncation))
             .collect();
 
-        let mut out = EncodedPairs {
-            lengths: Vec::with_capacity(encodings.len()),
-            ..Default::default()
-        };
-        let total: usize = encodings.iter().flatten().map(Encoding::len).sum();
-        out.ids.reserve_exact(total);
-        out.type_ids.reserve_exact(total);
-        for (i, encoding) in encodings.into_iter().enumerate() {
-            let encoding = encoding?;
-            out.ids.extend_from_slice(encoding.get_ids());
-            for &type_id in encoding.get_type_ids() {
-                let type_id = u8::try_from(type_id).map_err(|_| {
-                    Error::encode(format!("pair {i}: type id {type_id} does not fit in a byte"))
-                })?;
-                out.type_ids.push(type_id);
-            }
-            out.lengths.push(encoding.len() as u32);
+        pack(encodings, "pair")
+    }
+
+    /// Encodes each text alone as `[CLS] text [SEP]` (or the loaded tokenizer's single template),
+    /// type ids 0, the text cut from the end to fit `max_length` tokens including special tokens
+    /// (as Hugging Face truncates one sequence).
+    pub fn encode_texts<S: AsRef<str> + Sync>(&self, texts: &[S], max_length: usize) -> Result<EncodedPairs> {
+        if max_length <= self.added_single_tokens {
+            return Err(Error::invalid_argument(format!(
+                "maxLength must be >= {} (it counts the {} special tokens), got {max_length}",
+                self.added_single_tokens + 1,
+                self.added_single_tokens
+            )));
         }
-        Ok(out)
+        let encodings: Vec<Result<Encoding>> = (0..texts.len())
+            .into_maybe_par_iter()
+            .map(|i| self.encode_text(i, texts[i].as_ref(), max_length))
+            .collect();
+        pack(encodings, "text")
+    }
+
+    fn encode_text(&self, index: usize, text: &str, max_length: usize) -> Result<Encoding> {
+        let fail = |e: tokenizers::Error| Error::encode(format!("text {index}: {e}"));
+        let mut encoding = self.tokenizer.encode_fast(text, false).map_err(fail)?;
+        encoding.truncate(max_length - self.added_single_tokens, 0, TruncationDirection::Right);
+        // The cut-off part is never used.
+        drop(encoding.take_overflowing());
+        let processor = self.tokenizer.get_post_processor().expect("checked at load");
+        processor.process(encoding, None, true).map_err(fail)
     }
 
     fn encode_pair(
@@ -163,4 +173,27 @@ impl PairTokenizer {
         let processor = self.tokenizer.get_post_processor().expect("checked at load");
         processor.process(first, Some(second), true).map_err(fail)
     }
+}
+
+/// Lays encodings end to end; the first error wins. `what` names an item in messages.
+fn pack(encodings: Vec<Result<Encoding>>, what: &str) -> Result<EncodedPairs> {
+    let mut out = EncodedPairs {
+        lengths: Vec::with_capacity(encodings.len()),
+        ..Default::default()
+    };
+    let total: usize = encodings.iter().flatten().map(Encoding::len).sum();
+    out.ids.reserve_exact(total);
+    out.type_ids.reserve_exact(total);
+    for (i, encoding) in encodings.into_iter().enumerate() {
+        let encoding = encoding?;
+        out.ids.extend_from_slice(encoding.get_ids());
+        for &type_id in encoding.get_type_ids() {
+            let type_id = u8::try_from(type_id).map_err(|_| {
+                Error::encode(format!("{what} {i}: type id {type_id} does not fit in a byte"))
+            })?;
+            out.type_ids.push(type_id);
+        }
+        out.lengths.push(encoding.len() as u32);
+    }
+    Ok(out)
 }

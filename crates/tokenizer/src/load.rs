@@ -12,13 +12,15 @@ pub const TOKENIZER_JSON: &str = "tokenizer.json";
 pub const VOCAB_TXT: &str = "vocab.txt";
 pub const TOKENIZER_CONFIG_JSON: &str = "tokenizer_config.json";
 
-/// A tokenizer ready to encode (a, b) pairs: no padding and no stored truncation, since both are
+/// A tokenizer ready to encode (a, b) pairs or single texts: no padding and no stored truncation, since both are
 /// decided per call.
 #[derive(Debug, Clone)]
 pub struct PairTokenizer {
     pub(crate) tokenizer: Tokenizer,
     /// Special tokens the pair template adds (3 for BERT: [CLS] a [SEP] b [SEP]).
     pub(crate) added_pair_tokens: usize,
+    /// Special tokens the single-text template adds (2 for BERT: [CLS] text [SEP]).
+    pub(crate) added_single_tokens: usize,
     source: &'static str,
     model_max_length: Option<u32>,
 }
@@ -61,13 +63,15 @@ impl PairTokenizer {
         tokenizer
             .with_truncation(None)
             .map_err(|e| Error::load(path, e))?;
-        let added_pair_tokens = tokenizer
+        let processor = tokenizer
             .get_post_processor()
-            .map(|processor| processor.added_tokens(true))
             .ok_or_else(|| Error::load(path, "no post_processor: cannot add the special tokens of a pair"))?;
+        let added_pair_tokens = processor.added_tokens(true);
+        let added_single_tokens = processor.added_tokens(false);
         Ok(PairTokenizer {
             tokenizer,
             added_pair_tokens,
+            added_single_tokens,
             source,
             model_max_length,
         })

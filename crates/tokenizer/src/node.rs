@@ -67,6 +67,33 @@ impl Task for EncodePairsTask {
     }
 }
 
+/// Texts copied from JS on the JS thread; `compute` then encodes them alone on a libuv worker.
+pub struct EncodeTextsTask {
+    tokenizer: Arc<PairTokenizer>,
+    texts: Vec<String>,
+    max_length: f64,
+}
+
+impl EncodeTextsTask {
+    fn run(&self) -> crate::error::Result<EncodedPairs> {
+        let max_length = max_length_from_number(self.max_length)?;
+        self.tokenizer.encode_texts(&self.texts, max_length)
+    }
+}
+
+impl Task for EncodeTextsTask {
+    type Output = EncodedPairs;
+    type JsValue = JsEncodedPairs;
+
+    fn compute(&mut self) -> napi::Result<EncodedPairs> {
+        self.run().map_err(to_napi)
+    }
+
+    fn resolve(&mut self, _env: Env, output: EncodedPairs) -> napi::Result<JsEncodedPairs> {
+        Ok(output.into())
+    }
+}
+
 /// A pair tokenizer loaded from a model folder.
 #[napi]
 pub struct Tokenizer {
@@ -136,6 +163,30 @@ impl Tokenizer {
             seconds,
             max_length,
             truncation,
+        })
+    }
+
+    /// Encodes each text alone (`[CLS] text [SEP]`, type ids 0) on the calling thread.
+    #[napi(ts_args_type = "texts: string[], maxLength: number")]
+    pub fn encode_texts(&self, texts: Vec<String>, max_length: f64) -> napi::Result<JsEncodedPairs> {
+        let task = EncodeTextsTask {
+            tokenizer: self.inner.clone(),
+            texts,
+            max_length,
+        };
+        task.run().map(JsEncodedPairs::from).map_err(to_napi)
+    }
+
+    /// Same as `encodeTexts`, off the JS thread; errors reject the Promise.
+    #[napi(
+        ts_args_type = "texts: string[], maxLength: number",
+        ts_return_type = "Promise<EncodedPairs>"
+    )]
+    pub fn encode_texts_async(&self, texts: Vec<String>, max_length: f64) -> AsyncTask<EncodeTextsTask> {
+        AsyncTask::new(EncodeTextsTask {
+            tokenizer: self.inner.clone(),
+            texts,
+            max_length,
         })
     }
 }

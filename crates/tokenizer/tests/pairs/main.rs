@@ -4,4 +4,5 @@ mod common;
 mod layout;
 mod loading;
 mod normalization;
+mod single;
 mod truncation;
