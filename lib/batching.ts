@@ -50,9 +50,9 @@ export function* lengthSortedBatches(encoded: EncodedPairs, maxBatchTokens: numb
   }
 }
 
-/** Copies one batch's logits rows back to their input positions. */
-export function scatterRows(batchLogits: Float32Array, indices: Uint32Array, numLabels: number, out: Float32Array): void {
+/** Copies one batch's output rows (rowWidth floats each) back to their input positions. */
+export function scatterRows(batchRows: Float32Array, indices: Uint32Array, rowWidth: number, out: Float32Array): void {
   for (let j = 0; j < indices.length; j++) {
-    out.set(batchLogits.subarray(j * numLabels, (j + 1) * numLabels), indices[j]! * numLabels);
+    out.set(batchRows.subarray(j * rowWidth, (j + 1) * rowWidth), indices[j]! * rowWidth);
   }
 }

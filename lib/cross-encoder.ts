@@ -1,33 +1,34 @@
 /** The public cross-encoder API: load a model folder, score pairs, rank documents. */
-import { readFileSync, statSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 
 import { ACTIVATIONS, type Activation, applyActivation, defaultActivation } from './activation.js';
-import { lengthSortedBatches, scatterRows } from './batching.js';
+import { type AsyncBatchedCall, EngineQueue, fromEngine, runBatched, runBatchedSync } from './batched-run.js';
 import {
   type CallLimits,
-  checkPairLimit,
+  checkItemLimit,
   DEFAULT_MAX_PAIRS_PER_CALL,
   DEFAULT_MAX_TOKENS_PER_CALL,
-  pairChunks,
-  tokenLimitError,
-  tokenLimitReachable,
+  pairCaps,
 } from './call-limits.js';
-import { CrossrankError, DisposedError, ModelLoadError } from './errors.js';
+import { DisposedError, ModelLoadError } from './errors.js';
+import { loadNativeModel, loadTokenizer, modelFolder } from './model-folder.js';
 import {
   type Dtype,
   type EncodedPairs,
-  engineAddon,
   type NativeModel,
   type NativeModelConfig,
   type NativeTokenizer,
+  type Pooling,
   type Truncation,
-  tokenizerAddon,
 } from './native.js';
+import { checkOptionsObject, describe, oneOf, optionalInteger, optionalSignal } from './validation.js';
 
 export type { Activation } from './activation.js';
 export { DEFAULT_MAX_PAIRS_PER_CALL, DEFAULT_MAX_TOKENS_PER_CALL } from './call-limits.js';
-export type { Dtype, EncodedPairs, Truncation } from './native.js';
+export type { Dtype, EncodedPairs, Pooling, Truncation } from './native.js';
+
+export const POOLINGS: readonly Pooling[] = ['cls', 'mean'];
 
 export const TRUNCATIONS: readonly Truncation[] = ['longest_first', 'only_second'];
 export const DTYPES: readonly Dtype[] = ['fp32', 'int8'];
@@ -72,6 +73,28 @@ export interface PredictOptions {
   signal?: AbortSignal;
 }
 
+export interface EncodeOptions {
+  /**
+   * Which hidden states: 0 is the embeddings' output, 1..numHiddenLayers the
+   * output of that encoder layer (transformers' `hidden_states[layer]`).
+   */
+  layer: number;
+  /** 'cls': each pair's [CLS] row (not the pooler's output); 'mean': the mean over all the pair's tokens. */
+  pooling: Pooling;
+  /** As in predict. */
+  maxBatchTokens?: number;
+  /** As in predict. */
+  truncation?: Truncation;
+  /** Called after each batch with the number of pairs encoded so far and the total. */
+  onProgress?: (done: number, total: number) => void;
+  /** This call's cap on pairs (default: the model's, set at load). */
+  maxPairsPerCall?: number;
+  /** This call's cap on tokens after truncation (default: the model's, set at load). */
+  maxTokensPerCall?: number;
+  /** As in predict: checked before the call and between batches. */
+  signal?: AbortSignal;
+}
+
 export interface RankOptions extends PredictOptions {
   /** Keep only the best `topK` results. */
   topK?: number;
@@ -111,9 +134,7 @@ export class CrossEncoder {
   #model: NativeModel;
   #tokenizer: NativeTokenizer;
   #disposed = false;
-  // Engine calls on one model run one after another; queueing them here keeps
-  // waiting calls off the libuv thread pool.
-  #engineQueue: Promise<unknown> = Promise.resolve();
+  readonly #engineQueue = new EngineQueue();
 
   private constructor(model: NativeModel, tokenizer: NativeTokenizer, config: ModelConfig) {
     this.#model = model;
@@ -144,25 +165,8 @@ export class CrossEncoder {
       throw new RangeError(`crossrank: options.dtype must be 'fp32' or 'int8', got ${JSON.stringify(options.dtype)}`);
     }
 
-    const dir = resolve(path);
-    let isDirectory = false;
-    try {
-      isDirectory = statSync(dir).isDirectory();
-    } catch {
-      throw new ModelLoadError(`crossrank: model folder ${dir} does not exist`, dir);
-    }
-    if (!isDirectory) throw new ModelLoadError(`crossrank: ${dir} is not a folder (expected a model folder)`, dir);
-
-    const { Model } = engineAddon();
-    let model: NativeModel;
-    try {
-      model = new Model(dir, {
-        ...(threads === undefined ? {} : { threads }),
-        ...(options.dtype === undefined ? {} : { dtype: options.dtype }),
-      });
-    } catch (error) {
-      throw asLoadError(error, dir);
-    }
+    const dir = modelFolder(path);
+    const model = loadNativeModel(dir, { threads, dtype: options.dtype });
     try {
       const tokenizer = loadTokenizer(dir);
       const config = { ...describeModel(dir, model.config, tokenizer, maxLengthOption), ...limits };
@@ -200,72 +204,66 @@ export class CrossEncoder {
    */
   async predict(pairs: readonly Pair[], options: PredictOptions = {}): Promise<Float32Array> {
     this.#assertUsable();
-    const { firsts, seconds, resolved, scores } = this.#startCall(pairs, options);
-    const { numLabels, maxLength } = this.config;
+    const { firsts, seconds, resolved } = this.#startCall(pairs, options);
+    const { maxLength } = this.config;
     const { truncation, signal } = resolved;
-    const encodeChunk = ([start, end]: readonly [number, number]) =>
-      this.#tokenizer.encodePairsAsync(firsts.slice(start, end), seconds.slice(start, end), maxLength, truncation);
-
-    if (tokenLimitReachable(firsts.length, maxLength, resolved)) {
-      const budget = new TokenBudget(resolved);
-      for (const chunk of pairChunks(firsts.length)) {
-        const encoded = await encodeChunk(chunk);
-        signal?.throwIfAborted();
-        budget.add(encoded.ids.length, chunk[1]);
-      }
-    }
-    let done = 0;
-    for (const chunk of pairChunks(firsts.length)) {
-      const encoded = await encodeChunk(chunk);
-      checkTokenIds(encoded, chunk[0], this.config);
-      const chunkScores = scores.subarray(chunk[0] * numLabels, chunk[1] * numLabels);
-      for (const batch of lengthSortedBatches(encoded, resolved.maxBatchTokens)) {
-        this.#assertUsable();
-        signal?.throwIfAborted();
-        const logits = await this.#runQueued(batch.ids, batch.typeIds, batch.lengths, signal);
-        scatterRows(logits, batch.indices, numLabels, chunkScores);
-        done += batch.indices.length;
-        resolved.onProgress?.(done, firsts.length);
-      }
-    }
-    applyActivation(scores, numLabels, resolved.activation);
+    const scores = await runBatched({
+      ...this.#batchedCall(firsts.length, resolved, this.config.numLabels, 'predict()'),
+      encodeChunk: (start, end) =>
+        this.#tokenizer.encodePairsAsync(firsts.slice(start, end), seconds.slice(start, end), maxLength, truncation),
+      runBatch: (batch) =>
+        this.#engineQueue.run(() => this.#model.run(batch.ids, batch.typeIds, batch.lengths), this.#assertUsable, signal),
+    });
+    applyActivation(scores, this.config.numLabels, resolved.activation);
     return scores;
   }
 
   /** `predict` on the calling thread, for scripts. Blocks the event loop while it runs. */
   predictSync(pairs: readonly Pair[], options: PredictOptions = {}): Float32Array {
     this.#assertUsable();
-    const { firsts, seconds, resolved, scores } = this.#startCall(pairs, options);
-    const { numLabels, maxLength } = this.config;
-    const { truncation, signal } = resolved;
-    const encodeChunk = ([start, end]: readonly [number, number]) =>
-      this.#tokenizer.encodePairs(firsts.slice(start, end), seconds.slice(start, end), maxLength, truncation);
-
-    if (tokenLimitReachable(firsts.length, maxLength, resolved)) {
-      const budget = new TokenBudget(resolved);
-      for (const chunk of pairChunks(firsts.length)) budget.add(encodeChunk(chunk).ids.length, chunk[1]);
-    }
-    let done = 0;
-    for (const chunk of pairChunks(firsts.length)) {
-      const encoded = encodeChunk(chunk);
-      checkTokenIds(encoded, chunk[0], this.config);
-      const chunkScores = scores.subarray(chunk[0] * numLabels, chunk[1] * numLabels);
-      for (const batch of lengthSortedBatches(encoded, resolved.maxBatchTokens)) {
-        // An onProgress callback may have aborted the call.
-        signal?.throwIfAborted();
-        let logits: Float32Array;
+    const { firsts, seconds, resolved } = this.#startCall(pairs, options);
+    const { maxLength } = this.config;
+    const { truncation } = resolved;
+    const scores = runBatchedSync({
+      ...this.#batchedCall(firsts.length, resolved, this.config.numLabels, 'predict()'),
+      encodeChunk: (start, end) =>
+        this.#tokenizer.encodePairs(firsts.slice(start, end), seconds.slice(start, end), maxLength, truncation),
+      runBatch: (batch) => {
         try {
-          logits = this.#model.runSync(batch.ids, batch.typeIds, batch.lengths);
+          return this.#model.runSync(batch.ids, batch.typeIds, batch.lengths);
         } catch (error) {
           throw fromEngine(error);
         }
-        scatterRows(logits, batch.indices, numLabels, chunkScores);
-        done += batch.indices.length;
-        resolved.onProgress?.(done, firsts.length);
-      }
-    }
-    applyActivation(scores, numLabels, resolved.activation);
+      },
+    });
+    applyActivation(scores, this.config.numLabels, resolved.activation);
     return scores;
+  }
+
+  /**
+   * Each pair's representation after encoder layer `layer` (0: the
+   * embeddings' output, numHiddenLayers: the last layer), pooled to one row:
+   * resolves to a Float32Array of `pairs.length * hiddenSize`, row-major, in
+   * input order. Runs only the layers needed, off the JS thread.
+   */
+  async encode(pairs: readonly Pair[], options: EncodeOptions): Promise<Float32Array> {
+    this.#assertUsable();
+    checkOptionsObject(options, 'encode options');
+    const { layer, pooling } = resolveEncodeTarget(options, this.config.numHiddenLayers);
+    const { firsts, seconds, resolved } = this.#startCall(pairs, { ...options, activation: undefined }, 'encode()');
+    const { maxLength } = this.config;
+    const { truncation, signal } = resolved;
+    return runBatched({
+      ...this.#batchedCall(firsts.length, resolved, this.config.hiddenSize, 'encode()'),
+      encodeChunk: (start, end) =>
+        this.#tokenizer.encodePairsAsync(firsts.slice(start, end), seconds.slice(start, end), maxLength, truncation),
+      runBatch: (batch) =>
+        this.#engineQueue.run(
+          () => this.#model.encode(batch.ids, batch.typeIds, batch.lengths, layer, pooling),
+          this.#assertUsable,
+          signal,
+        ),
+    });
   }
 
   /**
@@ -336,44 +334,45 @@ export class CrossEncoder {
    */
   runBatch(ids: Uint32Array, typeIds: Uint8Array, lengths: Uint32Array): Promise<Float32Array> {
     this.#assertUsable();
-    return this.#runQueued(ids, typeIds, lengths);
+    return this.#engineQueue.run(() => this.#model.run(ids, typeIds, lengths), this.#assertUsable);
   }
 
-  #assertUsable(): void {
+  // An arrow function: it is handed to the shared batching code.
+  readonly #assertUsable = (): void => {
     if (this.#disposed) throw new DisposedError();
-  }
+  };
 
-  /** Checks options and the pair cap; the scores array the call fills. */
-  #startCall(pairs: readonly Pair[], options: PredictOptions) {
+  /** Checks options and the pair cap. */
+  #startCall(pairs: readonly Pair[], options: PredictOptions, method = 'predict()') {
     const resolved = this.#resolvePredictOptions(options);
     // Before splitting, so an oversized call costs nothing.
-    if (Array.isArray(pairs)) checkPairLimit(pairs.length, resolved);
+    if (Array.isArray(pairs)) checkItemLimit(pairs.length, pairCaps(resolved, method));
     const { firsts, seconds } = splitPairs(pairs);
     resolved.signal?.throwIfAborted();
-    const scores = new Float32Array(firsts.length * this.config.numLabels);
-    return { firsts, seconds, resolved, scores };
+    return { firsts, seconds, resolved };
   }
 
-  #runQueued(
-    ids: Uint32Array,
-    typeIds: Uint8Array,
-    lengths: Uint32Array,
-    signal?: AbortSignal,
-  ): Promise<Float32Array> {
-    const run = this.#engineQueue.then(() => {
-      this.#assertUsable();
-      // Aborted while other calls' batches ran: skip this one.
-      signal?.throwIfAborted();
-      return this.#model.run(ids, typeIds, lengths);
-    });
-    this.#engineQueue = run.catch(() => undefined);
-    return run.catch((error: unknown) => {
-      throw fromEngine(error);
-    });
+  /** The parts of a batched call that every method shares. */
+  #batchedCall(
+    count: number,
+    resolved: ResolvedPredictOptions,
+    rowWidth: number,
+    method: string,
+  ): Omit<AsyncBatchedCall, 'encodeChunk' | 'runBatch'> {
+    return {
+      count,
+      maxLength: this.config.maxLength,
+      caps: pairCaps(resolved, method),
+      maxBatchTokens: resolved.maxBatchTokens,
+      rowWidth,
+      vocabulary: this.config,
+      signal: resolved.signal,
+      onProgress: resolved.onProgress,
+      assertUsable: this.#assertUsable,
+    };
   }
 
-  #resolvePredictOptions(options: PredictOptions): Required<Omit<PredictOptions, 'onProgress' | 'signal'>> &
-    Pick<PredictOptions, 'onProgress' | 'signal'> {
+  #resolvePredictOptions(options: PredictOptions): ResolvedPredictOptions {
     checkOptionsObject(options, 'predict options');
     const limits = resolveLimits(options, this.config);
     const maxBatchTokens =
@@ -393,52 +392,27 @@ export class CrossEncoder {
     if (options.onProgress !== undefined && typeof options.onProgress !== 'function') {
       throw new TypeError(`crossrank: options.onProgress must be a function, got ${describe(options.onProgress)}`);
     }
-    if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) {
-      throw new TypeError(`crossrank: options.signal must be an AbortSignal, got ${describe(options.signal)}`);
-    }
-    return { maxBatchTokens, activation, truncation, ...limits, onProgress: options.onProgress, signal: options.signal };
+    const signal = optionalSignal(options.signal);
+    return { maxBatchTokens, activation, truncation, ...limits, onProgress: options.onProgress, signal };
   }
 }
 
-/** Running total of a call's tokens against its cap. */
-class TokenBudget {
-  #tokens = 0;
-  readonly #limits: CallLimits;
+type ResolvedPredictOptions = Required<Omit<PredictOptions, 'onProgress' | 'signal'>> &
+  Pick<PredictOptions, 'onProgress' | 'signal'>;
 
-  constructor(limits: CallLimits) {
-    this.#limits = limits;
+/** encode()'s layer and pooling, checked against the model. */
+function resolveEncodeTarget(options: EncodeOptions, numHiddenLayers: number): { layer: number; pooling: Pooling } {
+  const { layer } = options;
+  if (typeof layer !== 'number' || !Number.isInteger(layer)) {
+    throw new TypeError(`crossrank: options.layer must be an integer, got ${describe(layer)}`);
   }
-
-  /** Adds the tokens of the pairs up to pairsCounted; throws once the cap is passed. */
-  add(tokens: number, pairsCounted: number): void {
-    this.#tokens += tokens;
-    if (this.#tokens > this.#limits.maxTokensPerCall) throw tokenLimitError(this.#tokens, pairsCounted, this.#limits);
+  if (layer < 0 || layer > numHiddenLayers) {
+    throw new RangeError(
+      `crossrank: options.layer must be between 0 (the embeddings) and ${numHiddenLayers} (this model's last layer, ` +
+        `num_hidden_layers), got ${layer}`,
+    );
   }
-}
-
-/**
- * The engine refuses ids outside its tables too; checking here names the pair
- * and the likely cause (tokenizer files that do not match config.json).
- */
-function checkTokenIds(encoded: EncodedPairs, firstPair: number, config: ModelConfig): void {
-  const { ids, typeIds, lengths } = encoded;
-  let pair = 0;
-  let pairEnd = lengths[0] ?? 0;
-  for (let t = 0; t < ids.length; t++) {
-    while (t >= pairEnd) pairEnd += lengths[++pair]!;
-    const bad =
-      ids[t]! >= config.vocabSize
-        ? `token id ${ids[t]} is outside the vocabulary (vocab_size ${config.vocabSize})`
-        : typeIds[t]! >= config.typeVocabSize
-          ? `token type id ${typeIds[t]} is outside [0, ${config.typeVocabSize}) (type_vocab_size)`
-          : undefined;
-    if (bad !== undefined) {
-      throw new RangeError(
-        `crossrank: pairs[${firstPair + pair}]: ${bad} of ${join(config.path, 'config.json')}; ` +
-          "the model's tokenizer files do not match its config.json",
-      );
-    }
-  }
+  return { layer, pooling: oneOf(options.pooling, 'options.pooling', POOLINGS) };
 }
 
 /** The call caps in options (load or predict), each falling back to its default. */
@@ -451,17 +425,6 @@ function resolveLimits(options: Partial<CallLimits>, defaults: CallLimits): Call
       optionalInteger(options.maxTokensPerCall, 'options.maxTokensPerCall', 1, Number.MAX_SAFE_INTEGER) ??
       defaults.maxTokensPerCall,
   };
-}
-
-function loadTokenizer(dir: string): NativeTokenizer {
-  const { Tokenizer } = tokenizerAddon();
-  try {
-    return Tokenizer.fromDir(dir);
-  } catch (error) {
-    throw new ModelLoadError(`crossrank: cannot load the tokenizer of ${dir}: ${(error as Error).message}`, dir, {
-      cause: error,
-    });
-  }
 }
 
 function describeModel(
@@ -528,38 +491,4 @@ function splitPairs(pairs: readonly Pair[]): { firsts: string[]; seconds: string
     seconds[i] = second;
   }
   return { firsts, seconds };
-}
-
-function checkOptionsObject(options: unknown, what: string): void {
-  if (options === null || typeof options !== 'object' || Array.isArray(options)) {
-    throw new TypeError(`crossrank: ${what} must be an object, got ${describe(options)}`);
-  }
-}
-
-function optionalInteger(value: unknown, name: string, min: number, max: number): number | undefined {
-  if (value === undefined) return undefined;
-  if (typeof value !== 'number' || !Number.isInteger(value)) {
-    throw new TypeError(`crossrank: ${name} must be an integer, got ${describe(value)}`);
-  }
-  if (value < min || value > max) throw new RangeError(`crossrank: ${name} must be between ${min} and ${max}, got ${value}`);
-  return value;
-}
-
-function describe(value: unknown): string {
-  if (value === null) return 'null';
-  if (Array.isArray(value)) return `an array of length ${value.length}`;
-  if (typeof value === 'string') return `the string ${JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value)}`;
-  if (typeof value === 'object') return 'an object';
-  return `${typeof value} ${String(value)}`;
-}
-
-function asLoadError(error: unknown, dir: string): Error {
-  if (error instanceof CrossrankError || error instanceof TypeError || error instanceof RangeError) return error;
-  const message = (error as Error).message ?? String(error);
-  return new ModelLoadError(message.startsWith('crossrank') ? message : `crossrank: ${message}`, dir, { cause: error });
-}
-
-function fromEngine(error: unknown): unknown {
-  if ((error as { code?: string } | null)?.code === 'CROSSRANK_DISPOSED') return new DisposedError();
-  return error;
 }

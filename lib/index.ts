@@ -3,6 +3,7 @@ export {
   DEFAULT_MAX_BATCH_TOKENS,
   DEFAULT_MAX_PAIRS_PER_CALL,
   DEFAULT_MAX_TOKENS_PER_CALL,
+  type EncodeOptions,
   type LoadOptions,
   type ModelConfig,
   type Pair,
@@ -13,6 +14,7 @@ export {
   type Truncation,
   type Dtype,
   type EncodedPairs,
+  type Pooling,
 } from './cross-encoder.js';
 export { quantizeModel } from './quantize.js';
 export { CrossrankError, DisposedError, ModelLoadError, NativeLoadError } from './errors.js';

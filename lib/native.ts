@@ -29,9 +29,14 @@ export interface NativeModelConfig {
   weightsDtype: 'F32' | 'F16' | 'BF16';
   /** What the encoder's linear layers run in. */
   dtype: Dtype;
+  /** Whether the pooler and classifier were loaded (false with encoderOnly). */
+  hasClassifier: boolean;
 }
 
 export type Dtype = 'fp32' | 'int8';
+
+/** How a sequence's hidden states become one vector: its [CLS] row, or the mean of its rows. */
+export type Pooling = 'cls' | 'mean';
 
 export interface NativeModel {
   readonly config: NativeModelConfig;
@@ -41,6 +46,9 @@ export interface NativeModel {
   runSync(ids: Uint32Array, typeIds: Uint8Array, lengths: Uint32Array): Float32Array;
   /** The pooler's output (tanh(dense([CLS]))), n x hiddenSize, on the calling thread. */
   pooledSync(ids: Uint32Array, typeIds: Uint8Array, lengths: Uint32Array): Float32Array;
+  /** Each sequence's hidden states after `layer` (0: the embeddings), pooled; n x hiddenSize. */
+  encode(ids: Uint32Array, typeIds: Uint8Array, lengths: Uint32Array, layer: number, pooling: Pooling): Promise<Float32Array>;
+  encodeSync(ids: Uint32Array, typeIds: Uint8Array, lengths: Uint32Array, layer: number, pooling: Pooling): Float32Array;
   dispose(): void;
 }
 
@@ -53,7 +61,7 @@ export interface CpuInfo {
 }
 
 interface EngineAddon {
-  Model: new (modelDir: string, options?: { threads?: number; dtype?: Dtype }) => NativeModel;
+  Model: new (modelDir: string, options?: { threads?: number; dtype?: Dtype; encoderOnly?: boolean }) => NativeModel;
   cpuInfo(): CpuInfo;
   quantizeModel(modelDir: string, outPath: string): void;
 }
@@ -76,6 +84,9 @@ export interface NativeTokenizer {
     maxLength: number,
     truncation: Truncation,
   ): Promise<EncodedPairs>;
+  /** Each text alone, `[CLS] text [SEP]`, type ids 0, cut to maxLength tokens. */
+  encodeTexts(texts: string[], maxLength: number): EncodedPairs;
+  encodeTextsAsync(texts: string[], maxLength: number): Promise<EncodedPairs>;
 }
 
 interface TokenizerAddon {

@@ -10,8 +10,13 @@ Writes:
     test/fixtures/tiny/                   tiny random BERT cross-encoder (F16 safetensors, 2 labels)
     test/fixtures/tiny-goldens.json       golden ids / type ids / logits for the tiny model
     test/fixtures/minilm-goldens.json     same for .cache/models/minilm-l6-cross-encoder
+    test/fixtures/minilm-embed-goldens.json   sentence-transformers embeddings of
+                                          .cache/models/all-minilm-l6-v2 (normalised and not)
+    test/fixtures/minilm-hidden-goldens.json  pooled hidden states (output_hidden_states) of
+                                          minilm-l6-cross-encoder at layers 0, 1, 3, 6
+    test/fixtures/tiny-hidden-goldens.json    same for tiny/ at layers 0, 1, 2
 
-Options: --only tiny|minilm   --skip-tiny-model (reuse the committed tiny weights)
+Options: --only tiny|minilm|embed|hidden   --skip-tiny-model (reuse the committed tiny weights)
 See test/fixtures/README.md for the golden file format (TextRefs into ../shared/data).
 """
 import argparse
@@ -39,6 +44,7 @@ TREC = os.path.join(DATA, "trec-dl20", "retrieve_results_dl20.json")
 STSB_DIR = os.path.join(DATA, "stsbenchmark")
 CACHE = os.environ.get("CROSSRANK_CACHE", os.path.join(REPO, ".cache"))
 MINILM_DIR = os.path.join(CACHE, "models", "minilm-l6-cross-encoder")
+SENTENCE_DIR = os.path.join(CACHE, "models", "all-minilm-l6-v2")
 FIXTURES = os.path.join(REPO, "test", "fixtures")
 TINY_DIR = os.path.join(FIXTURES, "tiny")
 GENERATOR = "scripts/make-fixtures.py"
@@ -474,9 +480,118 @@ def report(label, cases, num_labels, elapsed):
     print("  lengths: min %d max %d, %d at 512" % (min(lens), max(lens), sum(l == 512 for l in lens)))
 
 
+# -------------------------------------------------------------------------------------------------
+# Embedding and hidden-state goldens
+# -------------------------------------------------------------------------------------------------
+
+# Vectors are written rounded to 8 significant digits (relative error <= 5e-8 of the float32 value,
+# far below the tests' 1e-4 tolerance) to keep the files small.
+VECTOR_DIGITS = 8
+
+
+def rounded(values):
+    return [float("%.*g" % (VECTOR_DIGITS, v)) for v in values]
+
+
+def embed_texts(data):
+    """~24 texts: STS-B sentences, TREC DL queries and passages, and a few edge cases."""
+    texts = []
+    for i, row in enumerate(range(0, 1379, 125)):            # 12 STS-B test sentences
+        texts.append({"stsb": ["test", row, 1 + i % 2]})
+    qids = sorted(data.query_by_qid, key=int)
+    for qid in qids[:3]:
+        texts.append({"trecQuery": qid})
+    for qid in qids[:6]:
+        hits = data.hits_by_qid[qid]
+        texts.append({"trecPassage": hits[(int(qid) % 50)]["docid"]})
+    # Longer than max_seq_length (256): cut from the end.
+    texts.append({"concat": [{"trecPassage": h["docid"]} for h in data.hits_by_qid[qids[0]][:4]], "sep": " "})
+    texts.append("")
+    texts.append("Crème brûlée at a naïve café 🍕 北京")
+    return texts
+
+
+def run_embed_goldens(data, out_path):
+    from sentence_transformers import SentenceTransformer
+    import sentence_transformers
+    t0 = time.time()
+    model = SentenceTransformer(SENTENCE_DIR, device="cpu")
+    model.eval()
+    names = [type(m).__name__ for m in model]
+    assert names == ["Transformer", "Pooling", "Normalize"], names
+    cases = []
+    with torch.no_grad():
+        for ref in embed_texts(data):
+            text = data.resolve(ref)
+            # One text at a time: no padding at all.
+            features = model.tokenize([text])
+            ids = [int(i) for i in features["input_ids"][0]]
+            pooled = model[1](model[0](dict(features)))["sentence_embedding"][0]
+            normalized = model.encode([text], convert_to_tensor=True, normalize_embeddings=False)[0]
+            assert torch.allclose(torch.nn.functional.normalize(pooled, dim=0), normalized, atol=1e-6)
+            cases.append({"text": ref, "ids": ids, "embedding": rounded(normalized.tolist()),
+                          "unnormalized": rounded(pooled.tolist())})
+    doc = {
+        "model": "all-minilm-l6-v2", "generator": GENERATOR, "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "sentenceTransformers": sentence_transformers.__version__,
+        "modelSha256": sha256_file(os.path.join(SENTENCE_DIR, "model.safetensors")),
+        "maxSeqLength": model.max_seq_length, "digits": VECTOR_DIGITS,
+        "cases": cases,
+    }
+    write_goldens(out_path, doc)
+    lens = [len(c["ids"]) for c in cases]
+    print("embed: %d texts in %.1f s, lengths %d..%d" % (len(cases), time.time() - t0, min(lens), max(lens)))
+
+
+HIDDEN_PAIRS = 16
+
+
+def hidden_cases(cases):
+    """16 pairs: TREC DL query/passage pairs at several ranks, STS-B pairs, a long one, an empty passage."""
+    trec = [c for c in cases if c["name"].startswith("trec ")][:8]
+    stsb = [c for c in cases if c["name"].startswith("stsb ")][:5]
+    edge = [c for c in cases if c["name"] in ("edge: empty passage", "edge: long passage, concat of 12 TREC passages",
+                                              "edge: accents (Creme brulee, naive cafe, Angstrom)")]
+    picked = trec + stsb + edge
+    assert len(picked) == HIDDEN_PAIRS, len(picked)
+    return picked
+
+
+def run_hidden_goldens(label, folder, layers, cases, data, out_path):
+    t0 = time.time()
+    model, tok = load_model(folder)
+    out_cases = []
+    with torch.no_grad():
+        for c in hidden_cases(cases):
+            q, p = data.resolve(c["query"]), data.resolve(c["passage"])
+            enc = tok([q], [p], truncation=c["truncation"], max_length=c["maxLength"])
+            ids, tt = list(enc["input_ids"][0]), list(enc["token_type_ids"][0])
+            out = model(input_ids=torch.tensor([ids]), token_type_ids=torch.tensor([tt]),
+                        attention_mask=torch.ones(1, len(ids), dtype=torch.long), output_hidden_states=True)
+            states = out.hidden_states
+            assert len(states) == model.config.num_hidden_layers + 1
+            hidden = {}
+            for layer in layers:
+                rows = states[layer][0]                      # every token is real: no padding
+                hidden[str(layer)] = {"cls": rounded(rows[0].tolist()), "mean": rounded(rows.mean(dim=0).tolist())}
+            oc = {k: c[k] for k in ("name", "query", "passage", "truncation", "maxLength")}
+            oc.update({"ids": ids, "typeIds": tt, "hidden": hidden})
+            out_cases.append(oc)
+    doc = {
+        "model": label, "generator": GENERATOR, "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "modelSha256": sha256_file(os.path.join(folder, "model.safetensors")),
+        "numHiddenLayers": model.config.num_hidden_layers, "layers": layers, "digits": VECTOR_DIGITS,
+        "cases": out_cases,
+    }
+    write_goldens(out_path, doc)
+    print("%s hidden states: %d pairs, layers %s, in %.1f s" % (label, len(out_cases), layers, time.time() - t0))
+
+
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--only", choices=["tiny", "minilm"])
+    ap.add_argument("--only", choices=["tiny", "minilm", "embed", "hidden"])
     ap.add_argument("--skip-tiny-model", action="store_true")
     ap.add_argument("--dry-run", action="store_true", help="tokenize only; write nothing")
     args = ap.parse_args()
@@ -502,6 +617,15 @@ def main():
             make_tiny(os.path.join(MINILM_DIR, "vocab.txt"))
         results["tiny"] = run_goldens("tiny", TINY_DIR, cases, data,
                                       os.path.join(FIXTURES, "tiny-goldens.json"))
+    if args.only in (None, "embed") and not DRY_RUN:
+        if not os.path.isfile(os.path.join(SENTENCE_DIR, "model.safetensors")):
+            raise SystemExit("%s missing: run scripts/fetch-models.sh first" % SENTENCE_DIR)
+        run_embed_goldens(data, os.path.join(FIXTURES, "minilm-embed-goldens.json"))
+    if args.only in (None, "hidden") and not DRY_RUN:
+        run_hidden_goldens("minilm-l6-cross-encoder", MINILM_DIR, [0, 1, 3, 6], cases, data,
+                           os.path.join(FIXTURES, "minilm-hidden-goldens.json"))
+        run_hidden_goldens("tiny", TINY_DIR, [0, 1, 2], cases, data,
+                           os.path.join(FIXTURES, "tiny-hidden-goldens.json"))
     if len(results) == 2:
         diff = [a["name"] for a, b in zip(results["minilm"], results["tiny"])
                 if a["ids"] != b["ids"] or a["typeIds"] != b["typeIds"]]

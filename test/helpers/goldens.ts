@@ -98,3 +98,53 @@ export function resolveText(ref: TextRef): string {
   if ('repeat' in ref) return Array.from({ length: ref.times }, () => resolveText(ref.repeat)).join(ref.sep ?? ' ');
   throw new Error(`unknown TextRef ${JSON.stringify(ref)}`);
 }
+
+export interface EmbedGoldenCase {
+  text: TextRef;
+  ids: number[];
+  /** sentence-transformers' output (the model's Normalize module applied). */
+  embedding: number[];
+  /** The Pooling module's output, before Normalize. */
+  unnormalized: number[];
+}
+
+export interface EmbedGoldenFile {
+  model: string;
+  maxSeqLength: number;
+  cases: EmbedGoldenCase[];
+}
+
+export interface HiddenGoldenCase {
+  name: string;
+  query: TextRef;
+  passage: TextRef;
+  truncation: 'longest_first' | 'only_second';
+  maxLength: number;
+  ids: number[];
+  typeIds: number[];
+  /** By layer: the [CLS] row and the mean over all the pair's tokens of hidden_states[layer]. */
+  hidden: Record<string, { cls: number[]; mean: number[] }>;
+}
+
+export interface HiddenGoldenFile {
+  model: string;
+  numHiddenLayers: number;
+  layers: number[];
+  cases: HiddenGoldenCase[];
+}
+
+export function loadEmbedGoldens(): EmbedGoldenFile {
+  return readJson<EmbedGoldenFile>(join(fixturesDir, 'minilm-embed-goldens.json'));
+}
+
+export function loadHiddenGoldens(name: 'tiny' | 'minilm'): HiddenGoldenFile {
+  return readJson<HiddenGoldenFile>(join(fixturesDir, `${name}-hidden-goldens.json`));
+}
+
+/** The largest |a[i] - b[i]|; the lengths must match. */
+export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  if (a.length !== b.length) throw new Error(`length ${a.length} differs from ${b.length}`);
+  let max = 0;
+  for (let i = 0; i < a.length; i++) max = Math.max(max, Math.abs(a[i]! - b[i]!));
+  return max;
+}

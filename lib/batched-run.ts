@@ -1,0 +1,171 @@
+/**
+ * The machinery every model call shares: tokenise the items (pairs or texts)
+ * a chunk at a time, count tokens against the call's cap, cut each chunk into
+ * length-sorted batches under a token budget, run the batches one after
+ * another on the model's engine queue and put each output row back at its
+ * item's position. Memory does not grow with the number of items.
+ */
+import { join } from 'node:path';
+
+import { type Batch, lengthSortedBatches, scatterRows } from './batching.js';
+import { type CallCaps, pairChunks, tokenLimitError, tokenLimitReachable } from './call-limits.js';
+import { DisposedError } from './errors.js';
+import type { EncodedPairs } from './native.js';
+
+/** What token ids are checked against before the engine runs. */
+export interface VocabularyLimits {
+  /** The model folder, for messages. */
+  path: string;
+  vocabSize: number;
+  typeVocabSize: number;
+}
+
+export interface BatchedCall {
+  /** Items (pairs or texts) in the call. */
+  count: number;
+  /** Longest tokenised item. */
+  maxLength: number;
+  caps: CallCaps;
+  maxBatchTokens: number;
+  /** Floats of output per item. */
+  rowWidth: number;
+  vocabulary: VocabularyLimits;
+  signal?: AbortSignal | undefined;
+  onProgress?: ((done: number, total: number) => void) | undefined;
+  /** Throws when the model can no longer be used (disposed). */
+  assertUsable: () => void;
+}
+
+export interface AsyncBatchedCall extends BatchedCall {
+  /** Tokenises items [start, end) off the JS thread. */
+  encodeChunk: (start: number, end: number) => Promise<EncodedPairs>;
+  /** Runs one batch (queued behind other engine calls); rowWidth floats per item, in batch order. */
+  runBatch: (batch: Batch) => Promise<Float32Array>;
+}
+
+export interface SyncBatchedCall extends BatchedCall {
+  encodeChunk: (start: number, end: number) => EncodedPairs;
+  runBatch: (batch: Batch) => Float32Array;
+}
+
+/** Runs the call's batches; resolves to count x rowWidth floats in input order. */
+export async function runBatched(call: AsyncBatchedCall): Promise<Float32Array> {
+  const { count, signal } = call;
+  const out = new Float32Array(count * call.rowWidth);
+  if (tokenLimitReachable(count, call.maxLength, call.caps)) {
+    const budget = new TokenBudget(call.caps);
+    for (const [start, end] of pairChunks(count)) {
+      const encoded = await call.encodeChunk(start, end);
+      signal?.throwIfAborted();
+      budget.add(encoded.ids.length, end);
+    }
+  }
+  let done = 0;
+  for (const [start, end] of pairChunks(count)) {
+    const encoded = await call.encodeChunk(start, end);
+    checkTokenIds(encoded, start, call);
+    const chunkOut = out.subarray(start * call.rowWidth, end * call.rowWidth);
+    for (const batch of lengthSortedBatches(encoded, call.maxBatchTokens)) {
+      call.assertUsable();
+      signal?.throwIfAborted();
+      scatterRows(await call.runBatch(batch), batch.indices, call.rowWidth, chunkOut);
+      done += batch.indices.length;
+      call.onProgress?.(done, count);
+    }
+  }
+  return out;
+}
+
+/** `runBatched` on the calling thread. */
+export function runBatchedSync(call: SyncBatchedCall): Float32Array {
+  const { count, signal } = call;
+  const out = new Float32Array(count * call.rowWidth);
+  if (tokenLimitReachable(count, call.maxLength, call.caps)) {
+    const budget = new TokenBudget(call.caps);
+    for (const [start, end] of pairChunks(count)) budget.add(call.encodeChunk(start, end).ids.length, end);
+  }
+  let done = 0;
+  for (const [start, end] of pairChunks(count)) {
+    const encoded = call.encodeChunk(start, end);
+    checkTokenIds(encoded, start, call);
+    const chunkOut = out.subarray(start * call.rowWidth, end * call.rowWidth);
+    for (const batch of lengthSortedBatches(encoded, call.maxBatchTokens)) {
+      // An onProgress callback may have aborted the call.
+      signal?.throwIfAborted();
+      scatterRows(call.runBatch(batch), batch.indices, call.rowWidth, chunkOut);
+      done += batch.indices.length;
+      call.onProgress?.(done, count);
+    }
+  }
+  return out;
+}
+
+/**
+ * Engine calls on one model run one after another; queueing them here keeps
+ * waiting calls off the libuv thread pool.
+ */
+export class EngineQueue {
+  #tail: Promise<unknown> = Promise.resolve();
+
+  /** Runs `start` once every call queued before it has settled, unless the model was disposed or the signal aborted meanwhile. */
+  run(start: () => Promise<Float32Array>, assertUsable: () => void, signal?: AbortSignal): Promise<Float32Array> {
+    const run = this.#tail.then(() => {
+      assertUsable();
+      // Aborted while other calls' batches ran: skip this one.
+      signal?.throwIfAborted();
+      return start();
+    });
+    this.#tail = run.catch(() => undefined);
+    return run.catch((error: unknown) => {
+      throw fromEngine(error);
+    });
+  }
+}
+
+/** The engine's disposed error as the public DisposedError; any other error as it is. */
+export function fromEngine(error: unknown): unknown {
+  if ((error as { code?: string } | null)?.code === 'CROSSRANK_DISPOSED') return new DisposedError();
+  return error;
+}
+
+/** Running total of a call's tokens against its cap. */
+class TokenBudget {
+  #tokens = 0;
+  readonly #caps: CallCaps;
+
+  constructor(caps: CallCaps) {
+    this.#caps = caps;
+  }
+
+  /** Adds the tokens of the items up to itemsCounted; throws once the cap is passed. */
+  add(tokens: number, itemsCounted: number): void {
+    this.#tokens += tokens;
+    if (this.#tokens > this.#caps.maxTokens) throw tokenLimitError(this.#tokens, itemsCounted, this.#caps);
+  }
+}
+
+/**
+ * The engine refuses ids outside its tables too; checking here names the item
+ * and the likely cause (tokenizer files that do not match config.json).
+ */
+function checkTokenIds(encoded: EncodedPairs, firstItem: number, call: BatchedCall): void {
+  const { ids, typeIds, lengths } = encoded;
+  const { vocabulary } = call;
+  let item = 0;
+  let itemEnd = lengths[0] ?? 0;
+  for (let t = 0; t < ids.length; t++) {
+    while (t >= itemEnd) itemEnd += lengths[++item]!;
+    const bad =
+      ids[t]! >= vocabulary.vocabSize
+        ? `token id ${ids[t]} is outside the vocabulary (vocab_size ${vocabulary.vocabSize})`
+        : typeIds[t]! >= vocabulary.typeVocabSize
+          ? `token type id ${typeIds[t]} is outside [0, ${vocabulary.typeVocabSize}) (type_vocab_size)`
+          : undefined;
+    if (bad !== undefined) {
+      throw new RangeError(
+        `crossrank: ${call.caps.items}[${firstItem + item}]: ${bad} of ${join(vocabulary.path, 'config.json')}; ` +
+          "the model's tokenizer files do not match its config.json",
+      );
+    }
+  }
+}
