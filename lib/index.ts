@@ -16,6 +16,13 @@ export {
   type EncodedPairs,
   type Pooling,
 } from './cross-encoder.js';
+export {
+  DEFAULT_MAX_TEXTS_PER_CALL,
+  type EmbedOptions,
+  SentenceEncoder,
+  type SentenceEncoderConfig,
+  type SentenceEncoderLoadOptions,
+} from './sentence-encoder.js';
 export { quantizeModel } from './quantize.js';
 export { CrossrankError, DisposedError, ModelLoadError, NativeLoadError } from './errors.js';
 export { cpuInfo, type CpuInfo } from './info.js';

@@ -26,6 +26,14 @@ export function fixtureAvailable(path: string, howToGetIt: string): boolean {
   return false;
 }
 
+/** The all-MiniLM-L6-v2 sentence-transformers folder laid out by scripts/fetch-models.sh. */
+export const sentenceMinilmDir =
+  process.env['CROSSRANK_SENTENCE_MODEL_DIR'] ??
+  join(process.env['CROSSRANK_CACHE'] ?? join(repoRoot, '.cache'), 'models', 'all-minilm-l6-v2');
+
+export const sentenceMinilmAvailable = (): boolean =>
+  fixtureAvailable(join(sentenceMinilmDir, 'model.safetensors'), 'run scripts/fetch-models.sh');
+
 export const minilmAvailable = (): boolean =>
   fixtureAvailable(join(minilmDir, 'model.safetensors'), 'run scripts/fetch-models.sh');
 
