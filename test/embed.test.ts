@@ -37,7 +37,7 @@ function tinySentenceFolder(
 }
 
 /** The tiny model as a bare BertModel checkpoint: no "bert." prefix, no classifier, architectures [BertModel]. */
-function tinyBareFolder(architectures: string[] | undefined = ['BertModel']): string {
+function tinyBareFolder(architectures: string[] | null = ['BertModel']): string {
   const dir = copyModel(tinyDir);
   const file = readSafetensors(join(dir, 'model.safetensors'));
   const tensors: typeof file.tensors = {};
@@ -97,7 +97,7 @@ test('a bare BertModel folder loads as a SentenceEncoder and not as a CrossEncod
     instanceOf: ModelLoadError,
     message: /config\.json: architectures: \[BertModel\] is not a sequence-classification head.*SentenceEncoder\.load/,
   });
-  const noArchitectures = tinyBareFolder(undefined);
+  const noArchitectures = tinyBareFolder(null);
   t.throws(() => CrossEncoder.load(noArchitectures), {
     instanceOf: ModelLoadError,
     message: /model\.safetensors: tensor 'classifier\.weight' is missing: a cross-encoder needs a sequence-classification head.*SentenceEncoder\.load/,
