@@ -126,8 +126,8 @@ function readSentenceBertConfig(dir: string): { maxSeqLength: number | undefined
   const config = readJsonFile(path, dir);
   if (config === null || typeof config !== 'object' || Array.isArray(config)) fail(dir, path, undefined, 'expected an object');
   const { max_seq_length: maxSeqLength, do_lower_case: doLowerCase } = config as Record<string, unknown>;
-  if (maxSeqLength !== undefined && maxSeqLength !== null && (!Number.isInteger(maxSeqLength) || (maxSeqLength as number) < 3)) {
-    fail(dir, path, 'max_seq_length', `expected an integer >= 3, found ${JSON.stringify(maxSeqLength)}`);
+  if (maxSeqLength !== undefined && maxSeqLength !== null && (!Number.isInteger(maxSeqLength) || (maxSeqLength as number) < 4)) {
+    fail(dir, path, 'max_seq_length', `expected an integer >= 4, found ${JSON.stringify(maxSeqLength)}`);
   }
   if (doLowerCase !== undefined && typeof doLowerCase !== 'boolean') {
     fail(dir, path, 'do_lower_case', `expected true or false, found ${JSON.stringify(doLowerCase)}`);

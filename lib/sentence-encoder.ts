@@ -94,7 +94,7 @@ export class SentenceEncoder {
     }
     checkOptionsObject(options, 'SentenceEncoder.load options');
     const threads = optionalInteger(options.threads, 'options.threads', 1, 256);
-    const maxLengthOption = optionalInteger(options.maxLength, 'options.maxLength', 3, 1 << 20);
+    const maxLengthOption = optionalInteger(options.maxLength, 'options.maxLength', 4, 1 << 20);
     const maxTextsPerCall =
       optionalInteger(options.maxTextsPerCall, 'options.maxTextsPerCall', 1, Number.MAX_SAFE_INTEGER) ??
       DEFAULT_MAX_TEXTS_PER_CALL;
