@@ -125,7 +125,11 @@ impl PairTokenizer {
     fn encode_text(&self, index: usize, text: &str, max_length: usize) -> Result<Encoding> {
         let fail = |e: tokenizers::Error| Error::encode(format!("text {index}: {e}"));
         let mut encoding = self.tokenizer.encode_fast(text, false).map_err(fail)?;
-        encoding.truncate(max_length - self.added_single_tokens, 0, TruncationDirection::Right);
+        encoding.truncate(
+            max_length - self.added_single_tokens,
+            0,
+            TruncationDirection::Right,
+        );
         // The cut-off part is never used.
         drop(encoding.take_overflowing());
         let processor = self.tokenizer.get_post_processor().expect("checked at load");

@@ -4,14 +4,19 @@ use crossrank_tokenizer::{ErrorKind, PairTokenizer};
 fn texts(t: &PairTokenizer, texts: &[&str], max_length: usize) -> Vec<(Vec<u32>, Vec<u8>)> {
     let out = t.encode_texts(texts, max_length).unwrap();
     assert_eq!(out.lengths.len(), texts.len());
-    out.pairs().map(|(ids, types)| (ids.to_vec(), types.to_vec())).collect()
+    out.pairs()
+        .map(|(ids, types)| (ids.to_vec(), types.to_vec()))
+        .collect()
 }
 
 #[test]
 fn a_text_alone_is_cls_text_sep_with_type_ids_zero() {
     let t = uncased();
     let got = texts(&t, &["Hello world!", "", "the café"], 512);
-    assert_eq!(got[0].0, [vec![CLS], ids(&["hello", "world", "!"]), vec![SEP]].concat());
+    assert_eq!(
+        got[0].0,
+        [vec![CLS], ids(&["hello", "world", "!"]), vec![SEP]].concat()
+    );
     assert_eq!(got[0].1, vec![0; 5]);
     assert_eq!(got[1], (vec![CLS, SEP], vec![0, 0]));
     assert_eq!(got[2].0, [vec![CLS], ids(&["the", "cafe"]), vec![SEP]].concat());
@@ -44,7 +49,11 @@ fn max_length_must_leave_room_for_a_token() {
     let t = uncased();
     let error = t.encode_texts(&["hello"], 2).unwrap_err();
     assert_eq!(error.kind, ErrorKind::InvalidArgument);
-    assert!(error.message.contains("maxLength must be >= 3"), "{}", error.message);
+    assert!(
+        error.message.contains("maxLength must be >= 3"),
+        "{}",
+        error.message
+    );
     assert_eq!(texts(&t, &["hello world"], 3)[0].0, vec![CLS, id("hello"), SEP]);
 }
 
