@@ -1024,10 +1024,11 @@ TEST_F(Model, HiddenStatesNeedALayerInRange) {
   const TinyModel m = make_tiny_model(21);
   auto model = BertModel::load(write_model(dir_, "tiny", m), 1);
   const Batch batch = random_batch(m, {3}, 1);
-  EXPECT_CONTAINS(error_of<InputError>([&] { model->run_hidden(batch.input(), 3, Pooling::kCls); }),
-                  ("layer 3 is outside [0, 2]"));
-  EXPECT_CONTAINS(error_of<InputError>([&] { model->run_hidden(batch.input(), -1, Pooling::kMean); }),
-                  ("layer -1 is outside [0, 2]"));
+  auto error = [&](int layer, Pooling pooling) {
+    return error_of<InputError>([&] { model->run_hidden(batch.input(), layer, pooling); });
+  };
+  EXPECT_CONTAINS(error(3, Pooling::kCls), ("layer 3 is outside [0, 2]"));
+  EXPECT_CONTAINS(error(-1, Pooling::kMean), ("layer -1 is outside [0, 2]"));
 }
 
 TEST_F(Model, BareEncoderLoadsWithoutHeadAndGivesTheSameHiddenStates) {
@@ -1067,7 +1068,8 @@ TEST_F(Model, BareEncoderLoadsWithoutHeadAndGivesTheSameHiddenStates) {
                   ("architectures: [BertModel] is not a sequence-classification head"));
   // ...and without architectures, the weights do.
   const std::string architectures = R"("architectures": ["BertModel"],)";
-  write_file(folder + "/config.json", config.erase(config.find(architectures), architectures.size()));
+  config.erase(config.find(architectures), architectures.size());
+  write_file(folder + "/config.json", config);
   const std::string message = error_of<ModelError>([&] { BertModel::load(folder, 1); });
   EXPECT_CONTAINS(message, ("tensor 'classifier.weight' is missing: a cross-encoder needs"));
   EXPECT_CONTAINS(message, ("SentenceEncoder"));

@@ -231,10 +231,11 @@ ModelWrap::Forward read_hidden(const Napi::CallbackInfo& info, const char* metho
   const std::string pooling =
       pooling_value.IsString() ? pooling_value.As<Napi::String>().Utf8Value() : "";
   if (pooling != "cls" && pooling != "mean") {
+    const std::string got =
+        pooling_value.IsString() ? "'" + pooling + "'" : describe(pooling_value);
     throw make_error(env, pooling_value.IsString() ? ErrorKind::kInput : ErrorKind::kArgument,
                      std::string("crossrank: Model.") + method +
-                         ": pooling must be 'cls' or 'mean', got " +
-                         (pooling_value.IsString() ? "'" + pooling + "'" : describe(pooling_value)));
+                         ": pooling must be 'cls' or 'mean', got " + got);
   }
   const engine::Pooling mode = pooling == "cls" ? engine::Pooling::kCls : engine::Pooling::kMean;
   return [layer = static_cast<int>(layer), mode](BertModel& model, const BatchInput& input) {
