@@ -1,9 +1,10 @@
-// libFuzzer target: the packed-batch entry of the engine (BertModel::run) on
+// libFuzzer target: the packed-batch entries of the engine (BertModel::run,
+// and run_hidden at layers -1 to num_layers + 1 with either pooling) on
 // test/fixtures/tiny, with arbitrary sequence counts and lengths (zero and
 // past max_position_embeddings included), ids around and far beyond the
 // vocabulary, type ids beyond the type vocabulary, and arrays whose lengths
 // disagree. An InputError is the expected answer to bad input; any other
-// exception, a crash, a sanitizer report or a non-finite logit from an
+// exception, a crash, a sanitizer report or a non-finite output from an
 // accepted batch is a bug. The arrays are allocated at their exact sizes so
 // ASan sees any read past them.
 #include <cmath>
@@ -79,12 +80,23 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     type = raw < 240 ? raw % 2 : raw;  // mostly 0/1, sometimes far beyond type_vocab_size
   }
 
+  const engine::BatchInput input{ids.data(),      ids.size(),     type_ids.data(),
+                                 type_ids.size(), lengths.data(), lengths.size()};
   try {
-    const std::vector<float> logits = model->run(engine::BatchInput{
-        ids.data(), ids.size(), type_ids.data(), type_ids.size(), lengths.data(), lengths.size()});
-    if (logits.size() != sequences * static_cast<std::size_t>(config.num_labels)) std::abort();
-    for (const float logit : logits) {
-      if (!std::isfinite(logit)) std::abort();
+    std::vector<float> out;
+    std::size_t width = static_cast<std::size_t>(config.num_labels);
+    if (flags & 4) {
+      // Layers -1 .. num_hidden_layers + 1: one out of range on each side.
+      const int layer = (flags >> 4) % (config.num_hidden_layers + 3) - 1;
+      const auto pooling = (flags & 8) ? engine::Pooling::kMean : engine::Pooling::kCls;
+      out = model->run_hidden(input, layer, pooling);
+      width = static_cast<std::size_t>(config.hidden_size);
+    } else {
+      out = model->run(input);
+    }
+    if (out.size() != sequences * width) std::abort();
+    for (const float value : out) {
+      if (!std::isfinite(value)) std::abort();
     }
   } catch (const engine::InputError&) {
     // the expected outcome for a bad batch
