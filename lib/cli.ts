@@ -1,35 +1,44 @@
 #!/usr/bin/env node
 /**
  * crossrank's command line:
- *   crossrank rank --model DIR --query TEXT --docs FILE [--top-k N] [--json] [--threads N] [--max-length N] [--dtype fp32|int8]
- *   crossrank serve --model DIR [--port N] [--host H] [--dtype fp32|int8] [...limits]
- *   crossrank score --model DIR --input FILE --output FILE [--shard i/n] [--dtype fp32|int8]
+ *   crossrank rank [--model DIR] --query TEXT --docs FILE [--top-k N] [--json] [--threads N] [--max-length N] [--dtype fp32|int8]
+ *   crossrank search --encoder DIR [--model DIR] --query TEXT --docs FILE [--retrieve-k N] [--top-k N] [--json] [--threads N]
+ *   crossrank serve [--model DIR] [--port N] [--host H] [--dtype fp32|int8] [...limits]
+ *   crossrank score [--model DIR] --input FILE --output FILE [--shard i/n] [--dtype fp32|int8]
  *   crossrank quantize MODEL_DIR OUT_DIR
  *   crossrank info
  */
 import { existsSync, readFileSync } from 'node:fs';
+import { basename } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 
 import { CrossEncoder, DTYPES, type Dtype } from './cross-encoder.js';
 import { cpuInfo } from './info.js';
+import { DocumentIndex, retrieveAndRerank } from './pipeline.js';
+import { SentenceEncoder } from './sentence-encoder.js';
 import { parseShard, scoreFile, StderrProgress } from './score.js';
 import { RerankServer } from './server/server.js';
 import { quantizeModel } from './quantize.js';
 
 const USAGE = `Usage:
-  crossrank rank --model DIR --query TEXT --docs FILE [--top-k N] [--json] [--threads N] [--max-length N] [--dtype fp32|int8]
+  crossrank rank [--model DIR] --query TEXT --docs FILE [--top-k N] [--json] [--threads N] [--max-length N] [--dtype fp32|int8]
       Scores every document of FILE against the query and prints them best first.
       FILE is a JSON array of strings (.json), one JSON string per line (.jsonl),
-      or plain text with one document per non-empty line.
-  crossrank serve --model DIR [--port 8080] [--host 127.0.0.1] [--threads N] [--max-length N] [--dtype fp32|int8]
+      or plain text with one document per non-empty line. Without --model, the
+      reranker shipped with crossrank is used.
+  crossrank search --encoder DIR [--model DIR] --query TEXT --docs FILE [--retrieve-k 100] [--top-k N] [--json] [--threads N]
+      Retrieve, then rerank: the bi-encoder (a sentence-transformers folder such as
+      all-MiniLM-L6-v2) keeps the --retrieve-k documents nearest the query, the
+      cross-encoder (default: the shipped reranker) reorders them.
+  crossrank serve [--model DIR] [--port 8080] [--host 127.0.0.1] [--threads N] [--max-length N] [--dtype fp32|int8]
                   [--max-batch-tokens N] [--max-queued-pairs N] [--max-documents N]
                   [--max-request-tokens N] [--max-body-bytes N] [--timeout-ms N]
                   [--no-auto-truncate] [--no-batching] [--model-name NAME]
       Serves the model over HTTP: POST /rerank (TEI), /v1/rerank (Cohere, Jina),
       /predict; GET /health, /info, /metrics. SIGTERM or SIGINT stops it after
       the requests in flight are answered.
-  crossrank score --model DIR --input FILE --output FILE [--shard i/n] [--chunk-pairs N]
+  crossrank score [--model DIR] --input FILE --output FILE [--shard i/n] [--chunk-pairs N]
                   [--threads N] [--max-length N] [--dtype fp32|int8]
       Scores a JSONL file of ["query", "document"] or {"query", "document", "id"?}
       lines into JSONL {"line", "id"?, "score"} lines, resuming after the last
@@ -37,7 +46,10 @@ const USAGE = `Usage:
   crossrank quantize MODEL_DIR OUT_DIR
       Writes an int8 copy of the model folder to OUT_DIR (loads as dtype 'int8').
   crossrank info
-      Prints the CPU features found and the kernels chosen for them.`;
+      Prints the CPU features found and the kernels chosen for them.
+
+rank, search, serve and score use the reranker shipped with crossrank when
+--model is not given.`;
 
 class UsageError extends Error {}
 
@@ -106,7 +118,6 @@ async function rank(args: string[]): Promise<void> {
     },
     strict: true,
   });
-  if (!values.model) throw new UsageError('rank needs --model DIR (a Hugging Face cross-encoder folder)');
   if (values.query === undefined) throw new UsageError('rank needs --query TEXT');
   if (!values.docs) throw new UsageError('rank needs --docs FILE');
   const topK = positiveInteger(values['top-k'], '--top-k');
@@ -145,6 +156,68 @@ async function rank(args: string[]): Promise<void> {
   );
 }
 
+async function search(args: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      model: { type: 'string' },
+      encoder: { type: 'string' },
+      query: { type: 'string' },
+      docs: { type: 'string' },
+      'retrieve-k': { type: 'string' },
+      'top-k': { type: 'string' },
+      json: { type: 'boolean', default: false },
+      threads: { type: 'string' },
+    },
+    strict: true,
+  });
+  if (!values.encoder) {
+    throw new UsageError('search needs --encoder DIR (a sentence-transformers bi-encoder folder, e.g. all-MiniLM-L6-v2)');
+  }
+  if (values.query === undefined) throw new UsageError('search needs --query TEXT');
+  if (!values.docs) throw new UsageError('search needs --docs FILE');
+  const retrieveK = positiveInteger(values['retrieve-k'], '--retrieve-k');
+  const topK = positiveInteger(values['top-k'], '--top-k');
+  const threads = positiveInteger(values.threads, '--threads');
+  const documents = readDocuments(values.docs);
+
+  const loadStart = performance.now();
+  const encoder = SentenceEncoder.load(values.encoder, { threads });
+  const reranker = CrossEncoder.load(values.model, { threads });
+  const loadMs = performance.now() - loadStart;
+  try {
+    const start = performance.now();
+    const index = await DocumentIndex.build(encoder, documents);
+    const indexMs = performance.now() - start;
+    const searchStart = performance.now();
+    const results = await retrieveAndRerank(values.query, index, { reranker, retrieveK, topK, returnDocuments: true });
+    const searchMs = performance.now() - searchStart;
+    if (values.json) {
+      process.stdout.write(
+        `${JSON.stringify({ query: values.query, results, loadMs, indexMs, searchMs, documents: documents.length }, null, 2)}\n`,
+      );
+      return;
+    }
+    const width = String(documents.length).length;
+    process.stdout.write(`query: ${values.query}\n\n     rerank   cosine (rank)\n`);
+    results.forEach((result, position) => {
+      const text = result.document!.replace(/\s+/g, ' ');
+      const shown = text.length > 90 ? `${text.slice(0, 89)}…` : text;
+      process.stdout.write(
+        `${String(position + 1).padStart(width)}. ${result.score.toFixed(4)}  ${result.retrievalScore.toFixed(4)} (${String(result.retrievalRank + 1).padStart(width)})  ${shown}\n`,
+      );
+    });
+    process.stdout.write(
+      `\nembedded ${documents.length} documents in ${indexMs.toFixed(1)} ms; retrieved ${Math.min(retrieveK ?? 100, documents.length)} ` +
+        `and reranked them in ${searchMs.toFixed(1)} ms (models loaded in ${loadMs.toFixed(1)} ms: ` +
+        `${basename(encoder.config.path)}, ${basename(reranker.config.path)} ${reranker.config.dtype})\n`,
+    );
+  } finally {
+    encoder.dispose();
+    reranker.dispose();
+  }
+}
+
 async function serve(args: string[]): Promise<void> {
   const { values } = parseArgs({
     args,
@@ -167,7 +240,6 @@ async function serve(args: string[]): Promise<void> {
     },
     strict: true,
   });
-  if (!values.model) throw new UsageError('serve needs --model DIR (a Hugging Face cross-encoder folder)');
   const port = Number(values.port);
   if (!Number.isInteger(port) || port < 0 || port > 65535) {
     throw new UsageError(`--port must be an integer from 0 to 65535, got ${JSON.stringify(values.port)}`);
@@ -220,7 +292,6 @@ async function score(args: string[]): Promise<void> {
     },
     strict: true,
   });
-  if (!values.model) throw new UsageError('score needs --model DIR (a Hugging Face cross-encoder folder)');
   if (!values.input) throw new UsageError('score needs --input FILE (JSONL pairs)');
   if (!values.output) throw new UsageError('score needs --output FILE (JSONL scores, resumed if it exists)');
   if (!existsSync(values.input)) throw new UsageError(`--input ${values.input} does not exist`);
@@ -271,6 +342,7 @@ async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   try {
     if (command === 'rank') await rank(rest);
+    else if (command === 'search') await search(rest);
     else if (command === 'serve') await serve(rest);
     else if (command === 'score') await score(rest);
     else if (command === 'quantize') quantize(rest);

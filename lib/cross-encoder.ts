@@ -11,6 +11,7 @@ import {
   DEFAULT_MAX_TOKENS_PER_CALL,
   pairCaps,
 } from './call-limits.js';
+import { defaultModelPath } from './default-model.js';
 import { DisposedError, ModelLoadError } from './errors.js';
 import { loadNativeModel, loadTokenizer, modelFolder } from './model-folder.js';
 import {
@@ -144,12 +145,20 @@ export class CrossEncoder {
 
   /**
    * Loads a Hugging Face BertForSequenceClassification folder (config.json,
-   * model.safetensors, tokenizer.json or vocab.txt). Synchronous: the weights
-   * are mapped and prepared once here.
+   * model.safetensors, tokenizer.json or vocab.txt); with no path, the
+   * reranker shipped with the package (see DEFAULT_MODEL_NAME). Synchronous:
+   * the weights are mapped and prepared once here.
    */
-  static load(path: string, options: LoadOptions = {}): CrossEncoder {
-    if (typeof path !== 'string' || path.length === 0) {
-      throw new TypeError('crossrank: CrossEncoder.load(path): path must be a non-empty string');
+  static load(options?: LoadOptions): CrossEncoder;
+  static load(path: string | undefined, options?: LoadOptions): CrossEncoder;
+  static load(pathOrOptions?: string | LoadOptions, maybeOptions: LoadOptions = {}): CrossEncoder {
+    // load() and load(options) load the reranker shipped with the package.
+    const path = typeof pathOrOptions === 'object' && pathOrOptions !== null ? undefined : pathOrOptions;
+    const options = typeof pathOrOptions === 'object' && pathOrOptions !== null ? pathOrOptions : maybeOptions;
+    if (path !== undefined && (typeof path !== 'string' || path.length === 0)) {
+      throw new TypeError(
+        'crossrank: CrossEncoder.load(path): path must be a non-empty string (or left out for the default model)',
+      );
     }
     checkOptionsObject(options, 'CrossEncoder.load options');
     const threads = optionalInteger(options.threads, 'options.threads', 1, 256);
@@ -165,7 +174,7 @@ export class CrossEncoder {
       throw new RangeError(`crossrank: options.dtype must be 'fp32' or 'int8', got ${JSON.stringify(options.dtype)}`);
     }
 
-    const dir = modelFolder(path);
+    const dir = modelFolder(path ?? defaultModelPath());
     const model = loadNativeModel(dir, { threads, dtype: options.dtype });
     try {
       const tokenizer = loadTokenizer(dir);

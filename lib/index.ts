@@ -26,3 +26,13 @@ export {
 export { quantizeModel } from './quantize.js';
 export { CrossrankError, DisposedError, ModelLoadError, NativeLoadError } from './errors.js';
 export { cpuInfo, type CpuInfo } from './info.js';
+export { DEFAULT_MODEL_NAME, defaultModelPath } from './default-model.js';
+export {
+  DEFAULT_RETRIEVE_K,
+  DocumentIndex,
+  retrieveAndRerank,
+  type PipelineResult,
+  type RetrieveAndRerankOptions,
+  type SearchHit,
+  type TextEmbedder,
+} from './pipeline.js';

@@ -109,9 +109,11 @@ test('the tarball holds the prebuilt binaries and the sources for a source build
       if (entry) t.log(`  prebuilds/${platform}/${file}: ${entry.size} bytes`);
     }
   }
-  // A source build needs binding.gyp, the sources and node-addon-api's headers (bundled).
+  // The default model; and what a source build needs: binding.gyp, the sources and node-addon-api's headers (bundled).
   for (const needed of [
     'dist/lib/index.js',
+    'models/crossrank-minilm-l6-dl20-int8/model.safetensors',
+    'models/crossrank-minilm-l6-dl20-int8/tokenizer.json',
     'binding.gyp',
     'native/sources.json',
     'scripts/install-native.mjs',
@@ -241,6 +243,38 @@ test('x64: installs with scripts off and no build tools, predicts with the prebu
     checkRun(t, predictInConsumer(project, [process.execPath], 'avx2'), project, 'linux-x64-gnu', 'avx2_fma');
   }
   checkRun(t, predictInConsumer(project, [process.execPath], 'ref'), project, 'linux-x64-gnu', 'ref');
+});
+
+test('x64: the installed package reranks with its shipped default model, from the API and the CLI', (t) => {
+  const project = installConsumer('consumer-default-model');
+  writeFileSync(
+    join(project, 'default.mjs'),
+    `import { CrossEncoder } from 'crossrank';
+const model = CrossEncoder.load();
+const ranked = await model.rank('how do rerankers work', [
+  'Paris is the capital of France.',
+  'A reranker scores each retrieved passage against the query and reorders them.',
+]);
+console.log(JSON.stringify({ path: model.config.path, dtype: model.config.dtype, ranked }));
+model.dispose();
+`,
+  );
+  const api = spawnSync(process.execPath, ['default.mjs'], { cwd: project, encoding: 'utf8', env: { PATH: userPath() } });
+  t.is(api.status, 0, api.stderr);
+  const out = JSON.parse(api.stdout) as { path: string; dtype: string; ranked: { index: number }[] };
+  t.true(out.path.startsWith(join(project, 'node_modules', 'crossrank', 'models')), out.path);
+  t.is(out.dtype, 'int8');
+  t.is(out.ranked[0]!.index, 1, 'the passage about rerankers ranks first');
+
+  const docs = join(project, 'docs.txt');
+  writeFileSync(docs, 'Paris is the capital of France.\nA reranker reorders retrieved passages by relevance to the query.\n');
+  const cli = spawnSync(
+    process.execPath,
+    [join(project, 'node_modules', 'crossrank', 'dist', 'lib', 'cli.js'), 'rank', '--query', 'what does a reranker do', '--docs', docs, '--json'],
+    { cwd: project, encoding: 'utf8', env: { PATH: userPath() } },
+  );
+  t.is(cli.status, 0, cli.stderr);
+  t.is((JSON.parse(cli.stdout) as { results: { index: number }[] }).results[0]!.index, 1);
 });
 
 test('arm64: the same install predicts under qemu-aarch64 with the arm64 prebuilt binaries', (t) => {
