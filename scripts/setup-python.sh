@@ -11,6 +11,12 @@ if ! "$SYS_PY" -c 'import torch, numpy' 2>/dev/null; then
   echo "       (apt-get update && apt-get install -y python3-torch python3-numpy python3-venv)" >&2
   exit 1
 fi
+# torch multiplies matrices through the system BLAS: Debian's default libblas3 is the reference
+# implementation, about 15x slower than OpenBLAS for training and for the PyTorch bench contender.
+if ! readlink -f /usr/lib/x86_64-linux-gnu/libblas.so.3 2>/dev/null | grep -q -E 'openblas|blis'; then
+  echo "warning: the system BLAS is not OpenBLAS; torch will be very slow." >&2
+  echo "         (apt-get install -y libopenblas0-pthread switches it)" >&2
+fi
 if [ ! -x "$VENV/bin/python" ]; then
   mkdir -p "$REPO/.cache"
   "$SYS_PY" -m venv --system-site-packages "$VENV"
