@@ -75,9 +75,10 @@ float horizontal_max(__m256 v) {
 }
 
 // quantize_row_s8 on one full block of 32 values; returns its scale and,
-// when sum is not null, stores the sum of the 32 quantised values. cvtps
+// when correction is not null, stores -128 x the sum of the 32 quantised
+// values (see QTile::block_corrections). cvtps
 // rounds half to even under the default MXCSR, as nearbyint does.
-float quantize_block(const float* x, std::int8_t* q, std::int32_t* sum) {
+float quantize_block(const float* x, std::int8_t* q, std::int32_t* correction) {
   const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
   const __m256 x0 = _mm256_loadu_ps(x), x1 = _mm256_loadu_ps(x + 8);
   const __m256 x2 = _mm256_loadu_ps(x + 16), x3 = _mm256_loadu_ps(x + 24);
@@ -94,34 +95,34 @@ float quantize_block(const float* x, std::int8_t* q, std::int32_t* sum) {
   // packs interleaves the 128-bit lanes; this puts the 4-byte runs back in order.
   const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
   _mm256_storeu_si256(reinterpret_cast<__m256i*>(q), _mm256_permutevar8x32_epi32(bytes, order));
-  if (sum != nullptr) {
+  if (correction != nullptr) {
     // Every value is in [-127, 127], so packs did not saturate: these are q's values.
     const __m256i s = _mm256_add_epi32(_mm256_add_epi32(i0, i1), _mm256_add_epi32(i2, i3));
     __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
     s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, _MM_SHUFFLE(1, 0, 3, 2)));
     s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, _MM_SHUFFLE(2, 3, 0, 1)));
-    *sum = _mm_cvtsi128_si32(s4);
+    *correction = -128 * _mm_cvtsi128_si32(s4);
   }
   return max_abs / 127.f;
 }
 
 // quantize_blocks_s8 on one row: full blocks in vectors, a short last block
 // by the shared scalar code; writes k_padded bytes (zeros past k) and, when
-// block_sums is not null, the sum of each block's values.
+// block_corrections is not null, -128 x the sum of each block's values.
 void quantize_row(const float* x, int k, int k_padded, std::int8_t* q, float* block_scales,
-                  std::int32_t* block_sums) {
+                  std::int32_t* block_corrections) {
   int b = 0;
   for (; (b + 1) * kBlock <= k; ++b) {
     block_scales[b] = quantize_block(x + b * kBlock, q + b * kBlock,
-                                     block_sums != nullptr ? block_sums + b : nullptr);
+                                     block_corrections != nullptr ? block_corrections + b : nullptr);
   }
   if (b * kBlock < k) {
     block_scales[b] = quantize_row_s8(x + b * kBlock, k - b * kBlock, q + b * kBlock);
     std::memset(q + k, 0, static_cast<std::size_t>(k_padded - k));
-    if (block_sums != nullptr) {
+    if (block_corrections != nullptr) {
       std::int32_t sum = 0;
       for (int p = b * kBlock; p < k; ++p) sum += q[p];
-      block_sums[b] = sum;
+      block_corrections[b] = -128 * sum;
     }
   }
 }
@@ -258,7 +259,7 @@ void qgemm_pack(const std::int8_t* q, const float* scales, int n, int k, PackedW
 }
 
 void qgemm_tiles(const GemmArgs& args, int row_begin, int row_end, int col_begin, int col_end,
-                 int mr, QTileSums tile_sums, bool with_block_sums) {
+                 int mr, QTileSums tile_sums, bool with_block_corrections) {
   const int k = args.w->k;
   const int kp = padded_k(k);
   const int blocks = kp / kBlock;
@@ -268,10 +269,10 @@ void qgemm_tiles(const GemmArgs& args, int row_begin, int row_end, int col_begin
   // their block scales.
   thread_local std::vector<std::int8_t> qa;
   thread_local std::vector<float> block_scales;
-  thread_local std::vector<std::int32_t> block_sums;
+  thread_local std::vector<std::int32_t> block_corrections;
   qa.resize(static_cast<std::size_t>(kMc) * kp);
   block_scales.resize(static_cast<std::size_t>(kMc) * blocks);
-  if (with_block_sums) block_sums.resize(static_cast<std::size_t>(kMc) * blocks);
+  if (with_block_corrections) block_corrections.resize(static_cast<std::size_t>(kMc) * blocks);
   // The tile's sums stay in memory: touched once per block, they would
   // otherwise take registers the integer loop needs. 64-byte rows: a
   // 512-bit kernel loads each as one aligned zmm.
@@ -283,8 +284,9 @@ void qgemm_tiles(const GemmArgs& args, int row_begin, int row_end, int col_begin
       quantize_row(args.a + static_cast<std::size_t>(i) * args.lda, k, kp,
                    qa.data() + static_cast<std::size_t>(i - ib) * kp,
                    block_scales.data() + static_cast<std::size_t>(i - ib) * blocks,
-                   with_block_sums ? block_sums.data() + static_cast<std::size_t>(i - ib) * blocks
-                                   : nullptr);
+                   with_block_corrections
+                       ? block_corrections.data() + static_cast<std::size_t>(i - ib) * blocks
+                       : nullptr);
     }
     for (int j = col_begin; j < col_end; j += kNr) {
       const int nv = std::min(kNr, col_end - j);
@@ -304,9 +306,10 @@ void qgemm_tiles(const GemmArgs& args, int row_begin, int row_end, int col_begin
         q.rows = std::min(mr, ie - i);
         q.a = qa.data() + static_cast<std::size_t>(i - ib) * kp;
         q.block_scales = block_scales.data() + static_cast<std::size_t>(i - ib) * blocks;
-        q.block_sums = with_block_sums
-                           ? block_sums.data() + static_cast<std::size_t>(i - ib) * blocks
-                           : nullptr;
+        q.block_corrections =
+            with_block_corrections
+                ? block_corrections.data() + static_cast<std::size_t>(i - ib) * blocks
+                : nullptr;
         t.residual = args.epilogue == Epilogue::kBiasResidual ? args.residual + i * ldr + j
                                                               : nullptr;
         float* c = args.c + i * ldc + j;

@@ -12,8 +12,8 @@
 // byte), in [1, 255] for w in [-127, 127], stored so at packing time. Then
 //   sum a w' = sum a w + 128 sum a,
 // so each row's accumulator starts each block of 32 k at -128 x the sum of
-// the row's quantised values over the block (QTile::block_sums, summed by
-// the frame as it quantises A). Offsetting W rather than A leaves A as the
+// the row's quantised values over the block (QTile::block_corrections,
+// summed by the frame as it quantises A). Offsetting W rather than A leaves A as the
 // signed operand, which vpdpbusd can broadcast from memory itself: the inner
 // loop is one load of W per group of 4 k and then one instruction per row
 // (it was a broadcast, an xor with 0x80 and the vpdpbusd when A carried the
@@ -78,25 +78,24 @@ static_assert(kMr <= avx2::kQGemmMaxMr, "the frame holds sums for at most kQGemm
 
 template <int MR>
 void tile_sums(const avx2::QTile& t, float (*sums)[kNr]) {
+  constexpr int kGroups = kBlock / kGroup;
   const std::int8_t* w = t.panel;
+  const std::int8_t* a = t.a;
+  const std::size_t lda = t.lda;
   __m512 sum[MR];
 #pragma GCC unroll 8
   for (int r = 0; r < MR; ++r) sum[r] = _mm512_load_ps(sums[r]);
-  for (int blk = 0; blk < t.blocks; ++blk) {
+  for (int blk = 0; blk < t.blocks; ++blk, a += kBlock, w += kBlock * kNr) {
     __m512i acc[MR];
 #pragma GCC unroll 8
-    for (int r = 0; r < MR; ++r) {
-      const std::int32_t correction = -128 * t.block_sums[r * t.ld_scales + blk];
-      acc[r] = _mm512_set1_epi32(correction);
-    }
+    for (int r = 0; r < MR; ++r) acc[r] = _mm512_set1_epi32(t.block_corrections[r * t.ld_scales + blk]);
 #pragma GCC unroll 8
-    for (int g = blk * (kBlock / kGroup); g < (blk + 1) * (kBlock / kGroup); ++g) {
-      const __m512i b = _mm512_loadu_si512(w);
-      w += kGroup * kNr;
+    for (int g = 0; g < kGroups; ++g) {
+      const __m512i b = _mm512_loadu_si512(w + g * kGroup * kNr);
 #pragma GCC unroll 8
       for (int r = 0; r < MR; ++r) {
         std::int32_t four;
-        std::memcpy(&four, t.a + r * t.lda + g * kGroup, sizeof four);
+        std::memcpy(&four, a + r * lda + g * kGroup, sizeof four);
         acc[r] = _mm512_dpbusd_epi32(acc[r], b, _mm512_set1_epi32(four));
       }
     }
@@ -138,7 +137,7 @@ void qgemm_pack(const std::int8_t* q, const float* scales, int n, int k, PackedW
 
 void qgemm(const GemmArgs& args, int row_begin, int row_end, int col_begin, int col_end) {
   avx2::qgemm_tiles(args, row_begin, row_end, col_begin, col_end, kMr, tile_sums_any_rows,
-                    /*with_block_sums=*/true);
+                    /*with_block_corrections=*/true);
 }
 
 }  // namespace crossrank::kernels::avx512vnni
