@@ -52,9 +52,10 @@ std::size_t qgemm_panel_bytes(int n, int k);
 // (so that the caller need not grow qdata itself: see qgemm_avx512vnni.cc).
 void qgemm_pack_panels(const std::int8_t* q, const float* scales, int n, int k,
                        const char* packed_for, std::size_t extra_bytes, PackedWeights* out);
-// Adds, for each row r < t.rows and block b, float(exact int32 dot of the
-// block) * block scale (r, b) to sums[r][0..16), in block order, each step
-// one fused multiply-add, so that every kernel gives the same floats.
+// Sets sums[r][0..16), for each row r < t.rows, to the sum over blocks b of
+// float(exact int32 dot of the block) * block scale (r, b): from +0, in
+// block order, each step one fused multiply-add, so that every kernel gives
+// the same floats.
 // with_block_corrections: also fill QTile::block_corrections, for a kernel
 // that offsets W rather than A to an unsigned operand.
 using QTileSums = void (*)(const QTile& t, float (*sums)[kQGemmNr]);

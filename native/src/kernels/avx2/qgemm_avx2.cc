@@ -138,6 +138,11 @@ template <int MR>
 void tile_sums(const QTile& t, float (*sums)[kNr]) {
   const __m256i ones = _mm256_set1_epi16(1);
   const std::int8_t* w = t.panel;
+#pragma GCC unroll 4
+  for (int r = 0; r < MR; ++r) {
+    _mm256_store_ps(sums[r], _mm256_setzero_ps());
+    _mm256_store_ps(sums[r] + 8, _mm256_setzero_ps());
+  }
   for (int blk = 0; blk < t.blocks; ++blk) {
     __m256i acc0[MR], acc1[MR];
 #pragma GCC unroll 4
@@ -326,9 +331,6 @@ void qgemm_tiles(const GemmArgs& args, int row_begin, int row_end, int col_begin
                          _MM_HINT_T0);
           }
         }
-        // All kMaxMr rows, a constant size: a library call for the few
-        // rows of each tile cost more than the stores.
-        std::memset(sums, 0, sizeof sums);
         tile_sums(q, sums);
         if (nv == kNr) {
           store_tile<true>(sums, q.rows, c, ldc, t, nv);

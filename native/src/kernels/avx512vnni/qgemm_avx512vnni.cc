@@ -84,7 +84,7 @@ void tile_sums(const avx2::QTile& t, float (*sums)[kNr]) {
   const std::size_t lda = t.lda;
   __m512 sum[MR];
 #pragma GCC unroll 8
-  for (int r = 0; r < MR; ++r) sum[r] = _mm512_load_ps(sums[r]);
+  for (int r = 0; r < MR; ++r) sum[r] = _mm512_setzero_ps();
   for (int blk = 0; blk < t.blocks; ++blk, a += kBlock, w += kBlock * kNr) {
     __m512i acc[MR];
 #pragma GCC unroll 8
