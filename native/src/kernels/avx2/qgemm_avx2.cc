@@ -280,7 +280,7 @@ void qgemm_tiles(const GemmArgs& args, int row_begin, int row_end, int col_begin
   if (with_block_corrections) block_corrections.resize(static_cast<std::size_t>(kMc) * blocks);
   // The tile's sums stay in memory: touched once per block, they would
   // otherwise take registers the integer loop needs. 64-byte rows: a
-  // 512-bit kernel loads each as one aligned zmm.
+  // 512-bit kernel stores each as one aligned zmm.
   alignas(64) float sums[kMaxMr][kNr];
 
   for (int ib = row_begin; ib < row_end; ib += kMc) {
