@@ -13,11 +13,11 @@
 //   sum a w' = sum a w + 128 sum a,
 // so each row's accumulator starts each block of 32 k at -128 x the sum of
 // the row's quantised values over the block (QTile::block_corrections,
-// summed by the frame as it quantises A). Offsetting W rather than A leaves A as the
-// signed operand, which vpdpbusd can broadcast from memory itself: the inner
-// loop is one load of W per group of 4 k and then one instruction per row
-// (it was a broadcast, an xor with 0x80 and the vpdpbusd when A carried the
-// offset).
+// summed by the frame as it quantises A). Offsetting W rather than A leaves
+// A's bytes as they are, so they are broadcast straight from memory: the
+// inner loop is one load of W per group of 4 k and then, per row, a
+// broadcast load and the vpdpbusd (A carrying the offset needed an xor with
+// 0x80 per row and group too).
 //
 // Why this is exact: each product a w' is at most 127 x 255 = 32385 in
 // magnitude, and vpdpbusd adds the four of a lane to the int32 accumulator
