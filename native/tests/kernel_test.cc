@@ -706,6 +706,52 @@ TEST(Dispatch, Avx512GemmEqualsAvx2BitForBit) {
         }
 }
 
+// The AVX-512 attention runs the AVX2 one's chains of fused multiply-adds
+// and its softmax code on wider tiles, so the two must agree bit for bit.
+TEST(Dispatch, Avx512AttentionEqualsAvx2BitForBit) {
+  const CpuFeatures& f = cpu_features();
+  if (avx512_kernels() == nullptr || avx2_kernels() == nullptr ||
+      !(f.avx2 && f.fma && f.avx512f)) {
+    GTEST_SKIP() << "CPU lacks AVX-512F: the avx512f table is not run here";
+  }
+  std::mt19937_64 rng(test_seed());
+  const KernelTable* tables[] = {avx2_kernels(), avx512_kernels()};
+  // Lengths around both kernels' key panels (16, 32), row strips (6, 8) and
+  // 48-row blocks; head sizes below, at, between and above their column
+  // tiles (16, 32).
+  for (int seq_len : {1, 5, 8, 9, 16, 17, 31, 32, 33, 47, 48, 49, 64, 97, 130, 300})
+    for (int head_dim : {7, 16, 20, 32, 33, 64})
+      for (float qk_scale : {1.f, 12.f}) {
+        SCOPED_TRACE(::testing::Message() << "seq_len=" << seq_len << " head_dim=" << head_dim
+                                          << " qk_scale=" << qk_scale);
+        const int num_heads = 2, hidden = num_heads * head_dim;
+        const int ld_qkv = 3 * hidden + 3, ld_out = hidden + 1;
+        std::vector<float> qkv = random_vector(static_cast<std::size_t>(seq_len) * ld_qkv, rng);
+        for (int i = 0; i < seq_len; ++i)
+          for (int c = 0; c < 2 * hidden; ++c) qkv[i * ld_qkv + c] *= qk_scale;
+        std::vector<float> out[2];
+        for (int t = 0; t < 2; ++t) {
+          std::vector<float> scratch(attention_scratch_floats(seq_len, head_dim), kSentinel);
+          out[t].assign(static_cast<std::size_t>(seq_len) * ld_out, kSentinel);
+          AttentionArgs args;
+          args.qkv = qkv.data();
+          args.ld_qkv = ld_qkv;
+          args.q = qkv.data();
+          args.ld_q = ld_qkv;
+          args.num_queries = seq_len;
+          args.out = out[t].data();
+          args.ld_out = ld_out;
+          args.seq_len = seq_len;
+          args.num_heads = num_heads;
+          args.head_dim = head_dim;
+          args.scale = 1.f / std::sqrt(static_cast<float>(head_dim));
+          args.scratch = scratch.data();
+          tables[t]->attention(args);
+        }
+        ASSERT_EQ(0, std::memcmp(out[0].data(), out[1].data(), out[0].size() * sizeof(float)));
+      }
+}
+
 TEST(Dispatch, Avx512VnniTableMatchesCpu) {
   const CpuFeatures& f = cpu_features();
 #if defined(__x86_64__)
@@ -721,7 +767,7 @@ TEST(Dispatch, Avx512VnniTableMatchesCpu) {
   EXPECT_STREQ(vnni.isa, "avx512vnni");
   // Only the int8 GEMM differs from the avx512f table.
   EXPECT_EQ(vnni.gemm, avx512_kernels()->gemm);
-  EXPECT_EQ(vnni.attention_heads, avx2_kernels()->attention_heads);
+  EXPECT_EQ(vnni.attention_heads, avx512_kernels()->attention_heads);
   EXPECT_NE(vnni.qgemm, avx2_kernels()->qgemm);
   const char* want = std::getenv("CROSSRANK_ISA");
   if (want != nullptr && std::strcmp(want, "avx2") == 0) {

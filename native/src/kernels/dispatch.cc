@@ -63,9 +63,9 @@ constexpr KernelTable kAvx2Table = {
 #endif
 
 #if defined(CROSSRANK_HAVE_AVX512_KERNELS)
-// The AVX2 table with the 512-bit GEMM: every other kernel (and the int8
-// GEMM) is the AVX2 one, and the GEMM gives the AVX2 GEMM's results bit for
-// bit, so this table changes speed only.
+// The AVX2 table with the 512-bit GEMM and attention: every other kernel
+// (and the int8 GEMM) is the AVX2 one, and the 512-bit kernels give the
+// AVX2 ones' results bit for bit, so this table changes speed only.
 constexpr KernelTable kAvx512Table = {
     /*isa=*/"avx512f",
     /*gemm_name=*/avx512::kGemmName,
@@ -76,8 +76,8 @@ constexpr KernelTable kAvx512Table = {
     /*add_layernorm=*/avx2::add_layernorm,
     /*gelu_erf=*/avx2::gelu_erf,
     /*tanh=*/avx2::tanh,
-    /*attention=*/avx2::attention,
-    /*attention_heads=*/avx2::attention_heads,
+    /*attention=*/avx512::attention,
+    /*attention_heads=*/avx512::attention_heads,
     /*qgemm_name=*/avx2::kQGemmName,
     /*qgemm_mr=*/avx2::kQGemmMr,
     /*qgemm_nr=*/avx2::kQGemmNr,
@@ -87,7 +87,7 @@ constexpr KernelTable kAvx512Table = {
 #endif
 
 #if defined(CROSSRANK_HAVE_AVX512VNNI_KERNELS)
-// The avx512f table (AVX2 kernels, 512-bit fp32 GEMM) with the VNNI int8
+// The avx512f table (AVX2 kernels, 512-bit fp32 GEMM and attention) with the VNNI int8
 // GEMM in place of the AVX2 one.
 constexpr KernelTable with_avx512vnni_qgemm(KernelTable t) {
   t.isa = "avx512vnni";

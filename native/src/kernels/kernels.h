@@ -162,7 +162,8 @@ const KernelTable& ref_kernels();
 // (avx2 && fma) or use available_kernels().
 const KernelTable* avx2_kernels();
 
-// The table with the AVX-512F GEMM (other kernels from the AVX2 table), or
+// The table with the AVX-512F GEMM and attention (other kernels from the
+// AVX2 table), or
 // nullptr when this build has none. Runnable when cpu_features() has avx512f
 // as well as avx2 and fma; available_kernels() checks.
 const KernelTable* avx512_kernels();
@@ -182,7 +183,7 @@ const KernelTable* neon_kernels();
 // The best table this CPU supports, chosen once per process; the
 // environment variable CROSSRANK_ISA ("ref", "avx2", "avx512", "avx512vnni",
 // "neon") forces another one; "avx2" is the AVX2 table with the AVX2 int8
-// GEMM, "avx512" adds the 512-bit fp32 GEMM.
+// GEMM, "avx512" adds the 512-bit fp32 GEMM and attention.
 // Asking for an ISA the CPU lacks falls back to the best it has.
 const KernelTable& active_kernels();
 

@@ -27,6 +27,7 @@
 #include <cmath>
 
 #include "kernels/avx2/avx2_kernels.h"
+#include "kernels/avx2/softmax_row.h"
 #include "kernels/avx2/vmath.h"
 
 namespace crossrank::kernels::avx2 {
@@ -182,21 +183,6 @@ struct ValuesStrip {
     values_strip<MR>(hv, p, inv_sum, o, ldo);
   }
 };
-
-// exp(s - max) over one row of `padded` scores in place; returns 1 / sum.
-float softmax_row(float* s, int seq_len, int padded) {
-  std::fill(s + seq_len, s + padded, -INFINITY);
-  __m256 vmax = _mm256_set1_ps(-INFINITY);
-  for (int j = 0; j < padded; j += 8) vmax = _mm256_max_ps(vmax, _mm256_loadu_ps(s + j));
-  const __m256 row_max = _mm256_set1_ps(hmax_ps(vmax));
-  __m256 vsum = _mm256_setzero_ps();
-  for (int j = 0; j < padded; j += 8) {
-    const __m256 e = exp_nonpositive_ps(_mm256_sub_ps(_mm256_loadu_ps(s + j), row_max));
-    _mm256_storeu_ps(s + j, e);
-    vsum = _mm256_add_ps(vsum, e);
-  }
-  return 1.f / hsum_ps(vsum);
-}
 
 }  // namespace
 

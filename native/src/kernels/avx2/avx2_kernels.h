@@ -41,6 +41,10 @@ struct QTile {
   const std::int8_t* panel = nullptr;  // panel p of w->qdata
   const float* block_scales = nullptr; // first row's, ld_scales per row
   std::size_t ld_scales = 0;
+  // -128 x the sum of each block's quantised values, laid out as
+  // block_scales: where a kernel whose unsigned operand is W + 128 starts
+  // each block's sum. Null unless qgemm_tiles was asked for them.
+  const std::int32_t* block_corrections = nullptr;
 };
 // Bytes of the panels of an n x k matrix (k padded to kQuantBlock).
 std::size_t qgemm_panel_bytes(int n, int k);
@@ -48,12 +52,15 @@ std::size_t qgemm_panel_bytes(int n, int k);
 // (so that the caller need not grow qdata itself: see qgemm_avx512vnni.cc).
 void qgemm_pack_panels(const std::int8_t* q, const float* scales, int n, int k,
                        const char* packed_for, std::size_t extra_bytes, PackedWeights* out);
-// Adds, for each row r < t.rows and block b, float(exact int32 dot of the
-// block) * block scale (r, b) to sums[r][0..16), in block order, each step
-// one fused multiply-add, so that every kernel gives the same floats.
+// Sets sums[r][0..16), for each row r < t.rows, to the sum over blocks b of
+// float(exact int32 dot of the block) * block scale (r, b): from +0, in
+// block order, each step one fused multiply-add, so that every kernel gives
+// the same floats.
+// with_block_corrections: also fill QTile::block_corrections, for a kernel
+// that offsets W rather than A to an unsigned operand.
 using QTileSums = void (*)(const QTile& t, float (*sums)[kQGemmNr]);
 void qgemm_tiles(const GemmArgs& args, int row_begin, int row_end, int col_begin, int col_end,
-                 int mr, QTileSums tile_sums);
+                 int mr, QTileSums tile_sums, bool with_block_corrections);
 
 void add_layernorm(const float* x, const float* residual, const float* gamma,
                    const float* beta, float eps, int rows, int cols, int ld, float* out);

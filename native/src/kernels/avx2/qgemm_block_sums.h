@@ -1,8 +1,9 @@
 // The one float step every integer loop on the qgemm_tiles frame shares:
 // sums[r] += float(dot of block b) * block scale (r, b), as one fused
 // multiply-add, explicitly fused so that the rounding does not depend on the
-// compiler's contraction setting. Sharing it is what makes the AVX-512 VNNI
-// kernel's outputs bit for bit those of the AVX2 kernel.
+// compiler's contraction setting. The AVX-512 VNNI kernel runs the same
+// step lane for lane on 512-bit registers, so its outputs are bit for bit
+// those of the AVX2 kernel.
 //
 // Included by kernel files built with different ISA flags, so everything
 // here has internal linkage: each file keeps its own copy, built with its

@@ -13,5 +13,8 @@ inline constexpr int kGemmNr = 32;
 
 void gemm_pack(const float* w, int n, int k, PackedWeights* out);
 void gemm(const GemmArgs& args, int row_begin, int row_end, int col_begin, int col_end);
+// Bit for bit the AVX2 attention's outputs (see attention_avx512.cc).
+void attention(const AttentionArgs& args);
+void attention_heads(const AttentionArgs& args, int head_begin, int head_end);
 
 }  // namespace crossrank::kernels::avx512

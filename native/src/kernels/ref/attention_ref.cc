@@ -10,9 +10,10 @@ namespace crossrank::kernels {
 
 std::size_t attention_scratch_floats(int seq_len, int head_dim) {
   // Enough for every attention kernel in every table: the reference uses
-  // seq_len floats; the AVX2 and NEON kernels keep one head's K packed
-  // (head_dim x padded seq_len) plus up to 48 rows of scores.
-  const std::size_t padded = (static_cast<std::size_t>(seq_len) + 15) / 16 * 16;
+  // seq_len floats; the AVX2, AVX-512 and NEON kernels keep one head's K
+  // packed (head_dim x seq_len padded to 16 keys, 32 for AVX-512) plus up
+  // to 48 rows of scores.
+  const std::size_t padded = (static_cast<std::size_t>(seq_len) + 31) / 32 * 32;
   return padded * (static_cast<std::size_t>(head_dim) + 48) + 64;
 }
 
