@@ -69,9 +69,13 @@ test('CROSSRANK_ISA chooses between the AVX-512 and the AVX2 kernels; info names
 });
 
 test('usage errors exit 2 with a message naming the flag', async (t) => {
-  const error = await t.throwsAsync(run('node', [cli, 'rank', '--query', 'q', '--docs', examples]));
+  // --model is optional (the shipped model); --query is not.
+  const error = await t.throwsAsync(run('node', [cli, 'rank', '--docs', examples]));
   t.is((error as { code?: number }).code, 2);
-  t.regex((error as { stderr?: string }).stderr ?? '', /--model/);
+  t.regex((error as { stderr?: string }).stderr ?? '', /rank needs --query/);
+  const noEncoder = await t.throwsAsync(run('node', [cli, 'search', '--query', 'q', '--docs', examples]));
+  t.is((noEncoder as { code?: number }).code, 2);
+  t.regex((noEncoder as { stderr?: string }).stderr ?? '', /search needs --encoder/);
   const missing = await t.throwsAsync(run('node', [cli, 'rank', '--model', tinyDir, '--query', 'q', '--docs', 'nope.txt']));
   t.regex((missing as { stderr?: string }).stderr ?? '', /nope\.txt/);
   const badModel = await t.throwsAsync(run('node', [cli, 'rank', '--model', '/nonexistent', '--query', 'q', '--docs', examples]));
