@@ -25,13 +25,20 @@ export interface BatcherObserver {
   queueWait(seconds: number): void;
 }
 
-/** The queue holds too many pairs: the server answers 503 with Retry-After. */
+/** The queue cannot take a request: the server answers 429 with Retry-After. */
 export class QueueFullError extends Error {
-  constructor(queued: number, asked: number, limit: number) {
-    super(`the queue holds ${queued} pairs; ${asked} more would exceed its bound of ${limit}`);
+  constructor(
+    message: string,
+    /** Seconds until the queue should have room again (at least 1), for Retry-After. */
+    readonly retryAfterSeconds: number,
+  ) {
+    super(message);
     this.name = 'QueueFullError';
   }
 }
+
+/** Weight of the newest batch in the running estimate of engine seconds per token. */
+const RATE_SMOOTHING = 0.2;
 
 interface Job {
   encoded: EncodedPairs;
@@ -63,7 +70,13 @@ export class Batcher {
   /** Jobs with pairs not yet handed to a batch, oldest first. */
   #waiting: Job[] = [];
   #queuedPairs = 0;
+  #queuedTokens = 0;
   #running = false;
+  /** Tokens of the batch in the engine, and when it started. */
+  #runningTokens = 0;
+  #runningSince = 0;
+  /** Engine seconds per token, smoothed over batches; undefined until one batch has run. */
+  #secondsPerToken: number | undefined;
 
   constructor(model: CrossEncoder, options: BatcherOptions, observer?: BatcherObserver) {
     this.#model = model;
@@ -74,6 +87,48 @@ export class Batcher {
   /** Pairs waiting for the engine. */
   get queuedPairs(): number {
     return this.#queuedPairs;
+  }
+
+  /** Tokens waiting for the engine. */
+  get queuedTokens(): number {
+    return this.#queuedTokens;
+  }
+
+  /** The measured engine rate (seconds per token), undefined before the first batch. */
+  get secondsPerToken(): number | undefined {
+    return this.#secondsPerToken;
+  }
+
+  /**
+   * Seconds until the engine would finish the work now queued or running plus
+   * `extraTokens`, at the measured rate; 0 before any batch has been measured.
+   */
+  backlogSeconds(extraTokens = 0): number {
+    const rate = this.#secondsPerToken;
+    if (rate === undefined) return 0;
+    const running = this.#running
+      ? Math.max(0, this.#runningTokens * rate - (performance.now() - this.#runningSince) / 1000)
+      : 0;
+    return running + (this.#queuedTokens + extraTokens) * rate;
+  }
+
+  /**
+   * Runs a batch outside any request, to measure the engine rate before
+   * traffic: twice, timing the second, as the first also pays for warming up
+   * (the weights' pages, the thread pool).
+   */
+  async calibrate(ids: Uint32Array, typeIds: Uint8Array, lengths: Uint32Array): Promise<void> {
+    await this.#model.runBatch(ids, typeIds, lengths);
+    const started = performance.now();
+    await this.#model.runBatch(ids, typeIds, lengths);
+    this.#observeRate(ids.length, (performance.now() - started) / 1000);
+  }
+
+  #observeRate(tokens: number, seconds: number): void {
+    if (tokens === 0) return;
+    const rate = seconds / tokens;
+    this.#secondsPerToken =
+      this.#secondsPerToken === undefined ? rate : RATE_SMOOTHING * rate + (1 - RATE_SMOOTHING) * this.#secondsPerToken;
   }
 
   /**
@@ -87,8 +142,11 @@ export class Batcher {
     if (count === 0) return Promise.resolve(new Float32Array(0));
     if (signal?.aborted) return Promise.reject(signal.reason);
     if (this.#queuedPairs + count > this.#options.maxQueuedPairs) {
-      return Promise.reject(new QueueFullError(this.#queuedPairs, count, this.#options.maxQueuedPairs));
+      const message = `the queue holds ${this.#queuedPairs} pairs; ${count} more would exceed its bound of ${this.#options.maxQueuedPairs}`;
+      return Promise.reject(new QueueFullError(message, Math.max(1, Math.ceil(this.backlogSeconds()))));
     }
+    let tokens = 0;
+    for (const length of encoded.lengths) tokens += length;
 
     const offsets = new Uint32Array(count + 1);
     for (let i = 0; i < count; i++) offsets[i + 1] = offsets[i]! + encoded.lengths[i]!;
@@ -121,6 +179,7 @@ export class Batcher {
       };
       this.#waiting.push(job);
       this.#queuedPairs += count;
+      this.#queuedTokens += tokens;
       this.#pump();
     });
   }
@@ -133,6 +192,7 @@ export class Batcher {
     if (at >= 0) {
       this.#waiting.splice(at, 1);
       this.#queuedPairs -= job.order.length - job.scheduled;
+      for (let i = job.scheduled; i < job.order.length; i++) this.#queuedTokens -= job.encoded.lengths[job.order[i]!]!;
     }
     job.reject(reason);
   }
@@ -166,6 +226,7 @@ export class Batcher {
         tokens += length;
         job.scheduled++;
         this.#queuedPairs--;
+        this.#queuedTokens -= length;
       }
       if (job.scheduled === job.order.length) this.#waiting.shift();
       if (!this.#options.coalesce) break;
@@ -192,6 +253,8 @@ export class Batcher {
 
     const { numLabels } = this.#model.config;
     const started = performance.now();
+    this.#runningTokens = tokens;
+    this.#runningSince = started;
     let logits: Float32Array;
     try {
       logits = await this.#model.runBatch(ids, typeIds, lengths);
@@ -199,7 +262,9 @@ export class Batcher {
       for (const p of picked) this.#drop(p.job, error);
       return;
     }
-    this.#observer?.batch(picked.length, tokens, (performance.now() - started) / 1000);
+    const seconds = (performance.now() - started) / 1000;
+    this.#observeRate(tokens, seconds);
+    this.#observer?.batch(picked.length, tokens, seconds);
     picked.forEach((p, j) => {
       if (p.job.settled) return;
       p.job.logits.set(logits.subarray(j * numLabels, (j + 1) * numLabels), p.pair * numLabels);
