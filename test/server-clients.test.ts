@@ -16,8 +16,9 @@ import test, { type ExecutionContext } from 'ava';
 import { CohereClient, CohereClientV2 } from 'cohere-ai';
 
 import { CrossEncoder, type RankResult } from '../lib/index.js';
-import { RerankServer, type ServerOptions } from '../lib/server/server.js';
+import type { ServerOptions } from '../lib/server/server.js';
 import { minilmAvailable, minilmDir, repoRoot, sharedDataAvailable } from './helpers/fixtures.js';
+import { startServer, until } from './helpers/server.js';
 import { trecPairs } from './helpers/trec.js';
 
 const run = promisify(execFile);
@@ -26,12 +27,7 @@ const serial = haveFixtures ? test.serial : test.skip;
 const minilm = haveFixtures ? CrossEncoder.load(minilmDir) : undefined;
 test.after.always(() => minilm?.dispose());
 
-async function start(t: ExecutionContext, options: ServerOptions = {}): Promise<string> {
-  const server = new RerankServer(minilm!, options);
-  const port = await server.listen(0, '127.0.0.1');
-  t.teardown(() => server.close());
-  return `http://127.0.0.1:${port}`;
-}
+const start = async (t: ExecutionContext, options: ServerOptions = {}): Promise<string> => (await startServer(t, minilm!, options)).base;
 
 const post = async (base: string, path: string, body: unknown): Promise<Response> =>
   fetch(`${base}${path}`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
@@ -116,11 +112,7 @@ serial('/v2/rerank: Cohere\'s reply and errors ({message}; 400 for bad or too la
 
   // Overloaded: a long request holds the engine, the next one is refused at once.
   const long = post(base, '/predict', { pairs: trecPairs().slice(0, 400) });
-  const deadline = Date.now() + 10_000;
-  while (!(await (await fetch(`${base}/metrics`)).text()).match(/^crossrank_queued_pairs [1-9]/m)) {
-    if (Date.now() > deadline) throw new Error('the long request was never queued');
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
+  await until(async () => /^crossrank_queued_pairs [1-9]/m.test(await (await fetch(`${base}/metrics`)).text()), 'the long request to be queued');
   const refused = await post(base, '/v2/rerank', { query, documents: trecPairs().slice(500, 520).map(([, d]) => d) });
   t.is(refused.status, 429);
   t.regex(refused.headers.get('retry-after') ?? '', /^[1-9]\d*$/);

@@ -10,13 +10,14 @@ import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 
-import test, { type ExecutionContext } from 'ava';
+import test from 'ava';
 
 import { CrossEncoder } from '../lib/index.js';
 import { defaultModelPath } from '../lib/default-model.js';
-import { RerankServer, type ServerOptions } from '../lib/server/server.js';
+import { RerankServer } from '../lib/server/server.js';
 import { firstInvalidUtf8 } from '../lib/server/text.js';
 import { minilmAvailable, minilmDir, repoRoot, sharedDataAvailable } from './helpers/fixtures.js';
+import { metric, startServer, until } from './helpers/server.js';
 import { trecPairs } from './helpers/trec.js';
 
 const haveFixtures = minilmAvailable() && sharedDataAvailable();
@@ -24,34 +25,8 @@ const serial = haveFixtures ? test.serial : test.skip;
 const minilm = haveFixtures ? CrossEncoder.load(minilmDir) : undefined;
 test.after.always(() => minilm?.dispose());
 
-interface Running {
-  server: RerankServer;
-  base: string;
-  port: number;
-}
-
-async function start(t: ExecutionContext, model: CrossEncoder, options: ServerOptions = {}): Promise<Running> {
-  const server = new RerankServer(model, options);
-  const port = await server.listen(0, '127.0.0.1');
-  t.teardown(() => server.close());
-  return { server, base: `http://127.0.0.1:${port}`, port };
-}
-
+const start = startServer;
 const pairsFrom = (start: number, count: number): [string, string][] => trecPairs().slice(start, start + count);
-
-async function metric(base: string, series: string): Promise<number> {
-  const text = await (await fetch(`${base}/metrics`)).text();
-  const line = text.split('\n').find((l) => l.startsWith(`${series} `));
-  return line === undefined ? 0 : Number(line.slice(series.length + 1));
-}
-
-async function until(condition: () => boolean | Promise<boolean>, what: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
 
 /** A raw connection that records what it receives and when it closes. */
 interface Raw {
@@ -303,4 +278,29 @@ test('/info gives the int8 folder weights_file_dtype I8, an fp32 folder F32', as
   if (!minilm) return;
   const fp32 = await start(t, minilm);
   t.is(((await (await fetch(`${fp32.base}/info`)).json()) as Record<string, unknown>)['weights_file_dtype'], 'F32');
+});
+
+serial('keep-alive: by default an idle connection outlives Node\'s 5 s (65 s, above load balancers\' 60 s); a set timeout closes it', async (t) => {
+  const defaults = await start(t, minilm!);
+  const info = (await (await fetch(`${defaults.base}/info`)).json()) as Record<string, unknown>;
+  t.is(info['keep_alive_timeout_ms'], 65_000);
+  t.is(info['drain_timeout_ms'], 20_000);
+  t.is(info['headers_timeout_ms'], 5_000);
+  const kept = await rawConnect(defaults.port);
+  kept.socket.write('GET /health HTTP/1.1\r\nHost: x\r\n\r\n');
+  await until(() => kept.received().includes('"ok"'), 'the answer');
+  t.regex(kept.received(), /Keep-Alive: timeout=65/);
+  await new Promise((resolve) => setTimeout(resolve, 6500));
+  t.false(kept.socket.destroyed, 'still open after 6.5 s idle');
+  kept.socket.write('GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+  await kept.closed;
+  t.is(kept.received().match(/HTTP\/1\.1 200/g)?.length, 2, 'the second request on it was answered');
+
+  const short = await start(t, minilm!, { keepAliveTimeoutMs: 1000 });
+  const idle = await rawConnect(short.port);
+  idle.socket.write('GET /health HTTP/1.1\r\nHost: x\r\n\r\n');
+  await until(() => idle.received().includes('"ok"'), 'the answer');
+  const answeredAt = performance.now();
+  const closedAt = await idle.closed;
+  t.true(closedAt - answeredAt >= 900 && closedAt - answeredAt < 3000, `closed ${(closedAt - answeredAt).toFixed(0)} ms after going idle`);
 });

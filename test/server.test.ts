@@ -4,11 +4,11 @@ import { request as httpRequest } from 'node:http';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 
-import test, { type ExecutionContext } from 'ava';
+import test from 'ava';
 
 import { CrossEncoder } from '../lib/index.js';
-import { RerankServer, type ServerOptions } from '../lib/server/server.js';
 import { minilmAvailable, minilmDir, repoRoot, sharedDataAvailable, tinyDir } from './helpers/fixtures.js';
+import { metric, startServer, until } from './helpers/server.js';
 import { trecPairs } from './helpers/trec.js';
 
 const haveFixtures = minilmAvailable() && sharedDataAvailable();
@@ -22,18 +22,7 @@ test.after.always(() => {
   tiny.dispose();
 });
 
-interface Running {
-  server: RerankServer;
-  base: string;
-}
-
-/** A server on a free loopback port, closed when the test ends, passed or failed. */
-async function start(t: ExecutionContext, model: CrossEncoder, options: ServerOptions = {}): Promise<Running> {
-  const server = new RerankServer(model, options);
-  const port = await server.listen(0, '127.0.0.1');
-  t.teardown(() => server.close());
-  return { server, base: `http://127.0.0.1:${port}` };
-}
+const start = startServer;
 
 async function post(base: string, path: string, body: unknown, init: RequestInit = {}): Promise<Response> {
   return fetch(`${base}${path}`, {
@@ -42,21 +31,6 @@ async function post(base: string, path: string, body: unknown, init: RequestInit
     body: typeof body === 'string' ? body : JSON.stringify(body),
     ...init,
   });
-}
-
-/** A sample value from the Prometheus text (`name{labels} value`), 0 when absent. */
-async function metric(base: string, series: string): Promise<number> {
-  const text = await (await fetch(`${base}/metrics`)).text();
-  const line = text.split('\n').find((l) => l.startsWith(`${series} `));
-  return line === undefined ? 0 : Number(line.slice(series.length + 1));
-}
-
-async function until(condition: () => Promise<boolean>, what: string, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
 }
 
 const pairsFrom = (start: number, count: number): [string, string][] => trecPairs().slice(start, start + count);
@@ -178,6 +152,14 @@ serial('/health, /info and /metrics', async (t) => {
   t.regex(text, /^crossrank_batch_tokens_count 1$/m);
   t.regex(text, /^crossrank_request_duration_seconds_count\{endpoint="\/predict"\} 2$/m);
   t.regex(text, /^crossrank_queued_pairs 0$/m);
+  // The process beside the engine.
+  const rss = Number(/^process_resident_memory_bytes (\d+)$/m.exec(text)?.[1]);
+  t.true(rss > 50e6 && rss < 8e9, `RSS ${rss}`);
+  t.regex(text, /^# TYPE process_cpu_seconds_total counter\nprocess_cpu_seconds_total \d+(\.\d+)?$/m);
+  t.true(Number(/^process_cpu_seconds_total (\S+)$/m.exec(text)?.[1]) > 0);
+  t.regex(text, /^crossrank_event_loop_delay_seconds\{quantile="0\.99"\} \d/m);
+  t.regex(text, /^crossrank_event_loop_delay_seconds_max \d/m);
+  t.regex(text, /^crossrank_open_connections [1-9]/m);
 });
 
 serial('malformed requests get 400 naming the field, unknown paths 404, wrong methods 405', async (t) => {
