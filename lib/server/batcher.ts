@@ -77,6 +77,8 @@ export class Batcher {
   #runningSince = 0;
   /** Engine seconds per token, smoothed over batches; undefined until one batch has run. */
   #secondsPerToken: number | undefined;
+  /** The same for the latest batch alone. */
+  #lastSecondsPerToken = 0;
 
   constructor(model: CrossEncoder, options: BatcherOptions, observer?: BatcherObserver) {
     this.#model = model;
@@ -104,8 +106,10 @@ export class Batcher {
    * `extraTokens`, at the measured rate; 0 before any batch has been measured.
    */
   backlogSeconds(extraTokens = 0): number {
-    const rate = this.#secondsPerToken;
-    if (rate === undefined) return 0;
+    if (this.#secondsPerToken === undefined) return 0;
+    // The slower of the smoothed and the latest rate: on a machine whose other
+    // load comes and goes, under-estimating the backlog is what times requests out.
+    const rate = Math.max(this.#secondsPerToken, this.#lastSecondsPerToken);
     const running = this.#running
       ? Math.max(0, this.#runningTokens * rate - (performance.now() - this.#runningSince) / 1000)
       : 0;
@@ -127,6 +131,7 @@ export class Batcher {
   #observeRate(tokens: number, seconds: number): void {
     if (tokens === 0) return;
     const rate = seconds / tokens;
+    this.#lastSecondsPerToken = rate;
     this.#secondsPerToken =
       this.#secondsPerToken === undefined ? rate : RATE_SMOOTHING * rate + (1 - RATE_SMOOTHING) * this.#secondsPerToken;
   }

@@ -41,7 +41,8 @@ export interface ServerOptions {
    * Queue-time budget: a request whose pairs, behind the work already queued,
    * would not be through the engine this long after it arrived (at the
    * measured engine rate) is refused at once with 429 and Retry-After.
-   * Default: half of requestTimeoutMs, so an estimate off by 2x still answers in time.
+   * Default: a third of requestTimeoutMs, so an estimate off by 3x (a busy
+   * machine) still answers in time.
    */
   maxQueueMs?: number;
   /** After close() (SIGTERM), requests still unanswered this long are cut and the server stops. */
@@ -141,7 +142,7 @@ export class RerankServer {
     this.options = {
       ...merged,
       modelName: merged.modelName ?? basename(model.config.path),
-      maxQueueMs: merged.maxQueueMs ?? Math.floor(merged.requestTimeoutMs / 2),
+      maxQueueMs: merged.maxQueueMs ?? Math.floor(merged.requestTimeoutMs / 3),
       maxConnections: merged.maxConnections ?? defaultMaxConnections(),
     };
     if (this.options.maxQueuedPairs < this.options.maxDocuments) {
