@@ -304,3 +304,19 @@ serial('keep-alive: by default an idle connection outlives Node\'s 5 s (65 s, ab
   const closedAt = await idle.closed;
   t.true(closedAt - answeredAt >= 900 && closedAt - answeredAt < 3000, `closed ${(closedAt - answeredAt).toFixed(0)} ms after going idle`);
 });
+
+serial('a client still sending a body over the limit reads its 413: the body is drained for a moment, not reset', async (t) => {
+  const { base, port } = await start(t, minilm!, { maxBodyBytes: 4096 });
+  const statuses = await Promise.all(
+    Array.from({ length: 10 }, async () => {
+      const c = await rawConnect(port);
+      c.socket.write(postHead(5_000_000));
+      c.socket.write(Buffer.alloc(5_000_000, 0x61));
+      await Promise.race([c.closed, until(() => c.received().includes('\r\n\r\n'), 'the answer')]);
+      c.socket.destroy();
+      return /^HTTP\/1\.1 (\d+)/.exec(c.received())?.[1] ?? 'reset before the answer';
+    }),
+  );
+  t.deepEqual(statuses, Array(10).fill('413'));
+  t.is((await fetch(`${base}/health`)).status, 200);
+});

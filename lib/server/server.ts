@@ -86,6 +86,8 @@ export const DEFAULT_SERVER_OPTIONS: Defaulted = {
 
 /** Tokens per request-body byte assumed before any request has been measured (English JSON). */
 const INITIAL_TOKENS_PER_BYTE = 0.25;
+/** How long an answered request's unread body is drained before its connection is closed. */
+const LINGER_MS = 2000;
 /** Node checks the header and request timeouts this often. */
 const CONNECTION_CHECK_MS = 1000;
 
@@ -499,7 +501,7 @@ export class RerankServer {
   #readJson(req: IncomingMessage, res: ServerResponse, expectsContinue: boolean, context: RequestContext): Promise<unknown> {
     const limit = this.options.maxBodyBytes;
     const tooLarge = (): HttpError =>
-      new HttpError(413, `the request body exceeds ${limit} bytes`, 'payload_too_large', { Connection: 'close' });
+      new HttpError(413, `the request body exceeds ${limit} bytes`, 'payload_too_large');
     const declared = Number(req.headers['content-length']);
     if (declared > limit) return Promise.reject(tooLarge());
     try {
@@ -581,8 +583,19 @@ export class RerankServer {
     } else {
       this.#send(res, answer.status, { error: answer.message, error_type: answer.errorType }, answer.headers);
     }
-    // A body left unread (413) must not be parsed as the next request.
-    if (answer.headers['Connection'] === 'close') res.once('finish', () => res.req.destroy());
+    // A body left unread (413, 429 before reading) is read and dropped for a
+    // moment, then the connection is closed if it has not ended: closing at
+    // once, with the client still sending, resets the connection and can take
+    // the answer with it before the client reads it.
+    const req = res.req;
+    if (!req.complete) {
+      req.resume();
+      const linger = setTimeout(() => {
+        if (!req.complete) req.socket.destroy();
+      }, LINGER_MS);
+      req.once('end', () => clearTimeout(linger));
+      req.once('close', () => clearTimeout(linger));
+    }
   }
 
   #send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
