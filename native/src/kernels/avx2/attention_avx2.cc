@@ -26,12 +26,15 @@
 #include <algorithm>
 #include <cmath>
 
-#include "kernels/avx2/avx2_kernels.h"
-#include "kernels/avx2/softmax_row.h"
-#include "kernels/avx2/vmath.h"
+#include "kernels/ops.h"
+#include "kernels/x86/softmax_row.h"
+#include "kernels/x86/vmath.h"
 
 namespace crossrank::kernels::avx2 {
 namespace {
+
+using x86::kMaskTable;
+using x86::softmax_row;
 
 constexpr int kMr = 6;
 constexpr int kNr = 16;

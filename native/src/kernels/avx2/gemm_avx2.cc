@@ -26,12 +26,15 @@
 #include <algorithm>
 #include <cstdint>
 
-#include "kernels/avx2/avx2_kernels.h"
-#include "kernels/avx2/vmath.h"
 #include "kernels/gemm_pack.h"
+#include "kernels/ops.h"
+#include "kernels/x86/vmath.h"
 
 namespace crossrank::kernels::avx2 {
 namespace {
+
+using x86::gelu_ps;
+using x86::kMaskTable;
 
 constexpr int kMr = kGemmMr;
 constexpr int kNr = kGemmNr;

@@ -30,8 +30,8 @@
 #include <algorithm>
 #include <cmath>
 
-#include "kernels/avx2/softmax_row.h"
-#include "kernels/avx512/avx512_kernels.h"
+#include "kernels/ops.h"
+#include "kernels/x86/softmax_row.h"
 
 // GCC 12's AVX-512 headers build their cast and extract intrinsics on an
 // "undefined" vector, which -Wmaybe-uninitialized reports at every use.
@@ -209,7 +209,7 @@ void attention_heads(const AttentionArgs& args, int head_begin, int head_end) {
                              scores + static_cast<std::size_t>(r) * hv.padded);
       }
       for (int r = 0; r < rows; ++r) {
-        inv_sum[r] = avx2::softmax_row(scores + static_cast<std::size_t>(r) * hv.padded,
+        inv_sum[r] = x86::softmax_row(scores + static_cast<std::size_t>(r) * hv.padded,
                                        args.seq_len, hv.padded);
       }
       float* o = args.out + static_cast<std::size_t>(block) * args.ld_out + h * d;

@@ -19,9 +19,9 @@
 #include <algorithm>
 #include <cstdint>
 
-#include "kernels/avx2/vmath.h"
-#include "kernels/avx512/avx512_kernels.h"
 #include "kernels/gemm_pack.h"
+#include "kernels/ops.h"
+#include "kernels/x86/vmath.h"
 
 // GCC 12's AVX-512 headers build their cast and extract intrinsics on an
 // "undefined" vector, which -Wmaybe-uninitialized reports at every use.
@@ -47,8 +47,8 @@ struct Tile {
 // GELU on both 256-bit halves with the AVX2 kernel's code, so that the
 // two tables agree bit for bit.
 inline __m512 gelu_halves(__m512 v) {
-  const __m256 lo = avx2::gelu_ps(_mm512_castps512_ps256(v));
-  const __m256 hi = avx2::gelu_ps(_mm512_castps512_ps256(_mm512_shuffle_f32x4(v, v, 0xEE)));
+  const __m256 lo = x86::gelu_ps(_mm512_castps512_ps256(v));
+  const __m256 hi = x86::gelu_ps(_mm512_castps512_ps256(_mm512_shuffle_f32x4(v, v, 0xEE)));
   // Lanes 0-3 of the first operand's 128-bit blocks (0, 1) then the second's.
   return _mm512_shuffle_f32x4(_mm512_zextps256_ps512(lo), _mm512_zextps256_ps512(hi), 0x44);
 }

@@ -24,7 +24,7 @@
 #include <algorithm>
 #include <cstring>
 
-#include "kernels/neon/neon_kernels.h"
+#include "kernels/ops.h"
 #include "kernels/neon/vmath.h"
 #include "kernels/gemm_pack.h"
 
@@ -185,20 +185,6 @@ void gemm(const GemmArgs& args, int row_begin, int row_end, int col_begin, int c
         }
       }
     }
-  }
-}
-
-void gelu_erf(float* x, std::size_t count) {
-  std::size_t i = 0;
-  for (; i + 4 <= count; i += 4) vst1q_f32(x + i, gelu_ps(vld1q_f32(x + i)));
-  if (i < count) {
-    // The tail goes through a staging vector, so it is computed exactly as
-    // a full vector would be.
-    float stage[4] = {0.f, 0.f, 0.f, 0.f};
-    const std::size_t rest = count - i;
-    std::memcpy(stage, x + i, rest * sizeof(float));
-    vst1q_f32(stage, gelu_ps(vld1q_f32(stage)));
-    std::memcpy(x + i, stage, rest * sizeof(float));
   }
 }
 

@@ -24,7 +24,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "kernels/neon/neon_kernels.h"
+#include "kernels/ops.h"
 #include "kernels/ref/ref_kernels.h"
 
 namespace crossrank::kernels::neon {

@@ -1,36 +1,31 @@
-// Kernels built with -mavx2 -mfma -mf16c (see kernels.h for each contract).
-// This header is included by baseline code (dispatch.cc), so it declares
-// plain functions only; call them only when cpu_features() has avx2 and fma.
+// The x86 int8 GEMM frame, shared by the AVX2 kernel (qs8_gemm_4x16__avx2)
+// and the AVX-512 VNNI one: quantising A, walking tiles of 16 columns,
+// dequantising and the epilogue. A kernel on it brings only its integer loop
+// (tile sums) and, if it wants, its own twist on the packing.
+// Declarations only: the frame is built with the AVX2 kernels' flags, so call
+// it only on a CPU that runs them.
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 
 #include "kernels/kernels.h"
 
-namespace crossrank::kernels::avx2 {
+namespace crossrank::kernels::x86 {
 
-inline constexpr char kGemmName[] = "f32_gemm_6x16__avx2_fma";
-inline constexpr int kGemmMr = 6;
-inline constexpr int kGemmNr = 16;
-inline constexpr char kQGemmName[] = "qs8_gemm_4x16__avx2";
-inline constexpr int kQGemmMr = 4;
-inline constexpr int kQGemmNr = 16;
+// Columns of every tile on the frame (one panel of packed W).
+inline constexpr int kQTileCols = 16;
 // The largest mr of any int8 kernel on the qgemm_tiles frame (the AVX-512
 // VNNI kernel's).
 inline constexpr int kQGemmMaxMr = 8;
 
-void gemm_pack(const float* w, int n, int k, PackedWeights* out);
-void gemm(const GemmArgs& args, int row_begin, int row_end, int col_begin, int col_end);
-void qgemm_pack(const std::int8_t* q, const float* scales, int n, int k, PackedWeights* out);
-void qgemm(const GemmArgs& args, int row_begin, int row_end, int col_begin, int col_end);
-
 // The int8 GEMM's frame, shared with the AVX-512 VNNI kernel: qgemm_tiles
 // quantises each block of rows of A (quantize_blocks_s8's bytes and scales,
 // rows zero-padded to a multiple of kQuantBlock), walks tiles of up to `mr`
-// (<= kQGemmMaxMr) rows by kQGemmNr columns, asks `tile_sums` for each
+// (<= kQGemmMaxMr) rows by kQTileCols columns, asks `tile_sums` for each
 // tile's dequantised sums and applies the epilogue. Packed W must hold
-// column panels of kQGemmNr columns x padded k bytes, panel p at
-// qdata + p * kQGemmNr * padded k (what a kernel keeps past them is its own).
+// column panels of kQTileCols columns x padded k bytes, panel p at
+// qdata + p * kQTileCols * padded k (what a kernel keeps past them is its own).
 struct QTile {
   int rows = 0;                        // 1..mr
   int blocks = 0;                      // padded k / kQuantBlock
@@ -58,15 +53,8 @@ void qgemm_pack_panels(const std::int8_t* q, const float* scales, int n, int k,
 // the same floats.
 // with_block_corrections: also fill QTile::block_corrections, for a kernel
 // that offsets W rather than A to an unsigned operand.
-using QTileSums = void (*)(const QTile& t, float (*sums)[kQGemmNr]);
+using QTileSums = void (*)(const QTile& t, float (*sums)[kQTileCols]);
 void qgemm_tiles(const GemmArgs& args, int row_begin, int row_end, int col_begin, int col_end,
                  int mr, QTileSums tile_sums, bool with_block_corrections);
 
-void add_layernorm(const float* x, const float* residual, const float* gamma,
-                   const float* beta, float eps, int rows, int cols, int ld, float* out);
-void gelu_erf(float* x, std::size_t count);
-void tanh(float* x, std::size_t count);
-void attention(const AttentionArgs& args);
-void attention_heads(const AttentionArgs& args, int head_begin, int head_end);
-
-}  // namespace crossrank::kernels::avx2
+}  // namespace crossrank::kernels::x86
