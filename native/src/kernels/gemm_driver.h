@@ -13,9 +13,12 @@
 //   using Columns = ...;             what it needs to know of a panel's width
 //   static Columns columns(int nv);  ... made once per panel (nv <= kNr valid
 //                                    columns; e.g. masks for nv < kNr)
-//   template <int MR> static void tile(int k, const float* a, std::size_t lda,
-//       const float* panel, float* c, std::size_t ldc, const GemmTile& t,
-//       const Columns& cols);
+//   static constexpr bool kFullTiles;  true: a panel of kNr valid columns
+//                                    runs tile<MR, true> (no masking), others
+//                                    tile<MR, false>; false: always the latter
+//   template <int MR, bool kFull> static void tile(int k, const float* a,
+//       std::size_t lda, const float* panel, float* c, std::size_t ldc,
+//       const GemmTile& t, const Columns& cols);
 //                                    c[MR x nv] = epilogue(a[MR x k] . panel)
 //
 // Header-only, instantiated in each kernel file with that file's ISA flags;
@@ -40,18 +43,20 @@ struct GemmTile {
 
 namespace gemm_detail {
 
-// K::tile<rows> for rows in [1, MR], by a chain of tests GCC turns into a
-// jump table.
+// K::tile<rows, full> for rows in [1, MR], by a chain of tests GCC turns
+// into a jump table.
 template <class K, int MR = K::kMr>
-inline void tile_of_rows(int rows, int k, const float* a, std::size_t lda, const float* panel,
+inline void tile_of_rows(int rows, bool full, int k, const float* a, std::size_t lda, const float* panel,
                          float* c, std::size_t ldc, const GemmTile& t,
                          const typename K::Columns& cols) {
-  if constexpr (MR == 1) {
-    K::template tile<1>(k, a, lda, panel, c, ldc, t, cols);
-  } else if (rows == MR) {
-    K::template tile<MR>(k, a, lda, panel, c, ldc, t, cols);
-  } else {
-    tile_of_rows<K, MR - 1>(rows, k, a, lda, panel, c, ldc, t, cols);
+  if (MR == 1 || rows == MR) {
+    if (K::kFullTiles && full) {
+      K::template tile<MR, true>(k, a, lda, panel, c, ldc, t, cols);
+    } else {
+      K::template tile<MR, false>(k, a, lda, panel, c, ldc, t, cols);
+    }
+  } else if constexpr (MR > 1) {
+    tile_of_rows<K, MR - 1>(rows, full, k, a, lda, panel, c, ldc, t, cols);
   }
 }
 
@@ -83,7 +88,8 @@ void gemm_driver(const GemmArgs& args, int row_begin, int row_end, int col_begin
         t.ldr = ldr;
         const float* a = args.a + i * lda;
         float* c = args.c + i * ldc + j;
-        gemm_detail::tile_of_rows<K>(std::min(kMr, ie - i), k, a, lda, panel, c, ldc, t, cols);
+        gemm_detail::tile_of_rows<K>(std::min(kMr, ie - i), nv == kNr, k, a, lda, panel, c, ldc, t,
+                                      cols);
       }
     }
   }

@@ -33,6 +33,7 @@
 #include <cstdint>
 #include <cstring>
 
+#include "kernels/gemm_pack.h"
 #include "kernels/ops.h"
 #include "kernels/x86/qgemm_block_sums.h"
 #include "kernels/x86/qgemm_frame.h"
@@ -40,7 +41,6 @@
 namespace crossrank::kernels::avx2 {
 namespace {
 
-using x86::QTile;
 constexpr int kMr = kQGemmMr;
 constexpr int kNr = kQGemmNr;
 constexpr int kGroup = 4;  // k values per int32 lane per step
@@ -85,23 +85,24 @@ void tile_sums(const QTile& t, float (*sums)[kNr]) {
   }
 }
 
-void tile_sums_any_rows(const QTile& t, float (*sums)[kNr]) {
-  switch (t.rows) {
-    case 4: tile_sums<4>(t, sums); break;
-    case 3: tile_sums<3>(t, sums); break;
-    case 2: tile_sums<2>(t, sums); break;
-    default: tile_sums<1>(t, sums); break;
+// The integer loop as the frame calls it (tile_sums_of_rows picks MR).
+struct Tiles {
+  static constexpr int kMr = kQGemmMr;
+  template <int MR>
+  static void tile_sums(const QTile& t, float (*sums)[kNr]) {
+    avx2::tile_sums<MR>(t, sums);
   }
-}
+};
 
 }  // namespace
 
 void qgemm_pack(const std::int8_t* q, const float* scales, int n, int k, PackedWeights* out) {
-  x86::qgemm_pack_panels(q, scales, n, k, kQGemmName, 0, out);
+  pack_int8_panels(q, scales, n, k, kNr, x86::kQGroup, kQGemmName, out);
 }
 
 void qgemm(const GemmArgs& args, int row_begin, int row_end, int col_begin, int col_end) {
-  x86::qgemm_tiles(args, row_begin, row_end, col_begin, col_end, kMr, tile_sums_any_rows, false);
+  x86::qgemm_tiles(args, row_begin, row_end, col_begin, col_end, kMr, tile_sums_of_rows<Tiles>,
+                   /*with_block_corrections=*/false);
 }
 
 }  // namespace crossrank::kernels::avx2

@@ -120,7 +120,9 @@ struct MicroKernel {
                                    : 0;
     return {m0, m1};
   }
-  template <int MR>
+  // Masked loads of columns past the tile read nothing: one tile for all.
+  static constexpr bool kFullTiles = false;
+  template <int MR, bool /*kFull*/>
   static void tile(int k, const float* a, std::size_t lda, const float* w, float* c,
                    std::size_t ldc, const GemmTile& t, const Columns& cols) {
     ukernel<MR>(k, a, lda, w, c, ldc, t, cols.m0, cols.m1);

@@ -141,14 +141,11 @@ struct MicroKernel {
   }
   using Columns = int;  // valid columns of the panel
   static int columns(int nv) { return nv; }
-  template <int MR>
+  static constexpr bool kFullTiles = true;
+  template <int MR, bool kFull>
   static void tile(int k, const float* a, std::size_t lda, const float* w, float* c,
                    std::size_t ldc, const GemmTile& t, int nv) {
-    if (nv == kNr) {
-      ukernel<MR, true>(k, a, lda, w, c, ldc, t, nv);
-    } else {
-      ukernel<MR, false>(k, a, lda, w, c, ldc, t, nv);
-    }
+    ukernel<MR, kFull>(k, a, lda, w, c, ldc, t, nv);
   }
 };
 

@@ -1,5 +1,5 @@
-// The x86 int8 GEMM frame (see qgemm_frame.h), built with the AVX2 kernels'
-// flags: the AVX2 kernel (avx2/qgemm_avx2.cc) and the AVX-512 VNNI one
+// The x86 pieces of the int8 GEMM frame (kernels/qgemm_frame.h walks the
+// tiles), built with the AVX2 kernels' flags: the AVX2 kernel (avx2/qgemm_avx2.cc) and the AVX-512 VNNI one
 // (avx512vnni/qgemm_avx512vnni.cc) bring only their integer loops, and so
 // give the same bytes, sums and outputs.
 //
@@ -8,11 +8,11 @@
 // before the integer loop reads it; the vector code gives the same bytes
 // and scales as quantize_blocks_s8.
 //
-// Packing: Wq ([n][k] int8) becomes ceil(n/16) column panels; in a panel,
-// for each group of 4 k values, the 16 columns' 4 bytes lie side by side
-// (64 bytes: one ymm for columns 0-7, one for 8-15, or one zmm); k is
-// zero-padded to a multiple of 32 and the tail panel's missing columns are
-// zero.
+// Packing (pack_int8_panels, kernels/gemm_pack.h, group 4): Wq ([n][k]
+// int8) becomes ceil(n/16) column panels; in a panel, for each group of 4 k
+// values, the 16 columns' 4 bytes lie side by side (64 bytes: one ymm for
+// columns 0-7, one for 8-15, or one zmm); k is zero-padded to a multiple of
+// 32 and the tail panel's missing columns are zero.
 //
 // After the integer loop has summed a tile (sums = sum over blocks of
 // float(dot) * block scale), the epilogue multiplies by the column's scale,
@@ -29,24 +29,19 @@
 #include <cstring>
 #include <vector>
 
+#include "kernels/qgemm_frame.h"
 #include "kernels/x86/vmath.h"
 
 namespace crossrank::kernels::x86 {
 namespace {
 
 constexpr int kNr = kQTileCols;
-constexpr int kGroup = 4;  // k values per int32 lane in a panel
 constexpr int kBlock = kQuantBlock;
 static_assert(kBlock == 32, "quantize_block reads one block as four 8-float vectors");
 // Rows per block: the block's quantised rows (at most 96 x 3072 bytes at
 // BERT-base's widest K) stay in L2 while every panel of W is streamed past
 // them once.
-constexpr int kMc = 96;
-// Rows of the tile-sum functions' output (QTileSums): the largest mr of any
-// kernel that runs on this frame.
-constexpr int kMaxMr = kQGemmMaxMr;
-
-int padded_k(int k) { return (k + kBlock - 1) / kBlock * kBlock; }
+constexpr int kMc_ = 96;
 
 float horizontal_max(__m256 v) {
   __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
@@ -108,21 +103,15 @@ void quantize_row(const float* x, int k, int k_padded, std::int8_t* q, float* bl
   }
 }
 
-// Where the epilogue of one tile reads and writes.
-struct Tile {
-  const float* bias;        // at the tile's first column, or null
-  const float* col_scales;  // at the tile's first column
-  const float* residual;    // at the tile's first row and column, or null
-  std::size_t ldr;
-  Epilogue epilogue;
-};
-
 // The dequantised sums of `rows` rows times the column scales, then the fp32
 // GEMM's epilogues (bias, GELU, residual) on the registers before the single
 // store; a partial column tile (nv < kNr) uses masked loads and stores.
 template <bool kFull>
-void store_tile(const float (*sums)[kNr], int rows, float* c, std::size_t ldc, const Tile& t,
+void store_tile(const float (*sums)[kNr], const GemmArgs& args, int i, int j, int rows,
                 int nv) {
+  float* c = args.c + static_cast<std::size_t>(i) * args.ldc + j;
+  const std::size_t ldc = args.ldc;
+  const float* col_scales = args.w->scales.data() + j;
   __m256i m0 = _mm256_setzero_si256(), m1 = m0;
   if (!kFull) {
     m0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(kMaskTable + 16 - nv));
@@ -139,11 +128,11 @@ void store_tile(const float (*sums)[kNr], int rows, float* c, std::size_t ldc, c
     }
   };
 
-  const __m256 cs0 = load(t.col_scales, m0);
-  const __m256 cs1 = load(t.col_scales + 8, m1);
-  const bool has_bias = t.epilogue != Epilogue::kNone;
-  const __m256 bias0 = has_bias ? load(t.bias, m0) : _mm256_setzero_ps();
-  const __m256 bias1 = has_bias ? load(t.bias + 8, m1) : _mm256_setzero_ps();
+  const __m256 cs0 = load(col_scales, m0);
+  const __m256 cs1 = load(col_scales + 8, m1);
+  const bool has_bias = args.epilogue != Epilogue::kNone;
+  const __m256 bias0 = has_bias ? load(args.bias + j, m0) : _mm256_setzero_ps();
+  const __m256 bias1 = has_bias ? load(args.bias + j + 8, m1) : _mm256_setzero_ps();
   for (int r = 0; r < rows; ++r) {
     __m256 out0 = _mm256_mul_ps(_mm256_load_ps(sums[r]), cs0);
     __m256 out1 = _mm256_mul_ps(_mm256_load_ps(sums[r] + 8), cs1);
@@ -151,12 +140,12 @@ void store_tile(const float (*sums)[kNr], int rows, float* c, std::size_t ldc, c
       out0 = _mm256_add_ps(out0, bias0);
       out1 = _mm256_add_ps(out1, bias1);
     }
-    if (t.epilogue == Epilogue::kBiasGelu) {
+    if (args.epilogue == Epilogue::kBiasGelu) {
       out0 = gelu_ps(out0);
       out1 = gelu_ps(out1);
-    } else if (t.epilogue == Epilogue::kBiasResidual) {
+    } else if (args.epilogue == Epilogue::kBiasResidual) {
       // Loaded just before the store of the same elements: c may alias it.
-      const float* res = t.residual + r * t.ldr;
+      const float* res = args.residual + static_cast<std::size_t>(i + r) * args.ldr + j;
       out0 = _mm256_add_ps(out0, load(res, m0));
       out1 = _mm256_add_ps(out1, load(res + 8, m1));
     }
@@ -165,108 +154,50 @@ void store_tile(const float (*sums)[kNr], int rows, float* c, std::size_t ldc, c
   }
 }
 
-}  // namespace
-
-std::size_t qgemm_panel_bytes(int n, int k) {
-  return static_cast<std::size_t>((n + kNr - 1) / kNr) * kNr * padded_k(k);
-}
-
-void qgemm_pack_panels(const std::int8_t* q, const float* scales, int n, int k,
-                       const char* packed_for, std::size_t extra_bytes, PackedWeights* out) {
-  const int kp = padded_k(k);
-  out->n = n;
-  out->k = k;
-  out->data.clear();
-  out->packed_for = packed_for;
-  out->scales.assign(scales, scales + n);
-  out->qdata.assign(qgemm_panel_bytes(n, k) + extra_bytes, 0);
-  for (int j = 0; j < n; ++j) {
-    std::int8_t* panel = out->qdata.data() + static_cast<std::size_t>(j / kNr) * kNr * kp;
-    const std::int8_t* row = q + static_cast<std::size_t>(j) * k;
-    for (int p = 0; p < k; ++p) {
-      panel[static_cast<std::size_t>(p / kGroup) * kGroup * kNr + (j % kNr) * kGroup +
-            p % kGroup] = row[p];
-    }
+// The x86 pieces of the int8 frame (kernels/qgemm_frame.h).
+struct Frame {
+  static constexpr int kNr = kQTileCols;
+  static constexpr int kMc = kMc_;
+  static constexpr int kMaxMr = kQGemmMaxMr;
+  static void quantize_row(const float* x, int k, int kp, std::int8_t* q, float* block_scales,
+                           std::int32_t* block_corrections) {
+    x86::quantize_row(x, k, kp, q, block_scales, block_corrections);
   }
-}
-
-void qgemm_tiles(const GemmArgs& args, int row_begin, int row_end, int col_begin, int col_end,
-                 int mr, QTileSums tile_sums, bool with_block_corrections) {
-  const int k = args.w->k;
-  const int kp = padded_k(k);
-  const int blocks = kp / kBlock;
-  const std::size_t ldc = args.ldc, ldr = args.ldr;
-  const std::int8_t* packed = args.w->qdata.data();
-  // Per pool thread, reused across calls: a block of quantised rows and
-  // their block scales.
-  thread_local std::vector<std::int8_t> qa;
-  thread_local std::vector<float> block_scales;
-  thread_local std::vector<std::int32_t> block_corrections;
-  qa.resize(static_cast<std::size_t>(kMc) * kp);
-  block_scales.resize(static_cast<std::size_t>(kMc) * blocks);
-  if (with_block_corrections) block_corrections.resize(static_cast<std::size_t>(kMc) * blocks);
-  // The tile's sums stay in memory: touched once per block, they would
-  // otherwise take registers the integer loop needs. 64-byte rows: a
-  // 512-bit kernel stores each as one aligned zmm.
-  alignas(64) float sums[kMaxMr][kNr];
-
-  for (int ib = row_begin; ib < row_end; ib += kMc) {
-    const int ie = std::min(row_end, ib + kMc);
-    for (int i = ib; i < ie; ++i) {
-      quantize_row(args.a + static_cast<std::size_t>(i) * args.lda, k, kp,
-                   qa.data() + static_cast<std::size_t>(i - ib) * kp,
-                   block_scales.data() + static_cast<std::size_t>(i - ib) * blocks,
-                   with_block_corrections
-                       ? block_corrections.data() + static_cast<std::size_t>(i - ib) * blocks
-                       : nullptr);
-    }
-    for (int j = col_begin; j < col_end; j += kNr) {
-      const int nv = std::min(kNr, col_end - j);
-      QTile q;
-      q.blocks = blocks;
-      q.lda = static_cast<std::size_t>(kp);
-      q.w = args.w;
-      q.panel_index = j / kNr;
-      q.panel = packed + static_cast<std::size_t>(q.panel_index) * kNr * kp;
-      q.ld_scales = static_cast<std::size_t>(blocks);
-      Tile t;
-      t.epilogue = args.epilogue;
-      t.bias = args.epilogue == Epilogue::kNone ? nullptr : args.bias + j;
-      t.col_scales = args.w->scales.data() + j;
-      t.ldr = ldr;
-      for (int i = ib; i < ie; i += mr) {
-        q.rows = std::min(mr, ie - i);
-        q.a = qa.data() + static_cast<std::size_t>(i - ib) * kp;
-        q.block_scales = block_scales.data() + static_cast<std::size_t>(i - ib) * blocks;
-        q.block_corrections =
-            with_block_corrections
-                ? block_corrections.data() + static_cast<std::size_t>(i - ib) * blocks
-                : nullptr;
-        t.residual = args.epilogue == Epilogue::kBiasResidual ? args.residual + i * ldr + j
-                                                              : nullptr;
-        float* c = args.c + i * ldc + j;
-        // Fetch the tile's output (and residual) lines while the integer
-        // loop runs: they were last touched layers ago, and the epilogue
-        // otherwise stalls on them (about 10 % of the int8 model's cycles
-        // sat on its residual loads and stores before this).
-        for (int r = 0; r < q.rows; ++r) {
-          _mm_prefetch(reinterpret_cast<const char*>(c + r * ldc), _MM_HINT_T0);
-          _mm_prefetch(reinterpret_cast<const char*>(c + r * ldc + nv - 1), _MM_HINT_T0);
-          if (t.residual != nullptr && t.residual != c) {
-            _mm_prefetch(reinterpret_cast<const char*>(t.residual + r * ldr), _MM_HINT_T0);
-            _mm_prefetch(reinterpret_cast<const char*>(t.residual + r * ldr + nv - 1),
-                         _MM_HINT_T0);
-          }
-        }
-        tile_sums(q, sums);
-        if (nv == kNr) {
-          store_tile<true>(sums, q.rows, c, ldc, t, nv);
-        } else {
-          store_tile<false>(sums, q.rows, c, ldc, t, nv);
-        }
+  // Fetch the tile's output (and residual) lines while the integer loop
+  // runs: they were last touched layers ago, and the epilogue otherwise
+  // stalls on them (about 10 % of the int8 model's cycles sat on its
+  // residual loads and stores before this).
+  static void before_tile(const GemmArgs& args, int i, int j, int rows, int nv) {
+    const std::size_t ldc = args.ldc, ldr = args.ldr;
+    const float* c = args.c + static_cast<std::size_t>(i) * ldc + j;
+    const float* residual = args.epilogue == Epilogue::kBiasResidual
+                                ? args.residual + static_cast<std::size_t>(i) * ldr + j
+                                : nullptr;
+    for (int r = 0; r < rows; ++r) {
+      _mm_prefetch(reinterpret_cast<const char*>(c + r * ldc), _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(c + r * ldc + nv - 1), _MM_HINT_T0);
+      if (residual != nullptr && residual != c) {
+        _mm_prefetch(reinterpret_cast<const char*>(residual + r * ldr), _MM_HINT_T0);
+        _mm_prefetch(reinterpret_cast<const char*>(residual + r * ldr + nv - 1), _MM_HINT_T0);
       }
     }
   }
+  static void store_tile(const float (*sums)[kNr], const GemmArgs& args, int i, int j, int rows,
+                         int nv) {
+    if (nv == kNr) {
+      x86::store_tile<true>(sums, args, i, j, rows, nv);
+    } else {
+      x86::store_tile<false>(sums, args, i, j, rows, nv);
+    }
+  }
+};
+
+}  // namespace
+
+void qgemm_tiles(const GemmArgs& args, int row_begin, int row_end, int col_begin, int col_end,
+                 int mr, QTileSums tile_sums, bool with_block_corrections) {
+  qgemm_frame<Frame>(args, row_begin, row_end, col_begin, col_end, mr, tile_sums,
+                     with_block_corrections);
 }
 
 }  // namespace crossrank::kernels::x86

@@ -1,7 +1,8 @@
 // The x86 int8 GEMM frame, shared by the AVX2 kernel (qs8_gemm_4x16__avx2)
-// and the AVX-512 VNNI one: quantising A, walking tiles of 16 columns,
-// dequantising and the epilogue. A kernel on it brings only its integer loop
-// (tile sums) and, if it wants, its own twist on the packing.
+// and the AVX-512 VNNI one: the one int8 frame (kernels/qgemm_frame.h) with
+// AVX2 quantising of A and an AVX2 epilogue on tiles of 16 columns. A kernel
+// on it brings only its integer loop (tile sums) and, if it wants, its own
+// twist on the packing.
 // Declarations only: the frame is built with the AVX2 kernels' flags, so call
 // it only on a CPU that runs them.
 #pragma once
@@ -10,6 +11,7 @@
 #include <cstdint>
 
 #include "kernels/kernels.h"
+#include "kernels/qgemm_frame.h"
 
 namespace crossrank::kernels::x86 {
 
@@ -19,35 +21,15 @@ inline constexpr int kQTileCols = 16;
 // VNNI kernel's).
 inline constexpr int kQGemmMaxMr = 8;
 
-// The int8 GEMM's frame, shared with the AVX-512 VNNI kernel: qgemm_tiles
-// quantises each block of rows of A (quantize_blocks_s8's bytes and scales,
-// rows zero-padded to a multiple of kQuantBlock), walks tiles of up to `mr`
-// (<= kQGemmMaxMr) rows by kQTileCols columns, asks `tile_sums` for each
-// tile's dequantised sums and applies the epilogue. Packed W must hold
-// column panels of kQTileCols columns x padded k bytes, panel p at
-// qdata + p * kQTileCols * padded k (what a kernel keeps past them is its own).
-struct QTile {
-  int rows = 0;                        // 1..mr
-  int blocks = 0;                      // padded k / kQuantBlock
-  const std::int8_t* a = nullptr;      // first row's quantised bytes
-  std::size_t lda = 0;                 // bytes per row (padded k)
-  const PackedWeights* w = nullptr;
-  int panel_index = 0;                 // columns [16 p, 16 p + 16)
-  const std::int8_t* panel = nullptr;  // panel p of w->qdata
-  const float* block_scales = nullptr; // first row's, ld_scales per row
-  std::size_t ld_scales = 0;
-  // -128 x the sum of each block's quantised values, laid out as
-  // block_scales: where a kernel whose unsigned operand is W + 128 starts
-  // each block's sum. Null unless qgemm_tiles was asked for them.
-  const std::int32_t* block_corrections = nullptr;
-};
-// Bytes of the panels of an n x k matrix (k padded to kQuantBlock).
-std::size_t qgemm_panel_bytes(int n, int k);
-// qgemm_pack's panels, then extra_bytes of zeros for the kernel's own use
-// (so that the caller need not grow qdata itself: see qgemm_avx512vnni.cc).
-void qgemm_pack_panels(const std::int8_t* q, const float* scales, int n, int k,
-                       const char* packed_for, std::size_t extra_bytes, PackedWeights* out);
-// Sets sums[r][0..16), for each row r < t.rows, to the sum over blocks b of
+// Packed W: pack_int8_panels (kernels/gemm_pack.h) with kQTileCols columns
+// per panel and groups of kQGroup k values; a kernel may transform the
+// bytes (the VNNI one offsets them by 128).
+inline constexpr int kQGroup = 4;
+// qgemm_frame (kernels/qgemm_frame.h) on the x86 pieces: quantise A with
+// AVX2 (quantize_blocks_s8's bytes and scales), walk tiles of up to `mr`
+// (<= kQGemmMaxMr) rows by kQTileCols columns, ask `tile_sums` for each
+// tile's dequantised sums and apply the epilogue.
+// tile_sums sets sums[r][0..16), for each row r < t.rows, to the sum over blocks b of
 // float(exact int32 dot of the block) * block scale (r, b): from +0, in
 // block order, each step one fused multiply-add, so that every kernel gives
 // the same floats.
