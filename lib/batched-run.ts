@@ -9,7 +9,6 @@ import { join } from 'node:path';
 
 import { type Batch, lengthSortedBatches, scatterRows } from './batching.js';
 import { type CallCaps, pairChunks, tokenLimitError, tokenLimitReachable } from './call-limits.js';
-import { DisposedError } from './errors.js';
 import type { EncodedPairs } from './native.js';
 
 /** What token ids are checked against before the engine runs. */
@@ -98,12 +97,6 @@ export function runBatchedSync(call: SyncBatchedCall): Float32Array {
     }
   }
   return out;
-}
-
-/** The engine's disposed error as the public DisposedError; any other error as it is. */
-export function fromEngine(error: unknown): unknown {
-  if ((error as { code?: string } | null)?.code === 'CROSSRANK_DISPOSED') return new DisposedError();
-  return error;
 }
 
 /** Running total of a call's tokens against its cap. */

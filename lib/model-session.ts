@@ -10,9 +10,9 @@
  * load step goes there, with its options in lib/load-options.ts.
  */
 import { type Batch } from './batching.js';
-import { type BatchedCall, fromEngine, runBatched, runBatchedSync } from './batched-run.js';
+import { type BatchedCall, runBatched, runBatchedSync } from './batched-run.js';
 import { type CallCaps, checkItemLimit } from './call-limits.js';
-import { DisposedError } from './errors.js';
+import { DisposedError, fromNative } from './errors.js';
 import { loadNativeModel, loadTokenizer, modelFolder } from './model-folder.js';
 import type { Dtype, EncodedPairs, NativeModel, NativeModelConfig, NativeTokenizer, Pooling, Truncation } from './native.js';
 
@@ -178,7 +178,7 @@ export class ModelSession {
     // Waiting calls stay here, off the libuv thread pool, whatever this one's outcome.
     this.#queueTail = started.catch(() => undefined);
     return started.catch((error: unknown) => {
-      throw fromEngine(error);
+      throw fromNative(error);
     });
   }
 
@@ -191,7 +191,7 @@ export class ModelSession {
         ? this.#model.runSync(ids, typeIds, lengths)
         : this.#model.encodeSync(ids, typeIds, lengths, output.layer, output.pooling);
     } catch (error) {
-      throw fromEngine(error);
+      throw fromNative(error);
     }
   }
 
