@@ -6,6 +6,7 @@
 #include <utility>
 #include <vector>
 
+#include "addon/error_codes.h"
 #include "common/thread_pool.h"
 
 namespace crossrank::addon {
@@ -278,22 +279,22 @@ Napi::Error make_error(Napi::Env env, ErrorKind kind, const std::string& message
   switch (kind) {
     case ErrorKind::kModel:
       error = Napi::Error::New(env, message);
-      code = "CROSSRANK_MODEL";
+      code = error_code::kModel;
       break;
     case ErrorKind::kInput:
       error = Napi::RangeError::New(env, message);
-      code = "CROSSRANK_INPUT";
+      code = error_code::kInput;
       break;
     case ErrorKind::kArgument:
       error = Napi::TypeError::New(env, message);
       break;
     case ErrorKind::kDisposed:
       error = Napi::Error::New(env, message);
-      code = "CROSSRANK_DISPOSED";
+      code = error_code::kDisposed;
       break;
     case ErrorKind::kInternal:
       error = Napi::Error::New(env, message);
-      code = "CROSSRANK_INTERNAL";
+      code = error_code::kInternal;
       break;
   }
   if (code != nullptr) error.Set("code", Napi::String::New(env, code));

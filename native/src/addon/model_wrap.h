@@ -17,13 +17,14 @@
 namespace crossrank::addon {
 
 // What went wrong, decided where the error happens (possibly off the JS
-// thread) and turned into the matching JS error class on the JS thread.
+// thread) and turned into the matching JS error class on the JS thread. The
+// codes and classes are those of native/error-codes.json (error_codes.h).
 enum class ErrorKind {
-  kModel,     // Error, code CROSSRANK_MODEL: the model folder
-  kInput,     // RangeError, code CROSSRANK_INPUT: input values
-  kArgument,  // TypeError: wrong argument types
-  kDisposed,  // Error, code CROSSRANK_DISPOSED
-  kInternal,  // Error, code CROSSRANK_INTERNAL: out of memory, threads, ...
+  kModel,     // Error, code error_code::kModel: the model folder
+  kInput,     // RangeError, code error_code::kInput: input values
+  kArgument,  // TypeError, no code: wrong argument types
+  kDisposed,  // Error, code error_code::kDisposed
+  kInternal,  // Error, code error_code::kInternal: out of memory, threads, ...
 };
 
 Napi::Error make_error(Napi::Env env, ErrorKind kind, const std::string& message);
