@@ -85,7 +85,7 @@ serial('npm cohere-ai: CohereClient.rerank (v1) and CohereClientV2.rerank get ra
 });
 
 serial('/v2/rerank: Cohere\'s reply and errors ({message}; 400 for bad or too large input, 429 when overloaded)', async (t) => {
-  const base = await start(t, { maxDocuments: 400, maxBatchTokens: 256, maxQueueMs: 300 });
+  const base = await start(t, { maxDocuments: 400, maxBatchTokens: 256, maxQueueMs: 300, requestTimeoutMs: 180_000 });
   const { query, documents } = inputs();
   const reply = (await (await post(base, '/v2/rerank', { model: 'm', query, documents, top_n: 2, max_tokens_per_doc: 512 })).json()) as {
     id: string;

@@ -122,7 +122,8 @@ serial('SIGTERM with a silent client connected: the CLI answers its request in f
 });
 
 serial('over the queue-time budget a request gets 429 and Retry-After before its body is read', async (t) => {
-  const { base, port } = await start(t, minilm!, { maxBatchTokens: 256, maxQueueMs: 400 });
+  // A long timeout: on a slow, shared machine the 400 pairs may take well over 30 s.
+  const { base, port } = await start(t, minilm!, { maxBatchTokens: 256, maxQueueMs: 400, requestTimeoutMs: 180_000 });
   const big = fetch(`${base}/predict`, { method: 'POST', body: JSON.stringify({ pairs: pairsFrom(0, 400) }) });
   await until(async () => (await metric(base, 'crossrank_queued_pairs')) > 0, 'the first request to be queued');
   // Headers only, declaring 200 kB: the refusal cannot depend on a body never sent.
