@@ -37,8 +37,9 @@ const USAGE = `Usage:
                   [--drain-timeout-ms N] [--headers-timeout-ms N] [--keep-alive-timeout-ms N]
                   [--max-connections N] [--no-request-log] [--no-auto-truncate] [--no-batching]
                   [--model-name NAME]
-      Serves the model over HTTP: POST /rerank (TEI), /v1/rerank (Cohere, Jina),
-      /predict; GET /health, /info, /metrics. Logs one line per request unless
+      Serves the model over HTTP: POST /rerank (TEI's texts or Infinity's documents),
+      /v1/rerank (Cohere v1, Jina), /v2/rerank (Cohere v2), /predict (TEI's inputs
+      or raw pairs); GET /health, /info, /metrics. Logs one line per request unless
       --no-request-log. SIGTERM or SIGINT closes idle connections, answers the
       requests in progress (for --drain-timeout-ms at most), then exits.
   crossrank score [--model DIR] --input FILE --output FILE [--shard i/n] [--chunk-pairs N]
