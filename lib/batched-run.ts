@@ -1,5 +1,5 @@
 /**
- * The machinery every model call shares: tokenise the items (pairs or texts)
+ * The machinery every model call shares: tokenize the items (pairs or texts)
  * a chunk at a time, count tokens against the call's cap, cut each chunk into
  * length-sorted batches under a token budget, run the batches one after
  * another on the model's engine queue and put each output row back at its
@@ -22,7 +22,7 @@ export interface VocabularyLimits {
 export interface BatchedCall {
   /** Items (pairs or texts) in the call. */
   count: number;
-  /** Longest tokenised item. */
+  /** Longest tokenized item. */
   maxLength: number;
   caps: CallCaps;
   maxBatchTokens: number;
@@ -36,14 +36,14 @@ export interface BatchedCall {
 }
 
 export interface AsyncBatchedCall extends BatchedCall {
-  /** Tokenises items [start, end) off the JS thread. */
-  encodeChunk: (start: number, end: number) => Promise<EncodedPairs>;
+  /** Tokenizes items [start, end) off the JS thread. */
+  tokenizeChunk: (start: number, end: number) => Promise<EncodedPairs>;
   /** Runs one batch (queued behind other engine calls); rowWidth floats per item, in batch order. */
   runBatch: (batch: Batch) => Promise<Float32Array>;
 }
 
 export interface SyncBatchedCall extends BatchedCall {
-  encodeChunk: (start: number, end: number) => EncodedPairs;
+  tokenizeChunk: (start: number, end: number) => EncodedPairs;
   runBatch: (batch: Batch) => Float32Array;
 }
 
@@ -54,14 +54,14 @@ export async function runBatched(call: AsyncBatchedCall): Promise<Float32Array> 
   if (tokenLimitReachable(count, call.maxLength, call.caps)) {
     const budget = new TokenBudget(call.caps);
     for (const [start, end] of pairChunks(count)) {
-      const encoded = await call.encodeChunk(start, end);
+      const encoded = await call.tokenizeChunk(start, end);
       signal?.throwIfAborted();
       budget.add(encoded.ids.length, end);
     }
   }
   let done = 0;
   for (const [start, end] of pairChunks(count)) {
-    const encoded = await call.encodeChunk(start, end);
+    const encoded = await call.tokenizeChunk(start, end);
     checkTokenIds(encoded, start, call);
     const chunkOut = out.subarray(start * call.rowWidth, end * call.rowWidth);
     for (const batch of lengthSortedBatches(encoded, call.maxBatchTokens)) {
@@ -81,11 +81,11 @@ export function runBatchedSync(call: SyncBatchedCall): Float32Array {
   const out = new Float32Array(count * call.rowWidth);
   if (tokenLimitReachable(count, call.maxLength, call.caps)) {
     const budget = new TokenBudget(call.caps);
-    for (const [start, end] of pairChunks(count)) budget.add(call.encodeChunk(start, end).ids.length, end);
+    for (const [start, end] of pairChunks(count)) budget.add(call.tokenizeChunk(start, end).ids.length, end);
   }
   let done = 0;
   for (const [start, end] of pairChunks(count)) {
-    const encoded = call.encodeChunk(start, end);
+    const encoded = call.tokenizeChunk(start, end);
     checkTokenIds(encoded, start, call);
     const chunkOut = out.subarray(start * call.rowWidth, end * call.rowWidth);
     for (const batch of lengthSortedBatches(encoded, call.maxBatchTokens)) {

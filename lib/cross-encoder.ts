@@ -85,7 +85,7 @@ export interface ModelConfig extends NativeModelConfig {
   path: string;
   /** Label names by index, from config.json's id2label. */
   id2label: Record<number, string>;
-  /** Longest tokenised pair this model instance accepts. */
+  /** Longest tokenized pair this model instance accepts. */
   maxLength: number;
   /** Activation `predict` applies when none is given. */
   defaultActivation: Activation;

@@ -41,7 +41,7 @@ export interface SessionCall extends CallOptions {
   /** Checks the inputs and turns them into items. */
   items: () => Items;
   output: Output;
-  /** Longest tokenised item. */
+  /** Longest tokenized item. */
   maxLength: number;
 }
 
@@ -145,7 +145,7 @@ export class ModelSession {
     const items = startCall(call);
     return runBatched({
       ...this.#batchedCall(call, items),
-      encodeChunk: (start, end) => this.#tokenizeRange(items, call.maxLength, start, end, true),
+      tokenizeChunk: (start, end) => this.#tokenizeRange(items, call.maxLength, start, end, true),
       runBatch: (batch) => this.forward(batch, call.output, call.signal),
     });
   }
@@ -155,7 +155,7 @@ export class ModelSession {
     const items = startCall(call);
     return runBatchedSync({
       ...this.#batchedCall(call, items),
-      encodeChunk: (start, end) => this.#tokenizeRange(items, call.maxLength, start, end, false),
+      tokenizeChunk: (start, end) => this.#tokenizeRange(items, call.maxLength, start, end, false),
       runBatch: (batch) => this.forwardSync(batch, call.output),
     });
   }
@@ -173,7 +173,7 @@ export class ModelSession {
       const { ids, typeIds, lengths } = batch;
       return output.kind === 'logits'
         ? this.#model.run(ids, typeIds, lengths)
-        : this.#model.encode(ids, typeIds, lengths, output.layer, output.pooling);
+        : this.#model.hidden(ids, typeIds, lengths, output.layer, output.pooling);
     });
     // Waiting calls stay here, off the libuv thread pool, whatever this one's outcome.
     this.#queueTail = started.catch(() => undefined);
@@ -189,7 +189,7 @@ export class ModelSession {
     try {
       return output.kind === 'logits'
         ? this.#model.runSync(ids, typeIds, lengths)
-        : this.#model.encodeSync(ids, typeIds, lengths, output.layer, output.pooling);
+        : this.#model.hiddenSync(ids, typeIds, lengths, output.layer, output.pooling);
     } catch (error) {
       throw fromNative(error);
     }
@@ -229,11 +229,11 @@ export class ModelSession {
       const { truncation } = items;
       const [firsts, seconds] = [items.firsts.slice(start, end), items.seconds.slice(start, end)];
       return async
-        ? tokenizer.encodePairsAsync(firsts, seconds, maxLength, truncation)
-        : tokenizer.encodePairs(firsts, seconds, maxLength, truncation);
+        ? tokenizer.tokenizePairsAsync(firsts, seconds, maxLength, truncation)
+        : tokenizer.tokenizePairs(firsts, seconds, maxLength, truncation);
     }
     const texts = items.texts.slice(start, end);
-    return async ? tokenizer.encodeTextsAsync(texts, maxLength) : tokenizer.encodeTexts(texts, maxLength);
+    return async ? tokenizer.tokenizeTextsAsync(texts, maxLength) : tokenizer.tokenizeTexts(texts, maxLength);
   }
 }
 
