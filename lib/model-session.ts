@@ -3,7 +3,8 @@
  * engine calls wait in, and dispose. CrossEncoder and SentenceEncoder each
  * own a session and add only what is theirs (inputs, options, what they do
  * with the output rows); loading, tokenizing, running batches sync or async,
- * and turning native errors into crossrank's happen here, once.
+ * and turning native errors into crossrank's (errors.ts fromNative) happen
+ * here, once.
  *
  * `ModelSession.load` is the one path from a model source to an open model:
  * a new way of naming a model (another source than a folder path) or a new
@@ -13,8 +14,8 @@ import { type Batch } from './batching.js';
 import { type BatchedCall, runBatched, runBatchedSync } from './batched-run.js';
 import { type CallCaps, checkItemLimit } from './call-limits.js';
 import { DisposedError, fromNative } from './errors.js';
-import { loadNativeModel, loadTokenizer, modelFolder } from './model-folder.js';
-import type { Dtype, EncodedPairs, NativeModel, NativeModelConfig, NativeTokenizer, Pooling, Truncation } from './native.js';
+import { loadNativeModel, loadTokenizer, modelFolder, type NativeLoadOptions } from './model-folder.js';
+import type { EncodedPairs, NativeModel, NativeModelConfig, NativeTokenizer, Pooling, Truncation } from './native.js';
 
 /** A call's inputs: pairs (cross-encoder) or single texts (bi-encoder). */
 export type Items =
@@ -45,13 +46,8 @@ export interface SessionCall extends CallOptions {
   maxLength: number;
 }
 
-/** What a session is opened with (see ResolvedLoadOptions). */
-export interface SessionOptions {
-  threads?: number | undefined;
-  dtype?: Dtype | undefined;
-  /** Load the encoder alone: no pooler or classifier needed. */
-  encoderOnly?: boolean;
-}
+/** What a session is opened with (from ResolvedLoadOptions). */
+export type SessionOptions = NativeLoadOptions;
 
 export class ModelSession {
   /** Absolute path of the model folder. */
