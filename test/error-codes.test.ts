@@ -66,10 +66,10 @@ test('the Rust tokenizer throws the listed codes, sync and async', async (t) => 
   thrownAs(t, t.throws(() => Tokenizer.fromDir(join(tinyDir, 'missing'))), ERROR_CODES.model);
   const tokenizer = Tokenizer.fromDir(tinyDir);
   const longFirst = ['word '.repeat(40)];
-  thrownAs(t, t.throws(() => tokenizer.encodePairs(longFirst, ['p'], 16, 'only_second')), ERROR_CODES.input);
-  thrownAs(t, await t.throwsAsync(tokenizer.encodePairsAsync(longFirst, ['p'], 16, 'only_second')), ERROR_CODES.input);
-  thrownAs(t, t.throws(() => tokenizer.encodeTexts(['a'], 1)), ERROR_CODES.input);
-  thrownAs(t, await t.throwsAsync(tokenizer.encodeTextsAsync(['a'], 1)), ERROR_CODES.input);
+  thrownAs(t, t.throws(() => tokenizer.tokenizePairs(longFirst, ['p'], 16, 'only_second')), ERROR_CODES.input);
+  thrownAs(t, await t.throwsAsync(tokenizer.tokenizePairsAsync(longFirst, ['p'], 16, 'only_second')), ERROR_CODES.input);
+  thrownAs(t, t.throws(() => tokenizer.tokenizeTexts(['a'], 1)), ERROR_CODES.input);
+  thrownAs(t, await t.throwsAsync(tokenizer.tokenizeTextsAsync(['a'], 1)), ERROR_CODES.input);
 });
 
 test('fromNative gives each code its class, and leaves other errors alone', (t) => {

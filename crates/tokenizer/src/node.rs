@@ -26,7 +26,7 @@ fn to_js_error(env: &Env, error: Error) -> napi::Error {
     napi::Error::from(unsafe { Unknown::from_raw_unchecked(env.raw(), value) })
 }
 
-/// An encoding task's failure: kept whole in the task, so `reject` can build its JS error with the code.
+/// A tokenizing task's failure: kept whole in the task, so `reject` can build its JS error with the code.
 fn keep_failure<T>(failure: &mut Option<Error>, result: crate::error::Result<T>) -> napi::Result<T> {
     result.map_err(|error| {
         let status = napi::Error::new(Status::GenericFailure, error.message.clone());
@@ -55,7 +55,7 @@ impl From<EncodedPairs> for JsEncodedPairs {
 }
 
 /// Arguments copied from JS on the JS thread; `compute` then runs on a libuv worker.
-pub struct EncodePairsTask {
+pub struct TokenizePairsTask {
     tokenizer: Arc<PairTokenizer>,
     failure: Option<Error>,
     firsts: Vec<String>,
@@ -64,7 +64,7 @@ pub struct EncodePairsTask {
     truncation: String,
 }
 
-impl EncodePairsTask {
+impl TokenizePairsTask {
     fn run(&self) -> crate::error::Result<EncodedPairs> {
         let max_length = max_length_from_number(self.max_length)?;
         let truncation = Truncation::parse(&self.truncation)?;
@@ -73,7 +73,7 @@ impl EncodePairsTask {
     }
 }
 
-impl Task for EncodePairsTask {
+impl Task for TokenizePairsTask {
     type Output = EncodedPairs;
     type JsValue = JsEncodedPairs;
 
@@ -94,22 +94,22 @@ impl Task for EncodePairsTask {
     }
 }
 
-/// Texts copied from JS on the JS thread; `compute` then encodes them alone on a libuv worker.
-pub struct EncodeTextsTask {
+/// Texts copied from JS on the JS thread; `compute` then tokenizes them alone on a libuv worker.
+pub struct TokenizeTextsTask {
     tokenizer: Arc<PairTokenizer>,
     failure: Option<Error>,
     texts: Vec<String>,
     max_length: f64,
 }
 
-impl EncodeTextsTask {
+impl TokenizeTextsTask {
     fn run(&self) -> crate::error::Result<EncodedPairs> {
         let max_length = max_length_from_number(self.max_length)?;
         self.tokenizer.encode_texts(&self.texts, max_length)
     }
 }
 
-impl Task for EncodeTextsTask {
+impl Task for TokenizeTextsTask {
     type Output = EncodedPairs;
     type JsValue = JsEncodedPairs;
 
@@ -160,11 +160,11 @@ impl Tokenizer {
         self.inner.model_max_length()
     }
 
-    /// Encodes (firsts[i], seconds[i]) on the calling thread (parallel over pairs).
+    /// Tokenizes (firsts[i], seconds[i]) on the calling thread (parallel over pairs).
     #[napi(
         ts_args_type = "firsts: string[], seconds: string[], maxLength: number, truncation: 'longest_first' | 'only_second'"
     )]
-    pub fn encode_pairs(
+    pub fn tokenize_pairs(
         &self,
         env: Env,
         firsts: Vec<String>,
@@ -172,7 +172,7 @@ impl Tokenizer {
         max_length: f64,
         truncation: String,
     ) -> napi::Result<JsEncodedPairs> {
-        let task = EncodePairsTask {
+        let task = TokenizePairsTask {
             tokenizer: self.inner.clone(),
             failure: None,
             firsts,
@@ -185,19 +185,19 @@ impl Tokenizer {
             .map_err(|error| to_js_error(&env, error))
     }
 
-    /// Same as `encodePairs`, off the JS thread; errors reject the Promise.
+    /// Same as `tokenizePairs`, off the JS thread; errors reject the Promise.
     #[napi(
         ts_args_type = "firsts: string[], seconds: string[], maxLength: number, truncation: 'longest_first' | 'only_second'",
         ts_return_type = "Promise<EncodedPairs>"
     )]
-    pub fn encode_pairs_async(
+    pub fn tokenize_pairs_async(
         &self,
         firsts: Vec<String>,
         seconds: Vec<String>,
         max_length: f64,
         truncation: String,
-    ) -> AsyncTask<EncodePairsTask> {
-        AsyncTask::new(EncodePairsTask {
+    ) -> AsyncTask<TokenizePairsTask> {
+        AsyncTask::new(TokenizePairsTask {
             tokenizer: self.inner.clone(),
             failure: None,
             firsts,
@@ -207,15 +207,15 @@ impl Tokenizer {
         })
     }
 
-    /// Encodes each text alone (`[CLS] text [SEP]`, type ids 0) on the calling thread.
+    /// Tokenizes each text alone (`[CLS] text [SEP]`, type ids 0) on the calling thread.
     #[napi(ts_args_type = "texts: string[], maxLength: number")]
-    pub fn encode_texts(
+    pub fn tokenize_texts(
         &self,
         env: Env,
         texts: Vec<String>,
         max_length: f64,
     ) -> napi::Result<JsEncodedPairs> {
-        let task = EncodeTextsTask {
+        let task = TokenizeTextsTask {
             tokenizer: self.inner.clone(),
             failure: None,
             texts,
@@ -226,13 +226,13 @@ impl Tokenizer {
             .map_err(|error| to_js_error(&env, error))
     }
 
-    /// Same as `encodeTexts`, off the JS thread; errors reject the Promise.
+    /// Same as `tokenizeTexts`, off the JS thread; errors reject the Promise.
     #[napi(
         ts_args_type = "texts: string[], maxLength: number",
         ts_return_type = "Promise<EncodedPairs>"
     )]
-    pub fn encode_texts_async(&self, texts: Vec<String>, max_length: f64) -> AsyncTask<EncodeTextsTask> {
-        AsyncTask::new(EncodeTextsTask {
+    pub fn tokenize_texts_async(&self, texts: Vec<String>, max_length: f64) -> AsyncTask<TokenizeTextsTask> {
+        AsyncTask::new(TokenizeTextsTask {
             tokenizer: self.inner.clone(),
             failure: None,
             texts,

@@ -307,8 +307,8 @@ Napi::Function ModelWrap::define_class(Napi::Env env) {
                          InstanceMethod<&ModelWrap::run>("run"),
                          InstanceMethod<&ModelWrap::run_sync>("runSync"),
                          InstanceMethod<&ModelWrap::pooled_sync>("pooledSync"),
-                         InstanceMethod<&ModelWrap::encode>("encode"),
-                         InstanceMethod<&ModelWrap::encode_sync>("encodeSync"),
+                         InstanceMethod<&ModelWrap::hidden>("hidden"),
+                         InstanceMethod<&ModelWrap::hidden_sync>("hiddenSync"),
                          InstanceMethod<&ModelWrap::dispose>("dispose"),
                          InstanceAccessor<&ModelWrap::disposed>("disposed"),
                      });
@@ -351,8 +351,8 @@ Napi::Value ModelWrap::run(const Napi::CallbackInfo& info) {
   return run_async(info, "run", read_run);
 }
 
-Napi::Value ModelWrap::encode(const Napi::CallbackInfo& info) {
-  return run_async(info, "encode", read_hidden);
+Napi::Value ModelWrap::hidden(const Napi::CallbackInfo& info) {
+  return run_async(info, "hidden", read_hidden);
 }
 
 Napi::Value ModelWrap::run_async(const Napi::CallbackInfo& info, const char* method,
@@ -388,8 +388,8 @@ Napi::Value ModelWrap::pooled_sync(const Napi::CallbackInfo& info) {
   return forward_sync(info, "pooledSync", read_pooled);
 }
 
-Napi::Value ModelWrap::encode_sync(const Napi::CallbackInfo& info) {
-  return forward_sync(info, "encodeSync", read_hidden);
+Napi::Value ModelWrap::hidden_sync(const Napi::CallbackInfo& info) {
+  return forward_sync(info, "hiddenSync", read_hidden);
 }
 
 Napi::Value ModelWrap::forward_sync(const Napi::CallbackInfo& info, const char* method,

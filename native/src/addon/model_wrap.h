@@ -46,10 +46,10 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
   Napi::Value run(const Napi::CallbackInfo& info);
   Napi::Value run_sync(const Napi::CallbackInfo& info);
   // Pooled hidden states after a layer (BertModel::run_hidden), n x hidden:
-  // encode(ids, typeIds, lengths, layer, pooling) off the JS thread,
-  // encodeSync(...) on it.
-  Napi::Value encode(const Napi::CallbackInfo& info);
-  Napi::Value encode_sync(const Napi::CallbackInfo& info);
+  // hidden(ids, typeIds, lengths, layer, pooling) off the JS thread,
+  // hiddenSync(...) on it.
+  Napi::Value hidden(const Napi::CallbackInfo& info);
+  Napi::Value hidden_sync(const Napi::CallbackInfo& info);
   // Queues the forward pass on a libuv worker; every failure rejects the promise.
   Napi::Value run_async(const Napi::CallbackInfo& info, const char* method, ForwardReader read);
   // The pooled [CLS] rows (BertModel::run_pooled), n x hidden, on the calling thread.
