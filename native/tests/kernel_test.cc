@@ -495,11 +495,13 @@ TEST_P(KernelTableTest, AddLayerNormLargeMeanAndConstantRows) {
 
 // ---- attention -------------------------------------------------------------
 
+// window > 0: sliding-window attention (AttentionArgs::window), checked
+// against the same double computation over each query's window.
 void check_attention(const KernelTable& table, int seq_len, int num_heads, int head_dim,
-                     float qk_scale, std::mt19937_64& rng) {
+                     float qk_scale, std::mt19937_64& rng, int window = 0) {
   SCOPED_TRACE(::testing::Message() << table.isa << " seq_len=" << seq_len << " heads="
                                     << num_heads << " head_dim=" << head_dim
-                                    << " qk_scale=" << qk_scale);
+                                    << " qk_scale=" << qk_scale << " window=" << window);
   const int hidden = num_heads * head_dim;
   const int ld_qkv = 3 * hidden + 5, ld_out = hidden + 3;
   std::vector<float> qkv = random_vector(static_cast<std::size_t>(seq_len) * ld_qkv, rng);
@@ -525,6 +527,7 @@ void check_attention(const KernelTable& table, int seq_len, int num_heads, int h
   args.head_dim = head_dim;
   args.scale = 1.f / std::sqrt(static_cast<float>(head_dim));
   args.scratch = scratch.data();
+  args.window = window;
   table.attention(args);
   for (std::size_t i = scratch_floats; i < scratch.size(); ++i)
     ASSERT_EQ(scratch[i], kSentinel) << "scratch overrun";
@@ -532,8 +535,13 @@ void check_attention(const KernelTable& table, int seq_len, int num_heads, int h
   std::vector<double> p(seq_len);
   for (int h = 0; h < num_heads; ++h) {
     for (int i = 0; i < seq_len; ++i) {
+      // The keys query i attends to, written out here rather than taken
+      // from attended_keys(): |i - j| <= window / 2.
+      const int half = window / 2;
+      const int j0 = window > 0 ? std::max(0, i - half) : 0;
+      const int j1 = window > 0 ? std::min(seq_len, i + half + 1) : seq_len;
       double max_s = -INFINITY, max_abs = 0;
-      for (int j = 0; j < seq_len; ++j) {
+      for (int j = j0; j < j1; ++j) {
         double s = 0, s_abs = 0;
         for (int t = 0; t < head_dim; ++t) {
           const double prod = static_cast<double>(qkv[i * ld_qkv + h * head_dim + t]) *
@@ -547,10 +555,10 @@ void check_attention(const KernelTable& table, int seq_len, int num_heads, int h
       }
       const double tol = kAttentionTol + 2 * (head_dim + 2) * kU * max_abs;
       double sum = 0;
-      for (int j = 0; j < seq_len; ++j) sum += p[j] = std::exp(p[j] - max_s);
+      for (int j = j0; j < j1; ++j) sum += p[j] = std::exp(p[j] - max_s);
       for (int t = 0; t < head_dim; ++t) {
         double want = 0;
-        for (int j = 0; j < seq_len; ++j)
+        for (int j = j0; j < j1; ++j)
           want += p[j] * qkv[j * ld_qkv + 2 * hidden + h * head_dim + t];
         want /= sum;
         const double got = out[i * ld_out + h * head_dim + t];
@@ -570,10 +578,16 @@ void check_attention(const KernelTable& table, int seq_len, int num_heads, int h
 
   // Querying some rows only (every third, from a copy with its own stride,
   // as the last layer queries only [CLS]) gives exactly those rows of the
-  // full output.
+  // full output. With a window, the rows from seq_len / 3 on, their
+  // position given by query_position.
   const int ld_q = hidden + 7;
   std::vector<int> picked;
-  for (int i = 0; i < seq_len; i += 3) picked.push_back(i);
+  if (window > 0) {
+    for (int i = seq_len / 3; i < seq_len; ++i) picked.push_back(i);
+    args.query_position = seq_len / 3;
+  } else {
+    for (int i = 0; i < seq_len; i += 3) picked.push_back(i);
+  }
   std::vector<float> queries(picked.size() * ld_q, kSentinel);
   for (std::size_t r = 0; r < picked.size(); ++r)
     std::copy_n(&qkv[picked[r] * ld_qkv], hidden, &queries[r * ld_q]);
@@ -599,6 +613,18 @@ TEST_P(KernelTableTest, Attention) {
         check_attention(table(), seq_len, num_heads, head_dim, 1.f, rng_);
         if (HasFailure()) return;
       }
+}
+
+TEST_P(KernelTableTest, AttentionSlidingWindow) {
+  // Windows narrower than, around and wider than the key panels (16, 32),
+  // row strips and 48-row blocks, odd and even (window / 2 keys each side),
+  // and wider than the sequence (every key).
+  for (int seq_len : {1, 7, 49, 130})
+    for (int window : {1, 2, 3, 16, 33, 64, 200}) {
+      check_attention(table(), seq_len, 2, 20, 1.f, rng_, window);
+      check_attention(table(), seq_len, 1, 64, 12.f, rng_, window);
+      if (HasFailure()) return;
+    }
 }
 
 TEST_P(KernelTableTest, AttentionLargeScores) {
@@ -757,37 +783,41 @@ TEST(Dispatch, Avx512AttentionEqualsAvx2BitForBit) {
   // Lengths around both kernels' key panels (16, 32), row strips (6, 8) and
   // 48-row blocks; head sizes below, at, between and above their column
   // tiles (16, 32).
+  // Sliding windows (0: none) narrower and wider than either panel.
   for (int seq_len : {1, 5, 8, 9, 16, 17, 31, 32, 33, 47, 48, 49, 64, 97, 130, 300})
     for (int head_dim : {7, 16, 20, 32, 33, 64})
-      for (float qk_scale : {1.f, 12.f}) {
-        SCOPED_TRACE(::testing::Message() << "seq_len=" << seq_len << " head_dim=" << head_dim
-                                          << " qk_scale=" << qk_scale);
-        const int num_heads = 2, hidden = num_heads * head_dim;
-        const int ld_qkv = 3 * hidden + 3, ld_out = hidden + 1;
-        std::vector<float> qkv = random_vector(static_cast<std::size_t>(seq_len) * ld_qkv, rng);
-        for (int i = 0; i < seq_len; ++i)
-          for (int c = 0; c < 2 * hidden; ++c) qkv[i * ld_qkv + c] *= qk_scale;
-        std::vector<float> out[2];
-        for (int t = 0; t < 2; ++t) {
-          std::vector<float> scratch(attention_scratch_floats(seq_len, head_dim), kSentinel);
-          out[t].assign(static_cast<std::size_t>(seq_len) * ld_out, kSentinel);
-          AttentionArgs args;
-          args.qkv = qkv.data();
-          args.ld_qkv = ld_qkv;
-          args.q = qkv.data();
-          args.ld_q = ld_qkv;
-          args.num_queries = seq_len;
-          args.out = out[t].data();
-          args.ld_out = ld_out;
-          args.seq_len = seq_len;
-          args.num_heads = num_heads;
-          args.head_dim = head_dim;
-          args.scale = 1.f / std::sqrt(static_cast<float>(head_dim));
-          args.scratch = scratch.data();
-          tables[t]->attention(args);
+      for (float qk_scale : {1.f, 12.f})
+        for (int window : {0, 5, 40, 128}) {
+          SCOPED_TRACE(::testing::Message() << "seq_len=" << seq_len << " head_dim=" << head_dim
+                                            << " qk_scale=" << qk_scale << " window=" << window);
+          const int num_heads = 2, hidden = num_heads * head_dim;
+          const int ld_qkv = 3 * hidden + 3, ld_out = hidden + 1;
+          std::vector<float> qkv = random_vector(static_cast<std::size_t>(seq_len) * ld_qkv, rng);
+          for (int i = 0; i < seq_len; ++i)
+            for (int c = 0; c < 2 * hidden; ++c) qkv[i * ld_qkv + c] *= qk_scale;
+          std::vector<float> out[2];
+          for (int t = 0; t < 2; ++t) {
+            std::vector<float> scratch(attention_scratch_floats(seq_len, head_dim), kSentinel);
+            out[t].assign(static_cast<std::size_t>(seq_len) * ld_out, kSentinel);
+            AttentionArgs args;
+            args.qkv = qkv.data();
+            args.ld_qkv = ld_qkv;
+            args.q = qkv.data();
+            args.ld_q = ld_qkv;
+            args.num_queries = seq_len;
+            args.out = out[t].data();
+            args.ld_out = ld_out;
+            args.seq_len = seq_len;
+            args.num_heads = num_heads;
+            args.head_dim = head_dim;
+            args.scale = 1.f / std::sqrt(static_cast<float>(head_dim));
+            args.scratch = scratch.data();
+            args.window = window;
+            tables[t]->attention(args);
+          }
+          ASSERT_EQ(0,
+                    std::memcmp(out[0].data(), out[1].data(), out[0].size() * sizeof(float)));
         }
-        ASSERT_EQ(0, std::memcmp(out[0].data(), out[1].data(), out[0].size() * sizeof(float)));
-      }
 }
 
 TEST(Dispatch, Avx512VnniTableMatchesCpu) {

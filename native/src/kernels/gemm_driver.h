@@ -46,8 +46,8 @@ namespace gemm_detail {
 // K::tile<rows, full> for rows in [1, MR], by a chain of tests GCC turns
 // into a jump table.
 template <class K, int MR = K::kMr>
-inline void tile_of_rows(int rows, bool full, int k, const float* a, std::size_t lda, const float* panel,
-                         float* c, std::size_t ldc, const GemmTile& t,
+inline void tile_of_rows(int rows, bool full, int k, const float* a, std::size_t lda,
+                         const float* panel, float* c, std::size_t ldc, const GemmTile& t,
                          const typename K::Columns& cols) {
   if (MR == 1 || rows == MR) {
     if (K::kFullTiles && full) {

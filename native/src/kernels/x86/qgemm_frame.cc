@@ -1,5 +1,6 @@
 // The x86 pieces of the int8 GEMM frame (kernels/qgemm_frame.h walks the
-// tiles), built with the AVX2 kernels' flags: the AVX2 kernel (avx2/qgemm_avx2.cc) and the AVX-512 VNNI one
+// tiles), built with the AVX2 kernels' flags: the AVX2 kernel
+// (avx2/qgemm_avx2.cc) and the AVX-512 VNNI one
 // (avx512vnni/qgemm_avx512vnni.cc) bring only their integer loops, and so
 // give the same bytes, sums and outputs.
 //
@@ -175,7 +176,8 @@ struct Frame {
   // residual loads and stores before this). Forced inline: a function that
   // only prefetches has no side effects as far as GCC 12 can tell, and its
   // calls were dropped (20 % slower int8 attention-output GEMM at M = 8192).
-  CROSSRANK_X86_FORCE_INLINE static void before_tile(const GemmArgs& args, int i, int j, int rows, int nv) {
+  CROSSRANK_X86_FORCE_INLINE static void before_tile(const GemmArgs& args, int i, int j, int rows,
+                                                     int nv) {
     const std::size_t ldc = args.ldc, ldr = args.ldr;
     const float* c = args.c + static_cast<std::size_t>(i) * ldc + j;
     const float* residual = args.epilogue == Epilogue::kBiasResidual
