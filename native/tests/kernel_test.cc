@@ -20,6 +20,7 @@
 
 #include "common/thread_pool.h"
 #include "kernels/kernels.h"
+#include "kernel_test_helpers.h"
 
 namespace crossrank::kernels {
 namespace {
@@ -49,25 +50,15 @@ constexpr double kLayerNormTol = 2e-6;
 // covers exp, the sum of weights and the weighted sum of v.
 constexpr double kAttentionTol = 1e-5;
 
-// ---- seeded random data ------------------------------------------------
+// ---- seeded random data (kernel_test_helpers.h) ---------------------------
 
-std::uint64_t test_seed() {
-  static const std::uint64_t seed = [] {
-    const char* env = std::getenv("CROSSRANK_TEST_SEED");
-    const std::uint64_t s = env ? std::strtoull(env, nullptr, 10) : 20240601u;
-    std::printf("kernel_test: RNG seed %llu (set CROSSRANK_TEST_SEED to change)\n",
-                static_cast<unsigned long long>(s));
-    return s;
-  }();
-  return seed;
-}
-
+using testing::around_tile;
+using testing::epilogue_name;
+using testing::kAllEpilogues;
+std::uint64_t test_seed() { return testing::test_seed("kernel_test"); }
 std::vector<float> random_vector(std::size_t n, std::mt19937_64& rng, float lo = -1.f,
                                  float hi = 1.f) {
-  std::uniform_real_distribution<float> dist(lo, hi);
-  std::vector<float> v(n);
-  for (float& x : v) x = dist(rng);
-  return v;
+  return testing::random_floats(n, rng, lo, hi);
 }
 
 constexpr float kSentinel = -12345.5f;
@@ -94,16 +85,6 @@ std::string table_name(const ::testing::TestParamInfo<const KernelTable*>& info)
 double gelu_double(double x) {
   if (std::isinf(x)) return x > 0 ? x : 0.0;
   return 0.5 * x * (1.0 + std::erf(x / std::sqrt(2.0)));
-}
-
-const char* epilogue_name(Epilogue e) {
-  switch (e) {
-    case Epilogue::kNone: return "none";
-    case Epilogue::kBias: return "bias";
-    case Epilogue::kBiasGelu: return "bias+gelu";
-    case Epilogue::kBiasResidual: return "bias+residual";
-  }
-  return "?";
 }
 
 struct GemmCase {
@@ -198,18 +179,6 @@ void check_gemm(const KernelTable& table, const GemmCase& g, Epilogue ep,
     }
   }
 }
-
-std::vector<int> around_tile(int tile, std::vector<int> extra) {
-  std::vector<int> v = {1, tile - 1, tile, tile + 1, 2 * tile + 3};
-  v.insert(v.end(), extra.begin(), extra.end());
-  std::sort(v.begin(), v.end());
-  v.erase(std::unique(v.begin(), v.end()), v.end());
-  v.erase(std::remove_if(v.begin(), v.end(), [](int x) { return x < 1; }), v.end());
-  return v;
-}
-
-const Epilogue kAllEpilogues[] = {Epilogue::kNone, Epilogue::kBias, Epilogue::kBiasGelu,
-                                  Epilogue::kBiasResidual};
 
 TEST_P(KernelTableTest, GemmSizesAroundTile) {
   const std::vector<int> ms = around_tile(table().gemm_mr, {67, 300});
