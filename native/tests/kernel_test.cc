@@ -464,6 +464,28 @@ TEST_P(KernelTableTest, AddLayerNormLargeMeanAndConstantRows) {
 
 // ---- attention -------------------------------------------------------------
 
+// Full self-attention of seq_len rows of qkv (row stride ld_qkv) into out
+// (row stride ld_out), scale 1 / sqrt(head_dim), with an optional window.
+AttentionArgs self_attention_args(const float* qkv, int ld_qkv, float* out, int ld_out,
+                                  int seq_len, int num_heads, int head_dim, float* scratch,
+                                  int window) {
+  AttentionArgs args;
+  args.qkv = qkv;
+  args.ld_qkv = ld_qkv;
+  args.q = qkv;
+  args.ld_q = ld_qkv;
+  args.num_queries = seq_len;
+  args.out = out;
+  args.ld_out = ld_out;
+  args.seq_len = seq_len;
+  args.num_heads = num_heads;
+  args.head_dim = head_dim;
+  args.scale = 1.f / std::sqrt(static_cast<float>(head_dim));
+  args.scratch = scratch;
+  args.window = window;
+  return args;
+}
+
 // window > 0: sliding-window attention (AttentionArgs::window), checked
 // against the same double computation over each query's window.
 void check_attention(const KernelTable& table, int seq_len, int num_heads, int head_dim,
@@ -483,20 +505,8 @@ void check_attention(const KernelTable& table, int seq_len, int num_heads, int h
   const std::size_t scratch_floats = attention_scratch_floats(seq_len, head_dim);
   std::vector<float> scratch(scratch_floats + 16, kSentinel);
   std::vector<float> out(static_cast<std::size_t>(seq_len) * ld_out, kSentinel);
-  AttentionArgs args;
-  args.qkv = qkv.data();
-  args.ld_qkv = ld_qkv;
-  args.q = qkv.data();
-  args.ld_q = ld_qkv;
-  args.num_queries = seq_len;
-  args.out = out.data();
-  args.ld_out = ld_out;
-  args.seq_len = seq_len;
-  args.num_heads = num_heads;
-  args.head_dim = head_dim;
-  args.scale = 1.f / std::sqrt(static_cast<float>(head_dim));
-  args.scratch = scratch.data();
-  args.window = window;
+  AttentionArgs args = self_attention_args(qkv.data(), ld_qkv, out.data(), ld_out, seq_len,
+                                           num_heads, head_dim, scratch.data(), window);
   table.attention(args);
   for (std::size_t i = scratch_floats; i < scratch.size(); ++i)
     ASSERT_EQ(scratch[i], kSentinel) << "scratch overrun";
@@ -768,21 +778,9 @@ TEST(Dispatch, Avx512AttentionEqualsAvx2BitForBit) {
           for (int t = 0; t < 2; ++t) {
             std::vector<float> scratch(attention_scratch_floats(seq_len, head_dim), kSentinel);
             out[t].assign(static_cast<std::size_t>(seq_len) * ld_out, kSentinel);
-            AttentionArgs args;
-            args.qkv = qkv.data();
-            args.ld_qkv = ld_qkv;
-            args.q = qkv.data();
-            args.ld_q = ld_qkv;
-            args.num_queries = seq_len;
-            args.out = out[t].data();
-            args.ld_out = ld_out;
-            args.seq_len = seq_len;
-            args.num_heads = num_heads;
-            args.head_dim = head_dim;
-            args.scale = 1.f / std::sqrt(static_cast<float>(head_dim));
-            args.scratch = scratch.data();
-            args.window = window;
-            tables[t]->attention(args);
+            tables[t]->attention(self_attention_args(qkv.data(), ld_qkv, out[t].data(), ld_out,
+                                                     seq_len, num_heads, head_dim,
+                                                     scratch.data(), window));
           }
           ASSERT_EQ(0,
                     std::memcmp(out[0].data(), out[1].data(), out[0].size() * sizeof(float)));
