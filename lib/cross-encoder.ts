@@ -1,6 +1,6 @@
 /** The public cross-encoder API: load a model folder, score pairs, rank documents. */
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 
 import { ACTIVATIONS, type Activation, applyActivation, defaultActivation } from './activation.js';
 import { type AsyncBatchedCall, EngineQueue, fromEngine, runBatched, runBatchedSync } from './batched-run.js';
@@ -11,8 +11,10 @@ import {
   DEFAULT_MAX_TOKENS_PER_CALL,
   pairCaps,
 } from './call-limits.js';
-import { defaultModelPath } from './default-model.js';
+import { DEFAULT_MODEL_ID } from './default-model.js';
 import { DisposedError, ModelLoadError } from './errors.js';
+import { PendingLoad } from './hub/pending-load.js';
+import { type HubOptions, locateModel } from './hub/resolve.js';
 import { loadNativeModel, loadTokenizer, modelFolder } from './model-folder.js';
 import {
   type Dtype,
@@ -37,7 +39,8 @@ export const DTYPES: readonly Dtype[] = ['fp32', 'int8'];
 /** Tokens per engine call unless `maxBatchTokens` says otherwise. */
 export const DEFAULT_MAX_BATCH_TOKENS = 4096;
 
-export interface LoadOptions {
+/** Options of load(): the model's own, and, for a hub id, which revision and how to fetch it. */
+export interface LoadOptions extends HubOptions {
   /** Threads of the model's own pool (default: the cores this process may use). */
   threads?: number;
   /** Longest tokenised pair, special tokens included (default: the model's, at most max_position_embeddings). */
@@ -111,8 +114,12 @@ export interface RankResult {
 }
 
 export interface ModelConfig extends NativeModelConfig {
-  /** Absolute path of the model folder. */
+  /** Absolute path of the model folder (for a hub id, its snapshot in the cache). */
   path: string;
+  /** The hub id it was loaded by, else the folder's name. */
+  name: string;
+  /** For a hub id, the commit of the cached snapshot. */
+  commit: string | undefined;
   /** Label names by index, from config.json's id2label. */
   id2label: Record<number, string>;
   /** Longest tokenised pair this model instance accepts. */
@@ -129,35 +136,61 @@ export interface ModelConfig extends NativeModelConfig {
 
 export type Pair = readonly [string, string];
 
+interface LoadedParts {
+  model: NativeModel;
+  tokenizer: NativeTokenizer;
+  config: Readonly<ModelConfig>;
+}
+
 export class CrossEncoder {
-  /** The parsed model configuration. */
-  readonly config: Readonly<ModelConfig>;
-  #model: NativeModel;
-  #tokenizer: NativeTokenizer;
+  readonly #parts: PendingLoad<LoadedParts>;
   #disposed = false;
   readonly #engineQueue = new EngineQueue();
 
-  private constructor(model: NativeModel, tokenizer: NativeTokenizer, config: ModelConfig) {
-    this.#model = model;
-    this.#tokenizer = tokenizer;
-    this.config = Object.freeze(config);
+  private constructor(parts: PendingLoad<LoadedParts>) {
+    this.#parts = parts;
+  }
+
+  /** The parsed model configuration (throws ModelNotReadyError while a download is under way). */
+  get config(): Readonly<ModelConfig> {
+    return this.#parts.value.config;
+  }
+
+  get #model(): NativeModel {
+    return this.#parts.value.model;
+  }
+
+  get #tokenizer(): NativeTokenizer {
+    return this.#parts.value.tokenizer;
   }
 
   /**
-   * Loads a Hugging Face BertForSequenceClassification folder (config.json,
-   * model.safetensors, tokenizer.json or vocab.txt); with no path, the
-   * reranker shipped with the package (see DEFAULT_MODEL_NAME). Synchronous:
-   * the weights are mapped and prepared once here.
+   * Resolves to this model once it can be used: at once for a folder or a
+   * cached id; after the download for an id that was not cached. Rejects with
+   * the download's or the load's error.
+   */
+  get ready(): Promise<this> {
+    return this.#parts.ready().then(() => this);
+  }
+
+  /**
+   * Loads a Hugging Face BertForSequenceClassification (config.json,
+   * model.safetensors, tokenizer.json or vocab.txt) from a folder, or by hub
+   * id (`org/name`) from the huggingface_hub cache; with neither, the default
+   * model (DEFAULT_MODEL_ID). A folder that exists wins over an id spelt the
+   * same. Synchronous for a folder or a cached id; an id that must first be
+   * downloaded returns at once a model whose async methods wait for the
+   * download (await `model.ready` to wait for it and see its errors early).
    */
   static load(options?: LoadOptions): CrossEncoder;
-  static load(path: string | undefined, options?: LoadOptions): CrossEncoder;
+  static load(nameOrPath: string | undefined, options?: LoadOptions): CrossEncoder;
   static load(pathOrOptions?: string | LoadOptions, maybeOptions: LoadOptions = {}): CrossEncoder {
-    // load() and load(options) load the reranker shipped with the package.
+    // load() and load(options) load the default model.
     const path = typeof pathOrOptions === 'object' && pathOrOptions !== null ? undefined : pathOrOptions;
     const options = typeof pathOrOptions === 'object' && pathOrOptions !== null ? pathOrOptions : maybeOptions;
     if (path !== undefined && (typeof path !== 'string' || path.length === 0)) {
       throw new TypeError(
-        'crossrank: CrossEncoder.load(path): path must be a non-empty string (or left out for the default model)',
+        'crossrank: CrossEncoder.load(nameOrPath): nameOrPath must be a non-empty string (or left out for the default model)',
       );
     }
     checkOptionsObject(options, 'CrossEncoder.load options');
@@ -174,16 +207,33 @@ export class CrossEncoder {
       throw new RangeError(`crossrank: options.dtype must be 'fp32' or 'int8', got ${JSON.stringify(options.dtype)}`);
     }
 
-    const dir = modelFolder(path ?? defaultModelPath());
-    const model = loadNativeModel(dir, { threads, dtype: options.dtype });
-    try {
-      const tokenizer = loadTokenizer(dir);
-      const config = { ...describeModel(dir, model.config, tokenizer, maxLengthOption), ...limits };
-      return new CrossEncoder(model, tokenizer, config);
-    } catch (error) {
-      model.dispose();
-      throw error;
-    }
+    const location = locateModel(path ?? DEFAULT_MODEL_ID, 'cross-encoder', options);
+    const open = (folder: string, commit: string | undefined): LoadedParts => {
+      const dir = modelFolder(folder);
+      const model = loadNativeModel(dir, { threads, dtype: options.dtype });
+      try {
+        const tokenizer = loadTokenizer(dir);
+        const name = location.modelId ?? basename(dir);
+        const config = { ...describeModel(dir, model.config, tokenizer, maxLengthOption), name, commit, ...limits };
+        return { model, tokenizer, config: Object.freeze(config) };
+      } catch (error) {
+        model.dispose();
+        throw error;
+      }
+    };
+    if (location.pending === undefined) return new CrossEncoder(PendingLoad.loaded(open(location.dir, location.commit)));
+    const encoder: CrossEncoder = new CrossEncoder(
+      PendingLoad.later(
+        location.modelId,
+        location.pending.then(({ dir, commit }) => {
+          const parts = open(dir, commit);
+          // Disposed while it downloaded: free the model now, calls throw DisposedError as usual.
+          if (encoder.#disposed) parts.model.dispose();
+          return parts;
+        }),
+      ),
+    );
+    return encoder;
   }
 
   /** Threads of this model's native pool. */
@@ -212,6 +262,7 @@ export class CrossEncoder {
    * at a time, so memory does not grow with the number of pairs.
    */
   async predict(pairs: readonly Pair[], options: PredictOptions = {}): Promise<Float32Array> {
+    if (this.#waiting()) return this.ready.then(() => this.predict(pairs, options));
     this.#assertUsable();
     const { firsts, seconds, resolved } = this.#startCall(pairs, options);
     const { maxLength } = this.config;
@@ -256,6 +307,7 @@ export class CrossEncoder {
    * input order. Runs only the layers needed, off the JS thread.
    */
   async encode(pairs: readonly Pair[], options: EncodeOptions): Promise<Float32Array> {
+    if (this.#waiting()) return this.ready.then(() => this.encode(pairs, options));
     this.#assertUsable();
     checkOptionsObject(options, 'encode options');
     const { layer, pooling } = resolveEncodeTarget(options, this.config.numHiddenLayers);
@@ -280,6 +332,7 @@ export class CrossEncoder {
    * sentence-transformers' CrossEncoder.rank does. Needs a one-label model.
    */
   async rank(query: string, documents: readonly string[], options: RankOptions = {}): Promise<RankResult[]> {
+    if (this.#waiting()) return this.ready.then(() => this.rank(query, documents, options));
     this.#assertUsable();
     if (typeof query !== 'string') throw new TypeError(`crossrank: rank(query, documents): query must be a string, got ${describe(query)}`);
     if (!Array.isArray(documents)) {
@@ -314,7 +367,8 @@ export class CrossEncoder {
   dispose(): void {
     if (this.#disposed) return;
     this.#disposed = true;
-    this.#model.dispose();
+    // Still downloading: the load frees the model when it arrives. Failed: there is nothing to free.
+    if (this.#parts.loaded) this.#model.dispose();
   }
 
   // ---- Entry points for schedulers ------------------------------------------
@@ -329,6 +383,7 @@ export class CrossEncoder {
     pairs: readonly Pair[],
     options: Pick<PredictOptions, 'truncation'> & { maxLength?: number } = {},
   ): Promise<EncodedPairs> {
+    if (this.#waiting()) return this.ready.then(() => this.tokenizeAsync(pairs, options));
     this.#assertUsable();
     const { firsts, seconds } = splitPairs(pairs);
     const { truncation } = this.#resolvePredictOptions({ truncation: options.truncation });
@@ -342,6 +397,7 @@ export class CrossEncoder {
    * `numLabels` per pair in batch order. Queued behind other engine calls.
    */
   runBatch(ids: Uint32Array, typeIds: Uint8Array, lengths: Uint32Array): Promise<Float32Array> {
+    if (this.#waiting()) return this.ready.then(() => this.runBatch(ids, typeIds, lengths));
     this.#assertUsable();
     return this.#engineQueue.run(() => this.#model.run(ids, typeIds, lengths), this.#assertUsable);
   }
@@ -349,7 +405,13 @@ export class CrossEncoder {
   // An arrow function: it is handed to the shared batching code.
   readonly #assertUsable = (): void => {
     if (this.#disposed) throw new DisposedError();
+    void this.#parts.value; // throws while a download is under way, or the download's error
   };
+
+  /** Whether a download is under way (then async methods wait for `ready`; disposal is checked after). */
+  #waiting(): boolean {
+    return this.#parts.loading && !this.#disposed;
+  }
 
   /** Checks options and the pair cap. */
   #startCall(pairs: readonly Pair[], options: PredictOptions, method = 'predict()') {
@@ -441,7 +503,7 @@ function describeModel(
   native: NativeModelConfig,
   tokenizer: NativeTokenizer,
   maxLengthOption: number | undefined,
-): Omit<ModelConfig, keyof CallLimits> {
+): Omit<ModelConfig, keyof CallLimits | 'name' | 'commit'> {
   const configPath = join(dir, 'config.json');
   // The engine has already read and checked config.json; this reads the
   // fields it does not need (labels, the sentence-transformers activation).

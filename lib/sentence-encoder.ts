@@ -1,8 +1,12 @@
 /** The public bi-encoder API: load a sentence-transformers folder, embed texts. */
+import { basename } from 'node:path';
+
 import { type SyncBatchedCall, EngineQueue, fromEngine, runBatched, runBatchedSync } from './batched-run.js';
 import { type CallCaps, checkItemLimit, DEFAULT_MAX_TEXTS_PER_CALL, DEFAULT_MAX_TOKENS_PER_CALL } from './call-limits.js';
 import { DEFAULT_MAX_BATCH_TOKENS, DTYPES } from './cross-encoder.js';
 import { DisposedError } from './errors.js';
+import { PendingLoad } from './hub/pending-load.js';
+import { type HubOptions, locateModel } from './hub/resolve.js';
 import { loadNativeModel, loadTokenizer, modelFolder } from './model-folder.js';
 import type { Dtype, EncodedPairs, NativeModel, NativeModelConfig, NativeTokenizer, Pooling } from './native.js';
 import { readSentenceModules } from './sentence-config.js';
@@ -10,7 +14,8 @@ import { checkOptionsObject, describe, optionalInteger, optionalSignal } from '.
 
 export { DEFAULT_MAX_TEXTS_PER_CALL } from './call-limits.js';
 
-export interface SentenceEncoderLoadOptions {
+/** As CrossEncoder.load's: the model's own options, and for a hub id which revision and how to fetch it. */
+export interface SentenceEncoderLoadOptions extends HubOptions {
   /** Threads of the model's own pool (default: the cores this process may use). */
   threads?: number;
   /**
@@ -42,8 +47,12 @@ export interface EmbedOptions {
 }
 
 export interface SentenceEncoderConfig extends NativeModelConfig {
-  /** Absolute path of the model folder. */
+  /** Absolute path of the model folder (for a hub id, its snapshot in the cache). */
   path: string;
+  /** The hub id it was loaded by, else the folder's name. */
+  name: string;
+  /** For a hub id, the commit of the cached snapshot. */
+  commit: string | undefined;
   /** Longest tokenised text this instance accepts; longer texts are cut from the end. */
   maxLength: number;
   /** How token vectors become one embedding: 'mean' over the text's tokens or its 'cls' row. */
@@ -68,29 +77,49 @@ interface ResolvedEmbedOptions {
   signal: AbortSignal | undefined;
 }
 
+interface LoadedParts {
+  model: NativeModel;
+  tokenizer: NativeTokenizer;
+  config: Readonly<SentenceEncoderConfig>;
+}
+
 export class SentenceEncoder {
-  /** The parsed model configuration. */
-  readonly config: Readonly<SentenceEncoderConfig>;
-  #model: NativeModel;
-  #tokenizer: NativeTokenizer;
+  readonly #parts: PendingLoad<LoadedParts>;
   #disposed = false;
   readonly #engineQueue = new EngineQueue();
 
-  private constructor(model: NativeModel, tokenizer: NativeTokenizer, config: SentenceEncoderConfig) {
-    this.#model = model;
-    this.#tokenizer = tokenizer;
-    this.config = Object.freeze(config);
+  private constructor(parts: PendingLoad<LoadedParts>) {
+    this.#parts = parts;
+  }
+
+  /** The parsed model configuration (throws ModelNotReadyError while a download is under way). */
+  get config(): Readonly<SentenceEncoderConfig> {
+    return this.#parts.value.config;
+  }
+
+  get #model(): NativeModel {
+    return this.#parts.value.model;
+  }
+
+  get #tokenizer(): NativeTokenizer {
+    return this.#parts.value.tokenizer;
+  }
+
+  /** As CrossEncoder's: resolves to this model once it can be used, or rejects with the download's error. */
+  get ready(): Promise<this> {
+    return this.#parts.ready().then(() => this);
   }
 
   /**
-   * Loads a sentence-transformers BERT folder (config.json, model.safetensors,
+   * Loads a sentence-transformers BERT model (config.json, model.safetensors,
    * tokenizer files, modules.json with its Pooling config, sentence_bert_config.json)
-   * or a plain Hugging Face BERT folder (mean pooling, no normalisation).
-   * Synchronous: the weights are mapped and prepared once here.
+   * or a plain Hugging Face BERT one (mean pooling, no normalisation), from a
+   * folder or by hub id, as CrossEncoder.load does (synchronous unless the id
+   * must first be downloaded; then await `ready`).
    */
-  static load(path: string, options: SentenceEncoderLoadOptions = {}): SentenceEncoder {
-    if (typeof path !== 'string' || path.length === 0) {
-      throw new TypeError('crossrank: SentenceEncoder.load(path): path must be a non-empty string');
+  static load(nameOrPath: string, options: SentenceEncoderLoadOptions = {}): SentenceEncoder {
+    if (typeof nameOrPath !== 'string' || nameOrPath.length === 0) {
+      throw new TypeError('crossrank: SentenceEncoder.load(nameOrPath): nameOrPath must be a non-empty string');
     }
     checkOptionsObject(options, 'SentenceEncoder.load options');
     const threads = optionalInteger(options.threads, 'options.threads', 1, 256);
@@ -106,36 +135,53 @@ export class SentenceEncoder {
       throw new error(`crossrank: options.dtype must be 'fp32' or 'int8', got ${describe(options.dtype)}`);
     }
 
-    const dir = modelFolder(path);
-    const model = loadNativeModel(dir, { threads, dtype: options.dtype, encoderOnly: true });
-    try {
-      const native = model.config;
-      const modules = readSentenceModules(dir, native.hiddenSize);
-      const positions = native.maxPositionEmbeddings;
-      if (maxLengthOption !== undefined && maxLengthOption > positions) {
-        throw new RangeError(
-          `crossrank: options.maxLength ${maxLengthOption} exceeds this model's max_position_embeddings (${positions})`,
-        );
+    const location = locateModel(nameOrPath, 'sentence-encoder', options);
+    const open = (folder: string, commit: string | undefined): LoadedParts => {
+      const dir = modelFolder(folder);
+      const model = loadNativeModel(dir, { threads, dtype: options.dtype, encoderOnly: true });
+      try {
+        const native = model.config;
+        const modules = readSentenceModules(dir, native.hiddenSize);
+        const positions = native.maxPositionEmbeddings;
+        if (maxLengthOption !== undefined && maxLengthOption > positions) {
+          throw new RangeError(
+            `crossrank: options.maxLength ${maxLengthOption} exceeds this model's max_position_embeddings (${positions})`,
+          );
+        }
+        const tokenizer = loadTokenizer(dir);
+        const config: SentenceEncoderConfig = {
+          ...native,
+          architectures: [...native.architectures],
+          path: dir,
+          name: location.modelId ?? basename(dir),
+          commit,
+          maxLength: maxLengthOption ?? Math.min(modules.maxSeqLength ?? positions, positions),
+          pooling: modules.pooling,
+          poolingSource: modules.poolingSource,
+          normalize: modules.normalize,
+          doLowerCase: modules.doLowerCase,
+          tokenizerSource: tokenizer.source,
+          maxTextsPerCall,
+          maxTokensPerCall,
+        };
+        return { model, tokenizer, config: Object.freeze(config) };
+      } catch (error) {
+        model.dispose();
+        throw error;
       }
-      const tokenizer = loadTokenizer(dir);
-      const config: SentenceEncoderConfig = {
-        ...native,
-        architectures: [...native.architectures],
-        path: dir,
-        maxLength: maxLengthOption ?? Math.min(modules.maxSeqLength ?? positions, positions),
-        pooling: modules.pooling,
-        poolingSource: modules.poolingSource,
-        normalize: modules.normalize,
-        doLowerCase: modules.doLowerCase,
-        tokenizerSource: tokenizer.source,
-        maxTextsPerCall,
-        maxTokensPerCall,
-      };
-      return new SentenceEncoder(model, tokenizer, config);
-    } catch (error) {
-      model.dispose();
-      throw error;
-    }
+    };
+    if (location.pending === undefined) return new SentenceEncoder(PendingLoad.loaded(open(location.dir, location.commit)));
+    const encoder: SentenceEncoder = new SentenceEncoder(
+      PendingLoad.later(
+        location.modelId,
+        location.pending.then(({ dir, commit }) => {
+          const parts = open(dir, commit);
+          if (encoder.#disposed) parts.model.dispose();
+          return parts;
+        }),
+      ),
+    );
+    return encoder;
   }
 
   /** Length of each embedding (the model's hidden size). */
@@ -167,6 +213,7 @@ export class SentenceEncoder {
    * row-major, in input order. Runs off the JS thread, a chunk of texts at a time.
    */
   async embed(texts: readonly string[], options: EmbedOptions = {}): Promise<Float32Array> {
+    if (this.#parts.loading && !this.#disposed) return this.ready.then(() => this.embed(texts, options));
     this.#assertUsable();
     const { prepared, resolved } = this.#startCall(texts, options);
     const { maxLength, pooling, numHiddenLayers } = this.config;
@@ -209,12 +256,14 @@ export class SentenceEncoder {
   dispose(): void {
     if (this.#disposed) return;
     this.#disposed = true;
-    this.#model.dispose();
+    // Still downloading: the load frees the model when it arrives.
+    if (this.#parts.loaded) this.#model.dispose();
   }
 
   // An arrow function: it is handed to the shared batching code.
   readonly #assertUsable = (): void => {
     if (this.#disposed) throw new DisposedError();
+    void this.#parts.value; // throws while a download is under way, or the download's error
   };
 
   #startCall(texts: readonly string[], options: EmbedOptions) {

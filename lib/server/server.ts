@@ -7,7 +7,6 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { basename } from 'node:path';
 import { performance } from 'node:perf_hooks';
 
 import { type Activation, applyActivation } from '../activation.js';
@@ -80,7 +79,7 @@ export class RerankServer {
     this.model = model;
     // An option given as undefined (an absent CLI flag) keeps its default.
     const given = Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined));
-    this.options = { ...DEFAULT_SERVER_OPTIONS, modelName: basename(model.config.path), ...given };
+    this.options = { ...DEFAULT_SERVER_OPTIONS, modelName: model.config.name, ...given };
     if (this.options.maxQueuedPairs < this.options.maxDocuments) {
       throw new RangeError(
         `crossrank: maxQueuedPairs (${this.options.maxQueuedPairs}) must be at least maxDocuments (${this.options.maxDocuments}), or the largest request could never be queued`,
