@@ -1,60 +1,28 @@
 /** The public cross-encoder API: load a model folder, score pairs, rank documents. */
 import { readFileSync } from 'node:fs';
-import { basename, join } from 'node:path';
+import { join } from 'node:path';
 
 import { ACTIVATIONS, type Activation, applyActivation, defaultActivation } from './activation.js';
-import { type AsyncBatchedCall, EngineQueue, fromEngine, runBatched, runBatchedSync } from './batched-run.js';
-import {
-  type CallLimits,
-  checkItemLimit,
-  DEFAULT_MAX_PAIRS_PER_CALL,
-  DEFAULT_MAX_TOKENS_PER_CALL,
-  pairCaps,
-} from './call-limits.js';
+import { type CallLimits, pairCaps } from './call-limits.js';
 import { DEFAULT_MODEL_ID } from './default-model.js';
-import { DisposedError, ModelLoadError } from './errors.js';
-import { PendingLoad } from './hub/pending-load.js';
-import { type HubOptions, locateModel } from './hub/resolve.js';
-import { loadNativeModel, loadTokenizer, modelFolder } from './model-folder.js';
-import {
-  type Dtype,
-  type EncodedPairs,
-  type NativeModel,
-  type NativeModelConfig,
-  type NativeTokenizer,
-  type Pooling,
-  type Truncation,
-} from './native.js';
+import { ModelLoadError } from './errors.js';
+import type { PendingLoad } from './hub/pending-load.js';
+import { type LoadOptions, modelSource, type ResolvedLoadOptions, resolveLoadOptions, resolveMaxLength } from './load-options.js';
+import { type Items, LOGITS, ModelSession, type Output, type SessionCall } from './model-session.js';
+import { type Dtype, type EncodedPairs, type NativeModelConfig, type Pooling, type Truncation } from './native.js';
 import { checkOptionsObject, describe, oneOf, optionalInteger, optionalSignal } from './validation.js';
 
 export type { Activation } from './activation.js';
 export { DEFAULT_MAX_PAIRS_PER_CALL, DEFAULT_MAX_TOKENS_PER_CALL } from './call-limits.js';
 export type { Dtype, EncodedPairs, Pooling, Truncation } from './native.js';
+export { DTYPES, type LoadOptions } from './load-options.js';
 
 export const POOLINGS: readonly Pooling[] = ['cls', 'mean'];
 
 export const TRUNCATIONS: readonly Truncation[] = ['longest_first', 'only_second'];
-export const DTYPES: readonly Dtype[] = ['fp32', 'int8'];
 
 /** Tokens per engine call unless `maxBatchTokens` says otherwise. */
 export const DEFAULT_MAX_BATCH_TOKENS = 4096;
-
-/** Options of load(): the model's own, and, for a hub id, which revision and how to fetch it. */
-export interface LoadOptions extends HubOptions {
-  /** Threads of the model's own pool (default: the cores this process may use). */
-  threads?: number;
-  /** Longest tokenised pair, special tokens included (default: the model's, at most max_position_embeddings). */
-  maxLength?: number;
-  /** Default cap on the pairs of one predict call (a call may pass its own). */
-  maxPairsPerCall?: number;
-  /** Default cap on the tokens of one predict call, after truncation (a call may pass its own). */
-  maxTokensPerCall?: number;
-  /**
-   * 'int8' runs the encoder's linear layers on int8 weights (quantised at load unless the folder
-   * was written by `crossrank quantize`); 'fp32' refuses such a folder. Default: as stored.
-   */
-  dtype?: Dtype;
-}
 
 export interface PredictOptions {
   /** Upper bound on the tokens of one engine call (pairs are length-sorted, then cut by this budget). */
@@ -122,7 +90,7 @@ export interface ModelConfig extends NativeModelConfig {
   commit: string | undefined;
   /** Label names by index, from config.json's id2label. */
   id2label: Record<number, string>;
-  /** Longest tokenised pair this model instance accepts. */
+  /** Longest tokenized pair this model instance accepts. */
   maxLength: number;
   /** Activation `predict` applies when none is given. */
   defaultActivation: Activation;
@@ -136,109 +104,72 @@ export interface ModelConfig extends NativeModelConfig {
 
 export type Pair = readonly [string, string];
 
-interface LoadedParts {
-  model: NativeModel;
-  tokenizer: NativeTokenizer;
-  config: Readonly<ModelConfig>;
-}
-
 export class CrossEncoder {
-  readonly #parts: PendingLoad<LoadedParts>;
+  readonly #loaded: PendingLoad<{ session: ModelSession; described: Readonly<ModelConfig> }>;
+  /** dispose() was called, perhaps before the model arrived. */
   #disposed = false;
-  readonly #engineQueue = new EngineQueue();
 
-  private constructor(parts: PendingLoad<LoadedParts>) {
-    this.#parts = parts;
-  }
-
-  /** The parsed model configuration (throws ModelNotReadyError while a download is under way). */
-  get config(): Readonly<ModelConfig> {
-    return this.#parts.value.config;
-  }
-
-  get #model(): NativeModel {
-    return this.#parts.value.model;
-  }
-
-  get #tokenizer(): NativeTokenizer {
-    return this.#parts.value.tokenizer;
-  }
-
-  /**
-   * Resolves to this model once it can be used: at once for a folder or a
-   * cached id; after the download for an id that was not cached. Rejects with
-   * the download's or the load's error.
-   */
-  get ready(): Promise<this> {
-    return this.#parts.ready().then(() => this);
+  private constructor(source: string, options: ResolvedLoadOptions) {
+    this.#loaded = ModelSession.open(
+      source,
+      'cross-encoder',
+      options,
+      (opened) =>
+        Object.freeze({
+          ...describeModel(opened, options.maxLength),
+          maxPairsPerCall: options.maxItemsPerCall,
+          maxTokensPerCall: options.maxTokensPerCall,
+        }),
+      // Disposed while it downloaded: free it now; calls throw DisposedError as usual.
+      (session) => this.#disposed && session.dispose(),
+    );
   }
 
   /**
    * Loads a Hugging Face BertForSequenceClassification (config.json,
    * model.safetensors, tokenizer.json or vocab.txt) from a folder, or by hub
-   * id (`org/name`) from the huggingface_hub cache; with neither, the default
-   * model (DEFAULT_MODEL_ID). A folder that exists wins over an id spelt the
-   * same. Synchronous for a folder or a cached id; an id that must first be
-   * downloaded returns at once a model whose async methods wait for the
-   * download (await `model.ready` to wait for it and see its errors early).
+   * id (`org/name`) through the huggingface_hub cache; with neither, the
+   * default model (DEFAULT_MODEL_ID). A folder that exists wins over an id
+   * spelt the same. Synchronous for a folder or a cached id. An id that must
+   * first be downloaded returns at once a model whose async methods wait for
+   * the download; await `model.ready` to wait for it and see its errors early.
    */
   static load(options?: LoadOptions): CrossEncoder;
   static load(nameOrPath: string | undefined, options?: LoadOptions): CrossEncoder;
   static load(pathOrOptions?: string | LoadOptions, maybeOptions: LoadOptions = {}): CrossEncoder {
     // load() and load(options) load the default model.
-    const path = typeof pathOrOptions === 'object' && pathOrOptions !== null ? undefined : pathOrOptions;
-    const options = typeof pathOrOptions === 'object' && pathOrOptions !== null ? pathOrOptions : maybeOptions;
-    if (path !== undefined && (typeof path !== 'string' || path.length === 0)) {
-      throw new TypeError(
-        'crossrank: CrossEncoder.load(nameOrPath): nameOrPath must be a non-empty string (or left out for the default model)',
-      );
-    }
-    checkOptionsObject(options, 'CrossEncoder.load options');
-    const threads = optionalInteger(options.threads, 'options.threads', 1, 256);
-    const maxLengthOption = optionalInteger(options.maxLength, 'options.maxLength', 4, 1 << 20);
-    const limits = resolveLimits(options, {
-      maxPairsPerCall: DEFAULT_MAX_PAIRS_PER_CALL,
-      maxTokensPerCall: DEFAULT_MAX_TOKENS_PER_CALL,
-    });
-    if (options.dtype !== undefined && typeof options.dtype !== 'string') {
-      throw new TypeError(`crossrank: options.dtype must be 'fp32' or 'int8', got ${describe(options.dtype)}`);
-    }
-    if (options.dtype !== undefined && !DTYPES.includes(options.dtype)) {
-      throw new RangeError(`crossrank: options.dtype must be 'fp32' or 'int8', got ${JSON.stringify(options.dtype)}`);
-    }
+    const optionsFirst = typeof pathOrOptions === 'object' && pathOrOptions !== null;
+    const source = modelSource(optionsFirst ? undefined : pathOrOptions, 'CrossEncoder.load', true);
+    const options = resolveLoadOptions(optionsFirst ? pathOrOptions : maybeOptions, 'CrossEncoder.load', 'maxPairsPerCall');
+    return new CrossEncoder(source ?? DEFAULT_MODEL_ID, options);
+  }
 
-    const location = locateModel(path ?? DEFAULT_MODEL_ID, 'cross-encoder', options);
-    const open = (folder: string, commit: string | undefined): LoadedParts => {
-      const dir = modelFolder(folder);
-      const model = loadNativeModel(dir, { threads, dtype: options.dtype });
-      try {
-        const tokenizer = loadTokenizer(dir);
-        const name = location.modelId ?? basename(dir);
-        const config = { ...describeModel(dir, model.config, tokenizer, maxLengthOption), name, commit, ...limits };
-        return { model, tokenizer, config: Object.freeze(config) };
-      } catch (error) {
-        model.dispose();
-        throw error;
-      }
-    };
-    if (location.pending === undefined) return new CrossEncoder(PendingLoad.loaded(open(location.dir, location.commit)));
-    const encoder: CrossEncoder = new CrossEncoder(
-      PendingLoad.later(
-        location.modelId,
-        location.pending.then(({ dir, commit }) => {
-          const parts = open(dir, commit);
-          // Disposed while it downloaded: free the model now, calls throw DisposedError as usual.
-          if (encoder.#disposed) parts.model.dispose();
-          return parts;
-        }),
-      ),
-    );
-    return encoder;
+  /** The parsed model configuration (throws ModelNotReadyError while a download is under way). */
+  get config(): Readonly<ModelConfig> {
+    return this.#loaded.value.described;
+  }
+
+  get #session(): ModelSession {
+    return this.#loaded.value.session;
+  }
+
+  /**
+   * Resolves to this model once it can be used: at once for a folder or a
+   * cached id, after the download for an id that was not cached. Rejects
+   * with the download's or the load's error (which later calls throw too).
+   */
+  get ready(): Promise<this> {
+    return this.#loaded.ready().then(() => this);
+  }
+
+  /** Whether a download is under way: async methods then wait for it. */
+  #waiting(): boolean {
+    return this.#loaded.loading && !this.#disposed;
   }
 
   /** Threads of this model's native pool. */
   get threads(): number {
-    return this.#model.threads;
+    return this.#session.threads;
   }
 
   get disposed(): boolean {
@@ -246,56 +177,34 @@ export class CrossEncoder {
   }
 
   /**
-   * Tokenises pairs as predict does, without running the model: ids and type
+   * Tokenizes pairs as predict does, without running the model: ids and type
    * ids of all pairs back to back, and each pair's length.
    */
   tokenize(pairs: readonly Pair[], options: Pick<PredictOptions, 'truncation'> = {}): EncodedPairs {
-    this.#assertUsable();
-    const { firsts, seconds } = splitPairs(pairs);
+    this.#session.assertUsable();
     const { truncation } = this.#resolvePredictOptions(options);
-    return this.#tokenizer.encodePairs(firsts, seconds, this.config.maxLength, truncation);
+    return this.#session.tokenize(pairItems(pairs, truncation), this.config.maxLength);
   }
 
   /**
    * Scores pairs; resolves to a Float32Array of `pairs.length * numLabels`
-   * scores in input order. Runs off the JS thread. Pairs are tokenised a chunk
+   * scores in input order. Runs off the JS thread. Pairs are tokenized a chunk
    * at a time, so memory does not grow with the number of pairs.
    */
   async predict(pairs: readonly Pair[], options: PredictOptions = {}): Promise<Float32Array> {
     if (this.#waiting()) return this.ready.then(() => this.predict(pairs, options));
-    this.#assertUsable();
-    const { firsts, seconds, resolved } = this.#startCall(pairs, options);
-    const { maxLength } = this.config;
-    const { truncation, signal } = resolved;
-    const scores = await runBatched({
-      ...this.#batchedCall(firsts.length, resolved, this.config.numLabels, 'predict()'),
-      encodeChunk: (start, end) =>
-        this.#tokenizer.encodePairsAsync(firsts.slice(start, end), seconds.slice(start, end), maxLength, truncation),
-      runBatch: (batch) =>
-        this.#engineQueue.run(() => this.#model.run(batch.ids, batch.typeIds, batch.lengths), this.#assertUsable, signal),
-    });
+    this.#session.assertUsable();
+    const resolved = this.#resolvePredictOptions(options);
+    const scores = await this.#session.run(this.#call(pairs, resolved, LOGITS, 'predict()'));
     applyActivation(scores, this.config.numLabels, resolved.activation);
     return scores;
   }
 
   /** `predict` on the calling thread, for scripts. Blocks the event loop while it runs. */
   predictSync(pairs: readonly Pair[], options: PredictOptions = {}): Float32Array {
-    this.#assertUsable();
-    const { firsts, seconds, resolved } = this.#startCall(pairs, options);
-    const { maxLength } = this.config;
-    const { truncation } = resolved;
-    const scores = runBatchedSync({
-      ...this.#batchedCall(firsts.length, resolved, this.config.numLabels, 'predict()'),
-      encodeChunk: (start, end) =>
-        this.#tokenizer.encodePairs(firsts.slice(start, end), seconds.slice(start, end), maxLength, truncation),
-      runBatch: (batch) => {
-        try {
-          return this.#model.runSync(batch.ids, batch.typeIds, batch.lengths);
-        } catch (error) {
-          throw fromEngine(error);
-        }
-      },
-    });
+    this.#session.assertUsable();
+    const resolved = this.#resolvePredictOptions(options);
+    const scores = this.#session.runSync(this.#call(pairs, resolved, LOGITS, 'predict()'));
     applyActivation(scores, this.config.numLabels, resolved.activation);
     return scores;
   }
@@ -308,23 +217,11 @@ export class CrossEncoder {
    */
   async encode(pairs: readonly Pair[], options: EncodeOptions): Promise<Float32Array> {
     if (this.#waiting()) return this.ready.then(() => this.encode(pairs, options));
-    this.#assertUsable();
+    this.#session.assertUsable();
     checkOptionsObject(options, 'encode options');
-    const { layer, pooling } = resolveEncodeTarget(options, this.config.numHiddenLayers);
-    const { firsts, seconds, resolved } = this.#startCall(pairs, { ...options, activation: undefined }, 'encode()');
-    const { maxLength } = this.config;
-    const { truncation, signal } = resolved;
-    return runBatched({
-      ...this.#batchedCall(firsts.length, resolved, this.config.hiddenSize, 'encode()'),
-      encodeChunk: (start, end) =>
-        this.#tokenizer.encodePairsAsync(firsts.slice(start, end), seconds.slice(start, end), maxLength, truncation),
-      runBatch: (batch) =>
-        this.#engineQueue.run(
-          () => this.#model.encode(batch.ids, batch.typeIds, batch.lengths, layer, pooling),
-          this.#assertUsable,
-          signal,
-        ),
-    });
+    const hidden = resolveHiddenOutput(options, this.config.numHiddenLayers);
+    const resolved = this.#resolvePredictOptions({ ...options, activation: undefined });
+    return this.#session.run(this.#call(pairs, resolved, hidden, 'encode()'));
   }
 
   /**
@@ -333,7 +230,7 @@ export class CrossEncoder {
    */
   async rank(query: string, documents: readonly string[], options: RankOptions = {}): Promise<RankResult[]> {
     if (this.#waiting()) return this.ready.then(() => this.rank(query, documents, options));
-    this.#assertUsable();
+    this.#session.assertUsable();
     if (typeof query !== 'string') throw new TypeError(`crossrank: rank(query, documents): query must be a string, got ${describe(query)}`);
     if (!Array.isArray(documents)) {
       throw new TypeError(`crossrank: rank(query, documents): documents must be an array of strings, got ${describe(documents)}`);
@@ -363,17 +260,15 @@ export class CrossEncoder {
     });
   }
 
-  /** Frees the native model now; later calls throw DisposedError. Safe to call twice. */
+  /** Frees the native model now (or as it arrives, if downloading); later calls throw DisposedError. Safe to call twice. */
   dispose(): void {
-    if (this.#disposed) return;
     this.#disposed = true;
-    // Still downloading: the load frees the model when it arrives. Failed: there is nothing to free.
-    if (this.#parts.loaded) this.#model.dispose();
+    if (this.#loaded.loaded) this.#session.dispose();
   }
 
   // ---- Entry points for schedulers ------------------------------------------
   // lib/server's batcher coalesces pairs of many requests into shared engine
-  // batches, so it tokenises and runs batches itself instead of calling predict.
+  // batches, so it tokenizes and runs batches itself instead of calling predict.
 
   /**
    * `tokenize` off the JS thread. `maxLength` (default: the model's) may be set
@@ -384,11 +279,11 @@ export class CrossEncoder {
     options: Pick<PredictOptions, 'truncation'> & { maxLength?: number } = {},
   ): Promise<EncodedPairs> {
     if (this.#waiting()) return this.ready.then(() => this.tokenizeAsync(pairs, options));
-    this.#assertUsable();
-    const { firsts, seconds } = splitPairs(pairs);
+    this.#session.assertUsable();
     const { truncation } = this.#resolvePredictOptions({ truncation: options.truncation });
+    const items = pairItems(pairs, truncation);
     const maxLength = optionalInteger(options.maxLength, 'options.maxLength', 4, 1 << 20) ?? this.config.maxLength;
-    return this.#tokenizer.encodePairsAsync(firsts, seconds, maxLength, truncation);
+    return this.#session.tokenizeAsync(items, maxLength);
   }
 
   /**
@@ -398,48 +293,21 @@ export class CrossEncoder {
    */
   runBatch(ids: Uint32Array, typeIds: Uint8Array, lengths: Uint32Array): Promise<Float32Array> {
     if (this.#waiting()) return this.ready.then(() => this.runBatch(ids, typeIds, lengths));
-    this.#assertUsable();
-    return this.#engineQueue.run(() => this.#model.run(ids, typeIds, lengths), this.#assertUsable);
+    return this.#session.forward({ ids, typeIds, lengths }, LOGITS);
   }
 
-  // An arrow function: it is handed to the shared batching code.
-  readonly #assertUsable = (): void => {
-    if (this.#disposed) throw new DisposedError();
-    void this.#parts.value; // throws while a download is under way, or the download's error
-  };
-
-  /** Whether a download is under way (then async methods wait for `ready`; disposal is checked after). */
-  #waiting(): boolean {
-    return this.#parts.loading && !this.#disposed;
-  }
-
-  /** Checks options and the pair cap. */
-  #startCall(pairs: readonly Pair[], options: PredictOptions, method = 'predict()') {
-    const resolved = this.#resolvePredictOptions(options);
-    // Before splitting, so an oversized call costs nothing.
-    if (Array.isArray(pairs)) checkItemLimit(pairs.length, pairCaps(resolved, method));
-    const { firsts, seconds } = splitPairs(pairs);
-    resolved.signal?.throwIfAborted();
-    return { firsts, seconds, resolved };
-  }
-
-  /** The parts of a batched call that every method shares. */
-  #batchedCall(
-    count: number,
-    resolved: ResolvedPredictOptions,
-    rowWidth: number,
-    method: string,
-  ): Omit<AsyncBatchedCall, 'encodeChunk' | 'runBatch'> {
+  /** One call's work for the session. */
+  #call(pairs: readonly Pair[], resolved: ResolvedPredictOptions, output: Output, method: string): SessionCall {
+    const { truncation, maxBatchTokens, signal, onProgress } = resolved;
     return {
-      count,
+      input: pairs,
+      items: () => pairItems(pairs, truncation),
+      output,
       maxLength: this.config.maxLength,
       caps: pairCaps(resolved, method),
-      maxBatchTokens: resolved.maxBatchTokens,
-      rowWidth,
-      vocabulary: this.config,
-      signal: resolved.signal,
-      onProgress: resolved.onProgress,
-      assertUsable: this.#assertUsable,
+      maxBatchTokens,
+      signal,
+      onProgress,
     };
   }
 
@@ -472,7 +340,7 @@ type ResolvedPredictOptions = Required<Omit<PredictOptions, 'onProgress' | 'sign
   Pick<PredictOptions, 'onProgress' | 'signal'>;
 
 /** encode()'s layer and pooling, checked against the model. */
-function resolveEncodeTarget(options: EncodeOptions, numHiddenLayers: number): { layer: number; pooling: Pooling } {
+function resolveHiddenOutput(options: EncodeOptions, numHiddenLayers: number): Output {
   const { layer } = options;
   if (typeof layer !== 'number' || !Number.isInteger(layer)) {
     throw new TypeError(`crossrank: options.layer must be an integer, got ${describe(layer)}`);
@@ -483,7 +351,7 @@ function resolveEncodeTarget(options: EncodeOptions, numHiddenLayers: number): {
         `num_hidden_layers), got ${layer}`,
     );
   }
-  return { layer, pooling: oneOf(options.pooling, 'options.pooling', POOLINGS) };
+  return { kind: 'hidden', layer, pooling: oneOf(options.pooling, 'options.pooling', POOLINGS) };
 }
 
 /** The call caps in options (load or predict), each falling back to its default. */
@@ -498,12 +366,10 @@ function resolveLimits(options: Partial<CallLimits>, defaults: CallLimits): Call
   };
 }
 
-function describeModel(
-  dir: string,
-  native: NativeModelConfig,
-  tokenizer: NativeTokenizer,
-  maxLengthOption: number | undefined,
-): Omit<ModelConfig, keyof CallLimits | 'name' | 'commit'> {
+/** What the folder says beyond the engine's config: labels, the default activation, the longest pair. */
+function describeModel(session: ModelSession, maxLengthOption: number | undefined): Omit<ModelConfig, keyof CallLimits> {
+  const { name, commit } = session;
+  const { dir, native } = session;
   const configPath = join(dir, 'config.json');
   // The engine has already read and checked config.json; this reads the
   // fields it does not need (labels, the sentence-transformers activation).
@@ -520,31 +386,21 @@ function describeModel(
   const chosen = defaultActivation(raw, native.numLabels);
   if ('error' in chosen) throw new ModelLoadError(`crossrank: ${configPath}: ${chosen.error}`, dir);
 
-  const positions = native.maxPositionEmbeddings;
-  let maxLength: number;
-  if (maxLengthOption !== undefined) {
-    if (maxLengthOption > positions) {
-      throw new RangeError(
-        `crossrank: options.maxLength ${maxLengthOption} exceeds this model's max_position_embeddings (${positions})`,
-      );
-    }
-    maxLength = maxLengthOption;
-  } else {
-    maxLength = Math.min(tokenizer.modelMaxLength ?? positions, positions);
-  }
-
   return {
     ...native,
     architectures: [...native.architectures],
     path: dir,
     id2label,
-    maxLength,
+    maxLength: resolveMaxLength(maxLengthOption, session.tokenizerMaxLength, native.maxPositionEmbeddings),
     defaultActivation: chosen.activation,
-    tokenizerSource: tokenizer.source,
+    tokenizerSource: session.tokenizerSource,
+    name,
+    commit,
   };
 }
 
-function splitPairs(pairs: readonly Pair[]): { firsts: string[]; seconds: string[] } {
+/** Checks pairs and splits them for the tokenizer. */
+function pairItems(pairs: readonly Pair[], truncation: Truncation): Items {
   if (!Array.isArray(pairs)) {
     throw new TypeError(`crossrank: pairs must be an array of [string, string], got ${describe(pairs)}`);
   }
@@ -561,5 +417,5 @@ function splitPairs(pairs: readonly Pair[]): { firsts: string[]; seconds: string
     firsts[i] = first;
     seconds[i] = second;
   }
-  return { firsts, seconds };
+  return { kind: 'pairs', firsts, seconds, truncation };
 }

@@ -1,7 +1,7 @@
 /**
  * The default model and the repository's offline one. load() with no name asks for the hub's
  * cross-encoder/ms-marco-MiniLM-L6-v2 (from the huggingface_hub cache here: no network). The
- * reranker in models/ tokenises as transformers does, scores as the fp32 PyTorch model it was
+ * reranker in models/ tokenizes as transformers does, scores as the fp32 PyTorch model it was
  * quantised from (within int8's error), and stays small.
  */
 import { createHash } from 'node:crypto';

@@ -40,7 +40,7 @@ export class ModelNotReadyError extends CrossrankError {
   constructor(modelId: string) {
     super(
       `crossrank: ${modelId} is still downloading; await model.ready (or an async method such as predict) before using it synchronously`,
-      'CROSSRANK_NOT_READY',
+      'CROSSRANK_DOWNLOADING',
     );
     this.modelId = modelId;
   }
