@@ -8,23 +8,14 @@ import { promisify } from 'node:util';
 import test from 'ava';
 
 import { offlineModelPath } from '../lib/index.js';
-import { commitOf, FakeHub, folderFiles } from './helpers/fake-hub.js';
+import { commitOf, FakeHub, folderFiles, sentenceRepoFiles } from './helpers/fake-hub.js';
 import { repoRoot, tinyDir } from './helpers/fixtures.js';
 
 const run = promisify(execFile);
 const cli = join(repoRoot, 'dist', 'lib', 'cli.js');
 const examples = join(repoRoot, 'examples', 'passages.txt');
 const COMMIT = commitOf('cli');
-const SENTENCE = {
-  ...folderFiles(tinyDir),
-  'modules.json': Buffer.from(
-    JSON.stringify([
-      { idx: 0, name: '0', path: '', type: 'sentence_transformers.models.Transformer' },
-      { idx: 1, name: '1', path: '1_Pooling', type: 'sentence_transformers.models.Pooling' },
-    ]),
-  ),
-  '1_Pooling/config.json': Buffer.from(JSON.stringify({ word_embedding_dimension: 36, pooling_mode_mean_tokens: true })),
-};
+const SENTENCE = sentenceRepoFiles(folderFiles(tinyDir), 'mean', 36);
 
 const hub = await FakeHub.start({
   // rank and serve need a one-label model: the repository's offline reranker.

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import test from 'ava';
 
 import { CrossEncoder, SentenceEncoder } from '../lib/index.js';
-import { commitOf, FakeHub, folderFiles, sha256 } from './helpers/fake-hub.js';
+import { commitOf, FakeHub, folderFiles, sentenceRepoFiles, sha256 } from './helpers/fake-hub.js';
 import { fixtureAvailable, repoRoot, tinyDir } from './helpers/fixtures.js';
 
 const python = join(process.env['CROSSRANK_CACHE'] ?? join(repoRoot, '.cache'), 'hub-venv', 'bin', 'python');
@@ -23,16 +23,7 @@ const TINY = folderFiles(tinyDir);
 const MAIN = commitOf('interop-main');
 const TAGGED = commitOf('interop-v1');
 const taggedConfig = Buffer.from(TINY['config.json']!.toString().replace('"relevant"', '"relevant-v1"').replace('"relevant":', '"relevant-v1":'));
-const SENTENCE = {
-  ...TINY,
-  'modules.json': Buffer.from(
-    JSON.stringify([
-      { idx: 0, name: '0', path: '', type: 'sentence_transformers.models.Transformer' },
-      { idx: 1, name: '1', path: '1_Pooling', type: 'sentence_transformers.models.Pooling' },
-    ]),
-  ),
-  '1_Pooling/config.json': Buffer.from(JSON.stringify({ word_embedding_dimension: 36, pooling_mode_mean_tokens: true })),
-};
+const SENTENCE = sentenceRepoFiles(TINY, 'mean', 36);
 const hub = await FakeHub.start({
   'crossrank-test/tiny': { commits: { [MAIN]: TINY, [TAGGED]: { ...TINY, 'config.json': taggedConfig } }, refs: { main: MAIN, v1: TAGGED } },
   'crossrank-test/sentence': { commits: { [MAIN]: SENTENCE }, refs: { main: MAIN } },

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import test from 'ava';
 
 import { CrossEncoder, HubError, type LoadOptions, ModelNotReadyError, SentenceEncoder } from '../lib/index.js';
-import { commitOf, FakeHub, folderFiles, gitBlobSha1, sha256 } from './helpers/fake-hub.js';
+import { commitOf, FakeHub, folderFiles, gitBlobSha1, sentenceRepoFiles, sha256 } from './helpers/fake-hub.js';
 import { repoRoot, tinyDir } from './helpers/fixtures.js';
 
 const TINY = folderFiles(tinyDir);
@@ -24,17 +24,7 @@ const withLabels = (labels: [string, string]): Buffer => {
   config['label2id'] = { [labels[0]]: 0, [labels[1]]: 1 };
   return Buffer.from(JSON.stringify(config, null, 2));
 };
-const SENTENCE_FILES = {
-  ...TINY,
-  'modules.json': Buffer.from(
-    JSON.stringify([
-      { idx: 0, name: '0', path: '', type: 'sentence_transformers.models.Transformer' },
-      { idx: 1, name: '1', path: '1_Pooling', type: 'sentence_transformers.models.Pooling' },
-    ]),
-  ),
-  '1_Pooling/config.json': Buffer.from(JSON.stringify({ word_embedding_dimension: 36, pooling_mode_cls_token: true })),
-  'sentence_bert_config.json': Buffer.from(JSON.stringify({ max_seq_length: 32, do_lower_case: false })),
-};
+const SENTENCE_FILES = sentenceRepoFiles(TINY, 'cls', 36);
 const TOKEN = 'hf_fake_token_for_tests';
 
 const hub = await FakeHub.start({

@@ -218,3 +218,20 @@ export class FakeHub {
     next();
   }
 }
+
+/**
+ * A model's files as a sentence-transformers repository: modules.json naming a Transformer and a
+ * Pooling module in 1_Pooling/ (CLS or mean pooling), and sentence_bert_config.json.
+ */
+export function sentenceRepoFiles(files: Record<string, Buffer>, pooling: 'cls' | 'mean', hiddenSize: number): Record<string, Buffer> {
+  const json = (value: unknown): Buffer => Buffer.from(JSON.stringify(value));
+  return {
+    ...files,
+    'modules.json': json([
+      { idx: 0, name: '0', path: '', type: 'sentence_transformers.models.Transformer' },
+      { idx: 1, name: '1', path: '1_Pooling', type: 'sentence_transformers.models.Pooling' },
+    ]),
+    '1_Pooling/config.json': json({ word_embedding_dimension: hiddenSize, [pooling === 'cls' ? 'pooling_mode_cls_token' : 'pooling_mode_mean_tokens']: true }),
+    'sentence_bert_config.json': json({ max_seq_length: 32, do_lower_case: false }),
+  };
+}
