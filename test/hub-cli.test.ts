@@ -103,3 +103,28 @@ test('serve --model ID reports the id as its model name', async (t) => {
   ).json()) as { model: string };
   t.is(reranked.model, 'crossrank-test/reranker');
 });
+
+test('loading a folder or a cached id never imports the downloader (lib/hub/download.ts)', async (t) => {
+  await run('node', [cli, 'download', 'crossrank-test/sentence'], { env });
+  // A module hook in the child reports every module it loads.
+  const hooks = join(work, 'hooks.mjs');
+  writeFileSync(hooks, "export async function load(url, context, next) { process.stderr.write(`loaded ${url}\\n`); return next(url, context); }\n");
+  const script = join(work, 'load.mjs');
+  writeFileSync(
+    script,
+    `import { register } from 'node:module';
+register(${JSON.stringify(`file://${hooks}`)});
+const { CrossEncoder, SentenceEncoder } = await import(${JSON.stringify(join(repoRoot, 'dist', 'lib', 'index.js'))});
+CrossEncoder.load(${JSON.stringify(tinyDir)}).dispose();
+SentenceEncoder.load('crossrank-test/sentence').dispose();
+`,
+  );
+  const { stderr } = await run('node', [script], { env: { ...env, HF_ENDPOINT: 'http://127.0.0.1:1' } });
+  t.regex(stderr, /dist\/lib\/hub\/resolve\.js/, 'the hook sees the modules');
+  t.notRegex(stderr, /dist\/lib\/hub\/download\.js/);
+  // And a download does import it (the check can fail).
+  const downloading = await run('node', [script], {
+    env: { ...env, HF_HUB_CACHE: join(work, 'fresh-cache') },
+  }).catch((error: { stderr: string }) => error);
+  t.regex(downloading.stderr, /dist\/lib\/hub\/download\.js/);
+});
