@@ -49,49 +49,60 @@ export interface SyncBatchedCall extends BatchedCall {
 
 /** Runs the call's batches; resolves to count x rowWidth floats in input order. */
 export async function runBatched(call: AsyncBatchedCall): Promise<Float32Array> {
+  const walk = batchedCall(call);
+  for (let next = walk.next(); ; ) {
+    if (next.done) return next.value;
+    next = walk.next(await perform(call, next.value));
+  }
+}
+
+/** `runBatched` on the calling thread. */
+export function runBatchedSync(call: SyncBatchedCall): Float32Array {
+  const walk = batchedCall(call);
+  for (let next = walk.next(); ; ) {
+    if (next.done) return next.value;
+    next = walk.next(perform(call, next.value));
+  }
+}
+
+/** What the walk asks its driver for: a chunk's tokens, or a batch's output rows. */
+type Step = { kind: 'tokenize'; start: number; end: number } | { kind: 'run'; batch: Batch };
+type StepResult = EncodedPairs | Float32Array;
+
+/** Does one step for the walk: on the calling thread for a sync call, as a promise for an async one. */
+function perform(call: AsyncBatchedCall, step: Step): Promise<StepResult>;
+function perform(call: SyncBatchedCall, step: Step): StepResult;
+function perform(call: AsyncBatchedCall | SyncBatchedCall, step: Step): StepResult | Promise<StepResult> {
+  return step.kind === 'tokenize' ? call.tokenizeChunk(step.start, step.end) : call.runBatch(step.batch);
+}
+
+/**
+ * The whole call, written once: a generator that yields each tokenization
+ * and each engine batch it needs, so the async driver can await them and the
+ * sync one cannot, with the same checks in the same order.
+ */
+function* batchedCall(call: BatchedCall): Generator<Step, Float32Array, StepResult> {
   const { count, signal } = call;
   const out = new Float32Array(count * call.rowWidth);
   if (tokenLimitReachable(count, call.maxLength, call.caps)) {
     const budget = new TokenBudget(call.caps);
     for (const [start, end] of pairChunks(count)) {
-      const encoded = await call.tokenizeChunk(start, end);
+      const encoded = (yield { kind: 'tokenize', start, end }) as EncodedPairs;
       signal?.throwIfAborted();
       budget.add(encoded.ids.length, end);
     }
   }
   let done = 0;
   for (const [start, end] of pairChunks(count)) {
-    const encoded = await call.tokenizeChunk(start, end);
+    const encoded = (yield { kind: 'tokenize', start, end }) as EncodedPairs;
     checkTokenIds(encoded, start, call);
     const chunkOut = out.subarray(start * call.rowWidth, end * call.rowWidth);
     for (const batch of lengthSortedBatches(encoded, call.maxBatchTokens)) {
+      // Disposed, or aborted (by another call or an onProgress callback), since the last batch.
       call.assertUsable();
       signal?.throwIfAborted();
-      scatterRows(await call.runBatch(batch), batch.indices, call.rowWidth, chunkOut);
-      done += batch.indices.length;
-      call.onProgress?.(done, count);
-    }
-  }
-  return out;
-}
-
-/** `runBatched` on the calling thread. */
-export function runBatchedSync(call: SyncBatchedCall): Float32Array {
-  const { count, signal } = call;
-  const out = new Float32Array(count * call.rowWidth);
-  if (tokenLimitReachable(count, call.maxLength, call.caps)) {
-    const budget = new TokenBudget(call.caps);
-    for (const [start, end] of pairChunks(count)) budget.add(call.tokenizeChunk(start, end).ids.length, end);
-  }
-  let done = 0;
-  for (const [start, end] of pairChunks(count)) {
-    const encoded = call.tokenizeChunk(start, end);
-    checkTokenIds(encoded, start, call);
-    const chunkOut = out.subarray(start * call.rowWidth, end * call.rowWidth);
-    for (const batch of lengthSortedBatches(encoded, call.maxBatchTokens)) {
-      // An onProgress callback may have aborted the call.
-      signal?.throwIfAborted();
-      scatterRows(call.runBatch(batch), batch.indices, call.rowWidth, chunkOut);
+      const rows = (yield { kind: 'run', batch }) as Float32Array;
+      scatterRows(rows, batch.indices, call.rowWidth, chunkOut);
       done += batch.indices.length;
       call.onProgress?.(done, count);
     }

@@ -3,6 +3,9 @@
  * errors that say how to raise them) and the chunks the items are tokenized in.
  */
 
+/** Tokens per engine call unless `maxBatchTokens` says otherwise. */
+export const DEFAULT_MAX_BATCH_TOKENS = 4096;
+
 /** Pairs one call may score unless `maxPairsPerCall` says otherwise. */
 export const DEFAULT_MAX_PAIRS_PER_CALL = 1_000_000;
 

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { ACTIVATIONS, type Activation, applyActivation, defaultActivation } from './activation.js';
-import { type CallLimits, pairCaps } from './call-limits.js';
+import { type CallLimits, DEFAULT_MAX_BATCH_TOKENS, pairCaps } from './call-limits.js';
 import { DEFAULT_MODEL_ID } from './default-model.js';
 import { ModelLoadError } from './errors.js';
 import type { PendingLoad } from './hub/pending-load.js';
@@ -13,16 +13,13 @@ import { type Dtype, type EncodedPairs, type NativeModelConfig, type Pooling, ty
 import { checkOptionsObject, describe, oneOf, optionalInteger, optionalSignal } from './validation.js';
 
 export type { Activation } from './activation.js';
-export { DEFAULT_MAX_PAIRS_PER_CALL, DEFAULT_MAX_TOKENS_PER_CALL } from './call-limits.js';
+export { DEFAULT_MAX_BATCH_TOKENS, DEFAULT_MAX_PAIRS_PER_CALL, DEFAULT_MAX_TOKENS_PER_CALL } from './call-limits.js';
 export type { Dtype, EncodedPairs, Pooling, Truncation } from './native.js';
 export { DTYPES, type LoadOptions } from './load-options.js';
 
 export const POOLINGS: readonly Pooling[] = ['cls', 'mean'];
 
 export const TRUNCATIONS: readonly Truncation[] = ['longest_first', 'only_second'];
-
-/** Tokens per engine call unless `maxBatchTokens` says otherwise. */
-export const DEFAULT_MAX_BATCH_TOKENS = 4096;
 
 export interface PredictOptions {
   /** Upper bound on the tokens of one engine call (pairs are length-sorted, then cut by this budget). */
@@ -31,7 +28,7 @@ export interface PredictOptions {
   activation?: Activation;
   /** `longest_first` (default, as Hugging Face) trims the longer text first; `only_second` keeps the query whole. */
   truncation?: Truncation;
-  /** Called after each batch with the number of pairs scored so far and the total. */
+  /** Called after each batch with the number of pairs done so far and the total. */
   onProgress?: (done: number, total: number) => void;
   /** This call's cap on pairs (default: the model's, set at load). */
   maxPairsPerCall?: number;
@@ -45,7 +42,8 @@ export interface PredictOptions {
   signal?: AbortSignal;
 }
 
-export interface EncodeOptions {
+/** encode()'s options: which hidden states, and predict's options but the activation. */
+export interface EncodeOptions extends Omit<PredictOptions, 'activation'> {
   /**
    * Which hidden states: 0 is the embeddings' output, 1..numHiddenLayers the
    * output of that encoder layer (transformers' `hidden_states[layer]`).
@@ -53,18 +51,6 @@ export interface EncodeOptions {
   layer: number;
   /** 'cls': each pair's [CLS] row (not the pooler's output); 'mean': the mean over all the pair's tokens. */
   pooling: Pooling;
-  /** As in predict. */
-  maxBatchTokens?: number;
-  /** As in predict. */
-  truncation?: Truncation;
-  /** Called after each batch with the number of pairs encoded so far and the total. */
-  onProgress?: (done: number, total: number) => void;
-  /** This call's cap on pairs (default: the model's, set at load). */
-  maxPairsPerCall?: number;
-  /** This call's cap on tokens after truncation (default: the model's, set at load). */
-  maxTokensPerCall?: number;
-  /** As in predict: checked before the call and between batches. */
-  signal?: AbortSignal;
 }
 
 export interface RankOptions extends PredictOptions {

@@ -3,7 +3,8 @@
  * engine calls wait in, and dispose. CrossEncoder and SentenceEncoder each
  * own a session and add only what is theirs (inputs, options, what they do
  * with the output rows); loading, tokenizing, running batches sync or async,
- * and turning native errors into crossrank's happen here, once.
+ * and turning native errors into crossrank's (errors.ts fromNative) happen
+ * here, once.
  *
  * `ModelSession.open` is the one path from a model source (a folder or a hub
  * id, located by lib/hub/resolve.ts) to an open model: at once for a folder
@@ -19,8 +20,8 @@ import { DisposedError, fromNative } from './errors.js';
 import type { ModelKind } from './hub/cache.js';
 import { PendingLoad } from './hub/pending-load.js';
 import { type HubOptions, locateModel } from './hub/resolve.js';
-import { loadNativeModel, loadTokenizer, modelFolder } from './model-folder.js';
-import type { Dtype, EncodedPairs, NativeModel, NativeModelConfig, NativeTokenizer, Pooling, Truncation } from './native.js';
+import { loadNativeModel, loadTokenizer, modelFolder, type NativeLoadOptions } from './model-folder.js';
+import type { EncodedPairs, NativeModel, NativeModelConfig, NativeTokenizer, Pooling, Truncation } from './native.js';
 
 /** A call's inputs: pairs (cross-encoder) or single texts (bi-encoder). */
 export type Items =
@@ -51,13 +52,8 @@ export interface SessionCall extends CallOptions {
   maxLength: number;
 }
 
-/** What a session is opened with (see ResolvedLoadOptions). */
-export interface SessionOptions {
-  threads?: number | undefined;
-  dtype?: Dtype | undefined;
-  /** Load the encoder alone: no pooler or classifier needed. */
-  encoderOnly?: boolean;
-}
+/** What a session is opened with (from ResolvedLoadOptions). */
+export type SessionOptions = NativeLoadOptions;
 
 /** Where an open model came from: the hub id it was asked for (else the folder's name), and the cached commit. */
 export interface ModelOrigin {

@@ -1,6 +1,5 @@
 /** The public bi-encoder API: load a sentence-transformers folder, embed texts. */
-import type { CallCaps } from './call-limits.js';
-import { DEFAULT_MAX_BATCH_TOKENS } from './cross-encoder.js';
+import { type CallCaps, DEFAULT_MAX_BATCH_TOKENS } from './call-limits.js';
 import type { PendingLoad } from './hub/pending-load.js';
 import { modelSource, type ResolvedLoadOptions, resolveLoadOptions, resolveMaxLength, type SentenceEncoderLoadOptions } from './load-options.js';
 import { type Items, ModelSession, type Output, type SessionCall } from './model-session.js';
