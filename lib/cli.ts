@@ -1,19 +1,24 @@
 #!/usr/bin/env node
 /**
  * crossrank's command line:
- *   crossrank rank [--model DIR] --query TEXT --docs FILE [--top-k N] [--json] [--threads N] [--max-length N] [--dtype fp32|int8]
- *   crossrank search --encoder DIR [--model DIR] --query TEXT --docs FILE [--retrieve-k N] [--top-k N] [--json] [--threads N]
- *   crossrank serve [--model DIR] [--port N] [--host H] [--dtype fp32|int8] [...limits]
- *   crossrank score [--model DIR] --input FILE --output FILE [--shard i/n] [--dtype fp32|int8]
- *   crossrank quantize MODEL_DIR OUT_DIR
+ * MODEL is a model folder or a hub id (org/name, downloaded once into the huggingface_hub cache).
+ *   crossrank rank [--model MODEL] --query TEXT --docs FILE [--top-k N] [--json] [--threads N] [--max-length N] [--dtype fp32|int8]
+ *   crossrank search --encoder MODEL [--model MODEL] --query TEXT --docs FILE [--retrieve-k N] [--top-k N] [--json] [--threads N]
+ *   crossrank serve [--model MODEL] [--port N] [--host H] [--dtype fp32|int8] [...limits]
+ *   crossrank score [--model MODEL] --input FILE --output FILE [--shard i/n] [--dtype fp32|int8]
+ *   crossrank quantize MODEL OUT_DIR
+ *   crossrank download ID [--revision R]
  *   crossrank info
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { basename } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 
-import { CrossEncoder, DTYPES, type Dtype } from './cross-encoder.js';
+import { CrossEncoder, DTYPES, type Dtype, type LoadOptions } from './cross-encoder.js';
+import { DEFAULT_MODEL_ID } from './default-model.js';
+import { downloadModel } from './hub/api.js';
+import { DownloadProgressPrinter } from './hub/progress.js';
+import { locateModel } from './hub/resolve.js';
 import { cpuInfo } from './info.js';
 import { DocumentIndex, retrieveAndRerank } from './pipeline.js';
 import { SentenceEncoder } from './sentence-encoder.js';
@@ -22,16 +27,15 @@ import { RerankServer } from './server/server.js';
 import { quantizeModel } from './quantize.js';
 
 const USAGE = `Usage:
-  crossrank rank [--model DIR] --query TEXT --docs FILE [--top-k N] [--json] [--threads N] [--max-length N] [--dtype fp32|int8]
+  crossrank rank [--model MODEL] --query TEXT --docs FILE [--top-k N] [--json] [--threads N] [--max-length N] [--dtype fp32|int8]
       Scores every document of FILE against the query and prints them best first.
       FILE is a JSON array of strings (.json), one JSON string per line (.jsonl),
-      or plain text with one document per non-empty line. Without --model, the
-      reranker shipped with crossrank is used.
-  crossrank search --encoder DIR [--model DIR] --query TEXT --docs FILE [--retrieve-k 100] [--top-k N] [--json] [--threads N]
+      or plain text with one document per non-empty line.
+  crossrank search --encoder MODEL [--model MODEL] --query TEXT --docs FILE [--retrieve-k 100] [--top-k N] [--json] [--threads N]
       Retrieve, then rerank: the bi-encoder (a sentence-transformers folder such as
       all-MiniLM-L6-v2) keeps the --retrieve-k documents nearest the query, the
-      cross-encoder (default: the shipped reranker) reorders them.
-  crossrank serve [--model DIR] [--port 8080] [--host 127.0.0.1] [--threads N] [--max-length N] [--dtype fp32|int8]
+      cross-encoder (default: ${DEFAULT_MODEL_ID}) reorders them.
+  crossrank serve [--model MODEL] [--port 8080] [--host 127.0.0.1] [--threads N] [--max-length N] [--dtype fp32|int8]
                   [--max-batch-tokens N] [--max-queued-pairs N] [--max-documents N]
                   [--max-request-tokens N] [--max-body-bytes N] [--timeout-ms N] [--max-queue-ms N]
                   [--drain-timeout-ms N] [--headers-timeout-ms N] [--keep-alive-timeout-ms N]
@@ -42,17 +46,24 @@ const USAGE = `Usage:
       or raw pairs); GET /health, /info, /metrics. Logs one line per request unless
       --no-request-log. SIGTERM or SIGINT closes idle connections, answers the
       requests in progress (for --drain-timeout-ms at most), then exits.
-  crossrank score [--model DIR] --input FILE --output FILE [--shard i/n] [--chunk-pairs N]
+  crossrank score [--model MODEL] --input FILE --output FILE [--shard i/n] [--chunk-pairs N]
                   [--threads N] [--max-length N] [--dtype fp32|int8]
       Scores a JSONL file of ["query", "document"] or {"query", "document", "id"?}
       lines into JSONL {"line", "id"?, "score"} lines, resuming after the last
       complete output line if FILE exists. --shard i/n takes every n-th line from i.
-  crossrank quantize MODEL_DIR OUT_DIR
-      Writes an int8 copy of the model folder to OUT_DIR (loads as dtype 'int8').
+  crossrank quantize MODEL OUT_DIR
+      Writes an int8 copy of the model to OUT_DIR (loads as dtype 'int8').
+  crossrank download ID [--revision main] [--cache-dir DIR]
+      Downloads a model from the Hugging Face hub (HF_ENDPOINT, HF_TOKEN) into the
+      huggingface_hub cache (HF_HUB_CACHE, else HF_HOME/hub, else
+      ~/.cache/huggingface/hub), or brings the cached one up to the revision's
+      current commit; prints the snapshot folder.
   crossrank info
       Prints the CPU features found and the kernels chosen for them.
 
-rank, search, serve and score use the reranker shipped with crossrank when
+MODEL is a model folder or a Hugging Face hub id (org/name): an id is
+downloaded once into the huggingface_hub cache and loaded from it after, with
+no network. rank, search, serve and score use ${DEFAULT_MODEL_ID} when
 --model is not given.`;
 
 class UsageError extends Error {}
@@ -107,6 +118,11 @@ function positiveInteger(value: string | undefined, flag: string): number | unde
   return n;
 }
 
+/** A cross-encoder by folder or hub id, with download progress on stderr; resolves once it is usable. */
+function loadReranker(model: string | undefined, options: LoadOptions): Promise<CrossEncoder> {
+  return CrossEncoder.load(model, { ...options, onProgress: new DownloadProgressPrinter().update }).ready;
+}
+
 async function rank(args: string[]): Promise<void> {
   const { values } = parseArgs({
     args,
@@ -132,7 +148,7 @@ async function rank(args: string[]): Promise<void> {
   const dtype = dtypeOption(values.dtype);
 
   const loadStart = performance.now();
-  const model = CrossEncoder.load(values.model, { threads, maxLength, dtype });
+  const model = await loadReranker(values.model, { threads, maxLength, dtype });
   const loadMs = performance.now() - loadStart;
   const rankStart = performance.now();
   const results = await model.rank(values.query, documents, { topK, returnDocuments: true });
@@ -176,7 +192,9 @@ async function search(args: string[]): Promise<void> {
     strict: true,
   });
   if (!values.encoder) {
-    throw new UsageError('search needs --encoder DIR (a sentence-transformers bi-encoder folder, e.g. all-MiniLM-L6-v2)');
+    throw new UsageError(
+      'search needs --encoder MODEL (a sentence-transformers bi-encoder folder or hub id, e.g. sentence-transformers/all-MiniLM-L6-v2)',
+    );
   }
   if (values.query === undefined) throw new UsageError('search needs --query TEXT');
   if (!values.docs) throw new UsageError('search needs --docs FILE');
@@ -186,8 +204,8 @@ async function search(args: string[]): Promise<void> {
   const documents = readDocuments(values.docs);
 
   const loadStart = performance.now();
-  const encoder = SentenceEncoder.load(values.encoder, { threads });
-  const reranker = CrossEncoder.load(values.model, { threads });
+  const encoder = await SentenceEncoder.load(values.encoder, { threads, onProgress: new DownloadProgressPrinter().update }).ready;
+  const reranker = await loadReranker(values.model, { threads });
   const loadMs = performance.now() - loadStart;
   try {
     const start = performance.now();
@@ -214,7 +232,7 @@ async function search(args: string[]): Promise<void> {
     process.stdout.write(
       `\nembedded ${documents.length} documents in ${indexMs.toFixed(1)} ms; retrieved ${Math.min(retrieveK ?? 100, documents.length)} ` +
         `and reranked them in ${searchMs.toFixed(1)} ms (models loaded in ${loadMs.toFixed(1)} ms: ` +
-        `${basename(encoder.config.path)}, ${basename(reranker.config.path)} ${reranker.config.dtype})\n`,
+        `${encoder.config.name}, ${reranker.config.name} ${reranker.config.dtype})\n`,
     );
   } finally {
     encoder.dispose();
@@ -254,7 +272,7 @@ async function serve(args: string[]): Promise<void> {
   if (!Number.isInteger(port) || port < 0 || port > 65535) {
     throw new UsageError(`--port must be an integer from 0 to 65535, got ${JSON.stringify(values.port)}`);
   }
-  const model = CrossEncoder.load(values.model, {
+  const model = await loadReranker(values.model, {
     threads: positiveInteger(values.threads, '--threads'),
     maxLength: positiveInteger(values['max-length'], '--max-length'),
     dtype: dtypeOption(values.dtype),
@@ -322,7 +340,7 @@ async function score(args: string[]): Promise<void> {
     throw new UsageError((error as Error).message);
   }
   const chunkPairs = positiveInteger(values['chunk-pairs'], '--chunk-pairs');
-  const model = CrossEncoder.load(values.model, {
+  const model = await loadReranker(values.model, {
     threads: positiveInteger(values.threads, '--threads'),
     maxLength: positiveInteger(values['max-length'], '--max-length'),
     dtype: dtypeOption(values.dtype),
@@ -345,13 +363,34 @@ async function score(args: string[]): Promise<void> {
   }
 }
 
-function quantize(args: string[]): void {
+async function quantize(args: string[]): Promise<void> {
   const { positionals } = parseArgs({ args, options: {}, allowPositionals: true, strict: true });
-  if (positionals.length !== 2) throw new UsageError('quantize needs MODEL_DIR and OUT_DIR');
-  const [modelDir, outDir] = positionals as [string, string];
+  if (positionals.length !== 2) throw new UsageError('quantize needs MODEL (a folder or hub id) and OUT_DIR');
+  const [model, outDir] = positionals as [string, string];
+  const location = locateModel(model, 'cross-encoder', { onProgress: new DownloadProgressPrinter().update });
+  const modelDir = location.dir ?? (await location.pending).dir;
   const start = performance.now();
   quantizeModel(modelDir, outDir);
   process.stdout.write(`wrote the int8 model to ${outDir} in ${((performance.now() - start) / 1000).toFixed(1)} s\n`);
+}
+
+async function download(args: string[]): Promise<void> {
+  const { values, positionals } = parseArgs({
+    args,
+    options: { revision: { type: 'string' }, 'cache-dir': { type: 'string' } },
+    allowPositionals: true,
+    strict: true,
+  });
+  if (positionals.length !== 1) throw new UsageError('download needs one hub id, e.g. cross-encoder/ms-marco-MiniLM-L6-v2');
+  const [id] = positionals as [string];
+  const result = await downloadModel(id, {
+    revision: values.revision,
+    cacheDir: values['cache-dir'],
+    onProgress: new DownloadProgressPrinter().update,
+  });
+  const fetched = result.downloaded.length === 0 ? 'all files were already cached' : `downloaded ${result.downloaded.join(', ')}`;
+  process.stderr.write(`crossrank: ${id} at commit ${result.commit}: ${fetched}\n`);
+  process.stdout.write(`${result.dir}\n`);
 }
 
 function info(): void {
@@ -365,7 +404,8 @@ async function main(argv: string[]): Promise<number> {
     else if (command === 'search') await search(rest);
     else if (command === 'serve') await serve(rest);
     else if (command === 'score') await score(rest);
-    else if (command === 'quantize') quantize(rest);
+    else if (command === 'quantize') await quantize(rest);
+    else if (command === 'download') await download(rest);
     else if (command === 'info') info();
     else if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
       process.stdout.write(`${USAGE}\n`);

@@ -4,9 +4,10 @@ import { join } from 'node:path';
 
 import { ACTIVATIONS, type Activation, applyActivation, defaultActivation } from './activation.js';
 import { type CallLimits, DEFAULT_MAX_BATCH_TOKENS, pairCaps } from './call-limits.js';
-import { defaultModelPath } from './default-model.js';
+import { DEFAULT_MODEL_ID } from './default-model.js';
 import { ModelLoadError } from './errors.js';
-import { type LoadOptions, modelSource, resolveLoadOptions, resolveMaxLength } from './load-options.js';
+import type { PendingLoad } from './hub/pending-load.js';
+import { type LoadOptions, modelSource, type ResolvedLoadOptions, resolveLoadOptions, resolveMaxLength } from './load-options.js';
 import { type Items, LOGITS, ModelSession, type Output, type SessionCall } from './model-session.js';
 import { type Dtype, type EncodedPairs, type NativeModelConfig, type Pooling, type Truncation } from './native.js';
 import { checkOptionsObject, describe, oneOf, optionalInteger, optionalSignal } from './validation.js';
@@ -19,7 +20,6 @@ export { DTYPES, type LoadOptions } from './load-options.js';
 export const POOLINGS: readonly Pooling[] = ['cls', 'mean'];
 
 export const TRUNCATIONS: readonly Truncation[] = ['longest_first', 'only_second'];
-
 
 export interface PredictOptions {
   /** Upper bound on the tokens of one engine call (pairs are length-sorted, then cut by this budget). */
@@ -68,8 +68,12 @@ export interface RankResult {
 }
 
 export interface ModelConfig extends NativeModelConfig {
-  /** Absolute path of the model folder. */
+  /** Absolute path of the model folder (for a hub id, its snapshot in the cache). */
   path: string;
+  /** The hub id it was loaded by, else the folder's name. */
+  name: string;
+  /** For a hub id, the commit of the cached snapshot. */
+  commit: string | undefined;
   /** Label names by index, from config.json's id2label. */
   id2label: Record<number, string>;
   /** Longest tokenized pair this model instance accepts. */
@@ -87,34 +91,66 @@ export interface ModelConfig extends NativeModelConfig {
 export type Pair = readonly [string, string];
 
 export class CrossEncoder {
-  /** The parsed model configuration. */
-  readonly config: Readonly<ModelConfig>;
-  readonly #session: ModelSession;
+  readonly #loaded: PendingLoad<{ session: ModelSession; described: Readonly<ModelConfig> }>;
+  /** dispose() was called, perhaps before the model arrived. */
+  #disposed = false;
 
-  private constructor(session: ModelSession, config: ModelConfig) {
-    this.#session = session;
-    this.config = Object.freeze(config);
+  private constructor(source: string, options: ResolvedLoadOptions) {
+    this.#loaded = ModelSession.open(
+      source,
+      'cross-encoder',
+      options,
+      (opened) =>
+        Object.freeze({
+          ...describeModel(opened, options.maxLength),
+          maxPairsPerCall: options.maxItemsPerCall,
+          maxTokensPerCall: options.maxTokensPerCall,
+        }),
+      // Disposed while it downloaded: free it now; calls throw DisposedError as usual.
+      (session) => this.#disposed && session.dispose(),
+    );
   }
 
   /**
-   * Loads a Hugging Face BertForSequenceClassification folder (config.json,
-   * model.safetensors, tokenizer.json or vocab.txt); with no path, the
-   * reranker shipped with the package (see DEFAULT_MODEL_NAME). Synchronous:
-   * the weights are mapped and prepared once here.
+   * Loads a Hugging Face BertForSequenceClassification (config.json,
+   * model.safetensors, tokenizer.json or vocab.txt) from a folder, or by hub
+   * id (`org/name`) through the huggingface_hub cache; with neither, the
+   * default model (DEFAULT_MODEL_ID). A folder that exists wins over an id
+   * spelt the same. Synchronous for a folder or a cached id. An id that must
+   * first be downloaded returns at once a model whose async methods wait for
+   * the download; await `model.ready` to wait for it and see its errors early.
    */
   static load(options?: LoadOptions): CrossEncoder;
-  static load(path: string | undefined, options?: LoadOptions): CrossEncoder;
+  static load(nameOrPath: string | undefined, options?: LoadOptions): CrossEncoder;
   static load(pathOrOptions?: string | LoadOptions, maybeOptions: LoadOptions = {}): CrossEncoder {
-    // load() and load(options) load the reranker shipped with the package.
+    // load() and load(options) load the default model.
     const optionsFirst = typeof pathOrOptions === 'object' && pathOrOptions !== null;
     const source = modelSource(optionsFirst ? undefined : pathOrOptions, 'CrossEncoder.load', true);
     const options = resolveLoadOptions(optionsFirst ? pathOrOptions : maybeOptions, 'CrossEncoder.load', 'maxPairsPerCall');
-    const { session, described } = ModelSession.load(source ?? defaultModelPath(), options, (opened) => ({
-      ...describeModel(opened, options.maxLength),
-      maxPairsPerCall: options.maxItemsPerCall,
-      maxTokensPerCall: options.maxTokensPerCall,
-    }));
-    return new CrossEncoder(session, described);
+    return new CrossEncoder(source ?? DEFAULT_MODEL_ID, options);
+  }
+
+  /** The parsed model configuration (throws ModelNotReadyError while a download is under way). */
+  get config(): Readonly<ModelConfig> {
+    return this.#loaded.value.described;
+  }
+
+  get #session(): ModelSession {
+    return this.#loaded.value.session;
+  }
+
+  /**
+   * Resolves to this model once it can be used: at once for a folder or a
+   * cached id, after the download for an id that was not cached. Rejects
+   * with the download's or the load's error (which later calls throw too).
+   */
+  get ready(): Promise<this> {
+    return this.#loaded.ready().then(() => this);
+  }
+
+  /** Whether a download is under way: async methods then wait for it. */
+  #waiting(): boolean {
+    return this.#loaded.loading && !this.#disposed;
   }
 
   /** Threads of this model's native pool. */
@@ -123,7 +159,7 @@ export class CrossEncoder {
   }
 
   get disposed(): boolean {
-    return this.#session.disposed;
+    return this.#disposed;
   }
 
   /**
@@ -142,6 +178,7 @@ export class CrossEncoder {
    * at a time, so memory does not grow with the number of pairs.
    */
   async predict(pairs: readonly Pair[], options: PredictOptions = {}): Promise<Float32Array> {
+    if (this.#waiting()) return this.ready.then(() => this.predict(pairs, options));
     this.#session.assertUsable();
     const resolved = this.#resolvePredictOptions(options);
     const scores = await this.#session.run(this.#call(pairs, resolved, LOGITS, 'predict()'));
@@ -165,6 +202,7 @@ export class CrossEncoder {
    * input order. Runs only the layers needed, off the JS thread.
    */
   async encode(pairs: readonly Pair[], options: EncodeOptions): Promise<Float32Array> {
+    if (this.#waiting()) return this.ready.then(() => this.encode(pairs, options));
     this.#session.assertUsable();
     checkOptionsObject(options, 'encode options');
     const hidden = resolveHiddenOutput(options, this.config.numHiddenLayers);
@@ -177,6 +215,7 @@ export class CrossEncoder {
    * sentence-transformers' CrossEncoder.rank does. Needs a one-label model.
    */
   async rank(query: string, documents: readonly string[], options: RankOptions = {}): Promise<RankResult[]> {
+    if (this.#waiting()) return this.ready.then(() => this.rank(query, documents, options));
     this.#session.assertUsable();
     if (typeof query !== 'string') throw new TypeError(`crossrank: rank(query, documents): query must be a string, got ${describe(query)}`);
     if (!Array.isArray(documents)) {
@@ -207,9 +246,10 @@ export class CrossEncoder {
     });
   }
 
-  /** Frees the native model now; later calls throw DisposedError. Safe to call twice. */
+  /** Frees the native model now (or as it arrives, if downloading); later calls throw DisposedError. Safe to call twice. */
   dispose(): void {
-    this.#session.dispose();
+    this.#disposed = true;
+    if (this.#loaded.loaded) this.#session.dispose();
   }
 
   // ---- Entry points for schedulers ------------------------------------------
@@ -224,6 +264,7 @@ export class CrossEncoder {
     pairs: readonly Pair[],
     options: Pick<PredictOptions, 'truncation'> & { maxLength?: number } = {},
   ): Promise<EncodedPairs> {
+    if (this.#waiting()) return this.ready.then(() => this.tokenizeAsync(pairs, options));
     this.#session.assertUsable();
     const { truncation } = this.#resolvePredictOptions({ truncation: options.truncation });
     const items = pairItems(pairs, truncation);
@@ -237,6 +278,7 @@ export class CrossEncoder {
    * `numLabels` per pair in batch order. Queued behind other engine calls.
    */
   runBatch(ids: Uint32Array, typeIds: Uint8Array, lengths: Uint32Array): Promise<Float32Array> {
+    if (this.#waiting()) return this.ready.then(() => this.runBatch(ids, typeIds, lengths));
     return this.#session.forward({ ids, typeIds, lengths }, LOGITS);
   }
 
@@ -312,6 +354,7 @@ function resolveLimits(options: Partial<CallLimits>, defaults: CallLimits): Call
 
 /** What the folder says beyond the engine's config: labels, the default activation, the longest pair. */
 function describeModel(session: ModelSession, maxLengthOption: number | undefined): Omit<ModelConfig, keyof CallLimits> {
+  const { name, commit } = session;
   const { dir, native } = session;
   const configPath = join(dir, 'config.json');
   // The engine has already read and checked config.json; this reads the
@@ -337,6 +380,8 @@ function describeModel(session: ModelSession, maxLengthOption: number | undefine
     maxLength: resolveMaxLength(maxLengthOption, session.tokenizerMaxLength, native.maxPositionEmbeddings),
     defaultActivation: chosen.activation,
     tokenizerSource: session.tokenizerSource,
+    name,
+    commit,
   };
 }
 

@@ -13,6 +13,10 @@ export const ERROR_CODES = {
   internal: 'CROSSRANK_INTERNAL',
   /** The native parts could not be loaded on this machine (NativeLoadError; raised by lib/ only). */
   native: 'CROSSRANK_NATIVE',
+  /** A model named by hub id that could not be had from the hub or its cache: not cached while offline, not found, refused (gated), a failed checksum, a broken connection (HubError in lib/; raised by lib/ only). */
+  hub: 'CROSSRANK_HUB',
+  /** A synchronous call on a model whose download has not finished (ModelNotReadyError in lib/; raised by lib/ only). */
+  downloading: 'CROSSRANK_DOWNLOADING',
 } as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[keyof typeof ERROR_CODES];
@@ -24,4 +28,6 @@ export const ERROR_CLASSES: Readonly<Record<ErrorCode, string>> = {
   CROSSRANK_DISPOSED: 'Error',
   CROSSRANK_INTERNAL: 'Error',
   CROSSRANK_NATIVE: 'Error',
+  CROSSRANK_HUB: 'Error',
+  CROSSRANK_DOWNLOADING: 'Error',
 };

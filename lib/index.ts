@@ -26,7 +26,10 @@ export {
 export { quantizeModel } from './quantize.js';
 export { CrossrankError, DisposedError, ModelLoadError, NativeLoadError } from './errors.js';
 export { cpuInfo, type CpuInfo } from './info.js';
-export { DEFAULT_MODEL_NAME, defaultModelPath } from './default-model.js';
+export { DEFAULT_MODEL_ID, OFFLINE_MODEL_NAME, offlineModelPath } from './default-model.js';
+export { HubError, type HubErrorReason, ModelNotReadyError } from './hub/errors.js';
+export type { DownloadProgress, HubOptions } from './hub/resolve.js';
+export { downloadModel, type DownloadModelOptions } from './hub/api.js';
 export {
   DEFAULT_RETRIEVE_K,
   DocumentIndex,

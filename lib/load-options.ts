@@ -14,14 +14,15 @@ import {
   DEFAULT_MAX_TEXTS_PER_CALL,
   DEFAULT_MAX_TOKENS_PER_CALL,
 } from './call-limits.js';
+import { checkHubOptions, type HubOptions } from './hub/resolve.js';
 import type { Dtype } from './native.js';
 import { checkOptionsObject, describe, optionalInteger } from './validation.js';
 
 /** The compute precisions of the encoder's linear layers. */
 export const DTYPES: readonly Dtype[] = ['fp32', 'int8'];
 
-/** The options both model classes take. */
-export interface CommonLoadOptions {
+/** The options both model classes take; those of HubOptions concern models named by hub id. */
+export interface CommonLoadOptions extends HubOptions {
   /** Threads of the model's own pool (default: the cores this process may use). */
   threads?: number;
   /** Longest tokenized input, special tokens included (default: the model's, at most max_position_embeddings). */
@@ -72,6 +73,8 @@ export interface ResolvedLoadOptions {
   /** The cap on items (pairs or texts) of one call. */
   maxItemsPerCall: number;
   maxTokensPerCall: number;
+  /** revision, cacheDir, localFilesOnly, token, onProgress: for a hub id (lib/hub/resolve.ts). */
+  hub: HubOptions;
 }
 
 const DEFAULT_MAX_ITEMS: Record<ItemsOption, number> = {
@@ -94,7 +97,10 @@ export function resolveLoadOptions(options: unknown, what: string, itemsOption: 
   const maxTokensPerCall =
     optionalInteger(given.maxTokensPerCall, 'options.maxTokensPerCall', 1, Number.MAX_SAFE_INTEGER) ??
     DEFAULT_MAX_TOKENS_PER_CALL;
-  return { threads, dtype: checkDtype(given.dtype), maxLength, maxItemsPerCall, maxTokensPerCall };
+  const { revision, cacheDir, localFilesOnly, token, onProgress } = given;
+  const hub = { revision, cacheDir, localFilesOnly, token, onProgress };
+  checkHubOptions(hub);
+  return { threads, dtype: checkDtype(given.dtype), maxLength, maxItemsPerCall, maxTokensPerCall, hub };
 }
 
 function checkDtype(dtype: unknown): Dtype | undefined {
@@ -122,14 +128,14 @@ export function resolveMaxLength(option: number | undefined, folderLimit: number
 }
 
 /**
- * The model a load call names, checked: `path` as given, or undefined when it
- * was left out (and `defaultAllowed`, for the shipped reranker).
+ * The model a load call names, checked: a folder path or hub id as given, or
+ * undefined when it was left out (and `defaultAllowed`, for the default model).
  */
 export function modelSource(path: unknown, what: string, defaultAllowed: boolean): string | undefined {
   if (path === undefined && defaultAllowed) return undefined;
   if (typeof path !== 'string' || path.length === 0) {
     throw new TypeError(
-      `crossrank: ${what}(path): path must be a non-empty string` +
+      `crossrank: ${what}(nameOrPath): nameOrPath must be a non-empty string (a folder or a hub id)` +
         (defaultAllowed ? ' (or left out for the default model)' : ''),
     );
   }

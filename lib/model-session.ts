@@ -6,14 +6,20 @@
  * and turning native errors into crossrank's (errors.ts fromNative) happen
  * here, once.
  *
- * `ModelSession.load` is the one path from a model source to an open model:
- * a new way of naming a model (another source than a folder path) or a new
- * load step goes there, with its options in lib/load-options.ts.
+ * `ModelSession.open` is the one path from a model source (a folder or a hub
+ * id, located by lib/hub/resolve.ts) to an open model: at once for a folder
+ * or a cached id, after the download otherwise; `ModelSession.load` opens a
+ * folder. Their options are in lib/load-options.ts.
  */
+import { basename } from 'node:path';
+
 import { type Batch } from './batching.js';
 import { type BatchedCall, runBatched, runBatchedSync } from './batched-run.js';
 import { type CallCaps, checkItemLimit } from './call-limits.js';
 import { DisposedError, fromNative } from './errors.js';
+import type { ModelKind } from './hub/cache.js';
+import { PendingLoad } from './hub/pending-load.js';
+import { type HubOptions, locateModel } from './hub/resolve.js';
 import { loadNativeModel, loadTokenizer, modelFolder, type NativeLoadOptions } from './model-folder.js';
 import type { EncodedPairs, NativeModel, NativeModelConfig, NativeTokenizer, Pooling, Truncation } from './native.js';
 
@@ -49,9 +55,19 @@ export interface SessionCall extends CallOptions {
 /** What a session is opened with (from ResolvedLoadOptions). */
 export type SessionOptions = NativeLoadOptions;
 
+/** Where an open model came from: the hub id it was asked for (else the folder's name), and the cached commit. */
+export interface ModelOrigin {
+  name: string;
+  commit: string | undefined;
+}
+
 export class ModelSession {
-  /** Absolute path of the model folder. */
+  /** Absolute path of the model folder (for a hub id, its snapshot in the cache). */
   readonly dir: string;
+  /** The hub id it was loaded by, else the folder's name. */
+  readonly name: string;
+  /** For a hub id, the commit of the cached snapshot. */
+  readonly commit: string | undefined;
   /** What the engine read from config.json. */
   readonly native: NativeModelConfig;
   readonly #model: NativeModel;
@@ -59,8 +75,10 @@ export class ModelSession {
   #disposed = false;
   #queueTail: Promise<unknown> = Promise.resolve();
 
-  private constructor(dir: string, model: NativeModel, tokenizer: NativeTokenizer) {
+  private constructor(dir: string, model: NativeModel, tokenizer: NativeTokenizer, origin: ModelOrigin | undefined) {
     this.dir = dir;
+    this.name = origin?.name ?? basename(dir);
+    this.commit = origin?.commit;
     this.native = model.config;
     this.#model = model;
     this.#tokenizer = tokenizer;
@@ -75,12 +93,13 @@ export class ModelSession {
     source: string,
     options: SessionOptions,
     describe: (session: ModelSession) => T,
+    origin?: ModelOrigin,
   ): { session: ModelSession; described: T } {
     const dir = modelFolder(source);
     const model = loadNativeModel(dir, options);
     let session: ModelSession;
     try {
-      session = new ModelSession(dir, model, loadTokenizer(dir));
+      session = new ModelSession(dir, model, loadTokenizer(dir), origin);
     } catch (error) {
       model.dispose();
       throw error;
@@ -91,6 +110,32 @@ export class ModelSession {
       session.dispose();
       throw error;
     }
+  }
+
+  /**
+   * Opens `source`, a folder or a hub id: loaded now if it is a folder or a
+   * cached id, else once downloaded (unless offline: then an error now).
+   * `onArrival` sees a model that arrives after a download, e.g. to free it
+   * if its owner was disposed meanwhile.
+   */
+  static open<T>(
+    source: string,
+    kind: ModelKind,
+    options: SessionOptions & { hub: HubOptions },
+    describe: (session: ModelSession) => T,
+    onArrival: (session: ModelSession) => void = () => {},
+  ): PendingLoad<{ session: ModelSession; described: T }> {
+    const location = locateModel(source, kind, options.hub);
+    if (location.pending === undefined) {
+      const origin = location.modelId === undefined ? undefined : { name: location.modelId, commit: location.commit };
+      return PendingLoad.loaded(ModelSession.load(location.dir, options, describe, origin));
+    }
+    const arrived = location.pending.then(({ dir, commit }) => {
+      const opened = ModelSession.load(dir, options, describe, { name: location.modelId, commit });
+      onArrival(opened.session);
+      return opened;
+    });
+    return PendingLoad.later(location.modelId, arrived);
   }
 
   /** Which tokenizer file was loaded: tokenizer.json, or vocab.txt. */

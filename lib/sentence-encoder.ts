@@ -1,6 +1,7 @@
 /** The public bi-encoder API: load a sentence-transformers folder, embed texts. */
 import { type CallCaps, DEFAULT_MAX_BATCH_TOKENS } from './call-limits.js';
-import { modelSource, resolveLoadOptions, resolveMaxLength, type SentenceEncoderLoadOptions } from './load-options.js';
+import type { PendingLoad } from './hub/pending-load.js';
+import { modelSource, type ResolvedLoadOptions, resolveLoadOptions, resolveMaxLength, type SentenceEncoderLoadOptions } from './load-options.js';
 import { type Items, ModelSession, type Output, type SessionCall } from './model-session.js';
 import type { EncodedPairs, NativeModelConfig, Pooling } from './native.js';
 import { readSentenceModules } from './sentence-config.js';
@@ -25,8 +26,12 @@ export interface EmbedOptions {
 }
 
 export interface SentenceEncoderConfig extends NativeModelConfig {
-  /** Absolute path of the model folder. */
+  /** Absolute path of the model folder (for a hub id, its snapshot in the cache). */
   path: string;
+  /** The hub id it was loaded by, else the folder's name. */
+  name: string;
+  /** For a hub id, the commit of the cached snapshot. */
+  commit: string | undefined;
   /** Longest tokenized text this instance accepts; longer texts are cut from the end. */
   maxLength: number;
   /** How token vectors become one embedding: 'mean' over the text's tokens or its 'cls' row. */
@@ -52,45 +57,50 @@ interface ResolvedEmbedOptions {
 }
 
 export class SentenceEncoder {
-  /** The parsed model configuration. */
-  readonly config: Readonly<SentenceEncoderConfig>;
-  readonly #session: ModelSession;
-  /** Pooled hidden states after the last layer: what sentence-transformers' Transformer and Pooling modules give. */
-  readonly #output: Output;
+  readonly #loaded: PendingLoad<{ session: ModelSession; described: Readonly<SentenceEncoderConfig> }>;
+  /** dispose() was called, perhaps before the model arrived. */
+  #disposed = false;
 
-  private constructor(session: ModelSession, config: SentenceEncoderConfig) {
-    this.#session = session;
-    this.config = Object.freeze(config);
-    this.#output = { kind: 'hidden', layer: config.numHiddenLayers, pooling: config.pooling };
+  private constructor(source: string, resolved: ResolvedLoadOptions) {
+    this.#loaded = ModelSession.open(
+      source,
+      'sentence-encoder',
+      { ...resolved, encoderOnly: true },
+      (opened) => Object.freeze(describeSentenceModel(opened, resolved)),
+      (session) => this.#disposed && session.dispose(),
+    );
   }
 
   /**
-   * Loads a sentence-transformers BERT folder (config.json, model.safetensors,
+   * Loads a sentence-transformers BERT model (config.json, model.safetensors,
    * tokenizer files, modules.json with its Pooling config, sentence_bert_config.json)
-   * or a plain Hugging Face BERT folder (mean pooling, no normalisation).
-   * Synchronous: the weights are mapped and prepared once here.
+   * or a plain Hugging Face BERT one (mean pooling, no normalisation), from a
+   * folder or by hub id, as CrossEncoder.load does: synchronous for a folder or
+   * a cached id; else await `ready` (embed waits for it by itself).
    */
-  static load(path: string, options: SentenceEncoderLoadOptions = {}): SentenceEncoder {
-    const source = modelSource(path, 'SentenceEncoder.load', false)!;
+  static load(nameOrPath: string, options: SentenceEncoderLoadOptions = {}): SentenceEncoder {
+    const source = modelSource(nameOrPath, 'SentenceEncoder.load', false)!;
     const resolved = resolveLoadOptions(options, 'SentenceEncoder.load', 'maxTextsPerCall');
-    const { session, described } = ModelSession.load(source, { ...resolved, encoderOnly: true }, (opened) => {
-      const { dir, native } = opened;
-      const modules = readSentenceModules(dir, native.hiddenSize);
-      return {
-        ...native,
-        architectures: [...native.architectures],
-        path: dir,
-        maxLength: resolveMaxLength(resolved.maxLength, modules.maxSeqLength, native.maxPositionEmbeddings),
-        pooling: modules.pooling,
-        poolingSource: modules.poolingSource,
-        normalize: modules.normalize,
-        doLowerCase: modules.doLowerCase,
-        tokenizerSource: opened.tokenizerSource,
-        maxTextsPerCall: resolved.maxItemsPerCall,
-        maxTokensPerCall: resolved.maxTokensPerCall,
-      };
-    });
-    return new SentenceEncoder(session, described);
+    return new SentenceEncoder(source, resolved);
+  }
+
+  /** The parsed model configuration (throws ModelNotReadyError while a download is under way). */
+  get config(): Readonly<SentenceEncoderConfig> {
+    return this.#loaded.value.described;
+  }
+
+  get #session(): ModelSession {
+    return this.#loaded.value.session;
+  }
+
+  /** Pooled hidden states after the last layer: what sentence-transformers' Transformer and Pooling modules give. */
+  get #output(): Output {
+    return { kind: 'hidden', layer: this.config.numHiddenLayers, pooling: this.config.pooling };
+  }
+
+  /** As CrossEncoder's: resolves to this model once it can be used, or rejects with the download's error. */
+  get ready(): Promise<this> {
+    return this.#loaded.ready().then(() => this);
   }
 
   /** Length of each embedding (the model's hidden size). */
@@ -108,7 +118,7 @@ export class SentenceEncoder {
   }
 
   get disposed(): boolean {
-    return this.#session.disposed;
+    return this.#disposed;
   }
 
   /** Tokenizes texts as embed does, without running the model. */
@@ -122,6 +132,7 @@ export class SentenceEncoder {
    * row-major, in input order. Runs off the JS thread, a chunk of texts at a time.
    */
   async embed(texts: readonly string[], options: EmbedOptions = {}): Promise<Float32Array> {
+    if (this.#loaded.loading && !this.#disposed) return this.ready.then(() => this.embed(texts, options));
     this.#session.assertUsable();
     const resolved = this.#resolveEmbedOptions(options);
     const embeddings = await this.#session.run(this.#call(texts, resolved));
@@ -140,7 +151,8 @@ export class SentenceEncoder {
 
   /** Frees the native model now; later calls throw DisposedError. Safe to call twice. */
   dispose(): void {
-    this.#session.dispose();
+    this.#disposed = true;
+    if (this.#loaded.loaded) this.#session.dispose();
   }
 
   /** One call's work for the session. */
@@ -211,4 +223,25 @@ function normalizeRows(rows: Float32Array, width: number): void {
     const norm = Math.max(Math.sqrt(squares), 1e-12);
     for (let j = start; j < start + width; j++) rows[j] = rows[j]! / norm;
   }
+}
+
+/** What a sentence-transformers folder says beyond the engine's config: pooling, normalisation, the longest text. */
+function describeSentenceModel(session: ModelSession, resolved: ResolvedLoadOptions): SentenceEncoderConfig {
+  const { dir, native, name, commit } = session;
+  const modules = readSentenceModules(dir, native.hiddenSize);
+  return {
+    ...native,
+    architectures: [...native.architectures],
+    path: dir,
+    name,
+    commit,
+    maxLength: resolveMaxLength(resolved.maxLength, modules.maxSeqLength, native.maxPositionEmbeddings),
+    pooling: modules.pooling,
+    poolingSource: modules.poolingSource,
+    normalize: modules.normalize,
+    doLowerCase: modules.doLowerCase,
+    tokenizerSource: session.tokenizerSource,
+    maxTextsPerCall: resolved.maxItemsPerCall,
+    maxTokensPerCall: resolved.maxTokensPerCall,
+  };
 }

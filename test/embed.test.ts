@@ -210,7 +210,7 @@ test('embed: argument checks, limits, abort and dispose', async (t) => {
   });
   await t.throwsAsync(model.embed(['a'], { signal: AbortSignal.abort() }), { any: true, name: 'AbortError' });
   t.is((await model.embed([])).length, 0);
-  t.throws(() => SentenceEncoder.load(''), { instanceOf: TypeError, message: /SentenceEncoder\.load\(path\)/ });
+  t.throws(() => SentenceEncoder.load(''), { instanceOf: TypeError, message: /SentenceEncoder\.load\(nameOrPath\)/ });
   t.throws(() => SentenceEncoder.load(tinyDir, { threads: 0 }), { instanceOf: RangeError, message: /options\.threads/ });
   t.throws(() => SentenceEncoder.load(join(tinyDir, 'nope')), { instanceOf: ModelLoadError, message: /does not exist/ });
   model.dispose();

@@ -8,7 +8,6 @@ import { isUtf8 } from 'node:buffer';
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import { basename } from 'node:path';
 import { performance } from 'node:perf_hooks';
 
 import { type Activation, applyActivation } from '../activation.js';
@@ -140,10 +139,10 @@ export class RerankServer {
     this.model = model;
     // An option given as undefined (an absent CLI flag) keeps its default.
     const given = Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined));
-    const merged: Defaulted & ServerOptions = { ...DEFAULT_SERVER_OPTIONS, modelName: basename(model.config.path), ...given };
+    const merged: Defaulted & ServerOptions = { ...DEFAULT_SERVER_OPTIONS, modelName: model.config.name, ...given };
     this.options = {
       ...merged,
-      modelName: merged.modelName ?? basename(model.config.path),
+      modelName: merged.modelName ?? model.config.name,
       maxQueueMs: merged.maxQueueMs ?? Math.floor(merged.requestTimeoutMs / 3),
       maxConnections: merged.maxConnections ?? defaultMaxConnections(),
     };

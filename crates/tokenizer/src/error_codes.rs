@@ -11,3 +11,7 @@ pub const DISPOSED: &str = "CROSSRANK_DISPOSED";
 pub const INTERNAL: &str = "CROSSRANK_INTERNAL";
 /// The native parts could not be loaded on this machine (NativeLoadError; raised by lib/ only).
 pub const NATIVE: &str = "CROSSRANK_NATIVE";
+/// A model named by hub id that could not be had from the hub or its cache: not cached while offline, not found, refused (gated), a failed checksum, a broken connection (HubError in lib/; raised by lib/ only).
+pub const HUB: &str = "CROSSRANK_HUB";
+/// A synchronous call on a model whose download has not finished (ModelNotReadyError in lib/; raised by lib/ only).
+pub const DOWNLOADING: &str = "CROSSRANK_DOWNLOADING";

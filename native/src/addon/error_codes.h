@@ -14,5 +14,9 @@ inline constexpr const char kDisposed[] = "CROSSRANK_DISPOSED";
 inline constexpr const char kInternal[] = "CROSSRANK_INTERNAL";
 // The native parts could not be loaded on this machine (NativeLoadError; raised by lib/ only).
 inline constexpr const char kNative[] = "CROSSRANK_NATIVE";
+// A model named by hub id that could not be had from the hub or its cache: not cached while offline, not found, refused (gated), a failed checksum, a broken connection (HubError in lib/; raised by lib/ only).
+inline constexpr const char kHub[] = "CROSSRANK_HUB";
+// A synchronous call on a model whose download has not finished (ModelNotReadyError in lib/; raised by lib/ only).
+inline constexpr const char kDownloading[] = "CROSSRANK_DOWNLOADING";
 
 }  // namespace crossrank::addon::error_code
