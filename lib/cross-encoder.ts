@@ -24,10 +24,12 @@ import {
   type Truncation,
 } from './native.js';
 import { checkOptionsObject, describe, oneOf, optionalInteger, optionalSignal } from './validation.js';
+import { type DocumentWindow, resolveWindowOptions, scoreBestWindows, type WindowOptions } from './windows.js';
 
 export type { Activation } from './activation.js';
 export { DEFAULT_MAX_PAIRS_PER_CALL, DEFAULT_MAX_TOKENS_PER_CALL } from './call-limits.js';
 export type { Dtype, EncodedPairs, Pooling, Truncation } from './native.js';
+export type { DocumentWindow, WindowOptions } from './windows.js';
 
 export const POOLINGS: readonly Pooling[] = ['cls', 'mean'];
 
@@ -96,7 +98,7 @@ export interface EncodeOptions {
   signal?: AbortSignal;
 }
 
-export interface RankOptions extends PredictOptions {
+export interface RankOptions extends PredictOptions, WindowOptions {
   /** Keep only the best `topK` results. */
   topK?: number;
   /** Include each document's text in its result. */
@@ -108,6 +110,8 @@ export interface RankResult {
   index: number;
   score: number;
   document?: string;
+  /** With `maxTokensPerDoc`: the window of the document that gave its score. */
+  window?: DocumentWindow;
 }
 
 export interface ModelConfig extends NativeModelConfig {
@@ -297,15 +301,35 @@ export class CrossEncoder {
         `crossrank: rank() needs a model with one output label; this one has ${this.config.numLabels} (use predict() instead)`,
       );
     }
-    const scores = await this.predict(
-      documents.map((document) => [query, document] as const),
-      options,
-    );
+    const windowing = resolveWindowOptions(options);
+    let scores: Float32Array;
+    let windows: DocumentWindow[] | undefined;
+    if (windowing === undefined) {
+      scores = await this.predict(
+        documents.map((document) => [query, document] as const),
+        options,
+      );
+    } else {
+      this.#assertUsable();
+      const resolved = this.#resolvePredictOptions(options);
+      const { maxLength } = this.config;
+      ({ scores, windows } = await scoreBestWindows({
+        documentCount: documents.length,
+        encodeWindows: () =>
+          this.#tokenizer.encodeWindowsAsync(query, [...documents], maxLength, windowing.maxTokensPerDoc, windowing.overlap),
+        call: this.#batchedCall(documents.length, resolved, 1, 'rank()'),
+        runBatch: (batch) =>
+          this.#engineQueue.run(() => this.#model.run(batch.ids, batch.typeIds, batch.lengths), this.#assertUsable, resolved.signal),
+      }));
+      // After the maximum: on one label every activation is non-decreasing, so the best window is the same.
+      applyActivation(scores, 1, resolved.activation);
+    }
     const order = Array.from(scores.keys()).sort((a, b) => scores[b]! - scores[a]! || a - b);
     const kept = topK === undefined ? order : order.slice(0, topK);
     return kept.map((index) => {
       const result: RankResult = { index, score: scores[index]! };
       if (options.returnDocuments) result.document = documents[index]!;
+      if (windows) result.window = windows[index]!;
       return result;
     });
   }

@@ -16,6 +16,7 @@ export {
   type EncodedPairs,
   type Pooling,
 } from './cross-encoder.js';
+export type { DocumentWindow, WindowOptions } from './windows.js';
 export {
   DEFAULT_MAX_TEXTS_PER_CALL,
   type EmbedOptions,

@@ -119,13 +119,14 @@ test('the tarball holds the prebuilt binaries and the sources for a source build
     'scripts/install-native.mjs',
     'crates/tokenizer/Cargo.toml',
     'node_modules/node-addon-api/napi.h',
+    'node_modules/detect-libc/lib/detect-libc.js',
   ]) {
     t.true(paths.includes(needed), `${needed} is in the tarball`);
   }
   const unwanted = paths.filter(
     (p) =>
       /^(test|build|bench|\.cache|crates\/tokenizer\/target)\/|\.(o|a|so|map|tsbuildinfo)$/.test(p) ||
-      (p.startsWith('node_modules/') && !p.startsWith('node_modules/node-addon-api/')),
+      (p.startsWith('node_modules/') && !/^node_modules\/(node-addon-api|detect-libc)\//.test(p)),
   );
   t.deepEqual(unwanted, [], 'tests, build output and intermediates stay out');
   for (const platform of prebuiltPlatforms) {
