@@ -17,6 +17,7 @@ import { loadNativeModel, loadTokenizer, modelFolder } from './model-folder.js';
 import {
   type Dtype,
   type EncodedPairs,
+  type EncodedWindows,
   type NativeModel,
   type NativeModelConfig,
   type NativeTokenizer,
@@ -28,7 +29,7 @@ import { type DocumentWindow, resolveWindowOptions, scoreBestWindows, type Windo
 
 export type { Activation } from './activation.js';
 export { DEFAULT_MAX_PAIRS_PER_CALL, DEFAULT_MAX_TOKENS_PER_CALL } from './call-limits.js';
-export type { Dtype, EncodedPairs, Pooling, Truncation } from './native.js';
+export type { Dtype, EncodedPairs, EncodedWindows, Pooling, Truncation } from './native.js';
 export type { DocumentWindow, WindowOptions } from './windows.js';
 
 export const POOLINGS: readonly Pooling[] = ['cls', 'mean'];
@@ -358,6 +359,30 @@ export class CrossEncoder {
     const { truncation } = this.#resolvePredictOptions({ truncation: options.truncation });
     const maxLength = optionalInteger(options.maxLength, 'options.maxLength', 4, 1 << 20) ?? this.config.maxLength;
     return this.#tokenizer.encodePairsAsync(firsts, seconds, maxLength, truncation);
+  }
+
+  /**
+   * The windows `rank` scores with `maxTokensPerDoc`, off the JS thread: every
+   * window of every document beside the query, packed as `tokenize` packs
+   * pairs, with each window's document and span. Run them with `runBatch` and
+   * pick each document's best with `bestWindows`.
+   */
+  tokenizeWindowsAsync(
+    query: string,
+    documents: readonly string[],
+    options: WindowOptions & { maxTokensPerDoc: number },
+  ): Promise<EncodedWindows> {
+    this.#assertUsable();
+    checkOptionsObject(options, 'tokenizeWindowsAsync options');
+    const windowing = resolveWindowOptions(options);
+    if (windowing === undefined) throw new TypeError('crossrank: tokenizeWindowsAsync needs options.maxTokensPerDoc');
+    return this.#tokenizer.encodeWindowsAsync(
+      query,
+      [...documents],
+      this.config.maxLength,
+      windowing.maxTokensPerDoc,
+      windowing.overlap,
+    );
   }
 
   /**

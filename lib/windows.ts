@@ -82,6 +82,23 @@ export async function scoreBestWindows(
     runBatch: request.runBatch,
   });
 
+  return bestWindows(encoded, logits, documentCount);
+}
+
+/**
+ * Each document's best window: `logits` holds one score per window of
+ * `encoded` (in window order); ties keep the earlier window. For schedulers
+ * that run the windows of `tokenizeWindowsAsync` in their own batches.
+ */
+export function bestWindows(
+  encoded: EncodedWindows,
+  logits: Float32Array,
+  documentCount: number,
+): { scores: Float32Array; windows: DocumentWindow[] } {
+  const windowCount = encoded.lengths.length;
+  if (logits.length !== windowCount) {
+    throw new RangeError(`crossrank: bestWindows: ${logits.length} scores for ${windowCount} windows`);
+  }
   const scores = new Float32Array(documentCount).fill(-Infinity);
   const windows = new Array<DocumentWindow>(documentCount);
   for (let w = 0; w < windowCount; w++) {
@@ -92,7 +109,6 @@ export async function scoreBestWindows(
       scores[document] = logits[w]!;
       continue;
     }
-    // Ties keep the earlier window.
     if (logits[w]! > scores[document]!) {
       Object.assign(previous, { index: previous.count, start: encoded.starts[w]!, end: encoded.ends[w]! });
       scores[document] = logits[w]!;

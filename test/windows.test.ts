@@ -6,7 +6,7 @@
  */
 import test from 'ava';
 
-import { CrossEncoder } from '../lib/index.js';
+import { bestWindows, CrossEncoder } from '../lib/index.js';
 
 // A short maxLength makes several windows out of a paragraph.
 const maxLength = 48;
@@ -95,4 +95,20 @@ test('window options are checked', async (t) => {
   await t.throwsAsync(model.rank(query, [documents[0]!], { maxTokensPerDoc: 4096, maxTokensPerCall: 100 }), {
     message: /token/,
   });
+});
+
+test('a scheduler gets the same results from tokenizeWindowsAsync, runBatch and bestWindows', async (t) => {
+  const options = { maxTokensPerDoc: 4096, windowOverlap: 8, activation: 'none' as const };
+  const ranked = await model.rank(query, documents, options);
+  const encoded = await model.tokenizeWindowsAsync(query, documents, options);
+  const logits = await model.runBatch(encoded.ids, encoded.typeIds, encoded.lengths);
+  const { scores, windows } = bestWindows(encoded, logits, documents.length);
+  for (const result of ranked) {
+    t.is(scores[result.index], result.score);
+    t.deepEqual(windows[result.index], result.window);
+  }
+  await t.throwsAsync(async () => model.tokenizeWindowsAsync(query, documents, {} as { maxTokensPerDoc: number }), {
+    instanceOf: TypeError,
+  });
+  t.throws(() => bestWindows(encoded, logits.subarray(1), documents.length), { instanceOf: RangeError });
 });
