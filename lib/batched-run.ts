@@ -100,28 +100,6 @@ export function runBatchedSync(call: SyncBatchedCall): Float32Array {
   return out;
 }
 
-/**
- * Engine calls on one model run one after another; queueing them here keeps
- * waiting calls off the libuv thread pool.
- */
-export class EngineQueue {
-  #tail: Promise<unknown> = Promise.resolve();
-
-  /** Runs `start` once every call queued before it has settled, unless the model was disposed or the signal aborted meanwhile. */
-  run(start: () => Promise<Float32Array>, assertUsable: () => void, signal?: AbortSignal): Promise<Float32Array> {
-    const run = this.#tail.then(() => {
-      assertUsable();
-      // Aborted while other calls' batches ran: skip this one.
-      signal?.throwIfAborted();
-      return start();
-    });
-    this.#tail = run.catch(() => undefined);
-    return run.catch((error: unknown) => {
-      throw fromEngine(error);
-    });
-  }
-}
-
 /** The engine's disposed error as the public DisposedError; any other error as it is. */
 export function fromEngine(error: unknown): unknown {
   if ((error as { code?: string } | null)?.code === 'CROSSRANK_DISPOSED') return new DisposedError();

@@ -8,6 +8,7 @@ import { copyFileSync, mkdirSync, readdirSync, realpathSync, statSync } from 'no
 import { extname, join, resolve } from 'node:path';
 
 import { ModelLoadError } from './errors.js';
+import { modelFolder } from './model-folder.js';
 import { engineAddon } from './native.js';
 
 /** Weight files of other formats, which the quantised folder must not carry along. */
@@ -19,15 +20,8 @@ export function quantizeModel(modelDir: string, outDir: string): void {
       throw new TypeError(`crossrank: quantizeModel(modelDir, outDir): ${name} must be a non-empty string`);
     }
   }
-  const source = resolve(modelDir);
+  const source = modelFolder(modelDir);
   const target = resolve(outDir);
-  let isDirectory = false;
-  try {
-    isDirectory = statSync(source).isDirectory();
-  } catch {
-    throw new ModelLoadError(`crossrank: model folder ${source} does not exist`, source);
-  }
-  if (!isDirectory) throw new ModelLoadError(`crossrank: ${source} is not a folder (expected a model folder)`, source);
   mkdirSync(target, { recursive: true });
   if (realpathSync(target) === realpathSync(source)) {
     throw new RangeError(`crossrank: quantizeModel: outDir must differ from modelDir (${source})`);

@@ -7,9 +7,7 @@
  * Without it, rank() scores one truncated pair per document, as
  * sentence-transformers does, and the tail of a long document is never read.
  */
-import { type AsyncBatchedCall, runBatched } from './batched-run.js';
-import type { Batch } from './batching.js';
-import { checkItemLimit } from './call-limits.js';
+import type { Items } from './model-session.js';
 import type { EncodedPairs, EncodedWindows } from './native.js';
 import { optionalInteger } from './validation.js';
 
@@ -52,37 +50,11 @@ export function resolveWindowOptions(options: WindowOptions): ResolvedWindows | 
   return { maxTokensPerDoc, overlap };
 }
 
-export interface BestWindowCall {
-  documentCount: number;
-  /** Tokenises every window of every document with the query. */
-  encodeWindows: () => Promise<EncodedWindows>;
-  /** The call's batching settings (its items are the windows). */
-  call: Omit<AsyncBatchedCall, 'count' | 'encodeChunk' | 'runBatch' | 'rowWidth'>;
-  /** Runs one batch of windows; one logit per window. */
-  runBatch: (batch: Batch) => Promise<Float32Array>;
-}
-
-/** Each document's best window logit, and which window it was. */
-export async function scoreBestWindows(
-  request: BestWindowCall,
-): Promise<{ scores: Float32Array; windows: DocumentWindow[] }> {
-  const { documentCount, call } = request;
-  // The pair cap counts documents, as without windows; the token cap counts every window's tokens.
-  checkItemLimit(documentCount, call.caps);
-  const encoded = await request.encodeWindows();
-  call.signal?.throwIfAborted();
-  const windowCount = encoded.lengths.length;
-  const offsets = new Uint32Array(windowCount + 1);
-  for (let i = 0; i < windowCount; i++) offsets[i + 1] = offsets[i]! + encoded.lengths[i]!;
-  const logits = await runBatched({
-    ...call,
-    count: windowCount,
-    rowWidth: 1,
-    encodeChunk: (start, end) => Promise.resolve(sliceWindows(encoded, offsets, start, end)),
-    runBatch: request.runBatch,
-  });
-
-  return bestWindows(encoded, logits, documentCount);
+/** Windows as a session call's items: each window's start in the packed ids, computed once. */
+export function encodedItems(encoded: EncodedPairs): Items {
+  const offsets = new Uint32Array(encoded.lengths.length + 1);
+  for (let i = 0; i < encoded.lengths.length; i++) offsets[i + 1] = offsets[i]! + encoded.lengths[i]!;
+  return { kind: 'encoded', encoded, offsets };
 }
 
 /**
@@ -116,13 +88,4 @@ export function bestWindows(
     previous.count++;
   }
   return { scores, windows };
-}
-
-/** Windows [start, end) of the packed tokenisation, as a predict chunk. */
-function sliceWindows(encoded: EncodedWindows, offsets: Uint32Array, start: number, end: number): EncodedPairs {
-  return {
-    ids: encoded.ids.subarray(offsets[start]!, offsets[end]!),
-    typeIds: encoded.typeIds.subarray(offsets[start]!, offsets[end]!),
-    lengths: encoded.lengths.subarray(start, end),
-  };
 }

@@ -8,6 +8,7 @@
  */
 import { performance } from 'node:perf_hooks';
 
+import { copyRow, gatherSequences, longestFirst, type PackedSequences, withOffsets } from '../batching.js';
 import type { CrossEncoder, EncodedPairs } from '../cross-encoder.js';
 
 export interface BatcherOptions {
@@ -34,9 +35,8 @@ export class QueueFullError extends Error {
 }
 
 interface Job {
-  encoded: EncodedPairs;
-  /** Start of each pair's tokens in encoded.ids. */
-  offsets: Uint32Array;
+  /** The request's tokenized pairs. */
+  packed: PackedSequences;
   /** The job's pairs, longest first: the order they are handed to batches. */
   order: Uint32Array;
   /** How many of `order` have been handed to a batch. */
@@ -90,16 +90,12 @@ export class Batcher {
       return Promise.reject(new QueueFullError(this.#queuedPairs, count, this.#options.maxQueuedPairs));
     }
 
-    const offsets = new Uint32Array(count + 1);
-    for (let i = 0; i < count; i++) offsets[i + 1] = offsets[i]! + encoded.lengths[i]!;
-    const order = Uint32Array.from({ length: count }, (_, i) => i).sort(
-      (a, b) => encoded.lengths[b]! - encoded.lengths[a]! || a - b,
-    );
+    const packed = withOffsets(encoded);
+    const order = longestFirst(encoded.lengths);
 
     return new Promise<Float32Array>((resolve, reject) => {
       const job: Job = {
-        encoded,
-        offsets,
+        packed,
         order,
         scheduled: 0,
         finished: 0,
@@ -157,7 +153,7 @@ export class Batcher {
       if (job.scheduled === 0) this.#observer?.queueWait((performance.now() - job.enqueuedAt) / 1000);
       while (job.scheduled < job.order.length) {
         const pair = job.order[job.scheduled]!;
-        const length = job.encoded.lengths[pair]!;
+        const length = job.packed.lengths[pair]!;
         if (picked.length > 0 && tokens + length > this.#options.maxBatchTokens) {
           full = true;
           break;
@@ -175,20 +171,8 @@ export class Batcher {
   }
 
   async #run(picked: Picked[]): Promise<void> {
-    let tokens = 0;
-    for (const p of picked) tokens += p.length;
-    const ids = new Uint32Array(tokens);
-    const typeIds = new Uint8Array(tokens);
-    const lengths = new Uint32Array(picked.length);
-    let at = 0;
-    picked.forEach((p, j) => {
-      const begin = p.job.offsets[p.pair]!;
-      const end = p.job.offsets[p.pair + 1]!;
-      ids.set(p.job.encoded.ids.subarray(begin, end), at);
-      typeIds.set(p.job.encoded.typeIds.subarray(begin, end), at);
-      lengths[j] = p.length;
-      at += p.length;
-    });
+    const { ids, typeIds, lengths } = gatherSequences(picked.map((p) => ({ from: p.job.packed, index: p.pair })));
+    const tokens = ids.length;
 
     const { numLabels } = this.#model.config;
     const started = performance.now();
@@ -202,7 +186,7 @@ export class Batcher {
     this.#observer?.batch(picked.length, tokens, (performance.now() - started) / 1000);
     picked.forEach((p, j) => {
       if (p.job.settled) return;
-      p.job.logits.set(logits.subarray(j * numLabels, (j + 1) * numLabels), p.pair * numLabels);
+      copyRow(logits, j, p.job.logits, p.pair, numLabels);
       p.job.finished++;
       if (p.job.finished === p.job.order.length) {
         p.job.settled = true;
