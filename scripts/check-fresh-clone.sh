@@ -20,7 +20,13 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# The tools, each linked by name into one folder that is the whole PATH.
+userdel "$user" 2>/dev/null || true  # left by an interrupted run
+useradd --no-create-home --home-dir "$base/home" --shell /bin/bash "$user"
+mkdir "$base/home"
+
+# The tools, each linked by name into one folder that is the whole PATH: the
+# first of each on root's PATH that the new user can run (a pyenv or rustup
+# shim under root's HOME cannot be; /usr/bin's python3 then can).
 tools="$base/tools"
 mkdir -p "$tools"
 listed=(node cc c++ gcc g++ as ld ar ranlib nm objdump objcopy readelf strip make cmake python3
@@ -29,10 +35,19 @@ basics=(sh bash env cat cp mv rm mkdir rmdir ln ls chmod touch dirname basename 
   sort uniq wc grep egrep sed awk tar gzip find xargs uname nproc date sleep tee cut mktemp id printf expr
   which true false test cmp diff file sha256sum)
 for tool in "${listed[@]}" "${basics[@]}"; do
-  if path="$(command -v "$tool")"; then ln -s "$(readlink -f "$path")" "$tools/$tool"; fi
+  while read -r candidate; do
+    real="$(readlink -f "$candidate")"
+    if runuser -u "$user" -- test -x "$real"; then
+      ln -s "$real" "$tools/$tool"
+      break
+    fi
+  done < <(type -ap "$tool")
+done
+for tool in node python3 make cmake c++; do
+  [[ -e "$tools/$tool" ]] || { echo "check-fresh-clone: no $tool that $user can run" >&2; exit 1; }
 done
 # npm and npx run on the same node.
-npm_cli="$(dirname "$(readlink -f "$(command -v node)")")/../lib/node_modules/npm/bin"
+npm_cli="$(dirname "$(readlink -f "$tools/node")")/../lib/node_modules/npm/bin"
 printf '#!/bin/sh\nexec node %s/npm-cli.js "$@"\n' "$npm_cli" >"$tools/npm"
 printf '#!/bin/sh\nexec node %s/npx-cli.js "$@"\n' "$npm_cli" >"$tools/npx"
 chmod 755 "$tools/npm" "$tools/npx"
@@ -41,12 +56,11 @@ chmod 755 "$tools/npm" "$tools/npx"
 cp -a "$(rustc --print sysroot)" "$base/rust"
 for tool in cargo rustc; do ln -s "$base/rust/bin/$tool" "$tools/$tool"; done
 
-useradd --no-create-home --home-dir "$base/home" --shell /bin/bash "$user"
-mkdir "$base/home"
 git clone --quiet --no-hardlinks "$root" "$base/crossrank"
 # The test data sits beside the clone, as in CI.
 ln -s "$(cd "$root/.." && pwd)/shared" "$base/shared"
 chown -R "$user:" "$base/home" "$base/crossrank"
+echo "check-fresh-clone: PATH=$tools holds: $(ls "$tools" | tr '\n' ' ')"
 
 as_user() {
   runuser -u "$user" -- env -i HOME="$base/home" PATH="$tools" \
