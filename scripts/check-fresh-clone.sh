@@ -57,9 +57,10 @@ cp -a "$(rustc --print sysroot)" "$base/rust"
 for tool in cargo rustc; do ln -s "$base/rust/bin/$tool" "$tools/$tool"; done
 
 git clone --quiet --no-hardlinks "$root" "$base/crossrank"
-# The test data sits beside the clone, as in CI.
-ln -s "$(cd "$root/.." && pwd)/shared" "$base/shared"
-chown -R "$user:" "$base/home" "$base/crossrank"
+# The test data sits beside the clone, as in CI (a copy: a few MB, and the
+# new user may not be able to reach the original).
+cp -r "$root/../shared" "$base/shared"
+chown -R "$user:" "$base/home" "$base/crossrank" "$base/shared"
 echo "check-fresh-clone: PATH=$tools holds: $(ls "$tools" | tr '\n' ' ')"
 
 as_user() {
