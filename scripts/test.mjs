@@ -81,10 +81,13 @@ function summary() {
   const fromTests = existsSync(notRunFile) ? readFileSync(notRunFile, 'utf8').split('\n').filter(Boolean) : [];
   rmSync(dirname(notRunFile), { recursive: true, force: true });
   const all = [...notRun, ...fromTests];
+  // Each test file that misses a fixture says so once: count them.
+  const counts = new Map();
+  for (const line of all) counts.set(line, (counts.get(line) ?? 0) + 1);
   console.log('\n=== npm test: summary ===');
   for (const line of ran) console.log(`ran:     ${line}`);
-  for (const line of all) console.log(`NOT RUN: ${line}`);
-  return all;
+  for (const [line, count] of counts) console.log(`NOT RUN: ${line}${count > 1 ? ` (${count} test files)` : ''}`);
+  return [...counts.keys()];
 }
 
 /** Runs a command in the repo; a failure ends `npm test` at once with its status. */
