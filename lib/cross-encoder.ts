@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { ACTIVATIONS, type Activation, applyActivation, defaultActivation } from './activation.js';
-import { type CallLimits, checkItemLimit, pairCaps } from './call-limits.js';
+import { type CallLimits, checkItemLimit, DEFAULT_MAX_BATCH_TOKENS, pairCaps } from './call-limits.js';
 import { defaultModelPath } from './default-model.js';
 import { ModelLoadError } from './errors.js';
 import { type LoadOptions, modelSource, resolveLoadOptions, resolveMaxLength } from './load-options.js';
@@ -20,7 +20,7 @@ import { checkOptionsObject, describe, oneOf, optionalInteger, optionalSignal } 
 import { bestWindows, type DocumentWindow, encodedItems, resolveWindowOptions, type WindowOptions } from './windows.js';
 
 export type { Activation } from './activation.js';
-export { DEFAULT_MAX_PAIRS_PER_CALL, DEFAULT_MAX_TOKENS_PER_CALL } from './call-limits.js';
+export { DEFAULT_MAX_BATCH_TOKENS, DEFAULT_MAX_PAIRS_PER_CALL, DEFAULT_MAX_TOKENS_PER_CALL } from './call-limits.js';
 export type { Dtype, EncodedPairs, EncodedWindows, Pooling, Truncation } from './native.js';
 export type { DocumentWindow, WindowOptions } from './windows.js';
 export { DTYPES, type LoadOptions } from './load-options.js';
@@ -29,8 +29,6 @@ export const POOLINGS: readonly Pooling[] = ['cls', 'mean'];
 
 export const TRUNCATIONS: readonly Truncation[] = ['longest_first', 'only_second'];
 
-/** Tokens per engine call unless `maxBatchTokens` says otherwise. */
-export const DEFAULT_MAX_BATCH_TOKENS = 4096;
 
 export interface PredictOptions {
   /** Upper bound on the tokens of one engine call (pairs are length-sorted, then cut by this budget). */
@@ -39,7 +37,7 @@ export interface PredictOptions {
   activation?: Activation;
   /** `longest_first` (default, as Hugging Face) trims the longer text first; `only_second` keeps the query whole. */
   truncation?: Truncation;
-  /** Called after each batch with the number of pairs scored so far and the total. */
+  /** Called after each batch with the number of pairs done so far and the total. */
   onProgress?: (done: number, total: number) => void;
   /** This call's cap on pairs (default: the model's, set at load). */
   maxPairsPerCall?: number;
@@ -53,7 +51,8 @@ export interface PredictOptions {
   signal?: AbortSignal;
 }
 
-export interface EncodeOptions {
+/** encode()'s options: which hidden states, and predict's options but the activation. */
+export interface EncodeOptions extends Omit<PredictOptions, 'activation'> {
   /**
    * Which hidden states: 0 is the embeddings' output, 1..numHiddenLayers the
    * output of that encoder layer (transformers' `hidden_states[layer]`).
@@ -61,18 +60,6 @@ export interface EncodeOptions {
   layer: number;
   /** 'cls': each pair's [CLS] row (not the pooler's output); 'mean': the mean over all the pair's tokens. */
   pooling: Pooling;
-  /** As in predict. */
-  maxBatchTokens?: number;
-  /** As in predict. */
-  truncation?: Truncation;
-  /** Called after each batch with the number of pairs encoded so far and the total. */
-  onProgress?: (done: number, total: number) => void;
-  /** This call's cap on pairs (default: the model's, set at load). */
-  maxPairsPerCall?: number;
-  /** This call's cap on tokens after truncation (default: the model's, set at load). */
-  maxTokensPerCall?: number;
-  /** As in predict: checked before the call and between batches. */
-  signal?: AbortSignal;
 }
 
 export interface RankOptions extends PredictOptions, WindowOptions {
@@ -96,7 +83,7 @@ export interface ModelConfig extends NativeModelConfig {
   path: string;
   /** Label names by index, from config.json's id2label. */
   id2label: Record<number, string>;
-  /** Longest tokenised pair this model instance accepts. */
+  /** Longest tokenized pair this model instance accepts. */
   maxLength: number;
   /** Activation `predict` applies when none is given. */
   defaultActivation: Activation;

@@ -24,7 +24,7 @@ export const DTYPES: readonly Dtype[] = ['fp32', 'int8'];
 export interface CommonLoadOptions {
   /** Threads of the model's own pool (default: the cores this process may use). */
   threads?: number;
-  /** Longest tokenised input, special tokens included (default: the model's, at most max_position_embeddings). */
+  /** Longest tokenized input, special tokens included (default: the model's, at most max_position_embeddings). */
   maxLength?: number;
   /** Default cap on the tokens of one call, after truncation (a call may pass its own). */
   maxTokensPerCall?: number;
@@ -37,7 +37,7 @@ export interface CommonLoadOptions {
 
 /** CrossEncoder.load's options. */
 export interface LoadOptions extends CommonLoadOptions {
-  /** Longest tokenised pair, special tokens included (default: the model's, at most max_position_embeddings). */
+  /** Longest tokenized pair, special tokens included (default: the model's, at most max_position_embeddings). */
   maxLength?: number;
   /** Default cap on the pairs of one predict call (a call may pass its own). */
   maxPairsPerCall?: number;
@@ -48,7 +48,7 @@ export interface LoadOptions extends CommonLoadOptions {
 /** SentenceEncoder.load's options. */
 export interface SentenceEncoderLoadOptions extends CommonLoadOptions {
   /**
-   * Longest tokenised text, special tokens included (default: sentence_bert_config.json's
+   * Longest tokenized text, special tokens included (default: sentence_bert_config.json's
    * max_seq_length, else max_position_embeddings; at most max_position_embeddings).
    */
   maxLength?: number;

@@ -3,19 +3,19 @@
  * engine calls wait in, and dispose. CrossEncoder and SentenceEncoder each
  * own a session and add only what is theirs (inputs, options, what they do
  * with the output rows); loading, tokenizing, running batches sync or async,
- * and turning native errors into crossrank's happen here, once.
+ * and turning native errors into crossrank's (errors.ts fromNative) happen
+ * here, once.
  *
  * `ModelSession.load` is the one path from a model source to an open model:
  * a new way of naming a model (another source than a folder path) or a new
  * load step goes there, with its options in lib/load-options.ts.
  */
 import { type Batch } from './batching.js';
-import { type BatchedCall, fromEngine, runBatched, runBatchedSync } from './batched-run.js';
+import { type BatchedCall, runBatched, runBatchedSync } from './batched-run.js';
 import { type CallCaps, checkItemLimit } from './call-limits.js';
-import { DisposedError } from './errors.js';
-import { loadNativeModel, loadTokenizer, modelFolder } from './model-folder.js';
+import { DisposedError, fromNative } from './errors.js';
+import { loadNativeModel, loadTokenizer, modelFolder, type NativeLoadOptions } from './model-folder.js';
 import type {
-  Dtype,
   EncodedPairs,
   EncodedWindows,
   NativeModel,
@@ -55,17 +55,12 @@ export interface SessionCall extends CallOptions {
   /** Checks the inputs and turns them into items. */
   items: () => Items;
   output: Output;
-  /** Longest tokenised item. */
+  /** Longest tokenized item. */
   maxLength: number;
 }
 
-/** What a session is opened with (see ResolvedLoadOptions). */
-export interface SessionOptions {
-  threads?: number | undefined;
-  dtype?: Dtype | undefined;
-  /** Load the encoder alone: no pooler or classifier needed. */
-  encoderOnly?: boolean;
-}
+/** What a session is opened with (from ResolvedLoadOptions). */
+export type SessionOptions = NativeLoadOptions;
 
 export class ModelSession {
   /** Absolute path of the model folder. */
@@ -166,7 +161,7 @@ export class ModelSession {
     overlap: number | undefined,
   ): Promise<EncodedWindows> {
     this.assertUsable();
-    return this.#tokenizer.encodeWindowsAsync(query, [...documents], maxLength, maxTokensPerDoc, overlap);
+    return this.#tokenizer.tokenizeWindowsAsync(query, [...documents], maxLength, maxTokensPerDoc, overlap);
   }
 
   /** Runs a whole call off the JS thread; resolves to one output row per item, in input order. */
@@ -174,7 +169,7 @@ export class ModelSession {
     const items = startCall(call);
     return runBatched({
       ...this.#batchedCall(call, items),
-      encodeChunk: (start, end) => this.#tokenizeRange(items, call.maxLength, start, end, true),
+      tokenizeChunk: (start, end) => this.#tokenizeRange(items, call.maxLength, start, end, true),
       runBatch: (batch) => this.forward(batch, call.output, call.signal),
     });
   }
@@ -184,7 +179,7 @@ export class ModelSession {
     const items = startCall(call);
     return runBatchedSync({
       ...this.#batchedCall(call, items),
-      encodeChunk: (start, end) => this.#tokenizeRange(items, call.maxLength, start, end, false),
+      tokenizeChunk: (start, end) => this.#tokenizeRange(items, call.maxLength, start, end, false),
       runBatch: (batch) => this.forwardSync(batch, call.output),
     });
   }
@@ -202,12 +197,12 @@ export class ModelSession {
       const { ids, typeIds, lengths } = batch;
       return output.kind === 'logits'
         ? this.#model.run(ids, typeIds, lengths)
-        : this.#model.encode(ids, typeIds, lengths, output.layer, output.pooling);
+        : this.#model.hidden(ids, typeIds, lengths, output.layer, output.pooling);
     });
     // Waiting calls stay here, off the libuv thread pool, whatever this one's outcome.
     this.#queueTail = started.catch(() => undefined);
     return started.catch((error: unknown) => {
-      throw fromEngine(error);
+      throw fromNative(error);
     });
   }
 
@@ -218,9 +213,9 @@ export class ModelSession {
     try {
       return output.kind === 'logits'
         ? this.#model.runSync(ids, typeIds, lengths)
-        : this.#model.encodeSync(ids, typeIds, lengths, output.layer, output.pooling);
+        : this.#model.hiddenSync(ids, typeIds, lengths, output.layer, output.pooling);
     } catch (error) {
-      throw fromEngine(error);
+      throw fromNative(error);
     }
   }
 
@@ -258,8 +253,8 @@ export class ModelSession {
       const { truncation } = items;
       const [firsts, seconds] = [items.firsts.slice(start, end), items.seconds.slice(start, end)];
       return async
-        ? tokenizer.encodePairsAsync(firsts, seconds, maxLength, truncation)
-        : tokenizer.encodePairs(firsts, seconds, maxLength, truncation);
+        ? tokenizer.tokenizePairsAsync(firsts, seconds, maxLength, truncation)
+        : tokenizer.tokenizePairs(firsts, seconds, maxLength, truncation);
     }
     if (items.kind === 'encoded') {
       const { encoded, offsets } = items;
@@ -272,7 +267,7 @@ export class ModelSession {
       return async ? Promise.resolve(chunk) : chunk;
     }
     const texts = items.texts.slice(start, end);
-    return async ? tokenizer.encodeTextsAsync(texts, maxLength) : tokenizer.encodeTexts(texts, maxLength);
+    return async ? tokenizer.tokenizeTextsAsync(texts, maxLength) : tokenizer.tokenizeTexts(texts, maxLength);
   }
 }
 

@@ -7,7 +7,7 @@
 import { copyFileSync, mkdirSync, readdirSync, realpathSync, statSync } from 'node:fs';
 import { extname, join, resolve } from 'node:path';
 
-import { ModelLoadError } from './errors.js';
+import { fromNative } from './errors.js';
 import { modelFolder } from './model-folder.js';
 import { engineAddon } from './native.js';
 
@@ -29,9 +29,7 @@ export function quantizeModel(modelDir: string, outDir: string): void {
   try {
     engineAddon().quantizeModel(source, join(target, 'model.safetensors'));
   } catch (error) {
-    const code = (error as { code?: string }).code;
-    if (code === 'CROSSRANK_MODEL') throw new ModelLoadError((error as Error).message, source, { cause: error });
-    throw error;
+    throw fromNative(error, { modelPath: source });
   }
   for (const name of readdirSync(source)) {
     const path = join(source, name);

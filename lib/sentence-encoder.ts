@@ -1,6 +1,5 @@
 /** The public bi-encoder API: load a sentence-transformers folder, embed texts. */
-import type { CallCaps } from './call-limits.js';
-import { DEFAULT_MAX_BATCH_TOKENS } from './cross-encoder.js';
+import { type CallCaps, DEFAULT_MAX_BATCH_TOKENS } from './call-limits.js';
 import { modelSource, resolveLoadOptions, resolveMaxLength, type SentenceEncoderLoadOptions } from './load-options.js';
 import { type Items, ModelSession, type Output, type SessionCall } from './model-session.js';
 import type { EncodedPairs, NativeModelConfig, Pooling } from './native.js';
@@ -28,7 +27,7 @@ export interface EmbedOptions {
 export interface SentenceEncoderConfig extends NativeModelConfig {
   /** Absolute path of the model folder. */
   path: string;
-  /** Longest tokenised text this instance accepts; longer texts are cut from the end. */
+  /** Longest tokenized text this instance accepts; longer texts are cut from the end. */
   maxLength: number;
   /** How token vectors become one embedding: 'mean' over the text's tokens or its 'cls' row. */
   pooling: Pooling;
@@ -36,7 +35,7 @@ export interface SentenceEncoderConfig extends NativeModelConfig {
   poolingSource: string;
   /** What embed does when its `normalize` option is absent. */
   normalize: boolean;
-  /** Texts are lower-cased before tokenising (sentence_bert_config.json's do_lower_case). */
+  /** Texts are lower-cased before tokenizing (sentence_bert_config.json's do_lower_case). */
   doLowerCase: boolean;
   /** Which tokenizer file was loaded: tokenizer.json, or vocab.txt. */
   tokenizerSource: string;
