@@ -20,7 +20,7 @@ import { downloadModel } from './hub/api.js';
 import { DownloadProgressPrinter } from './hub/progress.js';
 import { locateModel } from './hub/resolve.js';
 import { cpuInfo } from './info.js';
-import { DocumentIndex, retrieveAndRerank } from './pipeline.js';
+import { DEFAULT_RETRIEVE_K, DocumentIndex, retrieveAndRerank } from './pipeline.js';
 import { SentenceEncoder } from './sentence-encoder.js';
 import { parseShard, scoreFile, StderrProgress } from './score.js';
 import { RerankServer } from './server/server.js';
@@ -123,6 +123,31 @@ function loadReranker(model: string | undefined, options: LoadOptions): Promise<
   return CrossEncoder.load(model, { ...options, onProgress: new DownloadProgressPrinter().update }).ready;
 }
 
+/** Inputs from this many items up get a progress line on stderr, as `score` prints. */
+const LONG_INPUT_ITEMS = 1000;
+
+/**
+ * A progress reporter for a call over `total` items, or undefined for short
+ * inputs (which finish before a line would help).
+ */
+function progressOnLongInput(
+  total: number,
+  verb = 'scored',
+  unit = 'pairs',
+): { onProgress: (done: number) => void; finish: () => void } | undefined {
+  if (total < LONG_INPUT_ITEMS) return undefined;
+  const reporter = new StderrProgress(process.stderr, 10, verb, unit);
+  let done = 0;
+  reporter.start(total);
+  return {
+    onProgress: (count) => {
+      done = count;
+      reporter.update(count);
+    },
+    finish: () => reporter.finish(done),
+  };
+}
+
 async function rank(args: string[]): Promise<void> {
   const { values } = parseArgs({
     args,
@@ -151,7 +176,9 @@ async function rank(args: string[]): Promise<void> {
   const model = await loadReranker(values.model, { threads, maxLength, dtype });
   const loadMs = performance.now() - loadStart;
   const rankStart = performance.now();
-  const results = await model.rank(values.query, documents, { topK, returnDocuments: true });
+  const progress = progressOnLongInput(documents.length);
+  const results = await model.rank(values.query, documents, { topK, returnDocuments: true, onProgress: progress?.onProgress });
+  progress?.finish();
   const rankMs = performance.now() - rankStart;
   model.dispose();
 
@@ -209,10 +236,20 @@ async function search(args: string[]): Promise<void> {
   const loadMs = performance.now() - loadStart;
   try {
     const start = performance.now();
-    const index = await DocumentIndex.build(encoder, documents);
+    const embedding = progressOnLongInput(documents.length, 'embedded', 'documents');
+    const index = await DocumentIndex.build(encoder, documents, { onProgress: embedding?.onProgress });
+    embedding?.finish();
     const indexMs = performance.now() - start;
     const searchStart = performance.now();
-    const results = await retrieveAndRerank(values.query, index, { reranker, retrieveK, topK, returnDocuments: true });
+    const reranking = progressOnLongInput(Math.min(retrieveK ?? DEFAULT_RETRIEVE_K, documents.length));
+    const results = await retrieveAndRerank(values.query, index, {
+      reranker,
+      retrieveK,
+      topK,
+      returnDocuments: true,
+      rerank: { onProgress: reranking?.onProgress },
+    });
+    reranking?.finish();
     const searchMs = performance.now() - searchStart;
     if (values.json) {
       process.stdout.write(
@@ -397,8 +434,29 @@ function info(): void {
   process.stdout.write(`${JSON.stringify(cpuInfo(), null, 2)}\n`);
 }
 
+const COMMANDS = ['rank', 'search', 'serve', 'score', 'quantize', 'info'];
+
+/** The part of USAGE about one command: its synopsis and description. */
+function commandUsage(command: string): string {
+  const lines = USAGE.split('\n');
+  const start = lines.findIndex((line) => line.startsWith(`  crossrank ${command}`));
+  let end = start + 1;
+  while (end < lines.length && lines[end]!.startsWith('    ')) end++;
+  return `Usage:\n${lines.slice(start, end).join('\n')}`;
+}
+
+/** --help or -h among a command's options (before any `--`). */
+function asksForHelp(args: string[]): boolean {
+  const options = args.includes('--') ? args.slice(0, args.indexOf('--')) : args;
+  return options.includes('--help') || options.includes('-h');
+}
+
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
+  if (command !== undefined && COMMANDS.includes(command) && asksForHelp(rest)) {
+    process.stdout.write(`${commandUsage(command)}\n`);
+    return 0;
+  }
   try {
     if (command === 'rank') await rank(rest);
     else if (command === 'search') await search(rest);

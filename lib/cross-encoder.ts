@@ -3,18 +3,27 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { ACTIVATIONS, type Activation, applyActivation, defaultActivation } from './activation.js';
-import { type CallLimits, DEFAULT_MAX_BATCH_TOKENS, pairCaps } from './call-limits.js';
+import { type CallLimits, checkItemLimit, DEFAULT_MAX_BATCH_TOKENS, pairCaps } from './call-limits.js';
 import { DEFAULT_MODEL_ID } from './default-model.js';
 import { ModelLoadError } from './errors.js';
 import type { PendingLoad } from './hub/pending-load.js';
 import { type LoadOptions, modelSource, type ResolvedLoadOptions, resolveLoadOptions, resolveMaxLength } from './load-options.js';
 import { type Items, LOGITS, ModelSession, type Output, type SessionCall } from './model-session.js';
-import { type Dtype, type EncodedPairs, type NativeModelConfig, type Pooling, type Truncation } from './native.js';
+import {
+  type Dtype,
+  type EncodedPairs,
+  type EncodedWindows,
+  type NativeModelConfig,
+  type Pooling,
+  type Truncation,
+} from './native.js';
 import { checkOptionsObject, describe, oneOf, optionalInteger, optionalSignal } from './validation.js';
+import { bestWindows, type DocumentWindow, encodedItems, resolveWindowOptions, type WindowOptions } from './windows.js';
 
 export type { Activation } from './activation.js';
 export { DEFAULT_MAX_BATCH_TOKENS, DEFAULT_MAX_PAIRS_PER_CALL, DEFAULT_MAX_TOKENS_PER_CALL } from './call-limits.js';
-export type { Dtype, EncodedPairs, Pooling, Truncation } from './native.js';
+export type { Dtype, EncodedPairs, EncodedWindows, Pooling, Truncation } from './native.js';
+export type { DocumentWindow, WindowOptions } from './windows.js';
 export { DTYPES, type LoadOptions } from './load-options.js';
 
 export const POOLINGS: readonly Pooling[] = ['cls', 'mean'];
@@ -53,7 +62,7 @@ export interface EncodeOptions extends Omit<PredictOptions, 'activation'> {
   pooling: Pooling;
 }
 
-export interface RankOptions extends PredictOptions {
+export interface RankOptions extends PredictOptions, WindowOptions {
   /** Keep only the best `topK` results. */
   topK?: number;
   /** Include each document's text in its result. */
@@ -65,6 +74,8 @@ export interface RankResult {
   index: number;
   score: number;
   document?: string;
+  /** With `maxTokensPerDoc`: the window of the document that gave its score. */
+  window?: DocumentWindow;
 }
 
 export interface ModelConfig extends NativeModelConfig {
@@ -233,15 +244,47 @@ export class CrossEncoder {
         `crossrank: rank() needs a model with one output label; this one has ${this.config.numLabels} (use predict() instead)`,
       );
     }
-    const scores = await this.predict(
-      documents.map((document) => [query, document] as const),
-      options,
-    );
+    const windowing = resolveWindowOptions(options);
+    let scores: Float32Array;
+    let windows: DocumentWindow[] | undefined;
+    if (windowing === undefined) {
+      scores = await this.predict(
+        documents.map((document) => [query, document] as const),
+        options,
+      );
+    } else {
+      const resolved = this.#resolvePredictOptions(options);
+      const { maxLength } = this.config;
+      const caps = pairCaps(resolved, 'rank()');
+      // The pair cap counts documents, as without windows; the token cap counts every window's tokens.
+      checkItemLimit(documents.length, caps);
+      const encoded = await this.#session.encodeWindowsAsync(
+        query,
+        documents,
+        maxLength,
+        windowing.maxTokensPerDoc,
+        windowing.overlap,
+      );
+      const logits = await this.#session.run({
+        input: documents,
+        items: () => encodedItems(encoded),
+        output: LOGITS,
+        maxLength,
+        caps,
+        maxBatchTokens: resolved.maxBatchTokens,
+        signal: resolved.signal,
+        onProgress: resolved.onProgress,
+      });
+      ({ scores, windows } = bestWindows(encoded, logits, documents.length));
+      // After the maximum: on one label every activation is non-decreasing, so the best window is the same.
+      applyActivation(scores, 1, resolved.activation);
+    }
     const order = Array.from(scores.keys()).sort((a, b) => scores[b]! - scores[a]! || a - b);
     const kept = topK === undefined ? order : order.slice(0, topK);
     return kept.map((index) => {
       const result: RankResult = { index, score: scores[index]! };
       if (options.returnDocuments) result.document = documents[index]!;
+      if (windows) result.window = windows[index]!;
       return result;
     });
   }
@@ -270,6 +313,30 @@ export class CrossEncoder {
     const items = pairItems(pairs, truncation);
     const maxLength = optionalInteger(options.maxLength, 'options.maxLength', 4, 1 << 20) ?? this.config.maxLength;
     return this.#session.tokenizeAsync(items, maxLength);
+  }
+
+  /**
+   * The windows `rank` scores with `maxTokensPerDoc`, off the JS thread: every
+   * window of every document beside the query, packed as `tokenize` packs
+   * pairs, with each window's document and span. Run them with `runBatch` and
+   * pick each document's best with `bestWindows`.
+   */
+  tokenizeWindowsAsync(
+    query: string,
+    documents: readonly string[],
+    options: WindowOptions & { maxTokensPerDoc: number },
+  ): Promise<EncodedWindows> {
+    this.#session.assertUsable();
+    checkOptionsObject(options, 'tokenizeWindowsAsync options');
+    const windowing = resolveWindowOptions(options);
+    if (windowing === undefined) throw new TypeError('crossrank: tokenizeWindowsAsync needs options.maxTokensPerDoc');
+    return this.#session.encodeWindowsAsync(
+      query,
+      documents,
+      this.config.maxLength,
+      windowing.maxTokensPerDoc,
+      windowing.overlap,
+    );
   }
 
   /**

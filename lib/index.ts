@@ -14,8 +14,10 @@ export {
   type Truncation,
   type Dtype,
   type EncodedPairs,
+  type EncodedWindows,
   type Pooling,
 } from './cross-encoder.js';
+export { bestWindows, type DocumentWindow, type WindowOptions } from './windows.js';
 export {
   DEFAULT_MAX_TEXTS_PER_CALL,
   type EmbedOptions,

@@ -21,12 +21,25 @@ import type { ModelKind } from './hub/cache.js';
 import { PendingLoad } from './hub/pending-load.js';
 import { type HubOptions, locateModel } from './hub/resolve.js';
 import { loadNativeModel, loadTokenizer, modelFolder, type NativeLoadOptions } from './model-folder.js';
-import type { EncodedPairs, NativeModel, NativeModelConfig, NativeTokenizer, Pooling, Truncation } from './native.js';
+import type {
+  EncodedPairs,
+  EncodedWindows,
+  NativeModel,
+  NativeModelConfig,
+  NativeTokenizer,
+  Pooling,
+  Truncation,
+} from './native.js';
 
-/** A call's inputs: pairs (cross-encoder) or single texts (bi-encoder). */
+/**
+ * A call's inputs: pairs (cross-encoder), single texts (bi-encoder), or items
+ * tokenised already (rank's long-document windows, lib/windows.ts), with
+ * each item's start in `encoded.ids` (`offsets`, one more than the items).
+ */
 export type Items =
   | { kind: 'pairs'; firsts: readonly string[]; seconds: readonly string[]; truncation: Truncation }
-  | { kind: 'texts'; texts: readonly string[] };
+  | { kind: 'texts'; texts: readonly string[] }
+  | { kind: 'encoded'; encoded: EncodedPairs; offsets: Uint32Array };
 
 /** What a call returns per item: the classifier's logits, or pooled hidden states after a layer. */
 export type Output = { kind: 'logits' } | { kind: 'hidden'; layer: number; pooling: Pooling };
@@ -181,6 +194,21 @@ export class ModelSession {
     return this.#tokenizeRange(items, maxLength, 0, itemCount(items), true);
   }
 
+  /**
+   * The query with every window of every document (rank's maxTokensPerDoc,
+   * lib/windows.ts), tokenised off the JS thread.
+   */
+  encodeWindowsAsync(
+    query: string,
+    documents: readonly string[],
+    maxLength: number,
+    maxTokensPerDoc: number,
+    overlap: number | undefined,
+  ): Promise<EncodedWindows> {
+    this.assertUsable();
+    return this.#tokenizer.tokenizeWindowsAsync(query, [...documents], maxLength, maxTokensPerDoc, overlap);
+  }
+
   /** Runs a whole call off the JS thread; resolves to one output row per item, in input order. */
   run(call: SessionCall): Promise<Float32Array> {
     const items = startCall(call);
@@ -273,6 +301,16 @@ export class ModelSession {
         ? tokenizer.tokenizePairsAsync(firsts, seconds, maxLength, truncation)
         : tokenizer.tokenizePairs(firsts, seconds, maxLength, truncation);
     }
+    if (items.kind === 'encoded') {
+      const { encoded, offsets } = items;
+      const [from, to] = [offsets[start]!, offsets[end]!];
+      const chunk = {
+        ids: encoded.ids.subarray(from, to),
+        typeIds: encoded.typeIds.subarray(from, to),
+        lengths: encoded.lengths.subarray(start, end),
+      };
+      return async ? Promise.resolve(chunk) : chunk;
+    }
     const texts = items.texts.slice(start, end);
     return async ? tokenizer.tokenizeTextsAsync(texts, maxLength) : tokenizer.tokenizeTexts(texts, maxLength);
   }
@@ -287,5 +325,6 @@ function startCall(call: SessionCall): Items {
 }
 
 function itemCount(items: Items): number {
+  if (items.kind === 'encoded') return items.encoded.lengths.length;
   return items.kind === 'pairs' ? items.firsts.length : items.texts.length;
 }

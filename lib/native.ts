@@ -9,6 +9,8 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+import { familySync, MUSL } from 'detect-libc';
+
 import { NativeLoadError } from './errors.js';
 
 const require = createRequire(import.meta.url);
@@ -72,6 +74,18 @@ export interface EncodedPairs {
   lengths: Uint32Array;
 }
 
+/** Windows of documents beside one query, packed as pairs; windows of a document are consecutive. */
+export interface EncodedWindows extends EncodedPairs {
+  /** The document each window comes from. */
+  documents: Uint32Array;
+  /** Each window's span in its document, as string indices. */
+  starts: Uint32Array;
+  ends: Uint32Array;
+  /** Document tokens per window; query tokens kept (at most half the room beside the special tokens). */
+  windowTokens: number;
+  queryTokens: number;
+}
+
 export type Truncation = 'longest_first' | 'only_second';
 
 export interface NativeTokenizer {
@@ -84,6 +98,18 @@ export interface NativeTokenizer {
     maxLength: number,
     truncation: Truncation,
   ): Promise<EncodedPairs>;
+  /**
+   * The query with every window of every document (lib/windows.ts): each
+   * document cut to maxTokensPerDoc tokens, then split into windows that fit
+   * beside the query within maxLength, sharing `overlap` tokens.
+   */
+  tokenizeWindowsAsync(
+    query: string,
+    documents: string[],
+    maxLength: number,
+    maxTokensPerDoc: number,
+    overlap?: number,
+  ): Promise<EncodedWindows>;
   /** Each text alone, `[CLS] text [SEP]`, type ids 0, cut to maxLength tokens. */
   tokenizeTexts(texts: string[], maxLength: number): EncodedPairs;
   tokenizeTextsAsync(texts: string[], maxLength: number): Promise<EncodedPairs>;
@@ -115,8 +141,11 @@ export function packageRoot(): string {
 export function platformTag(): string {
   const { platform, arch } = process;
   if (platform === 'linux') {
-    const report = process.report?.getReport() as { header?: { glibcVersionRuntime?: string } } | undefined;
-    const libc = report?.header?.glibcVersionRuntime ? 'gnu' : 'musl';
+    // Not process.report.getReport(): by default it resolves the peer name of
+    // every open socket, which blocks a busy server (nodejs/node#46060).
+    // detect-libc reads the dynamic loader's files first, and excludes the
+    // network from the report when it has to fall back to one.
+    const libc = familySync() === MUSL ? 'musl' : 'gnu';
     return `${platform}-${arch}-${libc}`;
   }
   return `${platform}-${arch}`;

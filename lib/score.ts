@@ -213,6 +213,9 @@ export class StderrProgress implements ProgressReporter {
   constructor(
     readonly stream: NodeJS.WriteStream = process.stderr,
     readonly intervalSeconds = 10,
+    /** What the lines say: "scored 10/20 pairs", "embedded 10/20 documents". */
+    readonly verb = 'scored',
+    readonly unit = 'pairs',
   ) {}
 
   start(total: number): void {
@@ -238,13 +241,13 @@ export class StderrProgress implements ProgressReporter {
     const rate = seconds > 0 ? done / seconds : 0;
     const eta = formatDuration(rate > 0 ? (this.#total - done) / rate : Infinity);
     const percent = this.#total > 0 ? (100 * done) / this.#total : 100;
-    const status = `${done}/${this.#total} pairs, ${rate.toFixed(1)} pairs/s, ETA ${eta}`;
+    const status = `${done}/${this.#total} ${this.unit}, ${rate.toFixed(1)} ${this.unit}/s, ETA ${eta}`;
     if (tty) {
       const width = 30;
       const filled = Math.min(width, Math.round((percent / 100) * width));
       this.stream.write(`\r\x1b[K[${'#'.repeat(filled)}${'-'.repeat(width - filled)}] ${percent.toFixed(1)}% ${status}`);
     } else {
-      this.stream.write(`scored ${status}\n`);
+      this.stream.write(`${this.verb} ${status}\n`);
     }
   }
 }

@@ -8,6 +8,7 @@ use napi_derive::napi;
 use crate::encode::{max_length_from_number, EncodedPairs, Truncation};
 use crate::error::{Error, ErrorKind};
 use crate::load::PairTokenizer;
+use crate::windows::EncodedWindows;
 
 /// The JS error for `error`, as the C++ addon throws them (native/error-codes.json): its `code`
 /// from the shared list, a RangeError for input, an Error for a file.
@@ -130,6 +131,81 @@ impl Task for TokenizeTextsTask {
     }
 }
 
+/// Every window of every document with the query (see `tokenizeWindowsAsync`).
+#[napi(object, js_name = "EncodedWindows")]
+pub struct JsEncodedWindows {
+    pub ids: Uint32Array,
+    pub type_ids: Uint8Array,
+    pub lengths: Uint32Array,
+    /// The document each window comes from; a document's windows are consecutive.
+    pub documents: Uint32Array,
+    /// Each window's span in its document, in UTF-16 code units (string indices).
+    pub starts: Uint32Array,
+    pub ends: Uint32Array,
+    pub window_tokens: u32,
+    pub query_tokens: u32,
+}
+
+impl From<EncodedWindows> for JsEncodedWindows {
+    fn from(windows: EncodedWindows) -> Self {
+        JsEncodedWindows {
+            ids: Uint32Array::new(windows.pairs.ids),
+            type_ids: Uint8Array::new(windows.pairs.type_ids),
+            lengths: Uint32Array::new(windows.pairs.lengths),
+            documents: Uint32Array::new(windows.documents),
+            starts: Uint32Array::new(windows.starts),
+            ends: Uint32Array::new(windows.ends),
+            window_tokens: windows.window_tokens,
+            query_tokens: windows.query_tokens,
+        }
+    }
+}
+
+/// Query and documents copied from JS on the JS thread; `compute` cuts the windows on a libuv worker.
+pub struct TokenizeWindowsTask {
+    tokenizer: Arc<PairTokenizer>,
+    failure: Option<Error>,
+    query: String,
+    documents: Vec<String>,
+    max_length: f64,
+    max_tokens_per_doc: u32,
+    overlap: Option<u32>,
+}
+
+impl TokenizeWindowsTask {
+    fn run(&self) -> crate::error::Result<EncodedWindows> {
+        let max_length = max_length_from_number(self.max_length)?;
+        self.tokenizer.encode_windows(
+            &self.query,
+            &self.documents,
+            max_length,
+            self.max_tokens_per_doc as usize,
+            self.overlap.map(|o| o as usize),
+        )
+    }
+}
+
+impl Task for TokenizeWindowsTask {
+    type Output = EncodedWindows;
+    type JsValue = JsEncodedWindows;
+
+    fn compute(&mut self) -> napi::Result<EncodedWindows> {
+        let result = self.run();
+        keep_failure(&mut self.failure, result)
+    }
+
+    fn resolve(&mut self, _env: Env, output: EncodedWindows) -> napi::Result<JsEncodedWindows> {
+        Ok(output.into())
+    }
+
+    fn reject(&mut self, env: Env, error: napi::Error) -> napi::Result<JsEncodedWindows> {
+        Err(self
+            .failure
+            .take()
+            .map_or(error, |failure| to_js_error(&env, failure)))
+    }
+}
+
 /// A pair tokenizer loaded from a model folder.
 #[napi]
 pub struct Tokenizer {
@@ -237,6 +313,32 @@ impl Tokenizer {
             failure: None,
             texts,
             max_length,
+        })
+    }
+
+    /// Splits each document into windows of tokens that fit beside the query within maxLength,
+    /// consecutive windows sharing `overlap` tokens (default a quarter window), after cutting it to `maxTokensPerDoc` tokens;
+    /// off the JS thread.
+    #[napi(
+        ts_args_type = "query: string, documents: string[], maxLength: number, maxTokensPerDoc: number, overlap?: number | undefined",
+        ts_return_type = "Promise<EncodedWindows>"
+    )]
+    pub fn tokenize_windows_async(
+        &self,
+        query: String,
+        documents: Vec<String>,
+        max_length: f64,
+        max_tokens_per_doc: u32,
+        overlap: Option<u32>,
+    ) -> AsyncTask<TokenizeWindowsTask> {
+        AsyncTask::new(TokenizeWindowsTask {
+            tokenizer: self.inner.clone(),
+            failure: None,
+            query,
+            documents,
+            max_length,
+            max_tokens_per_doc,
+            overlap,
         })
     }
 }
