@@ -24,6 +24,8 @@
 
 #include "engine/bert.h"
 #include "engine/config.h"
+#include "engine/errors.h"
+#include "engine/files.h"
 #include "engine/json.h"
 #include "engine/safetensors.h"
 #include "engine/weights.h"

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "common/thread_pool.h"
+#include "engine/errors.h"
 
 namespace crossrank::addon {
 namespace {

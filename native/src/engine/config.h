@@ -3,27 +3,11 @@
 // checked field by field against what the engine supports.
 #pragma once
 
-#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <vector>
 
 namespace crossrank::engine {
-
-// Anything wrong with the model folder: missing or unreadable files,
-// unsupported or inconsistent config, malformed weights. The message names
-// the file and the field or tensor.
-class ModelError : public std::runtime_error {
- public:
-  using std::runtime_error::runtime_error;
-};
-
-// Input that does not fit the model (lengths, ids out of range...). The
-// message names the field and the first bad index.
-class InputError : public std::runtime_error {
- public:
-  using std::runtime_error::runtime_error;
-};
 
 // What a model is loaded for, which decides the weights it must have.
 enum class Head {
@@ -47,12 +31,6 @@ struct ModelConfig {
 
   int head_dim() const { return hidden_size / num_attention_heads; }
 };
-
-// "dir/name" without doubling a trailing slash of dir.
-std::string join_path(std::string_view dir, std::string_view name);
-
-// Reads the whole file; throws ModelError naming path on failure.
-std::string read_file(const std::string& path);
 
 // Parses config.json text; `path` is used in error messages only. With
 // Head::kClassifier, architectures (when given) must list

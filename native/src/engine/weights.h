@@ -4,7 +4,6 @@
 // safetensors mapping is not needed afterwards.
 #pragma once
 
-#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -49,13 +48,6 @@ enum class Precision {
   kFloat32,   // fp32; a pre-quantised file is refused
   kInt8,      // int8: quantised at load unless the file is pre-quantised
 };
-
-// Exact conversions to fp32.
-float f16_to_f32(std::uint16_t bits);
-float bf16_to_f32(std::uint16_t bits);
-
-// Converts an F32, F16 or BF16 tensor to fp32 into out; false for other dtypes.
-bool tensor_to_f32(const TensorView& view, std::vector<float>* out);
 
 // Reads every tensor the model uses from file, checks names, dtypes and
 // shapes against config, converts and packs with table. With Head::kNone the
