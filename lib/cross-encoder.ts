@@ -458,12 +458,12 @@ function describeModel(
   const chosen = defaultActivation(raw, native.numLabels);
   if ('error' in chosen) throw new ModelLoadError(`crossrank: ${configPath}: ${chosen.error}`, dir);
 
-  const positions = native.maxPositionEmbeddings;
+  const positions = native.maxSequenceLength;
   let maxLength: number;
   if (maxLengthOption !== undefined) {
     if (maxLengthOption > positions) {
       throw new RangeError(
-        `crossrank: options.maxLength ${maxLengthOption} exceeds this model's max_position_embeddings (${positions})`,
+        `crossrank: options.maxLength ${maxLengthOption} exceeds this model's max_position_embeddings (${native.maxPositionEmbeddings})${positions < native.maxPositionEmbeddings ? ` less the positions before pad_token_id + 1: ${positions}` : ''}`,
       );
     }
     maxLength = maxLengthOption;

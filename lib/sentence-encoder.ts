@@ -111,10 +111,10 @@ export class SentenceEncoder {
     try {
       const native = model.config;
       const modules = readSentenceModules(dir, native.hiddenSize);
-      const positions = native.maxPositionEmbeddings;
+      const positions = native.maxSequenceLength;
       if (maxLengthOption !== undefined && maxLengthOption > positions) {
         throw new RangeError(
-          `crossrank: options.maxLength ${maxLengthOption} exceeds this model's max_position_embeddings (${positions})`,
+          `crossrank: options.maxLength ${maxLengthOption} exceeds this model's max_position_embeddings (${native.maxPositionEmbeddings})${positions < native.maxPositionEmbeddings ? ` less the positions before pad_token_id + 1: ${positions}` : ''}`,
         );
       }
       const tokenizer = loadTokenizer(dir);

@@ -36,7 +36,7 @@ export interface GoldenFile {
   cases: GoldenCase[];
 }
 
-export function loadGoldens(name: 'tiny' | 'minilm'): GoldenFile {
+export function loadGoldens(name: 'tiny' | 'minilm' | 'tiny-xlm-roberta' | 'tiny-roberta'): GoldenFile {
   return readJson<GoldenFile>(join(fixturesDir, `${name}-goldens.json`));
 }
 

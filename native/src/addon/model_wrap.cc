@@ -261,6 +261,7 @@ Napi::Object config_object(Napi::Env env, const BertModel& model) {
   config.Set("vocabSize", c.vocab_size);
   config.Set("typeVocabSize", c.type_vocab_size);
   config.Set("maxPositionEmbeddings", c.max_position_embeddings);
+  config.Set("maxSequenceLength", c.max_length());
   config.Set("numLabels", c.num_labels);
   config.Set("layerNormEps", c.layer_norm_eps);
   config.Set("hiddenAct", c.hidden_act);

@@ -77,14 +77,20 @@ void BertModel::validate(const BatchInput& input) const {
     throw InputError("typeIds.length (" + std::to_string(input.num_type_ids) +
                      ") differs from ids.length (" + std::to_string(input.num_ids) + ")");
   }
-  const auto max_length = static_cast<std::uint32_t>(config_.max_position_embeddings);
+  const auto max_length = static_cast<std::uint32_t>(config_.max_length());
   std::uint64_t total = 0;  // cannot overflow: each length is at most 2^20
   for (std::size_t i = 0; i < input.num_sequences; ++i) {
     const std::uint32_t length = input.lengths[i];
     if (length < 1 || length > max_length) {
       throw InputError("lengths[" + std::to_string(i) + "] = " + std::to_string(length) +
                        " is outside [1, " + std::to_string(max_length) +
-                       "] (max_position_embeddings " + std::to_string(max_length) + ")");
+                       "] (max_position_embeddings " +
+                       std::to_string(config_.max_position_embeddings) +
+                       (config_.position_offset > 0
+                            ? " less the " + std::to_string(config_.position_offset) +
+                                  " positions before pad_token_id + 1"
+                            : std::string()) +
+                       ")");
     }
     total += length;
   }
@@ -107,8 +113,9 @@ void BertModel::validate(const BatchInput& input) const {
                        " is outside the vocabulary (vocab_size " + std::to_string(vocab) + ")");
     }
   }
+  // Families without token types from the tokenizer ignore the values.
   const auto type_vocab = static_cast<unsigned>(config_.type_vocab_size);
-  for (std::size_t i = 0; i < input.num_type_ids; ++i) {
+  for (std::size_t i = 0; config_.token_types_from_input && i < input.num_type_ids; ++i) {
     if (input.type_ids[i] >= type_vocab) {
       throw InputError("typeIds[" + std::to_string(i) + "] = " +
                        std::to_string(input.type_ids[i]) + " is outside [0, " +
@@ -269,8 +276,10 @@ void BertModel::embed(Pass& pass) {
   pool_.parallel_for(pass.sequences, [&](std::size_t s) {
     for (std::size_t t = pass.offsets[s]; t < pass.offsets[s + 1]; ++t) {
       const float* word = w.word_embeddings.data() + input.ids[t] * H;
-      const float* type = w.token_type_embeddings.data() + input.type_ids[t] * H;
-      const float* position = w.position_embeddings.data() + (t - pass.offsets[s]) * H;
+      const std::size_t type_row = config_.token_types_from_input ? input.type_ids[t] : 0;
+      const float* type = w.token_type_embeddings.data() + type_row * H;
+      const std::size_t position_row = t - pass.offsets[s] + config_.position_offset;
+      const float* position = w.position_embeddings.data() + position_row * H;
       float* row = pass.x + t * H;
       for (std::size_t j = 0; j < H; ++j) row[j] = (word[j] + type[j]) + position[j];
     }
@@ -394,18 +403,18 @@ void BertModel::pool(const Pass& pass, Pooling pooling, float* out) {
 }
 
 void BertModel::head(Pass& pass, const Target& target) {
-  // The pooler (tanh of a dense layer on each first row), then the classifier.
+  // A dense layer and tanh on each first row, then the output layer.
   const int hidden = config_.hidden_size;
   const int n = static_cast<int>(pass.sequences);
   const std::size_t pooled_floats = pass.sequences * static_cast<std::size_t>(hidden);
-  linear(n, pass.first, hidden, weights_.pooler, weights_.pooler_bias, Epilogue::kBias,
+  linear(n, pass.first, hidden, weights_.head_dense, weights_.head_dense_bias, Epilogue::kBias,
          pass.pooled, hidden);
   table_.tanh(pass.pooled, pooled_floats);
   if (target.kind == Target::Kind::kPooler) {
     std::copy_n(pass.pooled, pooled_floats, target.out);
     return;
   }
-  linear(n, pass.pooled, hidden, weights_.classifier, weights_.classifier_bias, Epilogue::kBias,
+  linear(n, pass.pooled, hidden, weights_.head_output, weights_.head_output_bias, Epilogue::kBias,
          target.out, config_.num_labels);
 }
 

@@ -10,7 +10,23 @@
 namespace crossrank::engine {
 namespace {
 
-constexpr const char* kSupported = "bert (BertForSequenceClassification)";
+
+// Each supported model_type, its family and the architectures transformers
+// writes for its classifier and for its bare encoder.
+struct FamilyNames {
+  const char* model_type;
+  Family family;
+  const char* classifier;
+  const char* bare;
+};
+constexpr FamilyNames kFamilies[] = {
+    {"bert", Family::kBert, "BertForSequenceClassification", "BertModel"},
+    {"roberta", Family::kRoberta, "RobertaForSequenceClassification", "RobertaModel"},
+    {"xlm-roberta", Family::kRoberta, "XLMRobertaForSequenceClassification", "XLMRobertaModel"},
+};
+constexpr const char* kSupported =
+    "bert (BertForSequenceClassification), roberta (RobertaForSequenceClassification), "
+    "xlm-roberta (XLMRobertaForSequenceClassification)";
 
 class ConfigReader {
  public:
@@ -70,6 +86,20 @@ class ConfigReader {
   const std::string& path_;
 };
 
+// RoBERTa and XLM-R: positions numbered from pad_token_id + 1, and no token
+// types from the tokenizer.
+void read_roberta_fields(const ConfigReader& reader, ModelConfig& config) {
+  const int pad = reader.int_field("pad_token_id", 0, 1 << 24, 1);
+  if (pad + 1 >= config.max_position_embeddings) {
+    reader.fail("pad_token_id", std::to_string(pad) + " leaves no position below "
+                                "max_position_embeddings " +
+                                    std::to_string(config.max_position_embeddings) +
+                                    " (positions start at pad_token_id + 1)");
+  }
+  config.position_offset = pad + 1;
+  config.token_types_from_input = false;
+}
+
 }  // namespace
 
 ModelConfig parse_config(std::string_view text, const std::string& path, Head head) {
@@ -87,10 +117,15 @@ ModelConfig parse_config(std::string_view text, const std::string& path, Head he
   ModelConfig config;
 
   config.model_type = reader.string_field("model_type", nullptr);
-  if (config.model_type != "bert") {
+  const FamilyNames* names = nullptr;
+  for (const FamilyNames& entry : kFamilies) {
+    if (config.model_type == entry.model_type) names = &entry;
+  }
+  if (names == nullptr) {
     reader.fail("model_type", "\"" + config.model_type + "\" is not supported; supported: " +
                                   kSupported);
   }
+  config.family = names->family;
 
   if (const json::Value* archs = reader.get("architectures")) {
     if (!archs->is_array()) {
@@ -108,17 +143,18 @@ ModelConfig parse_config(std::string_view text, const std::string& path, Head he
     bool bare = false;
     std::string listed;
     for (const std::string& arch : config.architectures) {
-      found = found || arch == "BertForSequenceClassification";
-      bare = bare || arch == "BertModel";
+      found = found || arch == names->classifier;
+      bare = bare || arch == names->bare;
       listed += (listed.empty() ? "" : ", ") + arch;
     }
     if (!found && head == Head::kClassifier) {
       reader.fail("architectures",
                   (listed.empty() ? std::string("empty") : "[" + listed + "]") +
                       " is not a sequence-classification head; supported: " + kSupported +
-                      (bare ? " (a bare BertModel encoder has no classifier: load it as a "
-                              "sentence encoder, SentenceEncoder.load)"
-                            : ""));
+                      (bare ? std::string(" (a bare ") + names->bare +
+                                  " encoder has no classifier: load it as a sentence encoder, "
+                                  "SentenceEncoder.load)"
+                            : std::string()));
     }
   }
 
@@ -168,6 +204,7 @@ ModelConfig parse_config(std::string_view text, const std::string& path, Head he
   } else {
     config.num_labels = reader.int_field("num_labels", 1, 1 << 16, 2);
   }
+  if (config.family == Family::kRoberta) read_roberta_fields(reader, config);
   return config;
 }
 

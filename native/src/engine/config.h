@@ -1,6 +1,7 @@
-// The config.json of a Hugging Face BERT folder (BertForSequenceClassification
-// for a cross-encoder, or any BERT checkpoint when only the encoder is used),
-// checked field by field against what the engine supports.
+// The config.json of a Hugging Face encoder folder (a ...ForSequenceClassification
+// cross-encoder, or any checkpoint of the family when only the encoder is used),
+// checked field by field against what the engine supports. Each family's own
+// fields are read in one place (config.cc).
 #pragma once
 
 #include <string>
@@ -15,8 +16,16 @@ enum class Head {
   kNone,        // the encoder alone (a bare BertModel is enough); pooler and classifier unused
 };
 
+// The encoder families the engine runs. They share the post-norm BERT layer;
+// a family decides its embeddings, its weight names and its head.
+enum class Family {
+  kBert,     // bert: absolute positions from 0, token types from the input
+  kRoberta,  // roberta, xlm-roberta: positions from pad_token_id + 1, token type row 0
+};
+
 struct ModelConfig {
-  std::string model_type;                  // "bert"
+  std::string model_type;                  // "bert", "roberta", "xlm-roberta"
+  Family family = Family::kBert;
   std::vector<std::string> architectures;  // as written; may be empty
   int hidden_size = 0;
   int num_hidden_layers = 0;
@@ -28,13 +37,21 @@ struct ModelConfig {
   int num_labels = 2;
   double layer_norm_eps = 1e-12;
   std::string hidden_act = "gelu";
+  // RoBERTa numbers positions from pad_token_id + 1 (the rows below are
+  // never used); BERT from 0.
+  int position_offset = 0;
+  // False when the family's tokenizer gives the model no token type ids
+  // (RoBERTa, XLM-R): transformers then uses row 0 for every token.
+  bool token_types_from_input = true;
 
   int head_dim() const { return hidden_size / num_attention_heads; }
+  // The longest sequence the position table holds.
+  int max_length() const { return max_position_embeddings - position_offset; }
 };
 
 // Parses config.json text; `path` is used in error messages only. With
-// Head::kClassifier, architectures (when given) must list
-// BertForSequenceClassification; with Head::kNone any BERT architecture does.
+// Head::kClassifier, architectures (when given) must list the family's
+// ...ForSequenceClassification; with Head::kNone any architecture does.
 ModelConfig parse_config(std::string_view text, const std::string& path,
                          Head head = Head::kClassifier);
 

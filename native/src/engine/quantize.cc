@@ -44,8 +44,10 @@ bool encoder_layer_part(const std::string& name, std::string* rest) {
 }  // namespace
 
 bool is_quantized_tensor_name(const std::string& full_name) {
-  const std::string name =
-      full_name.compare(0, 5, "bert.") == 0 ? full_name.substr(5) : full_name;
+  std::string name = full_name;
+  for (const std::string prefix : {"bert.", "roberta."}) {
+    if (name.compare(0, prefix.size(), prefix) == 0) name = name.substr(prefix.size());
+  }
   if (name == "embeddings.word_embeddings.weight") return true;
   std::string rest;
   if (!encoder_layer_part(name, &rest)) return false;

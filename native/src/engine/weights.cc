@@ -15,15 +15,18 @@ class WeightReader {
   WeightReader(const ModelConfig& config, const SafetensorsFile& file,
                const kernels::KernelTable& table)
       : config_(config), file_(file), table_(table) {
-    // BertForSequenceClassification names the encoder "bert.*"; a bare
-    // BertModel checkpoint has no prefix. The head is always "classifier.*".
-    if (file.find("bert.embeddings.word_embeddings.weight") != nullptr) {
-      prefix_ = "bert.";
+    // ...ForSequenceClassification names the encoder "bert.*" or
+    // "roberta.*" (XLM-R too); a bare encoder checkpoint has no prefix. The
+    // head is always "classifier.*".
+    const std::string family_prefix = config.family == Family::kBert ? "bert." : "roberta.";
+    if (file.find(family_prefix + "embeddings.word_embeddings.weight") != nullptr) {
+      prefix_ = family_prefix;
     } else if (file.find("embeddings.word_embeddings.weight") != nullptr) {
       prefix_ = "";
     } else {
-      fail("bert.embeddings.word_embeddings.weight", "is missing (neither it nor "
-           "embeddings.word_embeddings.weight is in the file); is this a BERT checkpoint?");
+      fail(family_prefix + "embeddings.word_embeddings.weight",
+           "is missing (neither it nor embeddings.word_embeddings.weight is in the file); is this "
+           "a " + config.model_type + " checkpoint?");
     }
   }
 
@@ -224,15 +227,20 @@ BertWeights load_weights(const ModelConfig& config, const SafetensorsFile& file,
   }
 
   if (head == Head::kClassifier) {
-    if (file.find("classifier.weight") == nullptr) {
-      reader.fail("classifier.weight",
-                  "is missing: a cross-encoder needs a sequence-classification head "
-                  "(BertForSequenceClassification); a bare BertModel encoder can be loaded as a "
-                  "sentence encoder (SentenceEncoder.load)");
+    // BERT: the pooler's dense layer, then "classifier". RoBERTa's
+    // classification head: "classifier.dense", then "classifier.out_proj".
+    const bool bert = config.family == Family::kBert;
+    const std::string output = bert ? "classifier" : "classifier.out_proj";
+    if (file.find(output + ".weight") == nullptr) {
+      reader.fail(output + ".weight",
+                  "is missing: a cross-encoder needs a sequence-classification head; a bare "
+                  "encoder can be loaded as a sentence encoder (SentenceEncoder.load)");
     }
-    w.pooler = reader.linear("pooler.dense", hidden, hidden, &w.pooler_bias);
-    w.classifier =
-        reader.linear("classifier", config.num_labels, hidden, &w.classifier_bias, /*head=*/true);
+    w.head_dense = bert ? reader.linear("pooler.dense", hidden, hidden, &w.head_dense_bias)
+                        : reader.linear("classifier.dense", hidden, hidden, &w.head_dense_bias,
+                                        /*head=*/true);
+    w.head_output =
+        reader.linear(output, config.num_labels, hidden, &w.head_output_bias, /*head=*/true);
     w.has_head = true;
   }
   w.dtype = reader.dtype();

@@ -1,5 +1,5 @@
-// The weights of a BertForSequenceClassification checkpoint (or of the encoder
-// alone, from any BERT checkpoint), checked against
+// The weights of a BERT, RoBERTa or XLM-R ...ForSequenceClassification
+// checkpoint (or of the encoder alone), checked against
 // the config, converted to fp32 and packed for the active GEMM at load. The
 // safetensors mapping is not needed afterwards.
 #pragma once
@@ -32,12 +32,14 @@ struct BertWeights {
   std::vector<float> token_type_embeddings;  // [type_vocab][hidden]
   std::vector<float> embeddings_norm_gamma, embeddings_norm_beta;
   std::vector<LayerWeights> layers;
-  // The pooler and the classifier; loaded with Head::kClassifier only.
+  // The head, loaded with Head::kClassifier only: a dense layer and tanh on
+  // each sequence's first row (BERT's pooler, RoBERTa's classifier.dense),
+  // then the output layer (BERT's classifier, RoBERTa's classifier.out_proj).
   bool has_head = false;
-  kernels::PackedWeights pooler;
-  std::vector<float> pooler_bias;
-  kernels::PackedWeights classifier;  // [num_labels][hidden]
-  std::vector<float> classifier_bias;
+  kernels::PackedWeights head_dense;
+  std::vector<float> head_dense_bias;
+  kernels::PackedWeights head_output;  // [num_labels][hidden]
+  std::vector<float> head_output_bias;
   DType dtype = DType::kF32;  // the checkpoint's dtype (F32, F16 or BF16)
   bool int8 = false;          // encoder linears in int8 (see quantize.h)
 };
