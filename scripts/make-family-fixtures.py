@@ -9,6 +9,7 @@ Never run by CI. Regenerate with:
 Writes, per family F:
     test/fixtures/tiny-F/             the model folder (config.json, model.safetensors, tokenizer files)
     test/fixtures/tiny-F-goldens.json golden ids, type ids and logits (format: test/fixtures/README.md)
+    test/fixtures/tiny-F-hidden-goldens.json  hidden states of 16 pairs after every layer
 
 The tokenizers are trained here on the texts of the golden cases and STS-B, because no registry
 package ships one: XLM-R's as the real one is made (a SentencePiece Unigram model converted by
@@ -190,6 +191,37 @@ def run_goldens(family, folder, cases, data, out_path):
     print("  %d <unk> tokens over all cases" % unk)
 
 
+def run_hidden_goldens(family, folder, cases, data, out_path):
+    """make-fixtures.py's 16 pairs: hidden_states[layer] of every layer, [CLS] row and mean."""
+    model = AutoModelForSequenceClassification.from_pretrained(folder, torch_dtype=torch.float32)
+    model.eval()
+    tok = AutoTokenizer.from_pretrained(folder)
+    layers = list(range(model.config.num_hidden_layers + 1))
+    out_cases = []
+    with torch.no_grad():
+        for c in base.hidden_cases(cases):
+            q, p = data.resolve(c["query"]), data.resolve(c["passage"])
+            enc = tok([q], [p], truncation=c["truncation"], max_length=c["maxLength"],
+                      return_token_type_ids=True)
+            ids, tt = list(enc["input_ids"][0]), list(enc["token_type_ids"][0])
+            states = model(input_ids=torch.tensor([ids]), attention_mask=torch.ones(1, len(ids), dtype=torch.long),
+                           output_hidden_states=True).hidden_states
+            hidden = {str(l): {"cls": base.rounded(states[l][0][0].tolist()),
+                               "mean": base.rounded(states[l][0].mean(dim=0).tolist())} for l in layers}
+            oc = {k: c[k] for k in ("name", "query", "passage", "truncation", "maxLength")}
+            oc.update({"ids": ids, "typeIds": tt, "hidden": hidden})
+            out_cases.append(oc)
+    doc = {
+        "model": "tiny-" + family, "generator": GENERATOR, "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "modelSha256": base.sha256_file(os.path.join(folder, "model.safetensors")),
+        "numHiddenLayers": model.config.num_hidden_layers, "layers": layers,
+        "digits": base.VECTOR_DIGITS, "cases": out_cases,
+    }
+    base.write_goldens(out_path, doc)
+    print("tiny-%s hidden states: %d pairs, layers %s" % (family, len(out_cases), layers))
+
+
 README = """# tiny-{family}: a random {arch} (test fixture)
 
 RANDOM weights, no meaning ({note}). Made by `scripts/make-family-fixtures.py` with transformers
@@ -205,6 +237,8 @@ Tokenizer: {tokenizer}, trained by the script on the golden cases' texts and STS
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--only", choices=sorted(FAMILIES))
+    ap.add_argument("--hidden-only", action="store_true",
+                    help="keep the committed models; write only the hidden-state goldens")
     args = ap.parse_args()
     torch.set_num_threads(max(1, os.cpu_count() or 1))
     print("torch %s, transformers %s, tokenizers %s" % (torch.__version__, transformers.__version__,
@@ -216,6 +250,10 @@ def main():
         if args.only not in (None, family):
             continue
         out_dir = os.path.join(base.FIXTURES, "tiny-" + family)
+        hidden_path = os.path.join(base.FIXTURES, "tiny-%s-hidden-goldens.json" % family)
+        if args.hidden_only:
+            run_hidden_goldens(family, out_dir, cases, data, hidden_path)
+            continue
         if os.path.isdir(out_dir):
             shutil.rmtree(out_dir)
         os.makedirs(out_dir)
@@ -232,6 +270,7 @@ def main():
                            "roberta": "a byte-level BPE saved through RobertaTokenizerFast"}[family]))
         run_goldens(family, out_dir, cases, data,
                     os.path.join(base.FIXTURES, "tiny-%s-goldens.json" % family))
+        run_hidden_goldens(family, out_dir, cases, data, hidden_path)
         size = sum(os.path.getsize(os.path.join(out_dir, n)) for n in os.listdir(out_dir))
         print("  %s: %d bytes in %s" % (family, size, sorted(os.listdir(out_dir))))
 

@@ -137,7 +137,7 @@ export function loadEmbedGoldens(): EmbedGoldenFile {
   return readJson<EmbedGoldenFile>(join(fixturesDir, 'minilm-embed-goldens.json'));
 }
 
-export function loadHiddenGoldens(name: 'tiny' | 'minilm'): HiddenGoldenFile {
+export function loadHiddenGoldens(name: 'tiny' | 'minilm' | 'tiny-xlm-roberta' | 'tiny-roberta'): HiddenGoldenFile {
   return readJson<HiddenGoldenFile>(join(fixturesDir, `${name}-hidden-goldens.json`));
 }
 
