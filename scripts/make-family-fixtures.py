@@ -110,11 +110,26 @@ def train_roberta_tokenizer(texts, out_dir):
     return RobertaTokenizerFast.from_pretrained(out_dir)
 
 
+def electra_tokenizer(texts, out_dir):
+    """ELECTRA's own: the uncased BERT WordPiece vocabulary of tiny/ (ELECTRA ships the same one)."""
+    from transformers import ElectraTokenizerFast
+    fast = ElectraTokenizerFast(vocab_file=os.path.join(base.TINY_DIR, "vocab.txt"), do_lower_case=True,
+                                model_max_length=512)
+    fast.save_pretrained(out_dir)
+    os.remove(os.path.join(out_dir, "vocab.txt"))  # kept in tokenizer.json
+    return ElectraTokenizerFast.from_pretrained(out_dir)
+
+
 FAMILIES = {
     "xlm-roberta": dict(config="XLMRobertaConfig", train=train_xlm_roberta_tokenizer, num_labels=1,
                         note="bge-reranker / mMiniLM layout: one label, one token type"),
     "roberta": dict(config="RobertaConfig", train=train_roberta_tokenizer, num_labels=2,
                     note="two labels, one token type"),
+    # ms-marco-electra-base layout (one label), with embedding_size < hidden_size as in
+    # ELECTRA-small so that the embedding projection runs; F16 to keep the 30522-row table small.
+    "electra": dict(config="ElectraConfig", train=electra_tokenizer, num_labels=1,
+                    note="one label, two token types, embedding_size 16 projected to hidden 36",
+                    extra=dict(embedding_size=16, type_vocab_size=2), dtype=torch.float16),
 }
 
 
@@ -135,16 +150,20 @@ def make_model(family, tok, out_dir):
     spec = FAMILIES[family]
     config_class = getattr(transformers, spec["config"])
     n = spec["num_labels"]
-    config = config_class(
-        vocab_size=len(tok), max_position_embeddings=512 + tok.pad_token_id + 1, type_vocab_size=1,
-        layer_norm_eps=1e-5, hidden_act="gelu", pad_token_id=tok.pad_token_id,
-        bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, num_labels=n,
-        **SHAPE)
+    electra = family == "electra"
+    fields = dict(vocab_size=len(tok), type_vocab_size=1, layer_norm_eps=1e-5, hidden_act="gelu",
+                  pad_token_id=tok.pad_token_id, num_labels=n, **SHAPE)
+    fields["max_position_embeddings"] = 512 if electra else 512 + tok.pad_token_id + 1
+    if not electra:
+        fields.update(bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id)
+    fields.update(spec.get("extra", {}))
+    config = config_class(**fields)
     torch.manual_seed(SEED)
     model = AutoModelForSequenceClassification.from_config(config)
     randomize(model, SEED)
     model.config.architectures = [type(model).__name__]
-    model.save_pretrained(out_dir, safe_serialization=True)
+    dtype = spec.get("dtype", torch.float32)
+    model.to(dtype).save_pretrained(out_dir, safe_serialization=True)
 
 
 def run_goldens(family, folder, cases, data, out_path):
@@ -167,13 +186,15 @@ def run_goldens(family, folder, cases, data, out_path):
             # Batched, as sentence-transformers' CrossEncoder calls it; it passes what the
             # tokenizer returns (no token_type_ids for these families) to the model.
             enc = tok([q], [p], truncation=c["truncation"], max_length=c["maxLength"])
-            assert "token_type_ids" not in enc, list(enc)
+            # XLM-R and RoBERTa give no token types (the model then uses zeros); ELECTRA does.
+            assert ("token_type_ids" in enc) == (family == "electra"), list(enc)
             ids = list(enc["input_ids"][0])
             tt = list(tok([q], [p], truncation=c["truncation"], max_length=c["maxLength"],
                           return_token_type_ids=True)["token_type_ids"][0])
             assert len(ids) <= c["maxLength"] and ids[0] == tok.cls_token_id and ids[-1] == tok.sep_token_id
+            extra = {"token_type_ids": torch.tensor([tt])} if "token_type_ids" in enc else {}
             logits = model(input_ids=torch.tensor([ids]),
-                           attention_mask=torch.ones(1, len(ids), dtype=torch.long)).logits[0]
+                           attention_mask=torch.ones(1, len(ids), dtype=torch.long), **extra).logits[0]
             vals = [float(x) for x in logits.tolist()]
             assert len(vals) == n and all(math.isfinite(v) for v in vals)
             oc = dict(c)
@@ -204,8 +225,9 @@ def run_hidden_goldens(family, folder, cases, data, out_path):
             enc = tok([q], [p], truncation=c["truncation"], max_length=c["maxLength"],
                       return_token_type_ids=True)
             ids, tt = list(enc["input_ids"][0]), list(enc["token_type_ids"][0])
+            extra = {"token_type_ids": torch.tensor([tt])} if family == "electra" else {}
             states = model(input_ids=torch.tensor([ids]), attention_mask=torch.ones(1, len(ids), dtype=torch.long),
-                           output_hidden_states=True).hidden_states
+                           output_hidden_states=True, **extra).hidden_states
             hidden = {str(l): {"cls": base.rounded(states[l][0][0].tolist()),
                                "mean": base.rounded(states[l][0].mean(dim=0).tolist())} for l in layers}
             oc = {k: c[k] for k in ("name", "query", "passage", "truncation", "maxLength")}
@@ -225,12 +247,11 @@ def run_hidden_goldens(family, folder, cases, data, out_path):
 README = """# tiny-{family}: a random {arch} (test fixture)
 
 RANDOM weights, no meaning ({note}). Made by `scripts/make-family-fixtures.py` with transformers
-{transformers}: hidden 36, 4 heads of 9, intermediate 60, 2 layers, 512 + pad_token_id + 1 positions,
+{transformers}: hidden 36, 4 heads of 9, intermediate 60, 2 layers, {positions} positions,
 layer_norm_eps 1e-5, GELU (erf). torch.manual_seed({seed}); every tensor re-drawn as N(0, {std})
-(LayerNorm gamma 1 + N(0, {std}), beta N(0, {beta})), stored as F32.
+(LayerNorm gamma 1 + N(0, {std}), beta N(0, {beta})), stored as {dtype}.
 
-Tokenizer: {tokenizer}, trained by the script on the golden cases' texts and STS-B sentences
-({vocab} entries). Goldens: `../tiny-{family}-goldens.json`.
+Tokenizer: {tokenizer} ({vocab} entries). Goldens: `../tiny-{family}-goldens.json`.
 """
 
 
@@ -264,10 +285,15 @@ def main():
             f.write(README.format(
                 family=family, arch=arch, note=FAMILIES[family]["note"],
                 transformers=transformers.__version__, seed=SEED, std=STD, beta=LN_BETA_STD,
-                vocab=len(tok),
-                tokenizer={"xlm-roberta": "a SentencePiece Unigram model (nmt_nfkc), converted by "
+                vocab=len(tok), positions=json.load(open(os.path.join(out_dir, "config.json")))["max_position_embeddings"],
+                dtype="F16" if FAMILIES[family].get("dtype") == torch.float16 else "F32",
+                tokenizer={"xlm-roberta": "a SentencePiece Unigram model (nmt_nfkc) trained by the script on "
+                                          "the golden cases' texts and STS-B sentences, converted by "
                                           "XLMRobertaTokenizerFast into tokenizer.json",
-                           "roberta": "a byte-level BPE saved through RobertaTokenizerFast"}[family]))
+                           "roberta": "a byte-level BPE trained by the script on the golden cases' texts "
+                                      "and STS-B sentences, saved through RobertaTokenizerFast",
+                           "electra": "the uncased BERT WordPiece vocabulary (as ELECTRA's), saved "
+                                      "through ElectraTokenizerFast"}[family]))
         run_goldens(family, out_dir, cases, data,
                     os.path.join(base.FIXTURES, "tiny-%s-goldens.json" % family))
         run_hidden_goldens(family, out_dir, cases, data, hidden_path)

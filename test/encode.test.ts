@@ -1,7 +1,7 @@
 /**
  * CrossEncoder#encode: pooled hidden states after any layer, against
  * transformers' output_hidden_states (hidden_states[layer]) on the committed
- * tiny models (BERT, XLM-R, RoBERTa) and the MiniLM-L6 cross-encoder, and its
+ * tiny models (BERT, XLM-R, RoBERTa, ELECTRA) and the MiniLM-L6 cross-encoder, and its
  * argument checks.
  */
 import { join } from 'node:path';
@@ -57,7 +57,7 @@ test('MiniLM-L6 cross-encoder: hidden states at layers 0, 1, 3, 6 within 1e-4 of
   await checkHiddenParity(t, minilmDir, loadHiddenGoldens('minilm'), 1e-4);
 });
 
-for (const family of ['tiny-xlm-roberta', 'tiny-roberta'] as const) {
+for (const family of ['tiny-xlm-roberta', 'tiny-roberta', 'tiny-electra'] as const) {
   test(`${family}: hidden states after every layer, [CLS] and mean, within 1e-4 of PyTorch`, async (t) => {
     if (!sharedDataAvailable()) return t.pass('shared data missing outside CI');
     await checkHiddenParity(t, join(fixturesDir, family), loadHiddenGoldens(family), 1e-4);

@@ -196,6 +196,7 @@ struct BertModel::Pass {
   float* first_queries_buffer = nullptr;  // sequences x hidden: their queries...
   float* first_queries = nullptr;  // ...when the last attention block computed them apart
   float* pooled = nullptr;        // sequences x hidden: the head's inner layer
+  float* embedded = nullptr;      // tokens x embedding_size, when projected to hidden
 };
 
 BertModel::Pass BertModel::begin_pass(const BatchInput& input) {
@@ -220,19 +221,23 @@ BertModel::Pass BertModel::begin_pass(const BatchInput& input) {
                                slots * pass.scratch_floats,
                                sequences * H,
                                sequences * H,
-                               sequences * H};
+                               sequences * H,
+                               weights_.has_embeddings_project
+                                   ? tokens * static_cast<std::size_t>(config_.embedding_size)
+                                   : 0};
   std::size_t total_floats = 0;
   for (std::size_t size : sizes) total_floats += Carver::rounded(size);
   Carver carve(workspace(total_floats));
   float** const pieces[] = {&pass.x,       &pass.qkv,   &pass.context,       &pass.intermediate,
-                            &pass.scratch, &pass.first, &pass.first_queries_buffer, &pass.pooled};
+                            &pass.scratch, &pass.first, &pass.first_queries_buffer, &pass.pooled,
+                            &pass.embedded};
   for (std::size_t i = 0; i < std::size(pieces); ++i) *pieces[i] = carve.take(sizes[i]);
   return pass;
 }
 
 void BertModel::layer_norm(float* rows, std::size_t count, const std::vector<float>& gamma,
                            const std::vector<float>& beta) {
-  const int hidden = config_.hidden_size;
+  const int hidden = static_cast<int>(gamma.size());  // hidden_size, or embedding_size
   const auto eps = static_cast<float>(config_.layer_norm_eps);
   parallel_rows(pool_, count, [&](std::size_t begin, std::size_t end) {
     float* block = rows + begin * static_cast<std::size_t>(hidden);
@@ -272,19 +277,27 @@ void BertModel::embed(Pass& pass) {
   // Summed in Hugging Face's order: (word + token type) + position.
   const BertWeights& w = weights_;
   const BatchInput& input = pass.input;
-  const auto H = static_cast<std::size_t>(config_.hidden_size);
+  // ELECTRA's tables may be narrower than the encoder: summed and
+  // normalised at their width, then projected.
+  const auto E = static_cast<std::size_t>(config_.embedding_size);
+  float* const rows = w.has_embeddings_project ? pass.embedded : pass.x;
   pool_.parallel_for(pass.sequences, [&](std::size_t s) {
     for (std::size_t t = pass.offsets[s]; t < pass.offsets[s + 1]; ++t) {
-      const float* word = w.word_embeddings.data() + input.ids[t] * H;
+      const float* word = w.word_embeddings.data() + input.ids[t] * E;
       const std::size_t type_row = config_.token_types_from_input ? input.type_ids[t] : 0;
-      const float* type = w.token_type_embeddings.data() + type_row * H;
+      const float* type = w.token_type_embeddings.data() + type_row * E;
       const std::size_t position_row = t - pass.offsets[s] + config_.position_offset;
-      const float* position = w.position_embeddings.data() + position_row * H;
-      float* row = pass.x + t * H;
-      for (std::size_t j = 0; j < H; ++j) row[j] = (word[j] + type[j]) + position[j];
+      const float* position = w.position_embeddings.data() + position_row * E;
+      float* row = rows + t * E;
+      for (std::size_t j = 0; j < E; ++j) row[j] = (word[j] + type[j]) + position[j];
     }
   });
-  layer_norm(pass.x, pass.tokens, w.embeddings_norm_gamma, w.embeddings_norm_beta);
+  layer_norm(rows, pass.tokens, w.embeddings_norm_gamma, w.embeddings_norm_beta);
+  if (w.has_embeddings_project) {
+    const int hidden = config_.hidden_size;
+    linear(static_cast<int>(pass.tokens), rows, config_.embedding_size, w.embeddings_project,
+           w.embeddings_project_bias, Epilogue::kBias, pass.x, hidden);
+  }
 }
 
 void BertModel::attend(Pass& pass, Rows rows) {
@@ -403,13 +416,14 @@ void BertModel::pool(const Pass& pass, Pooling pooling, float* out) {
 }
 
 void BertModel::head(Pass& pass, const Target& target) {
-  // A dense layer and tanh on each first row, then the output layer.
+  // A dense layer and tanh (ELECTRA: GELU) on each first row, then the
+  // output layer.
   const int hidden = config_.hidden_size;
   const int n = static_cast<int>(pass.sequences);
   const std::size_t pooled_floats = pass.sequences * static_cast<std::size_t>(hidden);
-  linear(n, pass.first, hidden, weights_.head_dense, weights_.head_dense_bias, Epilogue::kBias,
-         pass.pooled, hidden);
-  table_.tanh(pass.pooled, pooled_floats);
+  linear(n, pass.first, hidden, weights_.head_dense, weights_.head_dense_bias,
+         weights_.head_gelu ? Epilogue::kBiasGelu : Epilogue::kBias, pass.pooled, hidden);
+  if (!weights_.head_gelu) table_.tanh(pass.pooled, pooled_floats);
   if (target.kind == Target::Kind::kPooler) {
     std::copy_n(pass.pooled, pooled_floats, target.out);
     return;

@@ -23,10 +23,11 @@ constexpr FamilyNames kFamilies[] = {
     {"bert", Family::kBert, "BertForSequenceClassification", "BertModel"},
     {"roberta", Family::kRoberta, "RobertaForSequenceClassification", "RobertaModel"},
     {"xlm-roberta", Family::kRoberta, "XLMRobertaForSequenceClassification", "XLMRobertaModel"},
+    {"electra", Family::kElectra, "ElectraForSequenceClassification", "ElectraModel"},
 };
 constexpr const char* kSupported =
     "bert (BertForSequenceClassification), roberta (RobertaForSequenceClassification), "
-    "xlm-roberta (XLMRobertaForSequenceClassification)";
+    "xlm-roberta (XLMRobertaForSequenceClassification), electra (ElectraForSequenceClassification)";
 
 class ConfigReader {
  public:
@@ -98,6 +99,11 @@ void read_roberta_fields(const ConfigReader& reader, ModelConfig& config) {
   }
   config.position_offset = pad + 1;
   config.token_types_from_input = false;
+}
+
+// ELECTRA: embedding tables embedding_size wide (transformers' default 128).
+void read_electra_fields(const ConfigReader& reader, ModelConfig& config) {
+  config.embedding_size = reader.int_field("embedding_size", 1, 1 << 16, 128);
 }
 
 }  // namespace
@@ -204,7 +210,9 @@ ModelConfig parse_config(std::string_view text, const std::string& path, Head he
   } else {
     config.num_labels = reader.int_field("num_labels", 1, 1 << 16, 2);
   }
+  config.embedding_size = config.hidden_size;
   if (config.family == Family::kRoberta) read_roberta_fields(reader, config);
+  if (config.family == Family::kElectra) read_electra_fields(reader, config);
   return config;
 }
 

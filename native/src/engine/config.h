@@ -21,10 +21,11 @@ enum class Head {
 enum class Family {
   kBert,     // bert: absolute positions from 0, token types from the input
   kRoberta,  // roberta, xlm-roberta: positions from pad_token_id + 1, token type row 0
+  kElectra,  // electra: BERT's embeddings at embedding_size, projected to hidden_size
 };
 
 struct ModelConfig {
-  std::string model_type;                  // "bert", "roberta", "xlm-roberta"
+  std::string model_type;                  // "bert", "roberta", "xlm-roberta", "electra"
   Family family = Family::kBert;
   std::vector<std::string> architectures;  // as written; may be empty
   int hidden_size = 0;
@@ -40,6 +41,9 @@ struct ModelConfig {
   // RoBERTa numbers positions from pad_token_id + 1 (the rows below are
   // never used); BERT from 0.
   int position_offset = 0;
+  // The width of the embedding tables; ELECTRA's may differ from
+  // hidden_size, and a linear layer then projects the embeddings.
+  int embedding_size = 0;
   // False when the family's tokenizer gives the model no token type ids
   // (RoBERTa, XLM-R): transformers then uses row 0 for every token.
   bool token_types_from_input = true;

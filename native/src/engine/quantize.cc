@@ -45,7 +45,7 @@ bool encoder_layer_part(const std::string& name, std::string* rest) {
 
 bool is_quantized_tensor_name(const std::string& full_name) {
   std::string name = full_name;
-  for (const std::string prefix : {"bert.", "roberta."}) {
+  for (const std::string prefix : {"bert.", "roberta.", "electra."}) {
     if (name.compare(0, prefix.size(), prefix) == 0) name = name.substr(prefix.size());
   }
   if (name == "embeddings.word_embeddings.weight") return true;

@@ -34,7 +34,7 @@ std::vector<float> dequantize(const QuantizedMatrix& m);
 // The suffix naming a matrix's scales tensor: "X.weight" -> "X.weight_scale".
 inline constexpr char kScaleSuffix[] = "_scale";
 
-// True when `name` (with or without the "bert." or "roberta." prefix) is one of the
+// True when `name` (with or without the "bert.", "roberta." or "electra." prefix) is one of the
 // tensors a pre-quantised file stores as int8.
 bool is_quantized_tensor_name(const std::string& name);
 

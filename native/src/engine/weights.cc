@@ -18,7 +18,9 @@ class WeightReader {
     // ...ForSequenceClassification names the encoder "bert.*" or
     // "roberta.*" (XLM-R too); a bare encoder checkpoint has no prefix. The
     // head is always "classifier.*".
-    const std::string family_prefix = config.family == Family::kBert ? "bert." : "roberta.";
+    const std::string family_prefix = config.family == Family::kBert      ? "bert."
+                                      : config.family == Family::kElectra ? "electra."
+                                                                          : "roberta.";
     if (file.find(family_prefix + "embeddings.word_embeddings.weight") != nullptr) {
       prefix_ = family_prefix;
     } else if (file.find("embeddings.word_embeddings.weight") != nullptr) {
@@ -139,10 +141,10 @@ class WeightReader {
     return pack_int8(read_int8(name + ".weight", n, k));
   }
 
-  void layer_norm(const std::string& name, std::vector<float>* gamma, std::vector<float>* beta) {
-    const int hidden = config_.hidden_size;
-    *gamma = read(name + ".weight", {hidden});
-    *beta = read(name + ".bias", {hidden});
+  void layer_norm(const std::string& name, std::vector<float>* gamma, std::vector<float>* beta,
+                  int width) {
+    *gamma = read(name + ".weight", {width});
+    *beta = read(name + ".bias", {width});
   }
 
   DType dtype() const { return dtype_; }
@@ -171,20 +173,28 @@ BertWeights load_weights(const ModelConfig& config, const SafetensorsFile& file,
   }
   w.int8 = file_int8 || precision == Precision::kInt8;
 
+  const int embedding = config.embedding_size;
   const std::string word_embeddings = "embeddings.word_embeddings.weight";
   if (w.int8) {
     // Quantised in the file too (see quantize.h), so that a model quantised
     // at load and one read from a pre-quantised file compute the same.
     w.word_embeddings =
-        dequantize(reader.read_int8(word_embeddings, config.vocab_size, hidden));
+        dequantize(reader.read_int8(word_embeddings, config.vocab_size, embedding));
   } else {
-    w.word_embeddings = reader.read(word_embeddings, {config.vocab_size, hidden});
+    w.word_embeddings = reader.read(word_embeddings, {config.vocab_size, embedding});
   }
   w.position_embeddings = reader.read("embeddings.position_embeddings.weight",
-                                      {config.max_position_embeddings, hidden});
+                                      {config.max_position_embeddings, embedding});
   w.token_type_embeddings = reader.read("embeddings.token_type_embeddings.weight",
-                                        {config.type_vocab_size, hidden});
-  reader.layer_norm("embeddings.LayerNorm", &w.embeddings_norm_gamma, &w.embeddings_norm_beta);
+                                        {config.type_vocab_size, embedding});
+  reader.layer_norm("embeddings.LayerNorm", &w.embeddings_norm_gamma, &w.embeddings_norm_beta,
+                    embedding);
+  if (embedding != hidden) {
+    // Kept in fp32 like the head: it runs once per token on a narrow input.
+    w.embeddings_project = reader.linear("embeddings_project", hidden, embedding,
+                                         &w.embeddings_project_bias);
+    w.has_embeddings_project = true;
+  }
 
   w.layers.resize(static_cast<std::size_t>(config.num_hidden_layers));
   for (int l = 0; l < config.num_hidden_layers; ++l) {
@@ -217,19 +227,20 @@ BertWeights load_weights(const ModelConfig& config, const SafetensorsFile& file,
     layer.attention_output = reader.encoder_linear(base + "attention.output.dense", hidden,
                                                    hidden, &layer.attention_output_bias, w.int8);
     reader.layer_norm(base + "attention.output.LayerNorm", &layer.attention_norm_gamma,
-                      &layer.attention_norm_beta);
+                      &layer.attention_norm_beta, hidden);
     layer.intermediate = reader.encoder_linear(base + "intermediate.dense", inter, hidden,
                                                &layer.intermediate_bias, w.int8);
     layer.output =
         reader.encoder_linear(base + "output.dense", hidden, inter, &layer.output_bias, w.int8);
     reader.layer_norm(base + "output.LayerNorm", &layer.output_norm_gamma,
-                      &layer.output_norm_beta);
+                      &layer.output_norm_beta, hidden);
   }
 
   if (head == Head::kClassifier) {
     // BERT: the pooler's dense layer, then "classifier". RoBERTa's
     // classification head: "classifier.dense", then "classifier.out_proj".
     const bool bert = config.family == Family::kBert;
+    w.head_gelu = config.family == Family::kElectra;
     const std::string output = bert ? "classifier" : "classifier.out_proj";
     if (file.find(output + ".weight") == nullptr) {
       reader.fail(output + ".weight",

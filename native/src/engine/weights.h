@@ -31,15 +31,21 @@ struct BertWeights {
   std::vector<float> position_embeddings;    // [max_position][hidden]
   std::vector<float> token_type_embeddings;  // [type_vocab][hidden]
   std::vector<float> embeddings_norm_gamma, embeddings_norm_beta;
+  // ELECTRA with embedding_size != hidden_size: [hidden][embedding_size].
+  bool has_embeddings_project = false;
+  kernels::PackedWeights embeddings_project;
+  std::vector<float> embeddings_project_bias;
   std::vector<LayerWeights> layers;
   // The head, loaded with Head::kClassifier only: a dense layer and tanh on
-  // each sequence's first row (BERT's pooler, RoBERTa's classifier.dense),
-  // then the output layer (BERT's classifier, RoBERTa's classifier.out_proj).
+  // each sequence's first row (BERT's pooler, RoBERTa's classifier.dense;
+  // ELECTRA's classifier.dense with GELU), then the output layer (BERT's
+  // classifier, RoBERTa's and ELECTRA's classifier.out_proj).
   bool has_head = false;
   kernels::PackedWeights head_dense;
   std::vector<float> head_dense_bias;
   kernels::PackedWeights head_output;  // [num_labels][hidden]
   std::vector<float> head_output_bias;
+  bool head_gelu = false;  // ELECTRA's head: GELU, not tanh, after its dense layer
   DType dtype = DType::kF32;  // the checkpoint's dtype (F32, F16 or BF16)
   bool int8 = false;          // encoder linears in int8 (see quantize.h)
 };
