@@ -33,11 +33,15 @@ const USAGE = `Usage:
       cross-encoder (default: the shipped reranker) reorders them.
   crossrank serve [--model DIR] [--port 8080] [--host 127.0.0.1] [--threads N] [--max-length N] [--dtype fp32|int8]
                   [--max-batch-tokens N] [--max-queued-pairs N] [--max-documents N]
-                  [--max-request-tokens N] [--max-body-bytes N] [--timeout-ms N]
-                  [--no-auto-truncate] [--no-batching] [--model-name NAME]
-      Serves the model over HTTP: POST /rerank (TEI), /v1/rerank (Cohere, Jina),
-      /predict; GET /health, /info, /metrics. SIGTERM or SIGINT stops it after
-      the requests in flight are answered.
+                  [--max-request-tokens N] [--max-body-bytes N] [--timeout-ms N] [--max-queue-ms N]
+                  [--drain-timeout-ms N] [--headers-timeout-ms N] [--keep-alive-timeout-ms N]
+                  [--max-connections N] [--no-request-log] [--no-auto-truncate] [--no-batching]
+                  [--model-name NAME]
+      Serves the model over HTTP: POST /rerank (TEI's texts or Infinity's documents),
+      /v1/rerank (Cohere v1, Jina), /v2/rerank (Cohere v2), /predict (TEI's inputs
+      or raw pairs); GET /health, /info, /metrics. Logs one line per request unless
+      --no-request-log. SIGTERM or SIGINT closes idle connections, answers the
+      requests in progress (for --drain-timeout-ms at most), then exits.
   crossrank score [--model DIR] --input FILE --output FILE [--shard i/n] [--chunk-pairs N]
                   [--threads N] [--max-length N] [--dtype fp32|int8]
       Scores a JSONL file of ["query", "document"] or {"query", "document", "id"?}
@@ -233,6 +237,12 @@ async function serve(args: string[]): Promise<void> {
       'max-request-tokens': { type: 'string' },
       'max-body-bytes': { type: 'string' },
       'timeout-ms': { type: 'string' },
+      'max-queue-ms': { type: 'string' },
+      'drain-timeout-ms': { type: 'string' },
+      'headers-timeout-ms': { type: 'string' },
+      'keep-alive-timeout-ms': { type: 'string' },
+      'max-connections': { type: 'string' },
+      'no-request-log': { type: 'boolean', default: false },
       'no-auto-truncate': { type: 'boolean', default: false },
       'no-batching': { type: 'boolean', default: false },
       'model-name': { type: 'string' },
@@ -256,6 +266,12 @@ async function serve(args: string[]): Promise<void> {
     maxRequestTokens: positiveInteger(values['max-request-tokens'], '--max-request-tokens'),
     maxBodyBytes: positiveInteger(values['max-body-bytes'], '--max-body-bytes'),
     requestTimeoutMs: positiveInteger(values['timeout-ms'], '--timeout-ms'),
+    maxQueueMs: positiveInteger(values['max-queue-ms'], '--max-queue-ms'),
+    drainTimeoutMs: positiveInteger(values['drain-timeout-ms'], '--drain-timeout-ms'),
+    headersTimeoutMs: positiveInteger(values['headers-timeout-ms'], '--headers-timeout-ms'),
+    keepAliveTimeoutMs: positiveInteger(values['keep-alive-timeout-ms'], '--keep-alive-timeout-ms'),
+    maxConnections: positiveInteger(values['max-connections'], '--max-connections'),
+    requestLog: !values['no-request-log'],
     autoTruncate: !values['no-auto-truncate'],
     coalesce: !values['no-batching'],
     modelName: values['model-name'],
@@ -267,13 +283,17 @@ async function serve(args: string[]): Promise<void> {
   );
   await new Promise<void>((resolve) => {
     const stop = (signal: string): void => {
-      process.stderr.write(`crossrank: ${signal}: answering the requests in flight, then stopping\n`);
+      process.stderr.write(
+        `crossrank: ${signal}: answering the requests in flight (for ${server.options.drainTimeoutMs} ms at most), then stopping\n`,
+      );
       resolve();
     };
     process.once('SIGTERM', stop);
     process.once('SIGINT', stop);
   });
+  const stopping = performance.now();
   await server.close();
+  process.stderr.write(`crossrank: stopped after ${((performance.now() - stopping) / 1000).toFixed(1)} s of draining\n`);
   model.dispose();
 }
 

@@ -3,55 +3,23 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { ACTIVATIONS, type Activation, applyActivation, defaultActivation } from './activation.js';
-import { type AsyncBatchedCall, EngineQueue, fromEngine, runBatched, runBatchedSync } from './batched-run.js';
-import {
-  type CallLimits,
-  checkItemLimit,
-  DEFAULT_MAX_PAIRS_PER_CALL,
-  DEFAULT_MAX_TOKENS_PER_CALL,
-  pairCaps,
-} from './call-limits.js';
+import { type CallLimits, DEFAULT_MAX_BATCH_TOKENS, pairCaps } from './call-limits.js';
 import { defaultModelPath } from './default-model.js';
-import { DisposedError, ModelLoadError } from './errors.js';
-import { loadNativeModel, loadTokenizer, modelFolder } from './model-folder.js';
-import {
-  type Dtype,
-  type EncodedPairs,
-  type NativeModel,
-  type NativeModelConfig,
-  type NativeTokenizer,
-  type Pooling,
-  type Truncation,
-} from './native.js';
+import { ModelLoadError } from './errors.js';
+import { type LoadOptions, modelSource, resolveLoadOptions, resolveMaxLength } from './load-options.js';
+import { type Items, LOGITS, ModelSession, type Output, type SessionCall } from './model-session.js';
+import { type Dtype, type EncodedPairs, type NativeModelConfig, type Pooling, type Truncation } from './native.js';
 import { checkOptionsObject, describe, oneOf, optionalInteger, optionalSignal } from './validation.js';
 
 export type { Activation } from './activation.js';
-export { DEFAULT_MAX_PAIRS_PER_CALL, DEFAULT_MAX_TOKENS_PER_CALL } from './call-limits.js';
+export { DEFAULT_MAX_BATCH_TOKENS, DEFAULT_MAX_PAIRS_PER_CALL, DEFAULT_MAX_TOKENS_PER_CALL } from './call-limits.js';
 export type { Dtype, EncodedPairs, Pooling, Truncation } from './native.js';
+export { DTYPES, type LoadOptions } from './load-options.js';
 
 export const POOLINGS: readonly Pooling[] = ['cls', 'mean'];
 
 export const TRUNCATIONS: readonly Truncation[] = ['longest_first', 'only_second'];
-export const DTYPES: readonly Dtype[] = ['fp32', 'int8'];
 
-/** Tokens per engine call unless `maxBatchTokens` says otherwise. */
-export const DEFAULT_MAX_BATCH_TOKENS = 4096;
-
-export interface LoadOptions {
-  /** Threads of the model's own pool (default: the cores this process may use). */
-  threads?: number;
-  /** Longest tokenised pair, special tokens included (default: the model's, at most max_position_embeddings). */
-  maxLength?: number;
-  /** Default cap on the pairs of one predict call (a call may pass its own). */
-  maxPairsPerCall?: number;
-  /** Default cap on the tokens of one predict call, after truncation (a call may pass its own). */
-  maxTokensPerCall?: number;
-  /**
-   * 'int8' runs the encoder's linear layers on int8 weights (quantised at load unless the folder
-   * was written by `crossrank quantize`); 'fp32' refuses such a folder. Default: as stored.
-   */
-  dtype?: Dtype;
-}
 
 export interface PredictOptions {
   /** Upper bound on the tokens of one engine call (pairs are length-sorted, then cut by this budget). */
@@ -60,7 +28,7 @@ export interface PredictOptions {
   activation?: Activation;
   /** `longest_first` (default, as Hugging Face) trims the longer text first; `only_second` keeps the query whole. */
   truncation?: Truncation;
-  /** Called after each batch with the number of pairs scored so far and the total. */
+  /** Called after each batch with the number of pairs done so far and the total. */
   onProgress?: (done: number, total: number) => void;
   /** This call's cap on pairs (default: the model's, set at load). */
   maxPairsPerCall?: number;
@@ -74,7 +42,8 @@ export interface PredictOptions {
   signal?: AbortSignal;
 }
 
-export interface EncodeOptions {
+/** encode()'s options: which hidden states, and predict's options but the activation. */
+export interface EncodeOptions extends Omit<PredictOptions, 'activation'> {
   /**
    * Which hidden states: 0 is the embeddings' output, 1..numHiddenLayers the
    * output of that encoder layer (transformers' `hidden_states[layer]`).
@@ -82,18 +51,6 @@ export interface EncodeOptions {
   layer: number;
   /** 'cls': each pair's [CLS] row (not the pooler's output); 'mean': the mean over all the pair's tokens. */
   pooling: Pooling;
-  /** As in predict. */
-  maxBatchTokens?: number;
-  /** As in predict. */
-  truncation?: Truncation;
-  /** Called after each batch with the number of pairs encoded so far and the total. */
-  onProgress?: (done: number, total: number) => void;
-  /** This call's cap on pairs (default: the model's, set at load). */
-  maxPairsPerCall?: number;
-  /** This call's cap on tokens after truncation (default: the model's, set at load). */
-  maxTokensPerCall?: number;
-  /** As in predict: checked before the call and between batches. */
-  signal?: AbortSignal;
 }
 
 export interface RankOptions extends PredictOptions {
@@ -115,7 +72,7 @@ export interface ModelConfig extends NativeModelConfig {
   path: string;
   /** Label names by index, from config.json's id2label. */
   id2label: Record<number, string>;
-  /** Longest tokenised pair this model instance accepts. */
+  /** Longest tokenized pair this model instance accepts. */
   maxLength: number;
   /** Activation `predict` applies when none is given. */
   defaultActivation: Activation;
@@ -132,14 +89,10 @@ export type Pair = readonly [string, string];
 export class CrossEncoder {
   /** The parsed model configuration. */
   readonly config: Readonly<ModelConfig>;
-  #model: NativeModel;
-  #tokenizer: NativeTokenizer;
-  #disposed = false;
-  readonly #engineQueue = new EngineQueue();
+  readonly #session: ModelSession;
 
-  private constructor(model: NativeModel, tokenizer: NativeTokenizer, config: ModelConfig) {
-    this.#model = model;
-    this.#tokenizer = tokenizer;
+  private constructor(session: ModelSession, config: ModelConfig) {
+    this.#session = session;
     this.config = Object.freeze(config);
   }
 
@@ -153,98 +106,54 @@ export class CrossEncoder {
   static load(path: string | undefined, options?: LoadOptions): CrossEncoder;
   static load(pathOrOptions?: string | LoadOptions, maybeOptions: LoadOptions = {}): CrossEncoder {
     // load() and load(options) load the reranker shipped with the package.
-    const path = typeof pathOrOptions === 'object' && pathOrOptions !== null ? undefined : pathOrOptions;
-    const options = typeof pathOrOptions === 'object' && pathOrOptions !== null ? pathOrOptions : maybeOptions;
-    if (path !== undefined && (typeof path !== 'string' || path.length === 0)) {
-      throw new TypeError(
-        'crossrank: CrossEncoder.load(path): path must be a non-empty string (or left out for the default model)',
-      );
-    }
-    checkOptionsObject(options, 'CrossEncoder.load options');
-    const threads = optionalInteger(options.threads, 'options.threads', 1, 256);
-    const maxLengthOption = optionalInteger(options.maxLength, 'options.maxLength', 4, 1 << 20);
-    const limits = resolveLimits(options, {
-      maxPairsPerCall: DEFAULT_MAX_PAIRS_PER_CALL,
-      maxTokensPerCall: DEFAULT_MAX_TOKENS_PER_CALL,
-    });
-    if (options.dtype !== undefined && typeof options.dtype !== 'string') {
-      throw new TypeError(`crossrank: options.dtype must be 'fp32' or 'int8', got ${describe(options.dtype)}`);
-    }
-    if (options.dtype !== undefined && !DTYPES.includes(options.dtype)) {
-      throw new RangeError(`crossrank: options.dtype must be 'fp32' or 'int8', got ${JSON.stringify(options.dtype)}`);
-    }
-
-    const dir = modelFolder(path ?? defaultModelPath());
-    const model = loadNativeModel(dir, { threads, dtype: options.dtype });
-    try {
-      const tokenizer = loadTokenizer(dir);
-      const config = { ...describeModel(dir, model.config, tokenizer, maxLengthOption), ...limits };
-      return new CrossEncoder(model, tokenizer, config);
-    } catch (error) {
-      model.dispose();
-      throw error;
-    }
+    const optionsFirst = typeof pathOrOptions === 'object' && pathOrOptions !== null;
+    const source = modelSource(optionsFirst ? undefined : pathOrOptions, 'CrossEncoder.load', true);
+    const options = resolveLoadOptions(optionsFirst ? pathOrOptions : maybeOptions, 'CrossEncoder.load', 'maxPairsPerCall');
+    const { session, described } = ModelSession.load(source ?? defaultModelPath(), options, (opened) => ({
+      ...describeModel(opened, options.maxLength),
+      maxPairsPerCall: options.maxItemsPerCall,
+      maxTokensPerCall: options.maxTokensPerCall,
+    }));
+    return new CrossEncoder(session, described);
   }
 
   /** Threads of this model's native pool. */
   get threads(): number {
-    return this.#model.threads;
+    return this.#session.threads;
   }
 
   get disposed(): boolean {
-    return this.#disposed;
+    return this.#session.disposed;
   }
 
   /**
-   * Tokenises pairs as predict does, without running the model: ids and type
+   * Tokenizes pairs as predict does, without running the model: ids and type
    * ids of all pairs back to back, and each pair's length.
    */
   tokenize(pairs: readonly Pair[], options: Pick<PredictOptions, 'truncation'> = {}): EncodedPairs {
-    this.#assertUsable();
-    const { firsts, seconds } = splitPairs(pairs);
+    this.#session.assertUsable();
     const { truncation } = this.#resolvePredictOptions(options);
-    return this.#tokenizer.encodePairs(firsts, seconds, this.config.maxLength, truncation);
+    return this.#session.tokenize(pairItems(pairs, truncation), this.config.maxLength);
   }
 
   /**
    * Scores pairs; resolves to a Float32Array of `pairs.length * numLabels`
-   * scores in input order. Runs off the JS thread. Pairs are tokenised a chunk
+   * scores in input order. Runs off the JS thread. Pairs are tokenized a chunk
    * at a time, so memory does not grow with the number of pairs.
    */
   async predict(pairs: readonly Pair[], options: PredictOptions = {}): Promise<Float32Array> {
-    this.#assertUsable();
-    const { firsts, seconds, resolved } = this.#startCall(pairs, options);
-    const { maxLength } = this.config;
-    const { truncation, signal } = resolved;
-    const scores = await runBatched({
-      ...this.#batchedCall(firsts.length, resolved, this.config.numLabels, 'predict()'),
-      encodeChunk: (start, end) =>
-        this.#tokenizer.encodePairsAsync(firsts.slice(start, end), seconds.slice(start, end), maxLength, truncation),
-      runBatch: (batch) =>
-        this.#engineQueue.run(() => this.#model.run(batch.ids, batch.typeIds, batch.lengths), this.#assertUsable, signal),
-    });
+    this.#session.assertUsable();
+    const resolved = this.#resolvePredictOptions(options);
+    const scores = await this.#session.run(this.#call(pairs, resolved, LOGITS, 'predict()'));
     applyActivation(scores, this.config.numLabels, resolved.activation);
     return scores;
   }
 
   /** `predict` on the calling thread, for scripts. Blocks the event loop while it runs. */
   predictSync(pairs: readonly Pair[], options: PredictOptions = {}): Float32Array {
-    this.#assertUsable();
-    const { firsts, seconds, resolved } = this.#startCall(pairs, options);
-    const { maxLength } = this.config;
-    const { truncation } = resolved;
-    const scores = runBatchedSync({
-      ...this.#batchedCall(firsts.length, resolved, this.config.numLabels, 'predict()'),
-      encodeChunk: (start, end) =>
-        this.#tokenizer.encodePairs(firsts.slice(start, end), seconds.slice(start, end), maxLength, truncation),
-      runBatch: (batch) => {
-        try {
-          return this.#model.runSync(batch.ids, batch.typeIds, batch.lengths);
-        } catch (error) {
-          throw fromEngine(error);
-        }
-      },
-    });
+    this.#session.assertUsable();
+    const resolved = this.#resolvePredictOptions(options);
+    const scores = this.#session.runSync(this.#call(pairs, resolved, LOGITS, 'predict()'));
     applyActivation(scores, this.config.numLabels, resolved.activation);
     return scores;
   }
@@ -256,23 +165,11 @@ export class CrossEncoder {
    * input order. Runs only the layers needed, off the JS thread.
    */
   async encode(pairs: readonly Pair[], options: EncodeOptions): Promise<Float32Array> {
-    this.#assertUsable();
+    this.#session.assertUsable();
     checkOptionsObject(options, 'encode options');
-    const { layer, pooling } = resolveEncodeTarget(options, this.config.numHiddenLayers);
-    const { firsts, seconds, resolved } = this.#startCall(pairs, { ...options, activation: undefined }, 'encode()');
-    const { maxLength } = this.config;
-    const { truncation, signal } = resolved;
-    return runBatched({
-      ...this.#batchedCall(firsts.length, resolved, this.config.hiddenSize, 'encode()'),
-      encodeChunk: (start, end) =>
-        this.#tokenizer.encodePairsAsync(firsts.slice(start, end), seconds.slice(start, end), maxLength, truncation),
-      runBatch: (batch) =>
-        this.#engineQueue.run(
-          () => this.#model.encode(batch.ids, batch.typeIds, batch.lengths, layer, pooling),
-          this.#assertUsable,
-          signal,
-        ),
-    });
+    const hidden = resolveHiddenOutput(options, this.config.numHiddenLayers);
+    const resolved = this.#resolvePredictOptions({ ...options, activation: undefined });
+    return this.#session.run(this.#call(pairs, resolved, hidden, 'encode()'));
   }
 
   /**
@@ -280,7 +177,7 @@ export class CrossEncoder {
    * sentence-transformers' CrossEncoder.rank does. Needs a one-label model.
    */
   async rank(query: string, documents: readonly string[], options: RankOptions = {}): Promise<RankResult[]> {
-    this.#assertUsable();
+    this.#session.assertUsable();
     if (typeof query !== 'string') throw new TypeError(`crossrank: rank(query, documents): query must be a string, got ${describe(query)}`);
     if (!Array.isArray(documents)) {
       throw new TypeError(`crossrank: rank(query, documents): documents must be an array of strings, got ${describe(documents)}`);
@@ -312,14 +209,12 @@ export class CrossEncoder {
 
   /** Frees the native model now; later calls throw DisposedError. Safe to call twice. */
   dispose(): void {
-    if (this.#disposed) return;
-    this.#disposed = true;
-    this.#model.dispose();
+    this.#session.dispose();
   }
 
   // ---- Entry points for schedulers ------------------------------------------
   // lib/server's batcher coalesces pairs of many requests into shared engine
-  // batches, so it tokenises and runs batches itself instead of calling predict.
+  // batches, so it tokenizes and runs batches itself instead of calling predict.
 
   /**
    * `tokenize` off the JS thread. `maxLength` (default: the model's) may be set
@@ -329,11 +224,11 @@ export class CrossEncoder {
     pairs: readonly Pair[],
     options: Pick<PredictOptions, 'truncation'> & { maxLength?: number } = {},
   ): Promise<EncodedPairs> {
-    this.#assertUsable();
-    const { firsts, seconds } = splitPairs(pairs);
+    this.#session.assertUsable();
     const { truncation } = this.#resolvePredictOptions({ truncation: options.truncation });
+    const items = pairItems(pairs, truncation);
     const maxLength = optionalInteger(options.maxLength, 'options.maxLength', 4, 1 << 20) ?? this.config.maxLength;
-    return this.#tokenizer.encodePairsAsync(firsts, seconds, maxLength, truncation);
+    return this.#session.tokenizeAsync(items, maxLength);
   }
 
   /**
@@ -342,42 +237,21 @@ export class CrossEncoder {
    * `numLabels` per pair in batch order. Queued behind other engine calls.
    */
   runBatch(ids: Uint32Array, typeIds: Uint8Array, lengths: Uint32Array): Promise<Float32Array> {
-    this.#assertUsable();
-    return this.#engineQueue.run(() => this.#model.run(ids, typeIds, lengths), this.#assertUsable);
+    return this.#session.forward({ ids, typeIds, lengths }, LOGITS);
   }
 
-  // An arrow function: it is handed to the shared batching code.
-  readonly #assertUsable = (): void => {
-    if (this.#disposed) throw new DisposedError();
-  };
-
-  /** Checks options and the pair cap. */
-  #startCall(pairs: readonly Pair[], options: PredictOptions, method = 'predict()') {
-    const resolved = this.#resolvePredictOptions(options);
-    // Before splitting, so an oversized call costs nothing.
-    if (Array.isArray(pairs)) checkItemLimit(pairs.length, pairCaps(resolved, method));
-    const { firsts, seconds } = splitPairs(pairs);
-    resolved.signal?.throwIfAborted();
-    return { firsts, seconds, resolved };
-  }
-
-  /** The parts of a batched call that every method shares. */
-  #batchedCall(
-    count: number,
-    resolved: ResolvedPredictOptions,
-    rowWidth: number,
-    method: string,
-  ): Omit<AsyncBatchedCall, 'encodeChunk' | 'runBatch'> {
+  /** One call's work for the session. */
+  #call(pairs: readonly Pair[], resolved: ResolvedPredictOptions, output: Output, method: string): SessionCall {
+    const { truncation, maxBatchTokens, signal, onProgress } = resolved;
     return {
-      count,
+      input: pairs,
+      items: () => pairItems(pairs, truncation),
+      output,
       maxLength: this.config.maxLength,
       caps: pairCaps(resolved, method),
-      maxBatchTokens: resolved.maxBatchTokens,
-      rowWidth,
-      vocabulary: this.config,
-      signal: resolved.signal,
-      onProgress: resolved.onProgress,
-      assertUsable: this.#assertUsable,
+      maxBatchTokens,
+      signal,
+      onProgress,
     };
   }
 
@@ -410,7 +284,7 @@ type ResolvedPredictOptions = Required<Omit<PredictOptions, 'onProgress' | 'sign
   Pick<PredictOptions, 'onProgress' | 'signal'>;
 
 /** encode()'s layer and pooling, checked against the model. */
-function resolveEncodeTarget(options: EncodeOptions, numHiddenLayers: number): { layer: number; pooling: Pooling } {
+function resolveHiddenOutput(options: EncodeOptions, numHiddenLayers: number): Output {
   const { layer } = options;
   if (typeof layer !== 'number' || !Number.isInteger(layer)) {
     throw new TypeError(`crossrank: options.layer must be an integer, got ${describe(layer)}`);
@@ -421,7 +295,7 @@ function resolveEncodeTarget(options: EncodeOptions, numHiddenLayers: number): {
         `num_hidden_layers), got ${layer}`,
     );
   }
-  return { layer, pooling: oneOf(options.pooling, 'options.pooling', POOLINGS) };
+  return { kind: 'hidden', layer, pooling: oneOf(options.pooling, 'options.pooling', POOLINGS) };
 }
 
 /** The call caps in options (load or predict), each falling back to its default. */
@@ -436,12 +310,9 @@ function resolveLimits(options: Partial<CallLimits>, defaults: CallLimits): Call
   };
 }
 
-function describeModel(
-  dir: string,
-  native: NativeModelConfig,
-  tokenizer: NativeTokenizer,
-  maxLengthOption: number | undefined,
-): Omit<ModelConfig, keyof CallLimits> {
+/** What the folder says beyond the engine's config: labels, the default activation, the longest pair. */
+function describeModel(session: ModelSession, maxLengthOption: number | undefined): Omit<ModelConfig, keyof CallLimits> {
+  const { dir, native } = session;
   const configPath = join(dir, 'config.json');
   // The engine has already read and checked config.json; this reads the
   // fields it does not need (labels, the sentence-transformers activation).
@@ -458,31 +329,19 @@ function describeModel(
   const chosen = defaultActivation(raw, native.numLabels);
   if ('error' in chosen) throw new ModelLoadError(`crossrank: ${configPath}: ${chosen.error}`, dir);
 
-  const positions = native.maxSequenceLength;
-  let maxLength: number;
-  if (maxLengthOption !== undefined) {
-    if (maxLengthOption > positions) {
-      throw new RangeError(
-        `crossrank: options.maxLength ${maxLengthOption} exceeds this model's max_position_embeddings (${native.maxPositionEmbeddings})${positions < native.maxPositionEmbeddings ? ` less the positions before pad_token_id + 1: ${positions}` : ''}`,
-      );
-    }
-    maxLength = maxLengthOption;
-  } else {
-    maxLength = Math.min(tokenizer.modelMaxLength ?? positions, positions);
-  }
-
   return {
     ...native,
     architectures: [...native.architectures],
     path: dir,
     id2label,
-    maxLength,
+    maxLength: resolveMaxLength(maxLengthOption, session.tokenizerMaxLength, native.maxSequenceLength),
     defaultActivation: chosen.activation,
-    tokenizerSource: tokenizer.source,
+    tokenizerSource: session.tokenizerSource,
   };
 }
 
-function splitPairs(pairs: readonly Pair[]): { firsts: string[]; seconds: string[] } {
+/** Checks pairs and splits them for the tokenizer. */
+function pairItems(pairs: readonly Pair[], truncation: Truncation): Items {
   if (!Array.isArray(pairs)) {
     throw new TypeError(`crossrank: pairs must be an array of [string, string], got ${describe(pairs)}`);
   }
@@ -499,5 +358,5 @@ function splitPairs(pairs: readonly Pair[]): { firsts: string[]; seconds: string
     firsts[i] = first;
     seconds[i] = second;
   }
-  return { firsts, seconds };
+  return { kind: 'pairs', firsts, seconds, truncation };
 }

@@ -49,8 +49,8 @@ export interface NativeModel {
   /** The pooler's output (tanh(dense([CLS]))), n x hiddenSize, on the calling thread. */
   pooledSync(ids: Uint32Array, typeIds: Uint8Array, lengths: Uint32Array): Float32Array;
   /** Each sequence's hidden states after `layer` (0: the embeddings), pooled; n x hiddenSize. */
-  encode(ids: Uint32Array, typeIds: Uint8Array, lengths: Uint32Array, layer: number, pooling: Pooling): Promise<Float32Array>;
-  encodeSync(ids: Uint32Array, typeIds: Uint8Array, lengths: Uint32Array, layer: number, pooling: Pooling): Float32Array;
+  hidden(ids: Uint32Array, typeIds: Uint8Array, lengths: Uint32Array, layer: number, pooling: Pooling): Promise<Float32Array>;
+  hiddenSync(ids: Uint32Array, typeIds: Uint8Array, lengths: Uint32Array, layer: number, pooling: Pooling): Float32Array;
   dispose(): void;
 }
 
@@ -79,16 +79,16 @@ export type Truncation = 'longest_first' | 'only_second';
 export interface NativeTokenizer {
   readonly source: string;
   readonly modelMaxLength: number | null;
-  encodePairs(firsts: string[], seconds: string[], maxLength: number, truncation: Truncation): EncodedPairs;
-  encodePairsAsync(
+  tokenizePairs(firsts: string[], seconds: string[], maxLength: number, truncation: Truncation): EncodedPairs;
+  tokenizePairsAsync(
     firsts: string[],
     seconds: string[],
     maxLength: number,
     truncation: Truncation,
   ): Promise<EncodedPairs>;
   /** Each text alone, `[CLS] text [SEP]`, type ids 0, cut to maxLength tokens. */
-  encodeTexts(texts: string[], maxLength: number): EncodedPairs;
-  encodeTextsAsync(texts: string[], maxLength: number): Promise<EncodedPairs>;
+  tokenizeTexts(texts: string[], maxLength: number): EncodedPairs;
+  tokenizeTextsAsync(texts: string[], maxLength: number): Promise<EncodedPairs>;
 }
 
 interface TokenizerAddon {

@@ -1,30 +1,13 @@
 /** The public bi-encoder API: load a sentence-transformers folder, embed texts. */
-import { type SyncBatchedCall, EngineQueue, fromEngine, runBatched, runBatchedSync } from './batched-run.js';
-import { type CallCaps, checkItemLimit, DEFAULT_MAX_TEXTS_PER_CALL, DEFAULT_MAX_TOKENS_PER_CALL } from './call-limits.js';
-import { DEFAULT_MAX_BATCH_TOKENS, DTYPES } from './cross-encoder.js';
-import { DisposedError } from './errors.js';
-import { loadNativeModel, loadTokenizer, modelFolder } from './model-folder.js';
-import type { Dtype, EncodedPairs, NativeModel, NativeModelConfig, NativeTokenizer, Pooling } from './native.js';
+import { type CallCaps, DEFAULT_MAX_BATCH_TOKENS } from './call-limits.js';
+import { modelSource, resolveLoadOptions, resolveMaxLength, type SentenceEncoderLoadOptions } from './load-options.js';
+import { type Items, ModelSession, type Output, type SessionCall } from './model-session.js';
+import type { EncodedPairs, NativeModelConfig, Pooling } from './native.js';
 import { readSentenceModules } from './sentence-config.js';
 import { checkOptionsObject, describe, optionalInteger, optionalSignal } from './validation.js';
 
 export { DEFAULT_MAX_TEXTS_PER_CALL } from './call-limits.js';
-
-export interface SentenceEncoderLoadOptions {
-  /** Threads of the model's own pool (default: the cores this process may use). */
-  threads?: number;
-  /**
-   * Longest tokenised text, special tokens included (default: sentence_bert_config.json's
-   * max_seq_length, else max_position_embeddings; at most max_position_embeddings).
-   */
-  maxLength?: number;
-  /** Default cap on the texts of one embed call (a call may pass its own). */
-  maxTextsPerCall?: number;
-  /** Default cap on the tokens of one embed call, after truncation (a call may pass its own). */
-  maxTokensPerCall?: number;
-  /** As CrossEncoder.load's: 'int8' runs the encoder's linear layers in int8. */
-  dtype?: Dtype;
-}
+export type { SentenceEncoderLoadOptions } from './load-options.js';
 
 export interface EmbedOptions {
   /** L2-normalise each embedding (default: true iff modules.json ends with a Normalize module). */
@@ -44,7 +27,7 @@ export interface EmbedOptions {
 export interface SentenceEncoderConfig extends NativeModelConfig {
   /** Absolute path of the model folder. */
   path: string;
-  /** Longest tokenised text this instance accepts; longer texts are cut from the end. */
+  /** Longest tokenized text this instance accepts; longer texts are cut from the end. */
   maxLength: number;
   /** How token vectors become one embedding: 'mean' over the text's tokens or its 'cls' row. */
   pooling: Pooling;
@@ -52,7 +35,7 @@ export interface SentenceEncoderConfig extends NativeModelConfig {
   poolingSource: string;
   /** What embed does when its `normalize` option is absent. */
   normalize: boolean;
-  /** Texts are lower-cased before tokenising (sentence_bert_config.json's do_lower_case). */
+  /** Texts are lower-cased before tokenizing (sentence_bert_config.json's do_lower_case). */
   doLowerCase: boolean;
   /** Which tokenizer file was loaded: tokenizer.json, or vocab.txt. */
   tokenizerSource: string;
@@ -71,15 +54,14 @@ interface ResolvedEmbedOptions {
 export class SentenceEncoder {
   /** The parsed model configuration. */
   readonly config: Readonly<SentenceEncoderConfig>;
-  #model: NativeModel;
-  #tokenizer: NativeTokenizer;
-  #disposed = false;
-  readonly #engineQueue = new EngineQueue();
+  readonly #session: ModelSession;
+  /** Pooled hidden states after the last layer: what sentence-transformers' Transformer and Pooling modules give. */
+  readonly #output: Output;
 
-  private constructor(model: NativeModel, tokenizer: NativeTokenizer, config: SentenceEncoderConfig) {
-    this.#model = model;
-    this.#tokenizer = tokenizer;
+  private constructor(session: ModelSession, config: SentenceEncoderConfig) {
+    this.#session = session;
     this.config = Object.freeze(config);
+    this.#output = { kind: 'hidden', layer: config.numHiddenLayers, pooling: config.pooling };
   }
 
   /**
@@ -89,53 +71,26 @@ export class SentenceEncoder {
    * Synchronous: the weights are mapped and prepared once here.
    */
   static load(path: string, options: SentenceEncoderLoadOptions = {}): SentenceEncoder {
-    if (typeof path !== 'string' || path.length === 0) {
-      throw new TypeError('crossrank: SentenceEncoder.load(path): path must be a non-empty string');
-    }
-    checkOptionsObject(options, 'SentenceEncoder.load options');
-    const threads = optionalInteger(options.threads, 'options.threads', 1, 256);
-    const maxLengthOption = optionalInteger(options.maxLength, 'options.maxLength', 4, 1 << 20);
-    const maxTextsPerCall =
-      optionalInteger(options.maxTextsPerCall, 'options.maxTextsPerCall', 1, Number.MAX_SAFE_INTEGER) ??
-      DEFAULT_MAX_TEXTS_PER_CALL;
-    const maxTokensPerCall =
-      optionalInteger(options.maxTokensPerCall, 'options.maxTokensPerCall', 1, Number.MAX_SAFE_INTEGER) ??
-      DEFAULT_MAX_TOKENS_PER_CALL;
-    if (options.dtype !== undefined && !DTYPES.includes(options.dtype)) {
-      const error = typeof options.dtype === 'string' ? RangeError : TypeError;
-      throw new error(`crossrank: options.dtype must be 'fp32' or 'int8', got ${describe(options.dtype)}`);
-    }
-
-    const dir = modelFolder(path);
-    const model = loadNativeModel(dir, { threads, dtype: options.dtype, encoderOnly: true });
-    try {
-      const native = model.config;
+    const source = modelSource(path, 'SentenceEncoder.load', false)!;
+    const resolved = resolveLoadOptions(options, 'SentenceEncoder.load', 'maxTextsPerCall');
+    const { session, described } = ModelSession.load(source, { ...resolved, encoderOnly: true }, (opened) => {
+      const { dir, native } = opened;
       const modules = readSentenceModules(dir, native.hiddenSize);
-      const positions = native.maxSequenceLength;
-      if (maxLengthOption !== undefined && maxLengthOption > positions) {
-        throw new RangeError(
-          `crossrank: options.maxLength ${maxLengthOption} exceeds this model's max_position_embeddings (${native.maxPositionEmbeddings})${positions < native.maxPositionEmbeddings ? ` less the positions before pad_token_id + 1: ${positions}` : ''}`,
-        );
-      }
-      const tokenizer = loadTokenizer(dir);
-      const config: SentenceEncoderConfig = {
+      return {
         ...native,
         architectures: [...native.architectures],
         path: dir,
-        maxLength: maxLengthOption ?? Math.min(modules.maxSeqLength ?? positions, positions),
+        maxLength: resolveMaxLength(resolved.maxLength, modules.maxSeqLength, native.maxSequenceLength),
         pooling: modules.pooling,
         poolingSource: modules.poolingSource,
         normalize: modules.normalize,
         doLowerCase: modules.doLowerCase,
-        tokenizerSource: tokenizer.source,
-        maxTextsPerCall,
-        maxTokensPerCall,
+        tokenizerSource: opened.tokenizerSource,
+        maxTextsPerCall: resolved.maxItemsPerCall,
+        maxTokensPerCall: resolved.maxTokensPerCall,
       };
-      return new SentenceEncoder(model, tokenizer, config);
-    } catch (error) {
-      model.dispose();
-      throw error;
-    }
+    });
+    return new SentenceEncoder(session, described);
   }
 
   /** Length of each embedding (the model's hidden size). */
@@ -149,17 +104,17 @@ export class SentenceEncoder {
 
   /** Threads of this model's native pool. */
   get threads(): number {
-    return this.#model.threads;
+    return this.#session.threads;
   }
 
   get disposed(): boolean {
-    return this.#disposed;
+    return this.#session.disposed;
   }
 
-  /** Tokenises texts as embed does, without running the model. */
+  /** Tokenizes texts as embed does, without running the model. */
   tokenize(texts: readonly string[]): EncodedPairs {
-    this.#assertUsable();
-    return this.#tokenizer.encodeTexts(this.#prepare(texts), this.config.maxLength);
+    this.#session.assertUsable();
+    return this.#session.tokenize(this.#textItems(texts), this.config.maxLength);
   }
 
   /**
@@ -167,86 +122,50 @@ export class SentenceEncoder {
    * row-major, in input order. Runs off the JS thread, a chunk of texts at a time.
    */
   async embed(texts: readonly string[], options: EmbedOptions = {}): Promise<Float32Array> {
-    this.#assertUsable();
-    const { prepared, resolved } = this.#startCall(texts, options);
-    const { maxLength, pooling, numHiddenLayers } = this.config;
-    const { signal } = resolved;
-    const embeddings = await runBatched({
-      ...this.#batchedCall(prepared.length, resolved),
-      encodeChunk: (start, end) => this.#tokenizer.encodeTextsAsync(prepared.slice(start, end), maxLength),
-      runBatch: (batch) =>
-        this.#engineQueue.run(
-          () => this.#model.encode(batch.ids, batch.typeIds, batch.lengths, numHiddenLayers, pooling),
-          this.#assertUsable,
-          signal,
-        ),
-    });
+    this.#session.assertUsable();
+    const resolved = this.#resolveEmbedOptions(options);
+    const embeddings = await this.#session.run(this.#call(texts, resolved));
     if (resolved.normalize) normalizeRows(embeddings, this.dimension);
     return embeddings;
   }
 
   /** `embed` on the calling thread, for scripts. Blocks the event loop while it runs. */
   embedSync(texts: readonly string[], options: EmbedOptions = {}): Float32Array {
-    this.#assertUsable();
-    const { prepared, resolved } = this.#startCall(texts, options);
-    const { maxLength, pooling, numHiddenLayers } = this.config;
-    const embeddings = runBatchedSync({
-      ...this.#batchedCall(prepared.length, resolved),
-      encodeChunk: (start, end) => this.#tokenizer.encodeTexts(prepared.slice(start, end), maxLength),
-      runBatch: (batch) => {
-        try {
-          return this.#model.encodeSync(batch.ids, batch.typeIds, batch.lengths, numHiddenLayers, pooling);
-        } catch (error) {
-          throw fromEngine(error);
-        }
-      },
-    });
+    this.#session.assertUsable();
+    const resolved = this.#resolveEmbedOptions(options);
+    const embeddings = this.#session.runSync(this.#call(texts, resolved));
     if (resolved.normalize) normalizeRows(embeddings, this.dimension);
     return embeddings;
   }
 
   /** Frees the native model now; later calls throw DisposedError. Safe to call twice. */
   dispose(): void {
-    if (this.#disposed) return;
-    this.#disposed = true;
-    this.#model.dispose();
+    this.#session.dispose();
   }
 
-  // An arrow function: it is handed to the shared batching code.
-  readonly #assertUsable = (): void => {
-    if (this.#disposed) throw new DisposedError();
-  };
-
-  #startCall(texts: readonly string[], options: EmbedOptions) {
-    const resolved = this.#resolveEmbedOptions(options);
-    // Before checking each text, so an oversized call costs nothing.
-    if (Array.isArray(texts)) checkItemLimit(texts.length, resolved.caps);
-    const prepared = this.#prepare(texts);
-    resolved.signal?.throwIfAborted();
-    return { prepared, resolved };
+  /** One call's work for the session. */
+  #call(texts: readonly string[], resolved: ResolvedEmbedOptions): SessionCall {
+    const { caps, maxBatchTokens, signal, onProgress } = resolved;
+    return {
+      input: texts,
+      items: () => this.#textItems(texts),
+      output: this.#output,
+      maxLength: this.config.maxLength,
+      caps,
+      maxBatchTokens,
+      signal,
+      onProgress,
+    };
   }
 
   /** The texts as the tokenizer gets them: checked, copied, lower-cased if the model says so. */
-  #prepare(texts: readonly string[]): string[] {
+  #textItems(texts: readonly string[]): Items {
     if (!Array.isArray(texts)) throw new TypeError(`crossrank: texts must be an array of strings, got ${describe(texts)}`);
-    return texts.map((text: unknown, i) => {
+    const prepared = texts.map((text: unknown, i) => {
       if (typeof text !== 'string') throw new TypeError(`crossrank: texts[${i}] must be a string, got ${describe(text)}`);
       return this.config.doLowerCase ? text.toLowerCase() : text;
     });
-  }
-
-  #batchedCall(count: number, resolved: ResolvedEmbedOptions): Omit<SyncBatchedCall, 'encodeChunk' | 'runBatch'> {
-    return {
-      count,
-      maxLength: this.config.maxLength,
-      caps: resolved.caps,
-      maxBatchTokens: resolved.maxBatchTokens,
-      rowWidth: this.dimension,
-      vocabulary: this.config,
-      signal: resolved.signal,
-      onProgress: resolved.onProgress,
-      assertUsable: this.#assertUsable,
-    };
+    return { kind: 'texts', texts: prepared };
   }
 
   #resolveEmbedOptions(options: EmbedOptions): ResolvedEmbedOptions {

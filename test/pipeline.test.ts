@@ -7,6 +7,7 @@ import test from 'ava';
 
 import { CrossEncoder, DocumentIndex, retrieveAndRerank, SentenceEncoder, type TextEmbedder } from '../lib/index.js';
 import { minilmAvailable, minilmDir, repoRoot, sentenceMinilmAvailable, sentenceMinilmDir } from './helpers/fixtures.js';
+import { SAME_ENGINE_TOL } from './helpers/tolerances.js';
 
 /**
  * A bi-encoder stand-in whose embeddings are known exactly: each text maps to
@@ -163,5 +164,5 @@ test('search: the CLI retrieves with all-MiniLM-L6-v2 and reranks with the shipp
     out.results.map((r) => r.index),
     reranked.map((r) => nearest[r.index]!.index),
   );
-  for (const r of out.results) t.true(Math.abs(r.retrievalScore - nearest[r.retrievalRank]!.score) < 1e-6);
+  for (const r of out.results) t.true(Math.abs(r.retrievalScore - nearest[r.retrievalRank]!.score) < SAME_ENGINE_TOL);
 });

@@ -6,6 +6,7 @@ mod bert;
 pub mod config;
 pub mod encode;
 pub mod error;
+pub mod error_codes;
 pub mod load;
 mod node;
 

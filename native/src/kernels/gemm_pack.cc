@@ -16,4 +16,28 @@ void pack_column_panels(const float* w, int n, int k, int nr, const char* packed
   }
 }
 
+std::size_t int8_panel_bytes(int n, int k, int nr) {
+  const std::size_t kp = static_cast<std::size_t>(k + kQuantBlock - 1) / kQuantBlock * kQuantBlock;
+  return static_cast<std::size_t>((n + nr - 1) / nr) * nr * kp;
+}
+
+void pack_int8_panels(const std::int8_t* q, const float* scales, int n, int k, int nr, int group,
+                      const char* packed_for, PackedWeights* out) {
+  const std::size_t kp = static_cast<std::size_t>(k + kQuantBlock - 1) / kQuantBlock * kQuantBlock;
+  out->n = n;
+  out->k = k;
+  out->data.clear();
+  out->packed_for = packed_for;
+  out->scales.assign(scales, scales + n);
+  out->qdata.assign(int8_panel_bytes(n, k, nr), 0);
+  for (int j = 0; j < n; ++j) {
+    std::int8_t* panel = out->qdata.data() + static_cast<std::size_t>(j / nr) * nr * kp;
+    const std::int8_t* row = q + static_cast<std::size_t>(j) * k;
+    for (int p = 0; p < k; ++p) {
+      panel[static_cast<std::size_t>(p / group) * group * nr + (j % nr) * group + p % group] =
+          row[p];
+    }
+  }
+}
+
 }  // namespace crossrank::kernels

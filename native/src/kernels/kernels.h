@@ -1,5 +1,6 @@
 // The kernel contract: every op the BERT forward pass needs, as a table of
-// function pointers filled once for the CPU we run on (see dispatch.cc).
+// function pointers filled once for the CPU we run on (see dispatch.cc; the
+// list of tables and of the ISA behind each op is kernels/ops.h).
 // kernels/ref/ holds a scalar reference of each op; ISA folders hold faster
 // versions with the same contract. Only files under an ISA folder are
 // compiled with that ISA's flags.
@@ -65,8 +66,12 @@ struct GemmArgs {
 //        self-attention, or elsewhere when only some rows are queried (the
 //        last layer needs only the [CLS] row).
 //   out: num_queries rows, row stride ld_out, num_heads * head_dim wide.
-// Computes, for head h, softmax(q_h k_h^T * scale) v_h. No mask, no padding:
-// every query attends to every token of the sequence.
+// Computes, for head h, softmax(q_h k_h^T * scale) v_h. No padding: every
+// query attends to every token of the sequence, or, with a sliding window
+// (window > 0, as ModernBERT's local layers), only to the keys within
+// window / 2 positions of its own: key j for the query at sequence position
+// p when |p - j| <= window / 2 (query row r is at position
+// query_position + r).
 struct AttentionArgs {
   const float* qkv = nullptr;
   int ld_qkv = 0;
@@ -80,7 +85,22 @@ struct AttentionArgs {
   int head_dim = 0;
   float scale = 0.f;
   float* scratch = nullptr;  // at least attention_scratch_floats(seq_len, head_dim)
+  int window = 0;            // 0: every key; else keys within window / 2 of the query
+  int query_position = 0;    // sequence position of query row 0 (used with a window)
 };
+
+// The keys [begin, end) the query at sequence position `position` attends to.
+struct KeyRange {
+  int begin;
+  int end;
+};
+inline KeyRange attended_keys(const AttentionArgs& args, int position) {
+  if (args.window <= 0) return {0, args.seq_len};
+  const int half = args.window / 2;
+  const int begin = position - half < 0 ? 0 : position - half;
+  const int end = position + half + 1 > args.seq_len ? args.seq_len : position + half + 1;
+  return {begin, end};
+}
 
 std::size_t attention_scratch_floats(int seq_len, int head_dim);
 
@@ -131,6 +151,19 @@ struct KernelTable {
   // c = epilogue((sum over blocks of float(dot_b) * block_scale_b) * scales[j]).
   void (*qgemm)(const GemmArgs& args, int row_begin, int row_end, int col_begin,
                 int col_end) = nullptr;
+
+  // --- provenance -------------------------------------------------------
+  // The isa of the table whose code runs each op: this table's own, or that
+  // of the table it borrows the op from (kernels/ops.h lists both).
+  struct Implementations {
+    const char* gemm = nullptr;
+    const char* qgemm = nullptr;
+    const char* add_layernorm = nullptr;
+    const char* gelu_erf = nullptr;
+    const char* tanh = nullptr;
+    const char* attention = nullptr;
+  };
+  Implementations implemented_by;
 };
 
 // Symmetric quantisation shared by every int8 path (and so exact across

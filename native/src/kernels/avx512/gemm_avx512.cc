@@ -16,12 +16,12 @@
 // this), so choosing this table changes speed only.
 #include <immintrin.h>
 
-#include <algorithm>
 #include <cstdint>
 
-#include "kernels/avx2/vmath.h"
-#include "kernels/avx512/avx512_kernels.h"
+#include "kernels/gemm_driver.h"
 #include "kernels/gemm_pack.h"
+#include "kernels/ops.h"
+#include "kernels/x86/vmath.h"
 
 // GCC 12's AVX-512 headers build their cast and extract intrinsics on an
 // "undefined" vector, which -Wmaybe-uninitialized reports at every use.
@@ -32,30 +32,22 @@
 namespace crossrank::kernels::avx512 {
 namespace {
 
-constexpr int kMr = kGemmMr;
 constexpr int kNr = kGemmNr;
 // Rows per block, for reuse of each panel of W from L2 (36 strips of 8).
 constexpr int kMc = 288;
 
-struct Tile {
-  const float* bias;      // at the tile's first column, or null
-  const float* residual;  // at the tile's first row and column, or null
-  std::size_t ldr;
-  Epilogue epilogue;
-};
-
 // GELU on both 256-bit halves with the AVX2 kernel's code, so that the
 // two tables agree bit for bit.
 inline __m512 gelu_halves(__m512 v) {
-  const __m256 lo = avx2::gelu_ps(_mm512_castps512_ps256(v));
-  const __m256 hi = avx2::gelu_ps(_mm512_castps512_ps256(_mm512_shuffle_f32x4(v, v, 0xEE)));
+  const __m256 lo = x86::gelu_ps(_mm512_castps512_ps256(v));
+  const __m256 hi = x86::gelu_ps(_mm512_castps512_ps256(_mm512_shuffle_f32x4(v, v, 0xEE)));
   // Lanes 0-3 of the first operand's 128-bit blocks (0, 1) then the second's.
   return _mm512_shuffle_f32x4(_mm512_zextps256_ps512(lo), _mm512_zextps256_ps512(hi), 0x44);
 }
 
 template <int MR>
 inline void ukernel(int k, const float* a, std::size_t lda, const float* w, float* c,
-                    std::size_t ldc, const Tile& t, __mmask16 m0, __mmask16 m1) {
+                    std::size_t ldc, const GemmTile& t, __mmask16 m0, __mmask16 m1) {
   __m512 acc0[MR], acc1[MR];
 #pragma GCC unroll 8
   for (int r = 0; r < MR; ++r) acc0[r] = acc1[r] = _mm512_setzero_ps();
@@ -112,48 +104,33 @@ inline void ukernel(int k, const float* a, std::size_t lda, const float* w, floa
   }
 }
 
+// The micro-kernel as the GEMM driver (kernels/gemm_driver.h) calls it.
+struct MicroKernel {
+  static constexpr int kMr = kGemmMr;
+  static constexpr int kNr = kGemmNr;
+  static int row_block(int /*k*/) { return kMc; }
+  // Lanes of the panel's two zmm columns that hold valid columns.
+  struct Columns {
+    __mmask16 m0, m1;
+  };
+  static Columns columns(int nv) {
+    const __mmask16 m0 = nv >= 16 ? 0xFFFF : static_cast<__mmask16>((1u << nv) - 1);
+    const __mmask16 m1 = nv >= 32 ? 0xFFFF
+                         : nv > 16 ? static_cast<__mmask16>((1u << (nv - 16)) - 1)
+                                   : 0;
+    return {m0, m1};
+  }
+  // Masked loads of columns past the tile read nothing: one tile for all.
+  static constexpr bool kFullTiles = false;
+  template <int MR, bool /*kFull*/>
+  static void tile(int k, const float* a, std::size_t lda, const float* w, float* c,
+                   std::size_t ldc, const GemmTile& t, const Columns& cols) {
+    ukernel<MR>(k, a, lda, w, c, ldc, t, cols.m0, cols.m1);
+  }
+};
+
 }  // namespace
 
-void gemm_pack(const float* w, int n, int k, PackedWeights* out) {
-  pack_column_panels(w, n, k, kNr, kGemmName, out);
-}
-
-void gemm(const GemmArgs& args, int row_begin, int row_end, int col_begin, int col_end) {
-  const int k = args.w->k;
-  const std::size_t lda = args.lda, ldc = args.ldc, ldr = args.ldr;
-  const float* packed = args.w->data.data();
-
-  for (int ib = row_begin; ib < row_end; ib += kMc) {
-    const int ie = std::min(row_end, ib + kMc);
-    for (int j = col_begin; j < col_end; j += kNr) {
-      const int nv = std::min(kNr, col_end - j);
-      const __mmask16 m0 = nv >= 16 ? 0xFFFF : static_cast<__mmask16>((1u << nv) - 1);
-      const __mmask16 m1 = nv >= 32 ? 0xFFFF
-                           : nv > 16 ? static_cast<__mmask16>((1u << (nv - 16)) - 1)
-                                     : 0;
-      const float* panel = packed + static_cast<std::size_t>(j / kNr) * kNr * k;
-      for (int i = ib; i < ie; i += kMr) {
-        Tile t;
-        t.epilogue = args.epilogue;
-        t.bias = args.epilogue == Epilogue::kNone ? nullptr : args.bias + j;
-        t.residual = args.epilogue == Epilogue::kBiasResidual ? args.residual + i * ldr + j
-                                                              : nullptr;
-        t.ldr = ldr;
-        const float* a = args.a + i * lda;
-        float* c = args.c + i * ldc + j;
-        switch (std::min(kMr, ie - i)) {
-          case 8: ukernel<8>(k, a, lda, panel, c, ldc, t, m0, m1); break;
-          case 7: ukernel<7>(k, a, lda, panel, c, ldc, t, m0, m1); break;
-          case 6: ukernel<6>(k, a, lda, panel, c, ldc, t, m0, m1); break;
-          case 5: ukernel<5>(k, a, lda, panel, c, ldc, t, m0, m1); break;
-          case 4: ukernel<4>(k, a, lda, panel, c, ldc, t, m0, m1); break;
-          case 3: ukernel<3>(k, a, lda, panel, c, ldc, t, m0, m1); break;
-          case 2: ukernel<2>(k, a, lda, panel, c, ldc, t, m0, m1); break;
-          default: ukernel<1>(k, a, lda, panel, c, ldc, t, m0, m1); break;
-        }
-      }
-    }
-  }
-}
+CROSSRANK_DEFINE_GEMM(MicroKernel)
 
 }  // namespace crossrank::kernels::avx512
