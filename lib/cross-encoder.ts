@@ -444,7 +444,7 @@ function describeModel(session: ModelSession, maxLengthOption: number | undefine
     architectures: [...native.architectures],
     path: dir,
     id2label,
-    maxLength: resolveMaxLength(maxLengthOption, session.tokenizerMaxLength, native.maxPositionEmbeddings),
+    maxLength: resolveMaxLength(maxLengthOption, session.tokenizerMaxLength, native.maxSequenceLength),
     defaultActivation: chosen.activation,
     tokenizerSource: session.tokenizerSource,
     name,

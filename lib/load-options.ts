@@ -117,7 +117,8 @@ function checkDtype(dtype: unknown): Dtype | undefined {
 /**
  * The longest input a model instance accepts: the maxLength option when
  * given, else the folder's own limit (`folderLimit`, e.g. the tokenizer's
- * model_max_length), never above max_position_embeddings.
+ * model_max_length), never above the positions the model has
+ * (`positions`: max_position_embeddings, less pad_token_id + 1 for RoBERTa).
  */
 export function resolveMaxLength(option: number | undefined, folderLimit: number | null | undefined, positions: number): number {
   if (option === undefined) return Math.min(folderLimit ?? positions, positions);

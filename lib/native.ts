@@ -25,6 +25,8 @@ export interface NativeModelConfig {
   vocabSize: number;
   typeVocabSize: number;
   maxPositionEmbeddings: number;
+  /** The longest sequence the positions allow (RoBERTa's start at pad_token_id + 1). */
+  maxSequenceLength: number;
   numLabels: number;
   layerNormEps: number;
   hiddenAct: string;

@@ -235,7 +235,7 @@ function describeSentenceModel(session: ModelSession, resolved: ResolvedLoadOpti
     path: dir,
     name,
     commit,
-    maxLength: resolveMaxLength(resolved.maxLength, modules.maxSeqLength, native.maxPositionEmbeddings),
+    maxLength: resolveMaxLength(resolved.maxLength, modules.maxSeqLength, native.maxSequenceLength),
     pooling: modules.pooling,
     poolingSource: modules.poolingSource,
     normalize: modules.normalize,

@@ -1,12 +1,15 @@
 /**
  * CrossEncoder#encode: pooled hidden states after any layer, against
  * transformers' output_hidden_states (hidden_states[layer]) on the committed
- * tiny model and the MiniLM-L6 cross-encoder, and its argument checks.
+ * tiny models (BERT, XLM-R, RoBERTa, ELECTRA) and the MiniLM-L6 cross-encoder, and its
+ * argument checks.
  */
+import { join } from 'node:path';
+
 import test, { type ExecutionContext } from 'ava';
 
 import { CrossEncoder, DisposedError } from '../lib/index.js';
-import { minilmAvailable, minilmDir, sharedDataAvailable, tinyDir } from './helpers/fixtures.js';
+import { fixturesDir, minilmAvailable, minilmDir, sharedDataAvailable, tinyDir } from './helpers/fixtures.js';
 import { type HiddenGoldenFile, loadHiddenGoldens, maxAbsDiff, resolveText } from './helpers/goldens.js';
 import { HIDDEN_TOL, SAME_ENGINE_TOL } from './helpers/tolerances.js';
 
@@ -54,6 +57,13 @@ test(`MiniLM-L6 cross-encoder: hidden states at layers 0, 1, 3, 6 within ${HIDDE
   if (!minilmAvailable() || !sharedDataAvailable()) return t.pass('fixture missing outside CI');
   await checkHiddenParity(t, minilmDir, loadHiddenGoldens('minilm'), HIDDEN_TOL);
 });
+
+for (const family of ['tiny-xlm-roberta', 'tiny-roberta', 'tiny-electra'] as const) {
+  test(`${family}: hidden states after every layer, [CLS] and mean, within 1e-4 of PyTorch`, async (t) => {
+    if (!sharedDataAvailable()) return t.pass('shared data missing outside CI');
+    await checkHiddenParity(t, join(fixturesDir, family), loadHiddenGoldens(family), 1e-4);
+  });
+}
 
 test('encode keeps input order and matches encoding each pair alone', async (t) => {
   const model = CrossEncoder.load(tinyDir, { threads: 2 });

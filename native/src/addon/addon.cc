@@ -6,8 +6,8 @@
 #include <napi.h>
 
 #include "addon/model_wrap.h"
-#include "engine/config.h"
-#include "engine/quantize.h"
+#include "engine/errors.h"
+#include "engine/quantized_writer.h"
 #include "kernels/kernels.h"
 
 namespace crossrank::addon {

@@ -8,6 +8,7 @@
 
 #include "addon/error_codes.h"
 #include "common/thread_pool.h"
+#include "engine/errors.h"
 
 namespace crossrank::addon {
 namespace {
@@ -261,6 +262,7 @@ Napi::Object config_object(Napi::Env env, const BertModel& model) {
   config.Set("vocabSize", c.vocab_size);
   config.Set("typeVocabSize", c.type_vocab_size);
   config.Set("maxPositionEmbeddings", c.max_position_embeddings);
+  config.Set("maxSequenceLength", c.max_length());
   config.Set("numLabels", c.num_labels);
   config.Set("layerNormEps", c.layer_norm_eps);
   config.Set("hiddenAct", c.hidden_act);

@@ -1,5 +1,6 @@
 // int8 weights: the per-output-channel quantiser the engine applies at load,
-// and the writer of pre-quantised model files (`crossrank quantize`).
+// and which tensors a pre-quantised model file (quantized_writer.h) stores
+// as int8.
 //
 // A pre-quantised model.safetensors is a standard safetensors file in which
 // each quantised matrix `X.weight` is stored as I8 [n][k] (values in
@@ -33,13 +34,8 @@ std::vector<float> dequantize(const QuantizedMatrix& m);
 // The suffix naming a matrix's scales tensor: "X.weight" -> "X.weight_scale".
 inline constexpr char kScaleSuffix[] = "_scale";
 
-// True when `name` (with or without the "bert." prefix) is one of the
+// True when `name` (with or without the "bert.", "roberta." or "electra." prefix) is one of the
 // tensors a pre-quantised file stores as int8.
 bool is_quantized_tensor_name(const std::string& name);
-
-// Reads <model_dir>/config.json and <model_dir>/model.safetensors (F32, F16
-// or BF16) and writes the pre-quantised safetensors file out_path. Throws
-// ModelError naming the file at fault.
-void write_quantized_model(const std::string& model_dir, const std::string& out_path);
 
 }  // namespace crossrank::engine
