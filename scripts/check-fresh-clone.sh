@@ -29,8 +29,9 @@ mkdir "$base/home"
 # shim under root's HOME cannot be; /usr/bin's python3 then can).
 tools="$base/tools"
 mkdir -p "$tools"
-listed=(node cc c++ gcc g++ as ld ar ranlib nm objdump objcopy readelf strip make cmake python3
-  aarch64-linux-gnu-g++ aarch64-linux-gnu-gcc aarch64-linux-gnu-as aarch64-linux-gnu-ld qemu-aarch64)
+# cmake comes with ctest; the cross toolchain is every aarch64-linux-gnu-* binutil it has.
+listed=(node cc c++ gcc g++ as ld ar ranlib nm objdump objcopy readelf strip make cmake ctest python3 qemu-aarch64)
+for cross in /usr/bin/aarch64-linux-gnu-*; do [[ -e $cross ]] && listed+=("$(basename "$cross")"); done
 basics=(sh bash env cat cp mv rm mkdir rmdir ln ls chmod touch dirname basename readlink realpath tr head tail
   sort uniq wc grep egrep sed awk tar gzip find xargs uname nproc date sleep tee cut mktemp id printf expr
   which true false test cmp diff file sha256sum)
