@@ -7,6 +7,7 @@ import { promisify } from 'node:util';
 
 import test from 'ava';
 
+import { offlineModelPath } from '../lib/index.js';
 import { repoRoot, sentenceMinilmAvailable, sentenceMinilmDir } from './helpers/fixtures.js';
 
 const run = promisify(execFile);
@@ -45,13 +46,13 @@ const manyDocuments = Array.from({ length: 1200 }, (_, i) => `passage number ${i
 test('rank prints progress on a long input', async (t) => {
   const docs = join(work, 'many.txt');
   writeFileSync(docs, `${manyDocuments.join('\n')}\n`);
-  const { stdout, stderr } = await run('node', [cli, 'rank', '--query', 'topic 3', '--docs', docs, '--top-k', '2', '--json']);
+  const { stdout, stderr } = await run('node', [cli, 'rank', '--model', offlineModelPath(), '--query', 'topic 3', '--docs', docs, '--top-k', '2', '--json']);
   t.regex(stderr, /^scored 1200\/1200 pairs, [\d.]+ pairs\/s, ETA /m);
   t.is((JSON.parse(stdout) as { results: unknown[] }).results.length, 2);
   // A short input stays quiet.
   const short = join(work, 'few.txt');
   writeFileSync(short, 'one\ntwo\n');
-  const quiet = await run('node', [cli, 'rank', '--query', 'topic 3', '--docs', short, '--json']);
+  const quiet = await run('node', [cli, 'rank', '--model', offlineModelPath(), '--query', 'topic 3', '--docs', short, '--json']);
   t.is(quiet.stderr, '');
 });
 
@@ -60,7 +61,7 @@ test('search prints progress while embedding and reranking a long input', async 
   const docs = join(work, 'many-search.txt');
   writeFileSync(docs, `${manyDocuments.join('\n')}\n`);
   const { stderr } = await run('node', [
-    cli, 'search', '--encoder', sentenceMinilmDir, '--query', 'topic 3', '--docs', docs, '--retrieve-k', '1000', '--json',
+    cli, 'search', '--encoder', sentenceMinilmDir, '--model', offlineModelPath(), '--query', 'topic 3', '--docs', docs, '--retrieve-k', '1000', '--json',
   ]);
   t.regex(stderr, /^embedded 1200\/1200 documents, [\d.]+ documents\/s, ETA /m);
   t.regex(stderr, /^scored 1000\/1000 pairs, /m);

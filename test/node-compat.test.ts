@@ -13,6 +13,7 @@ import { join } from 'node:path';
 
 import test from 'ava';
 
+import { offlineModelPath } from '../lib/index.js';
 import { repoRoot, tinyDir } from './helpers/fixtures.js';
 
 const work = mkdtempSync(join(tmpdir(), 'crossrank-node-compat-'));
@@ -45,7 +46,7 @@ const model = CrossEncoder.load(${JSON.stringify(tinyDir)});
 const logits = Array.from(model.predictSync(${JSON.stringify(pairs)}, { activation: 'none' }));
 const numLabels = model.config.numLabels;
 model.dispose();
-const shipped = CrossEncoder.load();
+const shipped = CrossEncoder.load(${JSON.stringify(offlineModelPath())});
 const ranked = await shipped.rank('what does a reranker do', ['Paris is in France.', 'A reranker reorders retrieved passages.']);
 shipped.dispose();
 let disposedError = false;
@@ -98,7 +99,7 @@ import { CrossEncoder, type RankResult, type PredictOptions, NativeLoadError } f
 
 async function main(): Promise<void> {
   const options: PredictOptions = { activation: 'none' };
-  const model = CrossEncoder.load();
+  const model = CrossEncoder.load(${JSON.stringify(offlineModelPath())});
   const scores: Float32Array = await model.predict([['a query', 'a passage']], options);
   const ranked: RankResult[] = await model.rank('a query', ['one', 'two'], { topK: 1, maxTokensPerDoc: 64 });
   model.dispose();
