@@ -1,10 +1,10 @@
 #!/usr/bin/env node
 /**
  * crossrank's command line:
- *   crossrank rank [--model DIR] --query TEXT --docs FILE [--top-k N] [--json] [--threads N] [--max-length N] [--dtype fp32|int8]
+ *   crossrank rank [--model DIR] --query TEXT --docs FILE [--top-k N] [--json] [--threads N] [--max-length N] [--dtype fp32|int8|bf16]
  *   crossrank search --encoder DIR [--model DIR] --query TEXT --docs FILE [--retrieve-k N] [--top-k N] [--json] [--threads N]
- *   crossrank serve [--model DIR] [--port N] [--host H] [--dtype fp32|int8] [...limits]
- *   crossrank score [--model DIR] --input FILE --output FILE [--shard i/n] [--dtype fp32|int8]
+ *   crossrank serve [--model DIR] [--port N] [--host H] [--dtype fp32|int8|bf16] [...limits]
+ *   crossrank score [--model DIR] --input FILE --output FILE [--shard i/n] [--dtype fp32|int8|bf16]
  *   crossrank quantize MODEL_DIR OUT_DIR
  *   crossrank info
  */
@@ -22,7 +22,7 @@ import { RerankServer } from './server/server.js';
 import { quantizeModel } from './quantize.js';
 
 const USAGE = `Usage:
-  crossrank rank [--model DIR] --query TEXT --docs FILE [--top-k N] [--json] [--threads N] [--max-length N] [--dtype fp32|int8]
+  crossrank rank [--model DIR] --query TEXT --docs FILE [--top-k N] [--json] [--threads N] [--max-length N] [--dtype fp32|int8|bf16]
       Scores every document of FILE against the query and prints them best first.
       FILE is a JSON array of strings (.json), one JSON string per line (.jsonl),
       or plain text with one document per non-empty line. Without --model, the
@@ -31,7 +31,7 @@ const USAGE = `Usage:
       Retrieve, then rerank: the bi-encoder (a sentence-transformers folder such as
       all-MiniLM-L6-v2) keeps the --retrieve-k documents nearest the query, the
       cross-encoder (default: the shipped reranker) reorders them.
-  crossrank serve [--model DIR] [--port 8080] [--host 127.0.0.1] [--threads N] [--max-length N] [--dtype fp32|int8]
+  crossrank serve [--model DIR] [--port 8080] [--host 127.0.0.1] [--threads N] [--max-length N] [--dtype fp32|int8|bf16]
                   [--max-batch-tokens N] [--max-queued-pairs N] [--max-documents N]
                   [--max-request-tokens N] [--max-body-bytes N] [--timeout-ms N]
                   [--no-auto-truncate] [--no-batching] [--model-name NAME]
@@ -39,12 +39,13 @@ const USAGE = `Usage:
       /predict; GET /health, /info, /metrics. SIGTERM or SIGINT stops it after
       the requests in flight are answered.
   crossrank score [--model DIR] --input FILE --output FILE [--shard i/n] [--chunk-pairs N]
-                  [--threads N] [--max-length N] [--dtype fp32|int8]
+                  [--threads N] [--max-length N] [--dtype fp32|int8|bf16]
       Scores a JSONL file of ["query", "document"] or {"query", "document", "id"?}
       lines into JSONL {"line", "id"?, "score"} lines, resuming after the last
       complete output line if FILE exists. --shard i/n takes every n-th line from i.
-  crossrank quantize MODEL_DIR OUT_DIR
-      Writes an int8 copy of the model folder to OUT_DIR (loads as dtype 'int8').
+  crossrank quantize MODEL_DIR OUT_DIR [--dtype int8|bf16]
+      Writes an int8 (default) or bf16 copy of the model folder to OUT_DIR (loads as
+      that dtype).
   crossrank info
       Prints the CPU features found and the kernels chosen for them.
 
@@ -326,12 +327,21 @@ async function score(args: string[]): Promise<void> {
 }
 
 function quantize(args: string[]): void {
-  const { positionals } = parseArgs({ args, options: {}, allowPositionals: true, strict: true });
+  const { positionals, values } = parseArgs({
+    args,
+    options: { dtype: { type: 'string' } },
+    allowPositionals: true,
+    strict: true,
+  });
   if (positionals.length !== 2) throw new UsageError('quantize needs MODEL_DIR and OUT_DIR');
+  const dtype = values.dtype ?? 'int8';
+  if (dtype !== 'int8' && dtype !== 'bf16') {
+    throw new UsageError(`quantize --dtype must be int8 or bf16, got ${JSON.stringify(dtype)}`);
+  }
   const [modelDir, outDir] = positionals as [string, string];
   const start = performance.now();
-  quantizeModel(modelDir, outDir);
-  process.stdout.write(`wrote the int8 model to ${outDir} in ${((performance.now() - start) / 1000).toFixed(1)} s\n`);
+  quantizeModel(modelDir, outDir, { dtype });
+  process.stdout.write(`wrote the ${dtype} model to ${outDir} in ${((performance.now() - start) / 1000).toFixed(1)} s\n`);
 }
 
 function info(): void {

@@ -32,7 +32,7 @@ export type { Dtype, EncodedPairs, Pooling, Truncation } from './native.js';
 export const POOLINGS: readonly Pooling[] = ['cls', 'mean'];
 
 export const TRUNCATIONS: readonly Truncation[] = ['longest_first', 'only_second'];
-export const DTYPES: readonly Dtype[] = ['fp32', 'int8'];
+export const DTYPES: readonly Dtype[] = ['fp32', 'int8', 'bf16'];
 
 /** Tokens per engine call unless `maxBatchTokens` says otherwise. */
 export const DEFAULT_MAX_BATCH_TOKENS = 4096;
@@ -48,7 +48,9 @@ export interface LoadOptions {
   maxTokensPerCall?: number;
   /**
    * 'int8' runs the encoder's linear layers on int8 weights (quantised at load unless the folder
-   * was written by `crossrank quantize`); 'fp32' refuses such a folder. Default: as stored.
+   * was written by `crossrank quantize`); 'fp32' refuses such a folder. 'bf16' runs them on bf16
+   * weights with fp32 sums (rounded at load, or stored by `crossrank quantize --dtype bf16`) and is
+   * refused with a ModelLoadError on CPUs without a bf16 kernel (AVX512-BF16). Default: as stored.
    */
   dtype?: Dtype;
 }
@@ -168,10 +170,12 @@ export class CrossEncoder {
       maxTokensPerCall: DEFAULT_MAX_TOKENS_PER_CALL,
     });
     if (options.dtype !== undefined && typeof options.dtype !== 'string') {
-      throw new TypeError(`crossrank: options.dtype must be 'fp32' or 'int8', got ${describe(options.dtype)}`);
+      throw new TypeError(`crossrank: options.dtype must be 'fp32', 'int8' or 'bf16', got ${describe(options.dtype)}`);
     }
     if (options.dtype !== undefined && !DTYPES.includes(options.dtype)) {
-      throw new RangeError(`crossrank: options.dtype must be 'fp32' or 'int8', got ${JSON.stringify(options.dtype)}`);
+      throw new RangeError(
+        `crossrank: options.dtype must be 'fp32', 'int8' or 'bf16', got ${JSON.stringify(options.dtype)}`,
+      );
     }
 
     const dir = modelFolder(path ?? defaultModelPath());

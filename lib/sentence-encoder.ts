@@ -22,7 +22,7 @@ export interface SentenceEncoderLoadOptions {
   maxTextsPerCall?: number;
   /** Default cap on the tokens of one embed call, after truncation (a call may pass its own). */
   maxTokensPerCall?: number;
-  /** As CrossEncoder.load's: 'int8' runs the encoder's linear layers in int8. */
+  /** As CrossEncoder.load's: 'int8' or 'bf16' runs the encoder's linear layers in that dtype. */
   dtype?: Dtype;
 }
 
@@ -103,7 +103,7 @@ export class SentenceEncoder {
       DEFAULT_MAX_TOKENS_PER_CALL;
     if (options.dtype !== undefined && !DTYPES.includes(options.dtype)) {
       const error = typeof options.dtype === 'string' ? RangeError : TypeError;
-      throw new error(`crossrank: options.dtype must be 'fp32' or 'int8', got ${describe(options.dtype)}`);
+      throw new error(`crossrank: options.dtype must be 'fp32', 'int8' or 'bf16', got ${describe(options.dtype)}`);
     }
 
     const dir = modelFolder(path);

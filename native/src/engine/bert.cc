@@ -360,7 +360,9 @@ void BertModel::forward(const BatchInput& input, const Target& target) {
   for (std::size_t s = 0; s < sequences; ++s) {
     std::copy_n(x + offsets[s] * H, H, cls + s * H);
   }
-  const int qkv_nr = layer.qkv.is_int8() ? table.qgemm_nr : table.gemm_nr;
+  const int qkv_nr = layer.qkv.is_int8()   ? table.qgemm_nr
+                     : layer.qkv.is_bf16() ? table.bgemm_nr
+                                           : table.gemm_nr;
   if (hidden % qkv_nr == 0) {
     // K and V of every token, then Q of the [CLS] rows alone.
     const GemmArgs kv = gemm_args(m, x, hidden, layer.qkv, layer.qkv_bias,

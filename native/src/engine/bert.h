@@ -53,6 +53,7 @@ class BertModel {
   const ModelConfig& config() const { return config_; }
   DType weights_dtype() const { return weights_.dtype; }
   bool int8() const { return weights_.int8; }
+  bool bf16() const { return weights_.bf16; }
   bool has_head() const { return weights_.has_head; }
   int threads() const { return pool_.size(); }
 

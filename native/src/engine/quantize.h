@@ -17,6 +17,8 @@
 
 namespace crossrank::engine {
 
+class SafetensorsFile;
+
 // Symmetric int8 per row (output channel), as kernels::quantize_row_s8.
 struct QuantizedMatrix {
   int rows = 0;
@@ -37,9 +39,22 @@ inline constexpr char kScaleSuffix[] = "_scale";
 // tensors a pre-quantised file stores as int8.
 bool is_quantized_tensor_name(const std::string& name);
 
+// What `crossrank quantize` stores: int8 (above) or bf16. A bf16 file holds
+// the same tensors as its source, the encoder's linear weights as BF16
+// (rounded to nearest even) and the rest as they were, and says so in its
+// metadata ("quantization": kBf16Quantization), so that it loads as dtype
+// 'bf16' by default; an ordinary BF16 checkpoint (no such metadata) still
+// loads as fp32.
+enum class StoredDtype { kInt8, kBFloat16 };
+inline constexpr char kBf16Quantization[] = "crossrank bf16: encoder linear weights";
+
+// True when file was written by write_quantized_model(..., kBFloat16).
+bool is_bf16_model_file(const SafetensorsFile& file);
+
 // Reads <model_dir>/config.json and <model_dir>/model.safetensors (F32, F16
 // or BF16) and writes the pre-quantised safetensors file out_path. Throws
 // ModelError naming the file at fault.
-void write_quantized_model(const std::string& model_dir, const std::string& out_path);
+void write_quantized_model(const std::string& model_dir, const std::string& out_path,
+                           StoredDtype dtype = StoredDtype::kInt8);
 
 }  // namespace crossrank::engine

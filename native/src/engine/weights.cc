@@ -166,6 +166,12 @@ class WeightReader {
     return packed;
   }
 
+  kernels::PackedWeights pack_bf16(const std::vector<float>& w, int n, int k) {
+    kernels::PackedWeights packed;
+    table_.bgemm_pack(w.data(), n, k, &packed);
+    return packed;
+  }
+
   kernels::PackedWeights pack_int8(const QuantizedMatrix& m) {
     kernels::PackedWeights packed;
     table_.qgemm_pack(m.values.data(), m.scales.data(), m.rows, m.cols, &packed);
@@ -180,10 +186,14 @@ class WeightReader {
     return packed;
   }
 
-  // An encoder linear layer, in int8 or fp32 as the model runs.
+  // An encoder linear layer, in int8, bf16 or fp32 as the model runs.
   kernels::PackedWeights encoder_linear(const std::string& name, int n, int k,
-                                        std::vector<float>* bias, bool int8) {
-    if (!int8) return linear(name, n, k, bias);
+                                        std::vector<float>* bias, const BertWeights& w) {
+    if (w.bf16) {
+      *bias = read(name + ".bias", {n});
+      return pack_bf16(read(name + ".weight", {n, k}), n, k);
+    }
+    if (!w.int8) return linear(name, n, k, bias);
     *bias = read(name + ".bias", {n});
     return pack_int8(read_int8(name + ".weight", n, k));
   }
@@ -218,7 +228,24 @@ BertWeights load_weights(const ModelConfig& config, const SafetensorsFile& file,
     throw ModelError(file.path() + ": holds int8 weights (written by crossrank quantize); "
                      "load it with dtype 'int8'");
   }
+  const bool file_bf16 = is_bf16_model_file(file);
+  if (precision == Precision::kBFloat16 && file_int8) {
+    throw ModelError(file.path() + ": holds int8 weights (written by crossrank quantize); "
+                     "load it with dtype 'int8'");
+  }
+  if (precision == Precision::kInt8 && file_bf16) {
+    throw ModelError(file.path() + ": holds bf16 weights (written by crossrank quantize "
+                     "--dtype bf16); load it with dtype 'bf16' or 'fp32'");
+  }
   w.int8 = file_int8 || precision == Precision::kInt8;
+  w.bf16 = precision == Precision::kBFloat16 || (precision == Precision::kAsStored && file_bf16);
+  if (w.bf16 && table.bgemm == nullptr) {
+    throw ModelError("dtype 'bf16' needs a bf16 GEMM, and this CPU's kernels (" +
+                     std::string(table.isa) + ") have none: crossrank runs bf16 on "
+                     "AVX512-BF16 CPUs (AMD Zen 4 and later, Intel Cooper Lake and Xeon 4th "
+                     "generation and later); use dtype 'int8' or 'fp32' here" +
+                     (file_bf16 ? " ('fp32' reads the bf16 file exactly)" : ""));
+  }
 
   const std::string word_embeddings = "embeddings.word_embeddings.weight";
   if (w.int8) {
@@ -261,16 +288,18 @@ BertWeights load_weights(const ModelConfig& config, const SafetensorsFile& file,
       const std::vector<float> bias = reader.read(name + ".bias", {hidden});
       layer.qkv_bias.insert(layer.qkv_bias.end(), bias.begin(), bias.end());
     }
-    layer.qkv = w.int8 ? reader.pack_int8(qkv_int8) : reader.pack(qkv, 3 * hidden, hidden);
+    layer.qkv = w.int8   ? reader.pack_int8(qkv_int8)
+                : w.bf16 ? reader.pack_bf16(qkv, 3 * hidden, hidden)
+                         : reader.pack(qkv, 3 * hidden, hidden);
 
     layer.attention_output = reader.encoder_linear(base + "attention.output.dense", hidden,
-                                                   hidden, &layer.attention_output_bias, w.int8);
+                                                   hidden, &layer.attention_output_bias, w);
     reader.layer_norm(base + "attention.output.LayerNorm", &layer.attention_norm_gamma,
                       &layer.attention_norm_beta);
     layer.intermediate = reader.encoder_linear(base + "intermediate.dense", inter, hidden,
-                                               &layer.intermediate_bias, w.int8);
+                                               &layer.intermediate_bias, w);
     layer.output =
-        reader.encoder_linear(base + "output.dense", hidden, inter, &layer.output_bias, w.int8);
+        reader.encoder_linear(base + "output.dense", hidden, inter, &layer.output_bias, w);
     reader.layer_norm(base + "output.LayerNorm", &layer.output_norm_gamma,
                       &layer.output_norm_beta);
   }

@@ -41,13 +41,15 @@ struct BertWeights {
   std::vector<float> classifier_bias;
   DType dtype = DType::kF32;  // the checkpoint's dtype (F32, F16 or BF16)
   bool int8 = false;          // encoder linears in int8 (see quantize.h)
+  bool bf16 = false;          // encoder linears in bf16 (the table's bgemm)
 };
 
 // Which GEMM the encoder's linear layers run on.
 enum class Precision {
-  kAsStored,  // int8 for a pre-quantised file, fp32 otherwise
-  kFloat32,   // fp32; a pre-quantised file is refused
-  kInt8,      // int8: quantised at load unless the file is pre-quantised
+  kAsStored,   // int8 or bf16 for a file written by crossrank quantize, fp32 otherwise
+  kFloat32,    // fp32; an int8 file is refused (a bf16 one converts exactly)
+  kInt8,       // int8: quantised at load unless the file is pre-quantised
+  kBFloat16,   // bf16: rounded at load; refused where the table has no bgemm
 };
 
 // Exact conversions to fp32.

@@ -13,6 +13,9 @@
 #if defined(CROSSRANK_HAVE_AVX512VNNI_KERNELS)
 #include "kernels/avx512vnni/avx512vnni_kernels.h"
 #endif
+#if defined(CROSSRANK_HAVE_AVX512BF16_KERNELS)
+#include "kernels/avx512bf16/avx512bf16_kernels.h"
+#endif
 #if defined(CROSSRANK_HAVE_NEON_KERNELS)
 #include "kernels/neon/neon_kernels.h"
 #endif
@@ -39,6 +42,11 @@ constexpr KernelTable kRefTable = {
     /*qgemm_nr=*/ref::kQGemmNr,
     /*qgemm_pack=*/ref::qgemm_pack,
     /*qgemm=*/ref::qgemm,
+    /*bgemm_name=*/ref::kBGemmName,
+    /*bgemm_mr=*/ref::kBGemmMr,
+    /*bgemm_nr=*/ref::kBGemmNr,
+    /*bgemm_pack=*/ref::bgemm_pack,
+    /*bgemm=*/ref::bgemm,
 };
 
 #if defined(CROSSRANK_HAVE_AVX2_KERNELS)
@@ -101,6 +109,21 @@ constexpr KernelTable with_avx512vnni_qgemm(KernelTable t) {
 constexpr KernelTable kAvx512VnniTable = with_avx512vnni_qgemm(kAvx512Table);
 #endif
 
+#if defined(CROSSRANK_HAVE_AVX512BF16_KERNELS) && defined(CROSSRANK_HAVE_AVX512VNNI_KERNELS)
+// The avx512vnni table with the vdpbf16ps GEMM for bf16 weights: its fp32
+// and int8 results are the avx512vnni table's.
+constexpr KernelTable with_avx512bf16_bgemm(KernelTable t) {
+  t.isa = "avx512bf16";
+  t.bgemm_name = avx512bf16::kBGemmName;
+  t.bgemm_mr = avx512bf16::kBGemmMr;
+  t.bgemm_nr = avx512bf16::kBGemmNr;
+  t.bgemm_pack = avx512bf16::bgemm_pack;
+  t.bgemm = avx512bf16::bgemm;
+  return t;
+}
+constexpr KernelTable kAvx512Bf16Table = with_avx512bf16_bgemm(kAvx512VnniTable);
+#endif
+
 #if defined(CROSSRANK_HAVE_NEON_KERNELS)
 constexpr KernelTable kNeonTable = {
     /*isa=*/"neon",
@@ -139,6 +162,10 @@ bool cpu_runs_avx512vnni() {
   // The table's fp32 GEMM needs AVX-512F; its int8 kernel runs on the AVX2
   // frame (quantiser, epilogue).
   return cpu_runs_avx512() && f.avx512_vnni && f.avx512vl && f.avx512bw;
+}
+
+bool cpu_runs_avx512bf16() {
+  return cpu_runs_avx512vnni() && cpu_features().avx512_bf16;
 }
 
 const KernelTable& choose() {
@@ -185,6 +212,14 @@ const KernelTable* avx512vnni_kernels() {
 #endif
 }
 
+const KernelTable* avx512bf16_kernels() {
+#if defined(CROSSRANK_HAVE_AVX512BF16_KERNELS) && defined(CROSSRANK_HAVE_AVX512VNNI_KERNELS)
+  return &kAvx512Bf16Table;
+#else
+  return nullptr;
+#endif
+}
+
 const KernelTable* neon_kernels() {
 #if defined(CROSSRANK_HAVE_NEON_KERNELS)
   return &kNeonTable;
@@ -195,6 +230,8 @@ const KernelTable* neon_kernels() {
 
 std::vector<const KernelTable*> available_kernels() {
   std::vector<const KernelTable*> tables;
+  if (avx512bf16_kernels() != nullptr && cpu_runs_avx512bf16())
+    tables.push_back(avx512bf16_kernels());
   if (avx512vnni_kernels() != nullptr && cpu_runs_avx512vnni())
     tables.push_back(avx512vnni_kernels());
   if (avx512_kernels() != nullptr && cpu_runs_avx512()) tables.push_back(avx512_kernels());

@@ -13,4 +13,13 @@ namespace crossrank::kernels {
 void pack_column_panels(const float* w, int n, int k, int nr, const char* packed_for,
                         PackedWeights* out);
 
+// Rounds w ([n][k] row-major) to bf16 and packs it into column panels of
+// nr outputs for vdpbf16ps-style kernels: k is zero-padded to even, and
+// panel j holds, for each pair q of k, the nr columns' (w[2q], w[2q+1])
+// side by side (one 32-bit lane per column, the even k in the low half),
+// zero columns past n. bdata then holds ceil(n / nr) * nr * (k + k % 2)
+// values.
+void pack_bf16_pair_panels(const float* w, int n, int k, int nr, const char* packed_for,
+                           PackedWeights* out);
+
 }  // namespace crossrank::kernels
