@@ -19,8 +19,8 @@
 #include <algorithm>
 #include <cstdint>
 
-#include "kernels/avx2/vmath.h"
 #include "kernels/avx512/avx512_kernels.h"
+#include "kernels/avx512/tile_epilogue.h"
 #include "kernels/gemm_pack.h"
 
 // GCC 12's AVX-512 headers build their cast and extract intrinsics on an
@@ -36,22 +36,6 @@ constexpr int kMr = kGemmMr;
 constexpr int kNr = kGemmNr;
 // Rows per block, for reuse of each panel of W from L2 (36 strips of 8).
 constexpr int kMc = 288;
-
-struct Tile {
-  const float* bias;      // at the tile's first column, or null
-  const float* residual;  // at the tile's first row and column, or null
-  std::size_t ldr;
-  Epilogue epilogue;
-};
-
-// GELU on both 256-bit halves with the AVX2 kernel's code, so that the
-// two tables agree bit for bit.
-inline __m512 gelu_halves(__m512 v) {
-  const __m256 lo = avx2::gelu_ps(_mm512_castps512_ps256(v));
-  const __m256 hi = avx2::gelu_ps(_mm512_castps512_ps256(_mm512_shuffle_f32x4(v, v, 0xEE)));
-  // Lanes 0-3 of the first operand's 128-bit blocks (0, 1) then the second's.
-  return _mm512_shuffle_f32x4(_mm512_zextps256_ps512(lo), _mm512_zextps256_ps512(hi), 0x44);
-}
 
 template <int MR>
 inline void ukernel(int k, const float* a, std::size_t lda, const float* w, float* c,
@@ -79,37 +63,7 @@ inline void ukernel(int k, const float* a, std::size_t lda, const float* w, floa
     }
   }
 
-  // Masked loads of columns past the tile read nothing (no fault), so a
-  // partial tile runs the same instructions on its valid lanes.
-  if (t.epilogue != Epilogue::kNone) {
-    const __m512 bias0 = _mm512_maskz_loadu_ps(m0, t.bias);
-    const __m512 bias1 = _mm512_maskz_loadu_ps(m1, t.bias + 16);
-#pragma GCC unroll 8
-    for (int r = 0; r < MR; ++r) {
-      acc0[r] = _mm512_add_ps(acc0[r], bias0);
-      acc1[r] = _mm512_add_ps(acc1[r], bias1);
-    }
-  }
-  if (t.epilogue == Epilogue::kBiasGelu) {
-#pragma GCC unroll 8
-    for (int r = 0; r < MR; ++r) {
-      acc0[r] = gelu_halves(acc0[r]);
-      acc1[r] = gelu_halves(acc1[r]);
-    }
-  } else if (t.epilogue == Epilogue::kBiasResidual) {
-    // Loaded just before the store of the same elements: c may alias it.
-#pragma GCC unroll 8
-    for (int r = 0; r < MR; ++r) {
-      const float* res = t.residual + r * t.ldr;
-      acc0[r] = _mm512_add_ps(acc0[r], _mm512_maskz_loadu_ps(m0, res));
-      acc1[r] = _mm512_add_ps(acc1[r], _mm512_maskz_loadu_ps(m1, res + 16));
-    }
-  }
-#pragma GCC unroll 8
-  for (int r = 0; r < MR; ++r) {
-    _mm512_mask_storeu_ps(c + r * ldc, m0, acc0[r]);
-    _mm512_mask_storeu_ps(c + r * ldc + 16, m1, acc1[r]);
-  }
+  finish_tile<MR>(acc0, acc1, c, ldc, t, m0, m1);
 }
 
 }  // namespace
@@ -127,10 +81,8 @@ void gemm(const GemmArgs& args, int row_begin, int row_end, int col_begin, int c
     const int ie = std::min(row_end, ib + kMc);
     for (int j = col_begin; j < col_end; j += kNr) {
       const int nv = std::min(kNr, col_end - j);
-      const __mmask16 m0 = nv >= 16 ? 0xFFFF : static_cast<__mmask16>((1u << nv) - 1);
-      const __mmask16 m1 = nv >= 32 ? 0xFFFF
-                           : nv > 16 ? static_cast<__mmask16>((1u << (nv - 16)) - 1)
-                                     : 0;
+      __mmask16 m0, m1;
+      column_masks(nv, &m0, &m1);
       const float* panel = packed + static_cast<std::size_t>(j / kNr) * kNr * k;
       for (int i = ib; i < ie; i += kMr) {
         Tile t;

@@ -20,9 +20,8 @@
 // broadcasts per pair of k: as the fp32 avx512f kernel, with half the bytes
 // of W and twice the multiply-adds per instruction.
 //
-// The epilogue is the fp32 avx512f kernel's (bias, GELU on each 256-bit half
-// with the AVX2 code, residual), so its results after the sum are those of
-// the other x86 tables.
+// The epilogue is the fp32 avx512f kernel's (avx512/tile_epilogue.h: bias,
+// GELU on each 256-bit half with the AVX2 code, residual).
 //
 // This file grows no std::vector (see qgemm_avx512vnni.cc): the row buffer
 // is plain aligned memory.
@@ -33,7 +32,7 @@
 #include <cstdlib>
 #include <new>
 
-#include "kernels/avx2/vmath.h"
+#include "kernels/avx512/tile_epilogue.h"
 #include "kernels/avx512bf16/avx512bf16_kernels.h"
 
 #if defined(__GNUC__) && !defined(__clang__)
@@ -88,23 +87,10 @@ void round_rows(const float* a, std::size_t lda, int rows, int k, int k_even,
   }
 }
 
-struct Tile {
-  const float* bias;      // at the tile's first column, or null
-  const float* residual;  // at the tile's first row and column, or null
-  std::size_t ldr;
-  Epilogue epilogue;
-};
-
-inline __m512 gelu_halves(__m512 v) {
-  const __m256 lo = avx2::gelu_ps(_mm512_castps512_ps256(v));
-  const __m256 hi = avx2::gelu_ps(_mm512_castps512_ps256(_mm512_shuffle_f32x4(v, v, 0xEE)));
-  return _mm512_shuffle_f32x4(_mm512_zextps256_ps512(lo), _mm512_zextps256_ps512(hi), 0x44);
-}
-
 // a: MR rows of pairs (32-bit words), row stride a_stride words.
 template <int MR>
 inline void ukernel(int pairs, const std::uint32_t* a, std::size_t a_stride,
-                    const std::uint16_t* w, float* c, std::size_t ldc, const Tile& t,
+                    const std::uint16_t* w, float* c, std::size_t ldc, const avx512::Tile& t,
                     __mmask16 m0, __mmask16 m1) {
   __m512 acc0[MR], acc1[MR];
 #pragma GCC unroll 8
@@ -129,35 +115,7 @@ inline void ukernel(int pairs, const std::uint32_t* a, std::size_t a_stride,
     }
   }
 
-  if (t.epilogue != Epilogue::kNone) {
-    const __m512 bias0 = _mm512_maskz_loadu_ps(m0, t.bias);
-    const __m512 bias1 = _mm512_maskz_loadu_ps(m1, t.bias + 16);
-#pragma GCC unroll 8
-    for (int r = 0; r < MR; ++r) {
-      acc0[r] = _mm512_add_ps(acc0[r], bias0);
-      acc1[r] = _mm512_add_ps(acc1[r], bias1);
-    }
-  }
-  if (t.epilogue == Epilogue::kBiasGelu) {
-#pragma GCC unroll 8
-    for (int r = 0; r < MR; ++r) {
-      acc0[r] = gelu_halves(acc0[r]);
-      acc1[r] = gelu_halves(acc1[r]);
-    }
-  } else if (t.epilogue == Epilogue::kBiasResidual) {
-    // Loaded just before the store of the same elements: c may alias it.
-#pragma GCC unroll 8
-    for (int r = 0; r < MR; ++r) {
-      const float* res = t.residual + r * t.ldr;
-      acc0[r] = _mm512_add_ps(acc0[r], _mm512_maskz_loadu_ps(m0, res));
-      acc1[r] = _mm512_add_ps(acc1[r], _mm512_maskz_loadu_ps(m1, res + 16));
-    }
-  }
-#pragma GCC unroll 8
-  for (int r = 0; r < MR; ++r) {
-    _mm512_mask_storeu_ps(c + r * ldc, m0, acc0[r]);
-    _mm512_mask_storeu_ps(c + r * ldc + 16, m1, acc1[r]);
-  }
+  avx512::finish_tile<MR>(acc0, acc1, c, ldc, t, m0, m1);
 }
 
 }  // namespace
@@ -176,13 +134,11 @@ void bgemm(const GemmArgs& args, int row_begin, int row_end, int col_begin, int 
     round_rows(args.a + ib * lda, lda, ie - ib, k, k_even, rows);
     for (int j = col_begin; j < col_end; j += kNr) {
       const int nv = std::min(kNr, col_end - j);
-      const __mmask16 m0 = nv >= 16 ? 0xFFFF : static_cast<__mmask16>((1u << nv) - 1);
-      const __mmask16 m1 = nv >= 32 ? 0xFFFF
-                           : nv > 16 ? static_cast<__mmask16>((1u << (nv - 16)) - 1)
-                                     : 0;
+      __mmask16 m0, m1;
+      avx512::column_masks(nv, &m0, &m1);
       const std::uint16_t* panel = packed + static_cast<std::size_t>(j / kNr) * kNr * k_even;
       for (int i = ib; i < ie; i += kMr) {
-        Tile t;
+        avx512::Tile t;
         t.epilogue = args.epilogue;
         t.bias = args.epilogue == Epilogue::kNone ? nullptr : args.bias + j;
         t.residual = args.epilogue == Epilogue::kBiasResidual ? args.residual + i * ldr + j
