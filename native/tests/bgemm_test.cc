@@ -27,6 +27,7 @@
 #include "kernels/bf16.h"
 #include "kernels/kernels.h"
 #include "kernels/ref/ref_kernels.h"
+#include "test_support.h"
 
 namespace crossrank::kernels {
 namespace {
@@ -35,22 +36,11 @@ namespace {
 // so two of them within twice that.
 constexpr double kGeluTol = 5e-7;
 
-std::uint64_t test_seed() {
-  static const std::uint64_t seed = [] {
-    const char* env = std::getenv("CROSSRANK_TEST_SEED");
-    const std::uint64_t s = env ? std::strtoull(env, nullptr, 10) : 20261205u;
-    std::printf("bgemm_test: RNG seed %llu (set CROSSRANK_TEST_SEED to change)\n",
-                static_cast<unsigned long long>(s));
-    return s;
-  }();
-  return seed;
-}
+std::uint64_t test_seed() { return test_support::test_seed("bgemm_test"); }
 
+// Uniform in [-scale, scale).
 std::vector<float> random_floats(std::size_t n, std::mt19937_64& rng, float scale = 1.f) {
-  std::uniform_real_distribution<float> dist(-scale, scale);
-  std::vector<float> v(n);
-  for (float& x : v) x = dist(rng);
-  return v;
+  return test_support::random_floats(n, rng, -scale, scale);
 }
 
 float from_bits(std::uint32_t bits) {
@@ -64,14 +54,7 @@ std::uint32_t to_bits(float f) {
   return bits;
 }
 
-std::vector<int> around_tile(int tile, std::vector<int> extra) {
-  std::vector<int> v = {1, tile - 1, tile, tile + 1, 2 * tile + 3};
-  v.insert(v.end(), extra.begin(), extra.end());
-  std::sort(v.begin(), v.end());
-  v.erase(std::unique(v.begin(), v.end()), v.end());
-  v.erase(std::remove_if(v.begin(), v.end(), [](int x) { return x < 1; }), v.end());
-  return v;
-}
+using test_support::around_tile;
 
 const Epilogue kAllEpilogues[] = {Epilogue::kNone, Epilogue::kBias, Epilogue::kBiasGelu,
                                   Epilogue::kBiasResidual};

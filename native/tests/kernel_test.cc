@@ -20,6 +20,7 @@
 
 #include "common/thread_pool.h"
 #include "kernels/kernels.h"
+#include "test_support.h"
 
 namespace crossrank::kernels {
 namespace {
@@ -51,23 +52,11 @@ constexpr double kAttentionTol = 1e-5;
 
 // ---- seeded random data ------------------------------------------------
 
-std::uint64_t test_seed() {
-  static const std::uint64_t seed = [] {
-    const char* env = std::getenv("CROSSRANK_TEST_SEED");
-    const std::uint64_t s = env ? std::strtoull(env, nullptr, 10) : 20240601u;
-    std::printf("kernel_test: RNG seed %llu (set CROSSRANK_TEST_SEED to change)\n",
-                static_cast<unsigned long long>(s));
-    return s;
-  }();
-  return seed;
-}
+std::uint64_t test_seed() { return test_support::test_seed("kernel_test"); }
 
 std::vector<float> random_vector(std::size_t n, std::mt19937_64& rng, float lo = -1.f,
                                  float hi = 1.f) {
-  std::uniform_real_distribution<float> dist(lo, hi);
-  std::vector<float> v(n);
-  for (float& x : v) x = dist(rng);
-  return v;
+  return test_support::random_floats(n, rng, lo, hi);
 }
 
 constexpr float kSentinel = -12345.5f;
@@ -199,14 +188,7 @@ void check_gemm(const KernelTable& table, const GemmCase& g, Epilogue ep,
   }
 }
 
-std::vector<int> around_tile(int tile, std::vector<int> extra) {
-  std::vector<int> v = {1, tile - 1, tile, tile + 1, 2 * tile + 3};
-  v.insert(v.end(), extra.begin(), extra.end());
-  std::sort(v.begin(), v.end());
-  v.erase(std::unique(v.begin(), v.end()), v.end());
-  v.erase(std::remove_if(v.begin(), v.end(), [](int x) { return x < 1; }), v.end());
-  return v;
-}
+using test_support::around_tile;
 
 const Epilogue kAllEpilogues[] = {Epilogue::kNone, Epilogue::kBias, Epilogue::kBiasGelu,
                                   Epilogue::kBiasResidual};
