@@ -613,6 +613,44 @@ TEST(Dispatch, TablesAreComplete) {
   }
 }
 
+// Each table says which table's code runs each of its ops (what `crossrank
+// info` reports): that table must exist in this build and hold the very same
+// function, and a table's own GEMMs are named after it.
+TEST(Dispatch, ImplementedByNamesTheTableWhoseCodeRuns) {
+  std::vector<const KernelTable*> built = {&ref_kernels()};
+  for (const KernelTable* t :
+       {avx2_kernels(), avx512_kernels(), avx512vnni_kernels(), neon_kernels()})
+    if (t != nullptr) built.push_back(t);
+  auto lender = [&](const char* isa) -> const KernelTable* {
+    for (const KernelTable* t : built)
+      if (isa != nullptr && std::strcmp(t->isa, isa) == 0) return t;
+    return nullptr;
+  };
+  for (const KernelTable* t : built) {
+    SCOPED_TRACE(t->isa);
+    const KernelTable::Implementations& by = t->implemented_by;
+    const KernelTable* u = lender(by.gemm);
+    ASSERT_NE(u, nullptr);
+    EXPECT_EQ(u->gemm, t->gemm);
+    EXPECT_EQ(u->gemm_pack, t->gemm_pack);
+    EXPECT_STREQ(u->gemm_name, t->gemm_name);
+    ASSERT_NE(u = lender(by.qgemm), nullptr);
+    EXPECT_EQ(u->qgemm, t->qgemm);
+    EXPECT_EQ(u->qgemm_pack, t->qgemm_pack);
+    EXPECT_STREQ(u->qgemm_name, t->qgemm_name);
+    ASSERT_NE(u = lender(by.add_layernorm), nullptr);
+    EXPECT_EQ(u->add_layernorm, t->add_layernorm);
+    ASSERT_NE(u = lender(by.gelu_erf), nullptr);
+    EXPECT_EQ(u->gelu_erf, t->gelu_erf);
+    ASSERT_NE(u = lender(by.tanh), nullptr);
+    EXPECT_EQ(u->tanh, t->tanh);
+    ASSERT_NE(u = lender(by.attention), nullptr);
+    EXPECT_EQ(u->attention, t->attention);
+    EXPECT_EQ(u->attention_heads, t->attention_heads);
+  }
+  EXPECT_STREQ(ref_kernels().implemented_by.attention, "ref");
+}
+
 TEST(Dispatch, ActiveTableHonoursEnvironment) {
   const KernelTable& active = active_kernels();
   std::printf("active kernels: %s (%s); cpu: %s\n", active.isa, active.gemm_name,

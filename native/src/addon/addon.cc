@@ -13,16 +13,6 @@
 namespace crossrank::addon {
 namespace {
 
-// The ISA whose code implements op: the table's own, or that of the table it
-// borrows the op from ("ref" for the NEON tanh, "avx2_fma" for every op but
-// the int8 GEMM of the avx512vnni table).
-template <typename Fn>
-const char* implementation(const kernels::KernelTable& table, Fn kernels::KernelTable::*op) {
-  for (const kernels::KernelTable* lender : {&kernels::ref_kernels(), kernels::avx2_kernels()})
-    if (lender != nullptr && lender != &table && table.*op == lender->*op) return lender->isa;
-  return table.isa;
-}
-
 class CrossrankAddon : public Napi::Addon<CrossrankAddon> {
  public:
   CrossrankAddon(Napi::Env env, Napi::Object exports)
@@ -58,12 +48,14 @@ class CrossrankAddon : public Napi::Addon<CrossrankAddon> {
     Napi::Object ops = Napi::Object::New(env);
     ops.Set("gemm", table.gemm_name != nullptr ? table.gemm_name : "");
     ops.Set("qgemm", table.qgemm_name != nullptr ? table.qgemm_name : "");
+    // The ISA whose code runs each op: the table's own, or that of the table
+    // it borrows the op from (kernels/ops.h).
     // Empty when the table has no bf16 GEMM (dtype 'bf16' is then refused).
     ops.Set("bgemm", table.bgemm_name != nullptr ? table.bgemm_name : "");
-    ops.Set("layerNorm", implementation(table, &kernels::KernelTable::add_layernorm));
-    ops.Set("gelu", implementation(table, &kernels::KernelTable::gelu_erf));
-    ops.Set("tanh", implementation(table, &kernels::KernelTable::tanh));
-    ops.Set("attention", implementation(table, &kernels::KernelTable::attention_heads));
+    ops.Set("layerNorm", table.implemented_by.add_layernorm);
+    ops.Set("gelu", table.implemented_by.gelu_erf);
+    ops.Set("tanh", table.implemented_by.tanh);
+    ops.Set("attention", table.implemented_by.attention);
 
     const std::vector<const kernels::KernelTable*> tables = kernels::available_kernels();
     Napi::Array available = Napi::Array::New(env, tables.size());

@@ -1,171 +1,68 @@
-// Kernel tables and the one-time choice of the table this process uses.
+// Kernel tables, built from the list in kernels/ops.h, and the one-time
+// choice of the table this process uses.
 #include <cstdlib>
 #include <cstring>
 
 #include "kernels/kernels.h"
-#include "kernels/ref/ref_kernels.h"
-#if defined(CROSSRANK_HAVE_AVX2_KERNELS)
-#include "kernels/avx2/avx2_kernels.h"
-#endif
-#if defined(CROSSRANK_HAVE_AVX512_KERNELS)
-#include "kernels/avx512/avx512_kernels.h"
-#endif
-#if defined(CROSSRANK_HAVE_AVX512VNNI_KERNELS)
-#include "kernels/avx512vnni/avx512vnni_kernels.h"
-#endif
-#if defined(CROSSRANK_HAVE_AVX512BF16_KERNELS)
-#include "kernels/avx512bf16/avx512bf16_kernels.h"
-#endif
-#if defined(CROSSRANK_HAVE_NEON_KERNELS)
-#include "kernels/neon/neon_kernels.h"
-#endif
+#include "kernels/ops.h"
 
 namespace crossrank::kernels {
 namespace {
 
-// Constant-initialised aggregates: no code runs at load, so nothing built
-// with ISA flags can execute before the CPU check.
-constexpr KernelTable kRefTable = {
-    /*isa=*/"ref",
-    /*gemm_name=*/ref::kGemmName,
-    /*gemm_mr=*/ref::kGemmMr,
-    /*gemm_nr=*/ref::kGemmNr,
-    /*gemm_pack=*/ref::gemm_pack,
-    /*gemm=*/ref::gemm,
-    /*add_layernorm=*/ref::add_layernorm,
-    /*gelu_erf=*/ref::gelu_erf,
-    /*tanh=*/ref::tanh,
-    /*attention=*/ref::attention,
-    /*attention_heads=*/ref::attention_heads,
-    /*qgemm_name=*/ref::kQGemmName,
-    /*qgemm_mr=*/ref::kQGemmMr,
-    /*qgemm_nr=*/ref::kQGemmNr,
-    /*qgemm_pack=*/ref::qgemm_pack,
-    /*qgemm=*/ref::qgemm,
-    /*bgemm_name=*/ref::kBGemmName,
-    /*bgemm_mr=*/ref::kBGemmMr,
-    /*bgemm_nr=*/ref::kBGemmNr,
-    /*bgemm_pack=*/ref::bgemm_pack,
-    /*bgemm=*/ref::bgemm,
-};
+// One row of CROSSRANK_KERNEL_TABLES: whether this build has the table,
+// whether a CPU can run it, and the table itself, a constant-initialised
+// aggregate, so that no code built with ISA flags runs before the CPU check.
+// A table that is not built is never instantiated (table_if_built), so its
+// functions, which that build lacks, are never referred to.
+#define CROSSRANK_TABLE_ROW(table, isa_name, built, cpu, gemm_ns, qgemm_ns, ln_ns, gelu_ns,  \
+                            tanh_ns, attention_ns, bgemm_ns)                                \
+  struct table##_row {                                                                      \
+    static constexpr bool kBuilt = (built) != 0;                                            \
+    static bool cpu_runs([[maybe_unused]] const CpuFeatures& f) { return cpu; }             \
+    static constexpr KernelTable make() {                                                   \
+      KernelTable t{};                                                                      \
+      t.isa = table::kIsa;                                                                  \
+      t.gemm_name = gemm_ns::kGemmName;                                                     \
+      t.gemm_mr = gemm_ns::kGemmMr;                                                         \
+      t.gemm_nr = gemm_ns::kGemmNr;                                                         \
+      t.gemm_pack = gemm_ns::gemm_pack;                                                     \
+      t.gemm = gemm_ns::gemm;                                                               \
+      t.add_layernorm = ln_ns::add_layernorm;                                               \
+      t.gelu_erf = gelu_ns::gelu_erf;                                                       \
+      t.tanh = tanh_ns::tanh;                                                               \
+      t.attention = attention_ns::attention;                                                \
+      t.attention_heads = attention_ns::attention_heads;                                    \
+      t.qgemm_name = qgemm_ns::kQGemmName;                                                  \
+      t.qgemm_mr = qgemm_ns::kQGemmMr;                                                      \
+      t.qgemm_nr = qgemm_ns::kQGemmNr;                                                      \
+      t.qgemm_pack = qgemm_ns::qgemm_pack;                                                  \
+      t.qgemm = qgemm_ns::qgemm;                                                            \
+      t.bgemm_name = bgemm_ns::kBGemmName;                                                  \
+      t.bgemm_mr = bgemm_ns::kBGemmMr;                                                      \
+      t.bgemm_nr = bgemm_ns::kBGemmNr;                                                      \
+      t.bgemm_pack = bgemm_ns::bgemm_pack;                                                  \
+      t.bgemm = bgemm_ns::bgemm;                                                            \
+      t.implemented_by.bgemm = bgemm_ns::kIsa;                                              \
+      t.implemented_by.gemm = gemm_ns::kIsa;                                                \
+      t.implemented_by.qgemm = qgemm_ns::kIsa;                                              \
+      t.implemented_by.add_layernorm = ln_ns::kIsa;                                         \
+      t.implemented_by.gelu_erf = gelu_ns::kIsa;                                            \
+      t.implemented_by.tanh = tanh_ns::kIsa;                                                \
+      t.implemented_by.attention = attention_ns::kIsa;                                      \
+      return t;                                                                             \
+    }                                                                                       \
+  };
+CROSSRANK_KERNEL_TABLES(CROSSRANK_TABLE_ROW)
+#undef CROSSRANK_TABLE_ROW
 
-#if defined(CROSSRANK_HAVE_AVX2_KERNELS)
-constexpr KernelTable kAvx2Table = {
-    /*isa=*/"avx2_fma",
-    /*gemm_name=*/avx2::kGemmName,
-    /*gemm_mr=*/avx2::kGemmMr,
-    /*gemm_nr=*/avx2::kGemmNr,
-    /*gemm_pack=*/avx2::gemm_pack,
-    /*gemm=*/avx2::gemm,
-    /*add_layernorm=*/avx2::add_layernorm,
-    /*gelu_erf=*/avx2::gelu_erf,
-    /*tanh=*/avx2::tanh,
-    /*attention=*/avx2::attention,
-    /*attention_heads=*/avx2::attention_heads,
-    /*qgemm_name=*/avx2::kQGemmName,
-    /*qgemm_mr=*/avx2::kQGemmMr,
-    /*qgemm_nr=*/avx2::kQGemmNr,
-    /*qgemm_pack=*/avx2::qgemm_pack,
-    /*qgemm=*/avx2::qgemm,
-};
-#endif
-
-#if defined(CROSSRANK_HAVE_AVX512_KERNELS)
-// The AVX2 table with the 512-bit GEMM and attention: every other kernel
-// (and the int8 GEMM) is the AVX2 one, and the 512-bit kernels give the
-// AVX2 ones' results bit for bit, so this table changes speed only.
-constexpr KernelTable kAvx512Table = {
-    /*isa=*/"avx512f",
-    /*gemm_name=*/avx512::kGemmName,
-    /*gemm_mr=*/avx512::kGemmMr,
-    /*gemm_nr=*/avx512::kGemmNr,
-    /*gemm_pack=*/avx512::gemm_pack,
-    /*gemm=*/avx512::gemm,
-    /*add_layernorm=*/avx2::add_layernorm,
-    /*gelu_erf=*/avx2::gelu_erf,
-    /*tanh=*/avx2::tanh,
-    /*attention=*/avx512::attention,
-    /*attention_heads=*/avx512::attention_heads,
-    /*qgemm_name=*/avx2::kQGemmName,
-    /*qgemm_mr=*/avx2::kQGemmMr,
-    /*qgemm_nr=*/avx2::kQGemmNr,
-    /*qgemm_pack=*/avx2::qgemm_pack,
-    /*qgemm=*/avx2::qgemm,
-};
-#endif
-
-#if defined(CROSSRANK_HAVE_AVX512VNNI_KERNELS)
-// The avx512f table (AVX2 kernels, 512-bit fp32 GEMM and attention) with the VNNI int8
-// GEMM in place of the AVX2 one.
-constexpr KernelTable with_avx512vnni_qgemm(KernelTable t) {
-  t.isa = "avx512vnni";
-  t.qgemm_name = avx512vnni::kQGemmName;
-  t.qgemm_mr = avx512vnni::kQGemmMr;
-  t.qgemm_nr = avx512vnni::kQGemmNr;
-  t.qgemm_pack = avx512vnni::qgemm_pack;
-  t.qgemm = avx512vnni::qgemm;
-  return t;
-}
-constexpr KernelTable kAvx512VnniTable = with_avx512vnni_qgemm(kAvx512Table);
-#endif
-
-#if defined(CROSSRANK_HAVE_AVX512BF16_KERNELS) && defined(CROSSRANK_HAVE_AVX512VNNI_KERNELS)
-// The avx512vnni table with the vdpbf16ps GEMM for bf16 weights: its fp32
-// and int8 results are the avx512vnni table's.
-constexpr KernelTable with_avx512bf16_bgemm(KernelTable t) {
-  t.isa = "avx512bf16";
-  t.bgemm_name = avx512bf16::kBGemmName;
-  t.bgemm_mr = avx512bf16::kBGemmMr;
-  t.bgemm_nr = avx512bf16::kBGemmNr;
-  t.bgemm_pack = avx512bf16::bgemm_pack;
-  t.bgemm = avx512bf16::bgemm;
-  return t;
-}
-constexpr KernelTable kAvx512Bf16Table = with_avx512bf16_bgemm(kAvx512VnniTable);
-#endif
-
-#if defined(CROSSRANK_HAVE_NEON_KERNELS)
-constexpr KernelTable kNeonTable = {
-    /*isa=*/"neon",
-    /*gemm_name=*/neon::kGemmName,
-    /*gemm_mr=*/neon::kGemmMr,
-    /*gemm_nr=*/neon::kGemmNr,
-    /*gemm_pack=*/neon::gemm_pack,
-    /*gemm=*/neon::gemm,
-    /*add_layernorm=*/neon::add_layernorm,
-    /*gelu_erf=*/neon::gelu_erf,
-    // tanh runs on the pooler's one row per sequence only.
-    /*tanh=*/ref::tanh,
-    /*attention=*/neon::attention,
-    /*attention_heads=*/neon::attention_heads,
-    /*qgemm_name=*/neon::kQGemmName,
-    /*qgemm_mr=*/neon::kQGemmMr,
-    /*qgemm_nr=*/neon::kQGemmNr,
-    /*qgemm_pack=*/neon::qgemm_pack,
-    /*qgemm=*/neon::qgemm,
-};
-#endif
-
-bool cpu_runs_avx2() {
-  const CpuFeatures& f = cpu_features();
-  return f.avx2 && f.fma;  // both already require OS YMM support
-}
-
-bool cpu_runs_avx512() {
-  // avx512f already requires OS ZMM and opmask support; the table's other
-  // kernels are the AVX2 ones.
-  return cpu_runs_avx2() && cpu_features().avx512f;
-}
-
-bool cpu_runs_avx512vnni() {
-  const CpuFeatures& f = cpu_features();
-  // The table's fp32 GEMM needs AVX-512F; its int8 kernel runs on the AVX2
-  // frame (quantiser, epilogue).
-  return cpu_runs_avx512() && f.avx512_vnni && f.avx512vl && f.avx512bw;
-}
-
-bool cpu_runs_avx512bf16() {
-  return cpu_runs_avx512vnni() && cpu_features().avx512_bf16;
+template <class Row>
+const KernelTable* table_if_built() {
+  if constexpr (Row::kBuilt) {
+    static constexpr KernelTable kTable = Row::make();
+    return &kTable;
+  } else {
+    return nullptr;
+  }
 }
 
 const KernelTable& choose() {
@@ -186,58 +83,21 @@ const KernelTable& choose() {
 
 }  // namespace
 
-const KernelTable& ref_kernels() { return kRefTable; }
-
-const KernelTable* avx2_kernels() {
-#if defined(CROSSRANK_HAVE_AVX2_KERNELS)
-  return &kAvx2Table;
-#else
-  return nullptr;
-#endif
-}
-
-const KernelTable* avx512_kernels() {
-#if defined(CROSSRANK_HAVE_AVX512_KERNELS)
-  return &kAvx512Table;
-#else
-  return nullptr;
-#endif
-}
-
-const KernelTable* avx512vnni_kernels() {
-#if defined(CROSSRANK_HAVE_AVX512VNNI_KERNELS)
-  return &kAvx512VnniTable;
-#else
-  return nullptr;
-#endif
-}
-
-const KernelTable* avx512bf16_kernels() {
-#if defined(CROSSRANK_HAVE_AVX512BF16_KERNELS) && defined(CROSSRANK_HAVE_AVX512VNNI_KERNELS)
-  return &kAvx512Bf16Table;
-#else
-  return nullptr;
-#endif
-}
-
-const KernelTable* neon_kernels() {
-#if defined(CROSSRANK_HAVE_NEON_KERNELS)
-  return &kNeonTable;
-#else
-  return nullptr;
-#endif
-}
+const KernelTable& ref_kernels() { return *table_if_built<ref_row>(); }
+const KernelTable* avx2_kernels() { return table_if_built<avx2_row>(); }
+const KernelTable* avx512_kernels() { return table_if_built<avx512_row>(); }
+const KernelTable* avx512vnni_kernels() { return table_if_built<avx512vnni_row>(); }
+const KernelTable* avx512bf16_kernels() { return table_if_built<avx512bf16_row>(); }
+const KernelTable* neon_kernels() { return table_if_built<neon_row>(); }
 
 std::vector<const KernelTable*> available_kernels() {
   std::vector<const KernelTable*> tables;
-  if (avx512bf16_kernels() != nullptr && cpu_runs_avx512bf16())
-    tables.push_back(avx512bf16_kernels());
-  if (avx512vnni_kernels() != nullptr && cpu_runs_avx512vnni())
-    tables.push_back(avx512vnni_kernels());
-  if (avx512_kernels() != nullptr && cpu_runs_avx512()) tables.push_back(avx512_kernels());
-  if (avx2_kernels() != nullptr && cpu_runs_avx2()) tables.push_back(avx2_kernels());
-  if (neon_kernels() != nullptr && cpu_features().neon) tables.push_back(neon_kernels());
-  tables.push_back(&kRefTable);
+  const CpuFeatures& features = cpu_features();
+#define CROSSRANK_ADD_IF_RUNNABLE(table, ...)                                        \
+  if (table_if_built<table##_row>() != nullptr && table##_row::cpu_runs(features)) \
+    tables.push_back(table_if_built<table##_row>());
+  CROSSRANK_KERNEL_TABLES(CROSSRANK_ADD_IF_RUNNABLE)
+#undef CROSSRANK_ADD_IF_RUNNABLE
   return tables;
 }
 

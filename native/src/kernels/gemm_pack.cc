@@ -1,7 +1,7 @@
 #include "kernels/gemm_pack.h"
 
-#include "kernels/avx512bf16/avx512bf16_kernels.h"
 #include "kernels/bf16.h"
+#include "kernels/ops.h"
 
 namespace crossrank::kernels {
 
@@ -16,6 +16,30 @@ void pack_column_panels(const float* w, int n, int k, int nr, const char* packed
     float* panel = out->data.data() + static_cast<std::size_t>(j / nr) * nr * k;
     const float* row = w + static_cast<std::size_t>(j) * k;
     for (int p = 0; p < k; ++p) panel[static_cast<std::size_t>(p) * nr + j % nr] = row[p];
+  }
+}
+
+std::size_t int8_panel_bytes(int n, int k, int nr) {
+  const std::size_t kp = static_cast<std::size_t>(k + kQuantBlock - 1) / kQuantBlock * kQuantBlock;
+  return static_cast<std::size_t>((n + nr - 1) / nr) * nr * kp;
+}
+
+void pack_int8_panels(const std::int8_t* q, const float* scales, int n, int k, int nr, int group,
+                      const char* packed_for, PackedWeights* out) {
+  const std::size_t kp = static_cast<std::size_t>(k + kQuantBlock - 1) / kQuantBlock * kQuantBlock;
+  out->n = n;
+  out->k = k;
+  out->data.clear();
+  out->packed_for = packed_for;
+  out->scales.assign(scales, scales + n);
+  out->qdata.assign(int8_panel_bytes(n, k, nr), 0);
+  for (int j = 0; j < n; ++j) {
+    std::int8_t* panel = out->qdata.data() + static_cast<std::size_t>(j / nr) * nr * kp;
+    const std::int8_t* row = q + static_cast<std::size_t>(j) * k;
+    for (int p = 0; p < k; ++p) {
+      panel[static_cast<std::size_t>(p / group) * group * nr + (j % nr) * group + p % group] =
+          row[p];
+    }
   }
 }
 
@@ -37,12 +61,3 @@ void pack_bf16_pair_panels(const float* w, int n, int k, int nr, const char* pac
 }
 
 }  // namespace crossrank::kernels
-
-namespace crossrank::kernels::avx512bf16 {
-
-// Baseline code, so the packing grows its vector outside the AVX-512 file.
-void bgemm_pack(const float* w, int n, int k, PackedWeights* out) {
-  pack_bf16_pair_panels(w, n, k, kBGemmNr, kBGemmName, out);
-}
-
-}  // namespace crossrank::kernels::avx512bf16

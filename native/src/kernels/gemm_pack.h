@@ -2,6 +2,9 @@
 // the baseline ISA, so every table can call it whatever its own flags.
 #pragma once
 
+#include <cstddef>
+#include <cstdint>
+
 #include "kernels/kernels.h"
 
 namespace crossrank::kernels {
@@ -21,5 +24,17 @@ void pack_column_panels(const float* w, int n, int k, int nr, const char* packed
 // values.
 void pack_bf16_pair_panels(const float* w, int n, int k, int nr, const char* packed_for,
                            PackedWeights* out);
+
+// Bytes of int8 column panels of nr outputs for an n x k matrix, k padded to
+// kQuantBlock (every int8 GEMM's panels, whatever their inner layout).
+std::size_t int8_panel_bytes(int n, int k, int nr);
+
+// Packs q ([n][k] int8 row-major) and its n per-output-channel scales into
+// out->qdata and out->scales as column panels of nr outputs, k zero-padded to
+// kQuantBlock and columns past n zero: in panel j, for each group of `group`
+// k values, the nr columns' `group` bytes lie one after the other (group 4
+// for a 4-byte dot per int32 lane, 16 for one int8x16 load per column).
+void pack_int8_panels(const std::int8_t* q, const float* scales, int n, int k, int nr, int group,
+                      const char* packed_for, PackedWeights* out);
 
 }  // namespace crossrank::kernels

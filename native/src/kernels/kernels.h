@@ -1,5 +1,6 @@
 // The kernel contract: every op the BERT forward pass needs, as a table of
-// function pointers filled once for the CPU we run on (see dispatch.cc).
+// function pointers filled once for the CPU we run on (see dispatch.cc; the
+// list of tables and of the ISA behind each op is kernels/ops.h).
 // kernels/ref/ holds a scalar reference of each op; ISA folders hold faster
 // versions with the same contract. Only files under an ISA folder are
 // compiled with that ISA's flags.
@@ -153,6 +154,20 @@ struct KernelTable {
   // epilogue.
   void (*bgemm)(const GemmArgs& args, int row_begin, int row_end, int col_begin,
                 int col_end) = nullptr;
+
+  // --- provenance -------------------------------------------------------
+  // The isa of the table whose code runs each op: this table's own, or that
+  // of the table it borrows the op from (kernels/ops.h lists both).
+  struct Implementations {
+    const char* gemm = nullptr;
+    const char* qgemm = nullptr;
+    const char* add_layernorm = nullptr;
+    const char* gelu_erf = nullptr;
+    const char* tanh = nullptr;
+    const char* attention = nullptr;
+    const char* bgemm = nullptr;  // null without a bf16 GEMM
+  };
+  Implementations implemented_by;
 };
 
 // Symmetric quantisation shared by every int8 path (and so exact across

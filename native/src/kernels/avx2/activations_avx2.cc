@@ -3,11 +3,15 @@
 // through the same instruction sequence whatever the count.
 #include <immintrin.h>
 
-#include "kernels/avx2/avx2_kernels.h"
-#include "kernels/avx2/vmath.h"
+#include "kernels/ops.h"
+#include "kernels/x86/vmath.h"
 
 namespace crossrank::kernels::avx2 {
 namespace {
+
+using x86::gelu_ps;
+using x86::tail_mask;
+using x86::tanh_ps;
 
 template <__m256 (*kOp)(__m256)>
 void apply_in_place(float* x, std::size_t count) {

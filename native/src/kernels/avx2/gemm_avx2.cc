@@ -8,8 +8,9 @@
 // loads of W, six broadcasts of A, twelve FMAs, over the whole of k. Rows
 // of A are read in place (no packing of A).
 //
-// Blocking: rows in blocks of kMc; for each block, every 16-column panel
-// of W is read once and reused by every 6-row strip of the block. What
+// Blocking (the one GEMM driver's, kernels/gemm_driver.h): rows in blocks
+// of kMc; for each block, every 16-column panel of W is read once and reused
+// by every 6-row strip of the block. What
 // costs time at BERT shapes is streaming W from L3 once per row block, so
 // the block is sized for reuse of W (48 strips), not to keep A in L2.
 // Measured on Zen 4 (32 KiB L1, 1 MiB L2) at K = 384..3072, neither slicing
@@ -23,17 +24,19 @@
 // element is computed by the same instruction sequence whatever the tile.
 #include <immintrin.h>
 
-#include <algorithm>
 #include <cstdint>
 
-#include "kernels/avx2/avx2_kernels.h"
-#include "kernels/avx2/vmath.h"
+#include "kernels/gemm_driver.h"
 #include "kernels/gemm_pack.h"
+#include "kernels/ops.h"
+#include "kernels/x86/vmath.h"
 
 namespace crossrank::kernels::avx2 {
 namespace {
 
-constexpr int kMr = kGemmMr;
+using x86::gelu_ps;
+using x86::kMaskTable;
+
 constexpr int kNr = kGemmNr;
 // Rows per block: each panel of W (16 x k floats) is fetched from L3 once
 // per block and used by 48 strips of 6 rows. Going from blocks that kept A
@@ -42,16 +45,9 @@ constexpr int kNr = kGemmNr;
 // gained nothing more.
 constexpr int kMc = 288;
 
-struct Tile {
-  const float* bias;      // at the tile's first column, or null
-  const float* residual;  // at the tile's first row and column, or null
-  std::size_t ldr;
-  Epilogue epilogue;
-};
-
 template <int MR, bool kFull>
 inline void ukernel(int k, const float* a, std::size_t lda, const float* w, float* c,
-                    std::size_t ldc, const Tile& t, int nv) {
+                    std::size_t ldc, const GemmTile& t, int nv) {
   __m256 acc0[MR], acc1[MR];
 #pragma GCC unroll 6
   for (int r = 0; r < MR; ++r) acc0[r] = acc1[r] = _mm256_setzero_ps();
@@ -126,15 +122,20 @@ inline void ukernel(int k, const float* a, std::size_t lda, const float* w, floa
   }
 }
 
-template <int MR>
-inline void ukernel_any_n(int k, const float* a, std::size_t lda, const float* w, float* c,
-                          std::size_t ldc, const Tile& t, int nv) {
-  if (nv == kNr) {
-    ukernel<MR, true>(k, a, lda, w, c, ldc, t, nv);
-  } else {
-    ukernel<MR, false>(k, a, lda, w, c, ldc, t, nv);
+// The micro-kernel as the GEMM driver (kernels/gemm_driver.h) calls it.
+struct MicroKernel {
+  static constexpr int kMr = kGemmMr;
+  static constexpr int kNr = kGemmNr;
+  static int row_block(int /*k*/) { return kMc; }
+  using Columns = int;  // valid columns of the panel
+  static int columns(int nv) { return nv; }
+  static constexpr bool kFullTiles = true;
+  template <int MR, bool kFull>
+  static void tile(int k, const float* a, std::size_t lda, const float* w, float* c,
+                   std::size_t ldc, const GemmTile& t, int nv) {
+    ukernel<MR, kFull>(k, a, lda, w, c, ldc, t, nv);
   }
-}
+};
 
 }  // namespace
 
@@ -142,37 +143,8 @@ void gemm_pack(const float* w, int n, int k, PackedWeights* out) {
   pack_column_panels(w, n, k, kNr, kGemmName, out);
 }
 
-
 void gemm(const GemmArgs& args, int row_begin, int row_end, int col_begin, int col_end) {
-  const int k = args.w->k;
-  const std::size_t lda = args.lda, ldc = args.ldc, ldr = args.ldr;
-  const float* packed = args.w->data.data();
-
-  for (int ib = row_begin; ib < row_end; ib += kMc) {
-    const int ie = std::min(row_end, ib + kMc);
-    for (int j = col_begin; j < col_end; j += kNr) {
-      const int nv = std::min(kNr, col_end - j);
-      const float* panel = packed + static_cast<std::size_t>(j / kNr) * kNr * k;
-      for (int i = ib; i < ie; i += kMr) {
-        Tile t;
-        t.epilogue = args.epilogue;
-        t.bias = args.epilogue == Epilogue::kNone ? nullptr : args.bias + j;
-        t.residual = args.epilogue == Epilogue::kBiasResidual ? args.residual + i * ldr + j
-                                                              : nullptr;
-        t.ldr = ldr;
-        const float* a = args.a + i * lda;
-        float* c = args.c + i * ldc + j;
-        switch (std::min(kMr, ie - i)) {
-          case 6: ukernel_any_n<6>(k, a, lda, panel, c, ldc, t, nv); break;
-          case 5: ukernel_any_n<5>(k, a, lda, panel, c, ldc, t, nv); break;
-          case 4: ukernel_any_n<4>(k, a, lda, panel, c, ldc, t, nv); break;
-          case 3: ukernel_any_n<3>(k, a, lda, panel, c, ldc, t, nv); break;
-          case 2: ukernel_any_n<2>(k, a, lda, panel, c, ldc, t, nv); break;
-          default: ukernel_any_n<1>(k, a, lda, panel, c, ldc, t, nv); break;
-        }
-      }
-    }
-  }
+  gemm_driver<MicroKernel>(args, row_begin, row_end, col_begin, col_end);
 }
 
 }  // namespace crossrank::kernels::avx2

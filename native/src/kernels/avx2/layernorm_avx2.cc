@@ -14,8 +14,8 @@
 
 #include <cmath>
 
-#include "kernels/avx2/avx2_kernels.h"
-#include "kernels/avx2/vmath.h"
+#include "kernels/ops.h"
+#include "kernels/x86/vmath.h"
 
 namespace crossrank::kernels::avx2 {
 namespace {
@@ -40,7 +40,7 @@ void layernorm_row(const float* x, const float* residual, const float* gamma,
                    const float* beta, float eps, int cols, float* out) {
   const int full = cols / 8 * 8;
   const int rest = cols - full;
-  const __m256i tail = tail_mask(rest);
+  const __m256i tail = x86::tail_mask(rest);
 
   // Pass 1: s = x + residual, stored in out; sum in double. Two
   // accumulators keep two add chains in flight.

@@ -3,15 +3,9 @@
 // kQuantBlock = 32 columns (symmetric int8, see quantize_blocks_s8 in
 // kernels.h).
 //
-// Packing: Wq ([n][k] int8) becomes ceil(n/16) column panels; in a panel,
-// for each group of 4 k values, the 16 columns' 4 bytes lie side by side
-// (64 bytes: one ymm for columns 0-7, one for 8-15); k is zero-padded to a
-// multiple of 32 and the tail panel's missing columns are zero.
-//
-// Quantising A: each call quantises its row block into a per-thread buffer
-// (rows zero-padded to a multiple of 32 bytes, one scale per 32 bytes)
-// before the micro-kernel reads it; the vector code gives the same bytes
-// and scales as quantize_blocks_s8.
+// Packing and quantising A: the x86 int8 frame's (x86/qgemm_frame.cc); a
+// group of 4 k of a panel's 16 columns is 64 bytes, one ymm for columns 0-7
+// and one for 8-15.
 //
 // Micro-kernel: 4 rows x 16 columns in 8 ymm int32 accumulators. Per group
 // of 4 k, the 4 bytes of a row are broadcast and multiplied with both
@@ -31,26 +25,18 @@
 // vpsignb's int8 result, and 2 * 128 * 127 exceeds int16.)
 //
 // After each block of 32 k, the int32 sums are converted to float, times
-// the row's block scale, into the tile's float sums. The epilogue multiplies
-// them by the column's scale, then runs the fp32 GEMM's epilogues (bias, GELU,
-// residual) on the registers before the single store; partial column tiles
-// use masked loads and stores.
-//
-// The frame around the integer loop (quantising A, walking the tiles, the
-// epilogue) is qgemm_tiles, exported through avx2_kernels.h: the AVX-512
-// VNNI kernel (kernels/avx512vnni/) supplies only its own integer loop and
-// packing, and so gives the same bytes, sums and outputs as this one.
+// the row's block scale, into the tile's float sums; the frame
+// (x86/qgemm_frame.cc: quantising A, walking the tiles, the epilogue) does
+// the rest, and the AVX-512 VNNI kernel runs on it too.
 #include <immintrin.h>
 
-#include <algorithm>
-#include <cmath>
 #include <cstdint>
 #include <cstring>
-#include <vector>
 
-#include "kernels/avx2/avx2_kernels.h"
-#include "kernels/avx2/qgemm_block_sums.h"
-#include "kernels/avx2/vmath.h"
+#include "kernels/gemm_pack.h"
+#include "kernels/ops.h"
+#include "kernels/x86/qgemm_block_sums.h"
+#include "kernels/x86/qgemm_frame.h"
 
 namespace crossrank::kernels::avx2 {
 namespace {
@@ -59,77 +45,8 @@ constexpr int kMr = kQGemmMr;
 constexpr int kNr = kQGemmNr;
 constexpr int kGroup = 4;  // k values per int32 lane per step
 constexpr int kBlock = kQuantBlock;
-static_assert(kBlock == 32, "quantize_block reads one block as four 8-float vectors");
-// Rows per block: the block's quantised rows (at most 96 x 3072 bytes at
-// BERT-base's widest K) stay in L2 while every panel of W is streamed past
-// them once.
-constexpr int kMc = 96;
-
-int padded_k(int k) { return (k + kBlock - 1) / kBlock * kBlock; }
-
-float horizontal_max(__m256 v) {
-  __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  m = _mm_max_ps(m, _mm_movehl_ps(m, m));
-  m = _mm_max_ss(m, _mm_shuffle_ps(m, m, 1));
-  return _mm_cvtss_f32(m);
-}
-
-// quantize_row_s8 on one full block of 32 values; returns its scale and,
-// when correction is not null, stores -128 x the sum of the 32 quantised
-// values (see QTile::block_corrections). cvtps
-// rounds half to even under the default MXCSR, as nearbyint does.
-float quantize_block(const float* x, std::int8_t* q, std::int32_t* correction) {
-  const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
-  const __m256 x0 = _mm256_loadu_ps(x), x1 = _mm256_loadu_ps(x + 8);
-  const __m256 x2 = _mm256_loadu_ps(x + 16), x3 = _mm256_loadu_ps(x + 24);
-  const __m256 vmax = _mm256_max_ps(
-      _mm256_max_ps(_mm256_and_ps(x0, abs_mask), _mm256_and_ps(x1, abs_mask)),
-      _mm256_max_ps(_mm256_and_ps(x2, abs_mask), _mm256_and_ps(x3, abs_mask)));
-  const float max_abs = horizontal_max(vmax);
-  const __m256 vinv = _mm256_set1_ps(max_abs > 0.f ? 127.f / max_abs : 0.f);
-  const __m256i i0 = _mm256_cvtps_epi32(_mm256_mul_ps(x0, vinv));
-  const __m256i i1 = _mm256_cvtps_epi32(_mm256_mul_ps(x1, vinv));
-  const __m256i i2 = _mm256_cvtps_epi32(_mm256_mul_ps(x2, vinv));
-  const __m256i i3 = _mm256_cvtps_epi32(_mm256_mul_ps(x3, vinv));
-  const __m256i bytes = _mm256_packs_epi16(_mm256_packs_epi32(i0, i1), _mm256_packs_epi32(i2, i3));
-  // packs interleaves the 128-bit lanes; this puts the 4-byte runs back in order.
-  const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
-  _mm256_storeu_si256(reinterpret_cast<__m256i*>(q), _mm256_permutevar8x32_epi32(bytes, order));
-  if (correction != nullptr) {
-    // Every value is in [-127, 127], so packs did not saturate: these are q's values.
-    const __m256i s = _mm256_add_epi32(_mm256_add_epi32(i0, i1), _mm256_add_epi32(i2, i3));
-    __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
-    s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, _MM_SHUFFLE(1, 0, 3, 2)));
-    s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, _MM_SHUFFLE(2, 3, 0, 1)));
-    *correction = -128 * _mm_cvtsi128_si32(s4);
-  }
-  return max_abs / 127.f;
-}
-
-// quantize_blocks_s8 on one row: full blocks in vectors, a short last block
-// by the shared scalar code; writes k_padded bytes (zeros past k) and, when
-// block_corrections is not null, -128 x the sum of each block's values.
-void quantize_row(const float* x, int k, int k_padded, std::int8_t* q, float* block_scales,
-                  std::int32_t* block_corrections) {
-  int b = 0;
-  for (; (b + 1) * kBlock <= k; ++b) {
-    block_scales[b] = quantize_block(x + b * kBlock, q + b * kBlock,
-                                     block_corrections != nullptr ? block_corrections + b : nullptr);
-  }
-  if (b * kBlock < k) {
-    block_scales[b] = quantize_row_s8(x + b * kBlock, k - b * kBlock, q + b * kBlock);
-    std::memset(q + k, 0, static_cast<std::size_t>(k_padded - k));
-    if (block_corrections != nullptr) {
-      std::int32_t sum = 0;
-      for (int p = b * kBlock; p < k; ++p) sum += q[p];
-      block_corrections[b] = -128 * sum;
-    }
-  }
-}
-
-// Rows of the tile-sum functions' output (QTileSums): the largest mr of any
-// kernel that runs on this frame.
-constexpr int kMaxMr = kQGemmMaxMr;
+static_assert(kNr == x86::kQTileCols, "the frame's tiles are 16 columns wide");
+static_assert(kMr <= x86::kQGemmMaxMr, "the frame holds sums for at most kQGemmMaxMr rows");
 
 // The AVX2 integer loop: per group of 4 k, the 4 bytes of a row are
 // broadcast and multiplied with both column vectors by vpmaddubsw (see the
@@ -164,186 +81,28 @@ void tile_sums(const QTile& t, float (*sums)[kNr]) {
             acc1[r], _mm256_madd_epi16(_mm256_maddubs_epi16(ar_abs, _mm256_sign_epi8(b1, ar)), ones));
       }
     }
-    add_block_sums<MR>(t, blk, acc0, acc1, sums);
+    x86::add_block_sums<MR>(t, blk, acc0, acc1, sums);
   }
 }
 
-void tile_sums_any_rows(const QTile& t, float (*sums)[kNr]) {
-  switch (t.rows) {
-    case 4: tile_sums<4>(t, sums); break;
-    case 3: tile_sums<3>(t, sums); break;
-    case 2: tile_sums<2>(t, sums); break;
-    default: tile_sums<1>(t, sums); break;
+// The integer loop as the frame calls it (tile_sums_of_rows picks MR).
+struct Tiles {
+  static constexpr int kMr = kQGemmMr;
+  template <int MR>
+  static void tile_sums(const QTile& t, float (*sums)[kNr]) {
+    avx2::tile_sums<MR>(t, sums);
   }
-}
-
-// Where the epilogue of one tile reads and writes.
-struct Tile {
-  const float* bias;        // at the tile's first column, or null
-  const float* col_scales;  // at the tile's first column
-  const float* residual;    // at the tile's first row and column, or null
-  std::size_t ldr;
-  Epilogue epilogue;
 };
-
-// The dequantised sums of `rows` rows times the column scales, then the fp32
-// GEMM's epilogues (bias, GELU, residual) on the registers before the single
-// store; a partial column tile (nv < kNr) uses masked loads and stores.
-template <bool kFull>
-void store_tile(const float (*sums)[kNr], int rows, float* c, std::size_t ldc, const Tile& t,
-                int nv) {
-  __m256i m0 = _mm256_setzero_si256(), m1 = m0;
-  if (!kFull) {
-    m0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(kMaskTable + 16 - nv));
-    m1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(kMaskTable + 24 - nv));
-  }
-  auto load = [&](const float* p, __m256i m) {
-    return kFull ? _mm256_loadu_ps(p) : _mm256_maskload_ps(p, m);
-  };
-  auto store = [&](float* p, __m256i m, __m256 v) {
-    if (kFull) {
-      _mm256_storeu_ps(p, v);
-    } else {
-      _mm256_maskstore_ps(p, m, v);
-    }
-  };
-
-  const __m256 cs0 = load(t.col_scales, m0);
-  const __m256 cs1 = load(t.col_scales + 8, m1);
-  const bool has_bias = t.epilogue != Epilogue::kNone;
-  const __m256 bias0 = has_bias ? load(t.bias, m0) : _mm256_setzero_ps();
-  const __m256 bias1 = has_bias ? load(t.bias + 8, m1) : _mm256_setzero_ps();
-  for (int r = 0; r < rows; ++r) {
-    __m256 out0 = _mm256_mul_ps(_mm256_load_ps(sums[r]), cs0);
-    __m256 out1 = _mm256_mul_ps(_mm256_load_ps(sums[r] + 8), cs1);
-    if (has_bias) {
-      out0 = _mm256_add_ps(out0, bias0);
-      out1 = _mm256_add_ps(out1, bias1);
-    }
-    if (t.epilogue == Epilogue::kBiasGelu) {
-      out0 = gelu_ps(out0);
-      out1 = gelu_ps(out1);
-    } else if (t.epilogue == Epilogue::kBiasResidual) {
-      // Loaded just before the store of the same elements: c may alias it.
-      const float* res = t.residual + r * t.ldr;
-      out0 = _mm256_add_ps(out0, load(res, m0));
-      out1 = _mm256_add_ps(out1, load(res + 8, m1));
-    }
-    store(c + r * ldc, m0, out0);
-    store(c + r * ldc + 8, m1, out1);
-  }
-}
 
 }  // namespace
 
-std::size_t qgemm_panel_bytes(int n, int k) {
-  return static_cast<std::size_t>((n + kNr - 1) / kNr) * kNr * padded_k(k);
-}
-
-void qgemm_pack_panels(const std::int8_t* q, const float* scales, int n, int k,
-                       const char* packed_for, std::size_t extra_bytes, PackedWeights* out) {
-  const int kp = padded_k(k);
-  out->n = n;
-  out->k = k;
-  out->data.clear();
-  out->packed_for = packed_for;
-  out->scales.assign(scales, scales + n);
-  out->qdata.assign(qgemm_panel_bytes(n, k) + extra_bytes, 0);
-  for (int j = 0; j < n; ++j) {
-    std::int8_t* panel = out->qdata.data() + static_cast<std::size_t>(j / kNr) * kNr * kp;
-    const std::int8_t* row = q + static_cast<std::size_t>(j) * k;
-    for (int p = 0; p < k; ++p) {
-      panel[static_cast<std::size_t>(p / kGroup) * kGroup * kNr + (j % kNr) * kGroup +
-            p % kGroup] = row[p];
-    }
-  }
-}
-
 void qgemm_pack(const std::int8_t* q, const float* scales, int n, int k, PackedWeights* out) {
-  qgemm_pack_panels(q, scales, n, k, kQGemmName, 0, out);
-}
-
-void qgemm_tiles(const GemmArgs& args, int row_begin, int row_end, int col_begin, int col_end,
-                 int mr, QTileSums tile_sums, bool with_block_corrections) {
-  const int k = args.w->k;
-  const int kp = padded_k(k);
-  const int blocks = kp / kBlock;
-  const std::size_t ldc = args.ldc, ldr = args.ldr;
-  const std::int8_t* packed = args.w->qdata.data();
-  // Per pool thread, reused across calls: a block of quantised rows and
-  // their block scales.
-  thread_local std::vector<std::int8_t> qa;
-  thread_local std::vector<float> block_scales;
-  thread_local std::vector<std::int32_t> block_corrections;
-  qa.resize(static_cast<std::size_t>(kMc) * kp);
-  block_scales.resize(static_cast<std::size_t>(kMc) * blocks);
-  if (with_block_corrections) block_corrections.resize(static_cast<std::size_t>(kMc) * blocks);
-  // The tile's sums stay in memory: touched once per block, they would
-  // otherwise take registers the integer loop needs. 64-byte rows: a
-  // 512-bit kernel stores each as one aligned zmm.
-  alignas(64) float sums[kMaxMr][kNr];
-
-  for (int ib = row_begin; ib < row_end; ib += kMc) {
-    const int ie = std::min(row_end, ib + kMc);
-    for (int i = ib; i < ie; ++i) {
-      quantize_row(args.a + static_cast<std::size_t>(i) * args.lda, k, kp,
-                   qa.data() + static_cast<std::size_t>(i - ib) * kp,
-                   block_scales.data() + static_cast<std::size_t>(i - ib) * blocks,
-                   with_block_corrections
-                       ? block_corrections.data() + static_cast<std::size_t>(i - ib) * blocks
-                       : nullptr);
-    }
-    for (int j = col_begin; j < col_end; j += kNr) {
-      const int nv = std::min(kNr, col_end - j);
-      QTile q;
-      q.blocks = blocks;
-      q.lda = static_cast<std::size_t>(kp);
-      q.w = args.w;
-      q.panel_index = j / kNr;
-      q.panel = packed + static_cast<std::size_t>(q.panel_index) * kNr * kp;
-      q.ld_scales = static_cast<std::size_t>(blocks);
-      Tile t;
-      t.epilogue = args.epilogue;
-      t.bias = args.epilogue == Epilogue::kNone ? nullptr : args.bias + j;
-      t.col_scales = args.w->scales.data() + j;
-      t.ldr = ldr;
-      for (int i = ib; i < ie; i += mr) {
-        q.rows = std::min(mr, ie - i);
-        q.a = qa.data() + static_cast<std::size_t>(i - ib) * kp;
-        q.block_scales = block_scales.data() + static_cast<std::size_t>(i - ib) * blocks;
-        q.block_corrections =
-            with_block_corrections
-                ? block_corrections.data() + static_cast<std::size_t>(i - ib) * blocks
-                : nullptr;
-        t.residual = args.epilogue == Epilogue::kBiasResidual ? args.residual + i * ldr + j
-                                                              : nullptr;
-        float* c = args.c + i * ldc + j;
-        // Fetch the tile's output (and residual) lines while the integer
-        // loop runs: they were last touched layers ago, and the epilogue
-        // otherwise stalls on them (about 10 % of the int8 model's cycles
-        // sat on its residual loads and stores before this).
-        for (int r = 0; r < q.rows; ++r) {
-          _mm_prefetch(reinterpret_cast<const char*>(c + r * ldc), _MM_HINT_T0);
-          _mm_prefetch(reinterpret_cast<const char*>(c + r * ldc + nv - 1), _MM_HINT_T0);
-          if (t.residual != nullptr && t.residual != c) {
-            _mm_prefetch(reinterpret_cast<const char*>(t.residual + r * ldr), _MM_HINT_T0);
-            _mm_prefetch(reinterpret_cast<const char*>(t.residual + r * ldr + nv - 1),
-                         _MM_HINT_T0);
-          }
-        }
-        tile_sums(q, sums);
-        if (nv == kNr) {
-          store_tile<true>(sums, q.rows, c, ldc, t, nv);
-        } else {
-          store_tile<false>(sums, q.rows, c, ldc, t, nv);
-        }
-      }
-    }
-  }
+  pack_int8_panels(q, scales, n, k, kNr, x86::kQGroup, kQGemmName, out);
 }
 
 void qgemm(const GemmArgs& args, int row_begin, int row_end, int col_begin, int col_end) {
-  qgemm_tiles(args, row_begin, row_end, col_begin, col_end, kMr, tile_sums_any_rows, false);
+  x86::qgemm_tiles(args, row_begin, row_end, col_begin, col_end, kMr, tile_sums_of_rows<Tiles>,
+                   /*with_block_corrections=*/false);
 }
 
 }  // namespace crossrank::kernels::avx2

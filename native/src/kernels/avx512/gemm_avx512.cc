@@ -16,12 +16,12 @@
 // this), so choosing this table changes speed only.
 #include <immintrin.h>
 
-#include <algorithm>
 #include <cstdint>
 
-#include "kernels/avx512/avx512_kernels.h"
 #include "kernels/avx512/tile_epilogue.h"
+#include "kernels/gemm_driver.h"
 #include "kernels/gemm_pack.h"
+#include "kernels/ops.h"
 
 // GCC 12's AVX-512 headers build their cast and extract intrinsics on an
 // "undefined" vector, which -Wmaybe-uninitialized reports at every use.
@@ -32,14 +32,13 @@
 namespace crossrank::kernels::avx512 {
 namespace {
 
-constexpr int kMr = kGemmMr;
 constexpr int kNr = kGemmNr;
 // Rows per block, for reuse of each panel of W from L2 (36 strips of 8).
 constexpr int kMc = 288;
 
 template <int MR>
 inline void ukernel(int k, const float* a, std::size_t lda, const float* w, float* c,
-                    std::size_t ldc, const Tile& t, __mmask16 m0, __mmask16 m1) {
+                    std::size_t ldc, const GemmTile& t, __mmask16 m0, __mmask16 m1) {
   __m512 acc0[MR], acc1[MR];
 #pragma GCC unroll 8
   for (int r = 0; r < MR; ++r) acc0[r] = acc1[r] = _mm512_setzero_ps();
@@ -66,6 +65,29 @@ inline void ukernel(int k, const float* a, std::size_t lda, const float* w, floa
   finish_tile<MR>(acc0, acc1, c, ldc, t, m0, m1);
 }
 
+// The micro-kernel as the GEMM driver (kernels/gemm_driver.h) calls it.
+struct MicroKernel {
+  static constexpr int kMr = kGemmMr;
+  static constexpr int kNr = kGemmNr;
+  static int row_block(int /*k*/) { return kMc; }
+  // Lanes of the panel's two zmm columns that hold valid columns.
+  struct Columns {
+    __mmask16 m0, m1;
+  };
+  static Columns columns(int nv) {
+    Columns cols;
+    column_masks(nv, &cols.m0, &cols.m1);
+    return cols;
+  }
+  // Masked loads of columns past the tile read nothing: one tile for all.
+  static constexpr bool kFullTiles = false;
+  template <int MR, bool /*kFull*/>
+  static void tile(int k, const float* a, std::size_t lda, const float* w, float* c,
+                   std::size_t ldc, const GemmTile& t, const Columns& cols) {
+    ukernel<MR>(k, a, lda, w, c, ldc, t, cols.m0, cols.m1);
+  }
+};
+
 }  // namespace
 
 void gemm_pack(const float* w, int n, int k, PackedWeights* out) {
@@ -73,39 +95,7 @@ void gemm_pack(const float* w, int n, int k, PackedWeights* out) {
 }
 
 void gemm(const GemmArgs& args, int row_begin, int row_end, int col_begin, int col_end) {
-  const int k = args.w->k;
-  const std::size_t lda = args.lda, ldc = args.ldc, ldr = args.ldr;
-  const float* packed = args.w->data.data();
-
-  for (int ib = row_begin; ib < row_end; ib += kMc) {
-    const int ie = std::min(row_end, ib + kMc);
-    for (int j = col_begin; j < col_end; j += kNr) {
-      const int nv = std::min(kNr, col_end - j);
-      __mmask16 m0, m1;
-      column_masks(nv, &m0, &m1);
-      const float* panel = packed + static_cast<std::size_t>(j / kNr) * kNr * k;
-      for (int i = ib; i < ie; i += kMr) {
-        Tile t;
-        t.epilogue = args.epilogue;
-        t.bias = args.epilogue == Epilogue::kNone ? nullptr : args.bias + j;
-        t.residual = args.epilogue == Epilogue::kBiasResidual ? args.residual + i * ldr + j
-                                                              : nullptr;
-        t.ldr = ldr;
-        const float* a = args.a + i * lda;
-        float* c = args.c + i * ldc + j;
-        switch (std::min(kMr, ie - i)) {
-          case 8: ukernel<8>(k, a, lda, panel, c, ldc, t, m0, m1); break;
-          case 7: ukernel<7>(k, a, lda, panel, c, ldc, t, m0, m1); break;
-          case 6: ukernel<6>(k, a, lda, panel, c, ldc, t, m0, m1); break;
-          case 5: ukernel<5>(k, a, lda, panel, c, ldc, t, m0, m1); break;
-          case 4: ukernel<4>(k, a, lda, panel, c, ldc, t, m0, m1); break;
-          case 3: ukernel<3>(k, a, lda, panel, c, ldc, t, m0, m1); break;
-          case 2: ukernel<2>(k, a, lda, panel, c, ldc, t, m0, m1); break;
-          default: ukernel<1>(k, a, lda, panel, c, ldc, t, m0, m1); break;
-        }
-      }
-    }
-  }
+  gemm_driver<MicroKernel>(args, row_begin, row_end, col_begin, col_end);
 }
 
 }  // namespace crossrank::kernels::avx512

@@ -8,17 +8,15 @@
 
 #include <cstddef>
 
-#include "kernels/avx2/vmath.h"
+#include "kernels/gemm_driver.h"
 #include "kernels/kernels.h"
+#include "kernels/x86/vmath.h"
 
 namespace crossrank::kernels::avx512 {
-
-struct Tile {
-  const float* bias;      // at the tile's first column, or null
-  const float* residual;  // at the tile's first row and column, or null
-  std::size_t ldr;
-  Epilogue epilogue;
-};
+// Internal linkage: each file that includes this keeps its own copy, built
+// with its own ISA flags (an inline function shared between files built with
+// different flags could be merged into the copy with the wider ISA).
+namespace {
 
 // Masks of the valid lanes of a 32-column tile with nv valid columns.
 inline void column_masks(int nv, __mmask16* m0, __mmask16* m1) {
@@ -26,11 +24,11 @@ inline void column_masks(int nv, __mmask16* m0, __mmask16* m1) {
   *m1 = nv >= 32 ? 0xFFFF : nv > 16 ? static_cast<__mmask16>((1u << (nv - 16)) - 1) : 0;
 }
 
-// GELU on both 256-bit halves with the AVX2 kernel's code, so that the
+// GELU on both 256-bit halves with the AVX2 kernel's code (x86/vmath.h), so that the
 // tables agree bit for bit.
 inline __m512 gelu_halves(__m512 v) {
-  const __m256 lo = avx2::gelu_ps(_mm512_castps512_ps256(v));
-  const __m256 hi = avx2::gelu_ps(_mm512_castps512_ps256(_mm512_shuffle_f32x4(v, v, 0xEE)));
+  const __m256 lo = x86::gelu_ps(_mm512_castps512_ps256(v));
+  const __m256 hi = x86::gelu_ps(_mm512_castps512_ps256(_mm512_shuffle_f32x4(v, v, 0xEE)));
   // Lanes 0-3 of the first operand's 128-bit blocks (0, 1) then the second's.
   return _mm512_shuffle_f32x4(_mm512_zextps256_ps512(lo), _mm512_zextps256_ps512(hi), 0x44);
 }
@@ -40,7 +38,7 @@ inline __m512 gelu_halves(__m512 v) {
 // runs the same instructions on its valid lanes.
 template <int MR>
 inline void finish_tile(__m512 (&acc0)[MR], __m512 (&acc1)[MR], float* c, std::size_t ldc,
-                        const Tile& t, __mmask16 m0, __mmask16 m1) {
+                        const GemmTile& t, __mmask16 m0, __mmask16 m1) {
   if (t.epilogue != Epilogue::kNone) {
     const __m512 bias0 = _mm512_maskz_loadu_ps(m0, t.bias);
     const __m512 bias1 = _mm512_maskz_loadu_ps(m1, t.bias + 16);
@@ -72,4 +70,5 @@ inline void finish_tile(__m512 (&acc0)[MR], __m512 (&acc1)[MR], float* c, std::s
   }
 }
 
+}  // namespace
 }  // namespace crossrank::kernels::avx512

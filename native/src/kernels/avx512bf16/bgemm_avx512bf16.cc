@@ -1,4 +1,5 @@
-// bf16_gemm_8x32__avx512bf16: the bgemm contract (kernels.h) on vdpbf16ps.
+// bf16_gemm_8x32__avx512bf16: the bgemm contract (kernels.h) on vdpbf16ps,
+// as a micro-kernel of the one GEMM driver (kernels/gemm_driver.h).
 //
 // vdpbf16ps takes, in each 32-bit lane, a pair of bf16 from each source,
 // and adds both products to the lane's fp32 accumulator: first the odd
@@ -6,22 +7,22 @@
 // even (denormal inputs and outputs flushed to zero). The products of two
 // bf16 are exact in fp32, so each lane computes exactly ref::bf16_pair_dot
 // when it steps through the pairs of k in order -- one accumulator lane per
-// output element, no split of k -- and the kernel tests compare the two bit
-// for bit.
+// output element, no split of k -- and bgemm_test compares the two bit for
+// bit (with the even element first the test fails: that is how the order
+// was established on Zen 4).
 //
-// Packing (baseline code, gemm_pack.cc): W in panels of 32 columns, each
-// pair of k one 64-byte row per 16 columns, a column's two bf16 in one lane.
-// A is rounded to bf16 (vcvtne2ps2bf16, round to nearest even, the
-// f32_to_bf16 of kernels/bf16.h) a block of rows at a time into a
-// per-thread buffer of the same pair layout, so the inner loop broadcasts
-// one 32-bit pair of A per row and k step.
+// Packing (baseline code, gemm_pack.cc's pack_bf16_pair_panels): W in panels
+// of 32 columns, each pair of k one 64-byte row per 16 columns, a column's
+// two bf16 in one lane. A is rounded to bf16 (vcvtne2ps2bf16, round to
+// nearest even: kernels/bf16.h's f32_to_bf16) a row block at a time into a
+// per-thread buffer of the same pair layout (Operands::rows, which the
+// driver calls once per block), so the inner loop broadcasts one 32-bit pair
+// of A per row and k step.
 //
 // Tile: 8 rows x 32 columns, 16 zmm accumulators, two loads of W and eight
-// broadcasts per pair of k: as the fp32 avx512f kernel, with half the bytes
-// of W and twice the multiply-adds per instruction.
-//
-// The epilogue is the fp32 avx512f kernel's (avx512/tile_epilogue.h: bias,
-// GELU on each 256-bit half with the AVX2 code, residual).
+// broadcasts per pair of k: the fp32 avx512f kernel's shape, with half the
+// bytes of W and twice the multiply-adds per instruction. The epilogue is
+// that kernel's (avx512/tile_epilogue.h).
 //
 // This file grows no std::vector (see qgemm_avx512vnni.cc): the row buffer
 // is plain aligned memory.
@@ -33,7 +34,9 @@
 #include <new>
 
 #include "kernels/avx512/tile_epilogue.h"
-#include "kernels/avx512bf16/avx512bf16_kernels.h"
+#include "kernels/gemm_driver.h"
+#include "kernels/gemm_pack.h"
+#include "kernels/ops.h"
 
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
@@ -42,7 +45,6 @@
 namespace crossrank::kernels::avx512bf16 {
 namespace {
 
-constexpr int kMr = kBGemmMr;
 constexpr int kNr = kBGemmNr;
 // Rows of A rounded to bf16 at a time: at K = 1536 a block is 288 KB,
 // which stays in L2 while the panels of W stream past it.
@@ -90,7 +92,7 @@ void round_rows(const float* a, std::size_t lda, int rows, int k, int k_even,
 // a: MR rows of pairs (32-bit words), row stride a_stride words.
 template <int MR>
 inline void ukernel(int pairs, const std::uint32_t* a, std::size_t a_stride,
-                    const std::uint16_t* w, float* c, std::size_t ldc, const avx512::Tile& t,
+                    const std::uint16_t* w, float* c, std::size_t ldc, const GemmTile& t,
                     __mmask16 m0, __mmask16 m1) {
   __m512 acc0[MR], acc1[MR];
 #pragma GCC unroll 8
@@ -114,52 +116,53 @@ inline void ukernel(int pairs, const std::uint32_t* a, std::size_t a_stride,
       acc1[r] = _mm512_dpbf16_ps(acc1[r], ar, b1);
     }
   }
-
   avx512::finish_tile<MR>(acc0, acc1, c, ldc, t, m0, m1);
 }
 
+// The micro-kernel as the GEMM driver (kernels/gemm_driver.h) calls it.
+struct MicroKernel {
+  static constexpr int kMr = kBGemmMr;
+  static constexpr int kNr = kBGemmNr;
+  static int row_block(int /*k*/) { return kMc; }
+  struct Operands {
+    using A = std::uint32_t;  // a pair of bf16 of one row
+    using W = std::uint16_t;
+    static const W* panels(const PackedWeights& w) { return w.bdata.data(); }
+    static std::size_t panel_depth(int k) { return static_cast<std::size_t>(k + k % 2); }
+    static const A* rows(const GemmArgs& args, int ib, int ie, std::size_t* lda) {
+      const int k = args.w->k;
+      const int k_even = k + k % 2;
+      std::uint16_t* out = row_buffer.get(static_cast<std::size_t>(ie - ib) * k_even);
+      round_rows(args.a + static_cast<std::size_t>(ib) * args.lda, args.lda, ie - ib, k, k_even,
+                 out);
+      *lda = static_cast<std::size_t>(k_even / 2);
+      return reinterpret_cast<const A*>(out);
+    }
+  };
+  struct Columns {
+    __mmask16 m0, m1;
+  };
+  static Columns columns(int nv) {
+    Columns cols;
+    avx512::column_masks(nv, &cols.m0, &cols.m1);
+    return cols;
+  }
+  static constexpr bool kFullTiles = false;
+  template <int MR, bool /*kFull*/>
+  static void tile(int k, const Operands::A* a, std::size_t lda, const Operands::W* w, float* c,
+                   std::size_t ldc, const GemmTile& t, const Columns& cols) {
+    ukernel<MR>((k + 1) / 2, a, lda, w, c, ldc, t, cols.m0, cols.m1);
+  }
+};
+
 }  // namespace
 
-void bgemm(const GemmArgs& args, int row_begin, int row_end, int col_begin, int col_end) {
-  const int k = args.w->k;
-  const int k_even = k + k % 2;
-  const int pairs = k_even / 2;
-  const std::size_t lda = args.lda, ldc = args.ldc, ldr = args.ldr;
-  const std::uint16_t* packed = args.w->bdata.data();
-  std::uint16_t* rows =
-      row_buffer.get(static_cast<std::size_t>(std::min(kMc, row_end - row_begin)) * k_even);
+void bgemm_pack(const float* w, int n, int k, PackedWeights* out) {
+  pack_bf16_pair_panels(w, n, k, kNr, kBGemmName, out);
+}
 
-  for (int ib = row_begin; ib < row_end; ib += kMc) {
-    const int ie = std::min(row_end, ib + kMc);
-    round_rows(args.a + ib * lda, lda, ie - ib, k, k_even, rows);
-    for (int j = col_begin; j < col_end; j += kNr) {
-      const int nv = std::min(kNr, col_end - j);
-      __mmask16 m0, m1;
-      avx512::column_masks(nv, &m0, &m1);
-      const std::uint16_t* panel = packed + static_cast<std::size_t>(j / kNr) * kNr * k_even;
-      for (int i = ib; i < ie; i += kMr) {
-        avx512::Tile t;
-        t.epilogue = args.epilogue;
-        t.bias = args.epilogue == Epilogue::kNone ? nullptr : args.bias + j;
-        t.residual = args.epilogue == Epilogue::kBiasResidual ? args.residual + i * ldr + j
-                                                              : nullptr;
-        t.ldr = ldr;
-        const auto* a = reinterpret_cast<const std::uint32_t*>(
-            rows + static_cast<std::size_t>(i - ib) * k_even);
-        float* c = args.c + i * ldc + j;
-        switch (std::min(kMr, ie - i)) {
-          case 8: ukernel<8>(pairs, a, pairs, panel, c, ldc, t, m0, m1); break;
-          case 7: ukernel<7>(pairs, a, pairs, panel, c, ldc, t, m0, m1); break;
-          case 6: ukernel<6>(pairs, a, pairs, panel, c, ldc, t, m0, m1); break;
-          case 5: ukernel<5>(pairs, a, pairs, panel, c, ldc, t, m0, m1); break;
-          case 4: ukernel<4>(pairs, a, pairs, panel, c, ldc, t, m0, m1); break;
-          case 3: ukernel<3>(pairs, a, pairs, panel, c, ldc, t, m0, m1); break;
-          case 2: ukernel<2>(pairs, a, pairs, panel, c, ldc, t, m0, m1); break;
-          default: ukernel<1>(pairs, a, pairs, panel, c, ldc, t, m0, m1); break;
-        }
-      }
-    }
-  }
+void bgemm(const GemmArgs& args, int row_begin, int row_end, int col_begin, int col_end) {
+  gemm_driver<MicroKernel>(args, row_begin, row_end, col_begin, col_end);
 }
 
 }  // namespace crossrank::kernels::avx512bf16

@@ -1,6 +1,6 @@
 // qs8_gemm_8x16__avx512vnni: the int8 GEMM of qgemm_avx2.cc (same
 // quantisation of A, same tiles, same epilogue: the frame is
-// avx2::qgemm_tiles) with an integer loop on vpdpbusd, the AVX-512 VNNI
+// x86::qgemm_tiles) with an integer loop on vpdpbusd, the AVX-512 VNNI
 // instruction, on 512-bit registers.
 //
 // vpdpbusd multiplies 4 unsigned bytes of its first operand with the 4
@@ -46,7 +46,7 @@
 // Packing: the AVX2 kernel's column panels (for each group of 4 k, the 16
 // columns' 4 bytes side by side), each byte offset by 128.
 //
-// This file grows no std::vector (its packing asks avx2::qgemm_pack_panels
+// This file grows no std::vector (its packing asks pack_int8_panels
 // for the bytes): an out-of-line library template instantiated here would be
 // built with AVX-512 flags, and the linker may keep that copy for every
 // caller, baseline code included.
@@ -56,8 +56,9 @@
 #include <cstdint>
 #include <cstring>
 
-#include "kernels/avx2/avx2_kernels.h"
-#include "kernels/avx512vnni/avx512vnni_kernels.h"
+#include "kernels/gemm_pack.h"
+#include "kernels/ops.h"
+#include "kernels/x86/qgemm_frame.h"
 
 // GCC 12 warns "'__Y' may be used uninitialized" inside most 512-bit
 // intrinsics (their _mm512_undefined_* operand; GCC bug 105593, fixed in 13).
@@ -72,12 +73,12 @@ constexpr int kMr = kQGemmMr;
 constexpr int kNr = kQGemmNr;
 constexpr int kGroup = 4;  // k values per int32 lane per step
 constexpr int kBlock = kQuantBlock;
-static_assert(kNr == avx2::kQGemmNr, "the frame's tiles are 16 columns wide");
-static_assert(kMr <= avx2::kQGemmMaxMr, "the frame holds sums for at most kQGemmMaxMr rows");
+static_assert(kNr == x86::kQTileCols, "the frame's tiles are 16 columns wide");
+static_assert(kMr <= x86::kQGemmMaxMr, "the frame holds sums for at most kQGemmMaxMr rows");
 
 
 template <int MR>
-void tile_sums(const avx2::QTile& t, float (*sums)[kNr]) {
+void tile_sums(const QTile& t, float (*sums)[kNr]) {
   constexpr int kGroups = kBlock / kGroup;
   const std::int8_t* w = t.panel;
   const std::int8_t* a = t.a;
@@ -111,32 +112,28 @@ void tile_sums(const avx2::QTile& t, float (*sums)[kNr]) {
   for (int r = 0; r < MR; ++r) _mm512_store_ps(sums[r], sum[r]);
 }
 
-void tile_sums_any_rows(const avx2::QTile& t, float (*sums)[kNr]) {
-  switch (t.rows) {
-    case 8: tile_sums<8>(t, sums); break;
-    case 7: tile_sums<7>(t, sums); break;
-    case 6: tile_sums<6>(t, sums); break;
-    case 5: tile_sums<5>(t, sums); break;
-    case 4: tile_sums<4>(t, sums); break;
-    case 3: tile_sums<3>(t, sums); break;
-    case 2: tile_sums<2>(t, sums); break;
-    default: tile_sums<1>(t, sums); break;
+// The integer loop as the frame calls it (tile_sums_of_rows picks MR).
+struct Tiles {
+  static constexpr int kMr = kQGemmMr;
+  template <int MR>
+  static void tile_sums(const QTile& t, float (*sums)[kNr]) {
+    avx512vnni::tile_sums<MR>(t, sums);
   }
-}
+};
 
 }  // namespace
 
 void qgemm_pack(const std::int8_t* q, const float* scales, int n, int k, PackedWeights* out) {
-  avx2::qgemm_pack_panels(q, scales, n, k, kQGemmName, 0, out);
+  pack_int8_panels(q, scales, n, k, kNr, x86::kQGroup, kQGemmName, out);
   // Padding bytes become 128 too: they meet A's zero padding (or columns
   // past n, which are never stored).
   std::int8_t* bytes = out->qdata.data();
-  const std::size_t count = avx2::qgemm_panel_bytes(n, k);
+  const std::size_t count = int8_panel_bytes(n, k, kNr);
   for (std::size_t i = 0; i < count; ++i) bytes[i] = static_cast<std::int8_t>(bytes[i] ^ 0x80);
 }
 
 void qgemm(const GemmArgs& args, int row_begin, int row_end, int col_begin, int col_end) {
-  avx2::qgemm_tiles(args, row_begin, row_end, col_begin, col_end, kMr, tile_sums_any_rows,
+  x86::qgemm_tiles(args, row_begin, row_end, col_begin, col_end, kMr, tile_sums_of_rows<Tiles>,
                     /*with_block_corrections=*/true);
 }
 

@@ -15,7 +15,7 @@
 #include <algorithm>
 #include <cmath>
 
-#include "kernels/neon/neon_kernels.h"
+#include "kernels/ops.h"
 #include "kernels/neon/vmath.h"
 
 namespace crossrank::kernels::neon {

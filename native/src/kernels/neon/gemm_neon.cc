@@ -11,8 +11,9 @@
 // q registers with room left, so GCC keeps the loop free of spills (an 8x12
 // tile, 24 accumulators, spilled in every k step with GCC 12 because it
 // hoists all A loads). A k tail of 1-3 steps multiplies by a scalar of A.
-// Blocking: rows in blocks whose slice of A (mc x k) stays in L2 while each
-// 8 x k panel of W is reused by every 8-row strip.
+// Blocking (the one GEMM driver's, kernels/gemm_driver.h): rows in blocks
+// whose slice of A (mc x k) stays in L2 while each 8 x k panel of W is
+// reused by every 8-row strip.
 //
 // The accumulators go to a small tile on the stack before the epilogue
 // (bias, GELU, residual), whose constants would otherwise compete with them
@@ -24,9 +25,10 @@
 #include <algorithm>
 #include <cstring>
 
-#include "kernels/neon/neon_kernels.h"
-#include "kernels/neon/vmath.h"
+#include "kernels/gemm_driver.h"
 #include "kernels/gemm_pack.h"
+#include "kernels/neon/vmath.h"
+#include "kernels/ops.h"
 
 namespace crossrank::kernels::neon {
 namespace {
@@ -36,13 +38,6 @@ constexpr int kNr = kGemmNr;
 constexpr int kNv = kNr / 4;  // q registers per row of the micro-tile
 // Bytes of A one row block may occupy (half of a 512 KiB-1 MiB L2).
 constexpr std::size_t kABlockBytes = 256 * 1024;
-
-struct Tile {
-  const float* bias;      // at the tile's first column, or null
-  const float* residual;  // at the tile's first row and column, or null
-  std::size_t ldr;
-  Epilogue epilogue;
-};
 
 using Acc = float32x4_t[kNv];
 
@@ -62,7 +57,7 @@ CROSSRANK_NEON_INLINE void step_lane(Acc* acc, const float32x4_t* av, const floa
 // first nv columns of each row. A partial tile reads bias and residual
 // through a zero-padded row of kNr floats (NEON has no masked loads).
 template <int MR, bool kFull>
-inline void epilogue(const float (&tile)[MR][kNr], float* c, std::size_t ldc, const Tile& t,
+inline void epilogue(const float (&tile)[MR][kNr], float* c, std::size_t ldc, const GemmTile& t,
                      int nv) {
   float stage[kNr];
   auto load_row = [&](const float* src, float32x4_t* v) {
@@ -98,7 +93,7 @@ inline void epilogue(const float (&tile)[MR][kNr], float* c, std::size_t ldc, co
 
 template <int MR, bool kFull>
 inline void ukernel(int k, const float* a, std::size_t lda, const float* w, float* c,
-                    std::size_t ldc, const Tile& t, int nv) {
+                    std::size_t ldc, const GemmTile& t, int nv) {
   float32x4_t acc[MR][kNv];
 #pragma GCC unroll 8
   for (int r = 0; r < MR; ++r)
@@ -135,15 +130,24 @@ inline void ukernel(int k, const float* a, std::size_t lda, const float* w, floa
   epilogue<MR, kFull>(tile, c, ldc, t, nv);
 }
 
-template <int MR>
-inline void ukernel_any_n(int k, const float* a, std::size_t lda, const float* w, float* c,
-                          std::size_t ldc, const Tile& t, int nv) {
-  if (nv == kNr) {
-    ukernel<MR, true>(k, a, lda, w, c, ldc, t, nv);
-  } else {
-    ukernel<MR, false>(k, a, lda, w, c, ldc, t, nv);
+// The micro-kernel as the GEMM driver (kernels/gemm_driver.h) calls it.
+struct MicroKernel {
+  static constexpr int kMr = kGemmMr;
+  static constexpr int kNr = kGemmNr;
+  // As many rows as keep the block's slice of A within kABlockBytes.
+  static int row_block(int k) {
+    const std::size_t row_bytes = std::max<std::size_t>(1, static_cast<std::size_t>(k) * 4);
+    return std::max<int>(kMr, static_cast<int>(kABlockBytes / row_bytes) / kMr * kMr);
   }
-}
+  using Columns = int;  // valid columns of the panel
+  static int columns(int nv) { return nv; }
+  static constexpr bool kFullTiles = true;
+  template <int MR, bool kFull>
+  static void tile(int k, const float* a, std::size_t lda, const float* w, float* c,
+                   std::size_t ldc, const GemmTile& t, int nv) {
+    ukernel<MR, kFull>(k, a, lda, w, c, ldc, t, nv);
+  }
+};
 
 }  // namespace
 
@@ -151,55 +155,8 @@ void gemm_pack(const float* w, int n, int k, PackedWeights* out) {
   pack_column_panels(w, n, k, kNr, kGemmName, out);
 }
 
-
 void gemm(const GemmArgs& args, int row_begin, int row_end, int col_begin, int col_end) {
-  const int k = args.w->k;
-  const std::size_t lda = args.lda, ldc = args.ldc, ldr = args.ldr;
-  const std::size_t row_bytes = std::max<std::size_t>(1, static_cast<std::size_t>(k) * 4);
-  const int mc = std::max<int>(kMr, static_cast<int>(kABlockBytes / row_bytes) / kMr * kMr);
-  const float* packed = args.w->data.data();
-
-  for (int ib = row_begin; ib < row_end; ib += mc) {
-    const int ie = std::min(row_end, ib + mc);
-    for (int j = col_begin; j < col_end; j += kNr) {
-      const int nv = std::min(kNr, col_end - j);
-      const float* panel = packed + static_cast<std::size_t>(j / kNr) * kNr * k;
-      for (int i = ib; i < ie; i += kMr) {
-        Tile t;
-        t.epilogue = args.epilogue;
-        t.bias = args.epilogue == Epilogue::kNone ? nullptr : args.bias + j;
-        t.residual = args.epilogue == Epilogue::kBiasResidual ? args.residual + i * ldr + j
-                                                              : nullptr;
-        t.ldr = ldr;
-        const float* a = args.a + i * lda;
-        float* c = args.c + i * ldc + j;
-        switch (std::min(kMr, ie - i)) {
-          case 8: ukernel_any_n<8>(k, a, lda, panel, c, ldc, t, nv); break;
-          case 7: ukernel_any_n<7>(k, a, lda, panel, c, ldc, t, nv); break;
-          case 6: ukernel_any_n<6>(k, a, lda, panel, c, ldc, t, nv); break;
-          case 5: ukernel_any_n<5>(k, a, lda, panel, c, ldc, t, nv); break;
-          case 4: ukernel_any_n<4>(k, a, lda, panel, c, ldc, t, nv); break;
-          case 3: ukernel_any_n<3>(k, a, lda, panel, c, ldc, t, nv); break;
-          case 2: ukernel_any_n<2>(k, a, lda, panel, c, ldc, t, nv); break;
-          default: ukernel_any_n<1>(k, a, lda, panel, c, ldc, t, nv); break;
-        }
-      }
-    }
-  }
-}
-
-void gelu_erf(float* x, std::size_t count) {
-  std::size_t i = 0;
-  for (; i + 4 <= count; i += 4) vst1q_f32(x + i, gelu_ps(vld1q_f32(x + i)));
-  if (i < count) {
-    // The tail goes through a staging vector, so it is computed exactly as
-    // a full vector would be.
-    float stage[4] = {0.f, 0.f, 0.f, 0.f};
-    const std::size_t rest = count - i;
-    std::memcpy(stage, x + i, rest * sizeof(float));
-    vst1q_f32(stage, gelu_ps(vld1q_f32(stage)));
-    std::memcpy(x + i, stage, rest * sizeof(float));
-  }
+  gemm_driver<MicroKernel>(args, row_begin, row_end, col_begin, col_end);
 }
 
 }  // namespace crossrank::kernels::neon

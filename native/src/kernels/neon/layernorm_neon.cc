@@ -10,7 +10,7 @@
 
 #include <cmath>
 
-#include "kernels/neon/neon_kernels.h"
+#include "kernels/ops.h"
 
 namespace crossrank::kernels::neon {
 namespace {

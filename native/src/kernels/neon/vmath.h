@@ -1,5 +1,5 @@
 // Vector math shared by the NEON kernels: the same approximations as
-// avx2/vmath.h, so both tables agree to the same error bounds.
+// x86/vmath.h, so both tables agree to the same error bounds.
 #pragma once
 
 #include <arm_neon.h>

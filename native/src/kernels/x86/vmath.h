@@ -1,12 +1,18 @@
-// Vector math shared by the AVX2 kernels. Include only from files built with
-// -mavx2 -mfma (everything here is inline and uses AVX2 instructions).
+// Vector math shared by the x86 kernels (AVX2 and the AVX-512 files, whose
+// results match the AVX2 ones bit for bit because they run this code). Include
+// only from files built with at least -mavx2 -mfma.
+//
+// Included by kernel files built with different ISA flags, so everything
+// here has internal linkage: each file keeps its own copy, built with its
+// own flags, and the linker cannot hand one file's copy to the other.
 #pragma once
 
 #include <immintrin.h>
 
 #include <cstdint>
 
-namespace crossrank::kernels::avx2 {
+namespace crossrank::kernels::x86 {
+namespace {
 
 // erf(x) as x * P(x^2) / Q(x^2) on [-4, 4] (the rational approximation of
 // Eigen / XLA); |error| < 4e-7 over the whole line, erf(+-4) rounds to +-1.
@@ -110,4 +116,5 @@ inline float hmax_ps(__m256 v) {
   return _mm_cvtss_f32(s);
 }
 
-}  // namespace crossrank::kernels::avx2
+}  // namespace
+}  // namespace crossrank::kernels::x86

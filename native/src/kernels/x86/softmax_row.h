@@ -12,9 +12,9 @@
 #include <algorithm>
 #include <cmath>
 
-#include "kernels/avx2/vmath.h"
+#include "kernels/x86/vmath.h"
 
-namespace crossrank::kernels::avx2 {
+namespace crossrank::kernels::x86 {
 namespace {
 
 // exp(s - max) over one row of `padded` (a multiple of 8) scores in place,
@@ -35,4 +35,4 @@ inline float softmax_row(float* s, int seq_len, int padded) {
 }
 
 }  // namespace
-}  // namespace crossrank::kernels::avx2
+}  // namespace crossrank::kernels::x86

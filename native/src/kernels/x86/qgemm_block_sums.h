@@ -12,16 +12,16 @@
 
 #include <immintrin.h>
 
-#include "kernels/avx2/avx2_kernels.h"
+#include "kernels/x86/qgemm_frame.h"
 
-namespace crossrank::kernels::avx2 {
+namespace crossrank::kernels::x86 {
 namespace {
 
 // dot0[r], dot1[r]: the exact int32 dot products of row r with columns 0-7
 // and 8-15 over block blk.
 template <int MR>
 inline void add_block_sums(const QTile& t, int blk, const __m256i (&dot0)[MR],
-                           const __m256i (&dot1)[MR], float (*sums)[kQGemmNr]) {
+                           const __m256i (&dot1)[MR], float (*sums)[kQTileCols]) {
 #pragma GCC unroll 8
   for (int r = 0; r < MR; ++r) {
     const __m256 scale = _mm256_broadcast_ss(t.block_scales + r * t.ld_scales + blk);
@@ -33,4 +33,4 @@ inline void add_block_sums(const QTile& t, int blk, const __m256i (&dot0)[MR],
 }
 
 }  // namespace
-}  // namespace crossrank::kernels::avx2
+}  // namespace crossrank::kernels::x86
