@@ -56,8 +56,7 @@ std::uint32_t to_bits(float f) {
 
 using test_support::around_tile;
 
-const Epilogue kAllEpilogues[] = {Epilogue::kNone, Epilogue::kBias, Epilogue::kBiasGelu,
-                                  Epilogue::kBiasResidual};
+using test_support::kAllEpilogues;
 
 // Every table built into this binary that has a bf16 GEMM, best first.
 std::vector<const KernelTable*> bf16_tables() {
@@ -68,10 +67,7 @@ std::vector<const KernelTable*> bf16_tables() {
   return tables;
 }
 
-bool cpu_runs(const KernelTable* table) {
-  const std::vector<const KernelTable*> tables = available_kernels();
-  return std::find(tables.begin(), tables.end(), table) != tables.end();
-}
+using test_support::cpu_runs;
 
 std::string requirement(const KernelTable* table) {
   if (table == avx512bf16_kernels())
@@ -79,21 +75,13 @@ std::string requirement(const KernelTable* table) {
   return table->isa;
 }
 
-class BGemmTest : public ::testing::TestWithParam<const KernelTable*> {
+class BGemmTest : public test_support::RunnableTableTest {
  protected:
-  void SetUp() override {
-    if (!cpu_runs(GetParam()))
-      GTEST_SKIP() << "NOT RUN: the " << GetParam()->bgemm_name << " kernel needs "
-                   << requirement(GetParam()) << ", which this CPU ("
-                   << cpu_features().brand << ") lacks";
-  }
-  const KernelTable& table() const { return *GetParam(); }
+  void SetUp() override { skip_unless_cpu_runs(GetParam()->bgemm_name, requirement(GetParam())); }
   std::mt19937_64 rng_{test_seed()};
 };
 
-std::string table_name(const ::testing::TestParamInfo<const KernelTable*>& info) {
-  return info.param->isa;
-}
+using test_support::table_name;
 
 struct Case {
   int m, n, k;

@@ -58,8 +58,7 @@ std::vector<std::int8_t> random_int8(std::size_t n, std::mt19937_64& rng) {
 
 using test_support::around_tile;
 
-const Epilogue kAllEpilogues[] = {Epilogue::kNone, Epilogue::kBias, Epilogue::kBiasGelu,
-                                  Epilogue::kBiasResidual};
+using test_support::kAllEpilogues;
 
 // Every table built into this binary, best first.
 std::vector<const KernelTable*> compiled_tables() {
@@ -70,10 +69,7 @@ std::vector<const KernelTable*> compiled_tables() {
   return tables;
 }
 
-bool cpu_runs(const KernelTable* table) {
-  const std::vector<const KernelTable*> tables = available_kernels();
-  return std::find(tables.begin(), tables.end(), table) != tables.end();
-}
+using test_support::cpu_runs;
 
 // What a table needs that this CPU may lack, for the message of a skip.
 std::string requirement(const KernelTable* table) {
@@ -82,21 +78,13 @@ std::string requirement(const KernelTable* table) {
   return table->isa;
 }
 
-class QGemmTest : public ::testing::TestWithParam<const KernelTable*> {
+class QGemmTest : public test_support::RunnableTableTest {
  protected:
-  void SetUp() override {
-    if (!cpu_runs(GetParam()))
-      GTEST_SKIP() << "NOT RUN: the " << GetParam()->qgemm_name << " kernel needs "
-                   << requirement(GetParam()) << ", which this CPU ("
-                   << cpu_features().brand << ") lacks";
-  }
-  const KernelTable& table() const { return *GetParam(); }
+  void SetUp() override { skip_unless_cpu_runs(GetParam()->qgemm_name, requirement(GetParam())); }
   std::mt19937_64 rng_{test_seed()};
 };
 
-std::string table_name(const ::testing::TestParamInfo<const KernelTable*>& info) {
-  return info.param->isa;
-}
+using test_support::table_name;
 
 TEST(QuantizeRow, ScaleAndRounding) {
   // max |x| = 127 gives scale 1 and q = round-half-even(x).

@@ -6,7 +6,12 @@
 #include <cstdio>
 #include <cstdlib>
 #include <random>
+#include <string>
 #include <vector>
+
+#include <gtest/gtest.h>
+
+#include "kernels/kernels.h"
 
 namespace crossrank::test_support {
 
@@ -41,5 +46,33 @@ inline std::vector<int> around_tile(int tile, std::vector<int> extra) {
   v.erase(std::remove_if(v.begin(), v.end(), [](int x) { return x < 1; }), v.end());
   return v;
 }
+
+inline constexpr kernels::Epilogue kAllEpilogues[] = {
+    kernels::Epilogue::kNone, kernels::Epilogue::kBias, kernels::Epilogue::kBiasGelu,
+    kernels::Epilogue::kBiasResidual};
+
+// Whether this CPU runs the table (it is among available_kernels()).
+inline bool cpu_runs(const kernels::KernelTable* table) {
+  const std::vector<const kernels::KernelTable*> tables = kernels::available_kernels();
+  return std::find(tables.begin(), tables.end(), table) != tables.end();
+}
+
+// Names a table's test instance by its isa.
+inline std::string table_name(const ::testing::TestParamInfo<const kernels::KernelTable*>& info) {
+  return info.param->isa;
+}
+
+// A test over kernel tables that skips, saying "NOT RUN" and why, a table
+// this CPU cannot run (never a pass). kernel_name and requirement name what
+// the table's kernel needs.
+class RunnableTableTest : public ::testing::TestWithParam<const kernels::KernelTable*> {
+ protected:
+  void skip_unless_cpu_runs(const char* kernel_name, const std::string& requirement) {
+    if (!cpu_runs(GetParam()))
+      GTEST_SKIP() << "NOT RUN: the " << kernel_name << " kernel needs " << requirement
+                   << ", which this CPU (" << kernels::cpu_features().brand << ") lacks";
+  }
+  const kernels::KernelTable& table() const { return *GetParam(); }
+};
 
 }  // namespace crossrank::test_support
