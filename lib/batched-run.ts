@@ -1,5 +1,5 @@
 /**
- * The machinery every model call shares: tokenise the items (pairs or texts)
+ * The machinery every model call shares: tokenize the items (pairs or texts)
  * a chunk at a time, count tokens against the call's cap, cut each chunk into
  * length-sorted batches under a token budget, run the batches one after
  * another on the model's engine queue and put each output row back at its
@@ -9,7 +9,6 @@ import { join } from 'node:path';
 
 import { type Batch, lengthSortedBatches, scatterRows } from './batching.js';
 import { type CallCaps, pairChunks, tokenLimitError, tokenLimitReachable } from './call-limits.js';
-import { DisposedError } from './errors.js';
 import type { EncodedPairs } from './native.js';
 
 /** What token ids are checked against before the engine runs. */
@@ -23,7 +22,7 @@ export interface VocabularyLimits {
 export interface BatchedCall {
   /** Items (pairs or texts) in the call. */
   count: number;
-  /** Longest tokenised item. */
+  /** Longest tokenized item. */
   maxLength: number;
   caps: CallCaps;
   maxBatchTokens: number;
@@ -37,95 +36,78 @@ export interface BatchedCall {
 }
 
 export interface AsyncBatchedCall extends BatchedCall {
-  /** Tokenises items [start, end) off the JS thread. */
-  encodeChunk: (start: number, end: number) => Promise<EncodedPairs>;
+  /** Tokenizes items [start, end) off the JS thread. */
+  tokenizeChunk: (start: number, end: number) => Promise<EncodedPairs>;
   /** Runs one batch (queued behind other engine calls); rowWidth floats per item, in batch order. */
   runBatch: (batch: Batch) => Promise<Float32Array>;
 }
 
 export interface SyncBatchedCall extends BatchedCall {
-  encodeChunk: (start: number, end: number) => EncodedPairs;
+  tokenizeChunk: (start: number, end: number) => EncodedPairs;
   runBatch: (batch: Batch) => Float32Array;
 }
 
 /** Runs the call's batches; resolves to count x rowWidth floats in input order. */
 export async function runBatched(call: AsyncBatchedCall): Promise<Float32Array> {
+  const walk = batchedCall(call);
+  for (let next = walk.next(); ; ) {
+    if (next.done) return next.value;
+    next = walk.next(await perform(call, next.value));
+  }
+}
+
+/** `runBatched` on the calling thread. */
+export function runBatchedSync(call: SyncBatchedCall): Float32Array {
+  const walk = batchedCall(call);
+  for (let next = walk.next(); ; ) {
+    if (next.done) return next.value;
+    next = walk.next(perform(call, next.value));
+  }
+}
+
+/** What the walk asks its driver for: a chunk's tokens, or a batch's output rows. */
+type Step = { kind: 'tokenize'; start: number; end: number } | { kind: 'run'; batch: Batch };
+type StepResult = EncodedPairs | Float32Array;
+
+/** Does one step for the walk: on the calling thread for a sync call, as a promise for an async one. */
+function perform(call: AsyncBatchedCall, step: Step): Promise<StepResult>;
+function perform(call: SyncBatchedCall, step: Step): StepResult;
+function perform(call: AsyncBatchedCall | SyncBatchedCall, step: Step): StepResult | Promise<StepResult> {
+  return step.kind === 'tokenize' ? call.tokenizeChunk(step.start, step.end) : call.runBatch(step.batch);
+}
+
+/**
+ * The whole call, written once: a generator that yields each tokenization
+ * and each engine batch it needs, so the async driver can await them and the
+ * sync one cannot, with the same checks in the same order.
+ */
+function* batchedCall(call: BatchedCall): Generator<Step, Float32Array, StepResult> {
   const { count, signal } = call;
   const out = new Float32Array(count * call.rowWidth);
   if (tokenLimitReachable(count, call.maxLength, call.caps)) {
     const budget = new TokenBudget(call.caps);
     for (const [start, end] of pairChunks(count)) {
-      const encoded = await call.encodeChunk(start, end);
+      const encoded = (yield { kind: 'tokenize', start, end }) as EncodedPairs;
       signal?.throwIfAborted();
       budget.add(encoded.ids.length, end);
     }
   }
   let done = 0;
   for (const [start, end] of pairChunks(count)) {
-    const encoded = await call.encodeChunk(start, end);
+    const encoded = (yield { kind: 'tokenize', start, end }) as EncodedPairs;
     checkTokenIds(encoded, start, call);
     const chunkOut = out.subarray(start * call.rowWidth, end * call.rowWidth);
     for (const batch of lengthSortedBatches(encoded, call.maxBatchTokens)) {
+      // Disposed, or aborted (by another call or an onProgress callback), since the last batch.
       call.assertUsable();
       signal?.throwIfAborted();
-      scatterRows(await call.runBatch(batch), batch.indices, call.rowWidth, chunkOut);
+      const rows = (yield { kind: 'run', batch }) as Float32Array;
+      scatterRows(rows, batch.indices, call.rowWidth, chunkOut);
       done += batch.indices.length;
       call.onProgress?.(done, count);
     }
   }
   return out;
-}
-
-/** `runBatched` on the calling thread. */
-export function runBatchedSync(call: SyncBatchedCall): Float32Array {
-  const { count, signal } = call;
-  const out = new Float32Array(count * call.rowWidth);
-  if (tokenLimitReachable(count, call.maxLength, call.caps)) {
-    const budget = new TokenBudget(call.caps);
-    for (const [start, end] of pairChunks(count)) budget.add(call.encodeChunk(start, end).ids.length, end);
-  }
-  let done = 0;
-  for (const [start, end] of pairChunks(count)) {
-    const encoded = call.encodeChunk(start, end);
-    checkTokenIds(encoded, start, call);
-    const chunkOut = out.subarray(start * call.rowWidth, end * call.rowWidth);
-    for (const batch of lengthSortedBatches(encoded, call.maxBatchTokens)) {
-      // An onProgress callback may have aborted the call.
-      signal?.throwIfAborted();
-      scatterRows(call.runBatch(batch), batch.indices, call.rowWidth, chunkOut);
-      done += batch.indices.length;
-      call.onProgress?.(done, count);
-    }
-  }
-  return out;
-}
-
-/**
- * Engine calls on one model run one after another; queueing them here keeps
- * waiting calls off the libuv thread pool.
- */
-export class EngineQueue {
-  #tail: Promise<unknown> = Promise.resolve();
-
-  /** Runs `start` once every call queued before it has settled, unless the model was disposed or the signal aborted meanwhile. */
-  run(start: () => Promise<Float32Array>, assertUsable: () => void, signal?: AbortSignal): Promise<Float32Array> {
-    const run = this.#tail.then(() => {
-      assertUsable();
-      // Aborted while other calls' batches ran: skip this one.
-      signal?.throwIfAborted();
-      return start();
-    });
-    this.#tail = run.catch(() => undefined);
-    return run.catch((error: unknown) => {
-      throw fromEngine(error);
-    });
-  }
-}
-
-/** The engine's disposed error as the public DisposedError; any other error as it is. */
-export function fromEngine(error: unknown): unknown {
-  if ((error as { code?: string } | null)?.code === 'CROSSRANK_DISPOSED') return new DisposedError();
-  return error;
 }
 
 /** Running total of a call's tokens against its cap. */

@@ -1,7 +1,10 @@
 /**
  * What bounds one call: the caps on items (pairs or texts) and tokens (with
- * errors that say how to raise them) and the chunks the items are tokenised in.
+ * errors that say how to raise them) and the chunks the items are tokenized in.
  */
+
+/** Tokens per engine call unless `maxBatchTokens` says otherwise. */
+export const DEFAULT_MAX_BATCH_TOKENS = 4096;
 
 /** Pairs one call may score unless `maxPairsPerCall` says otherwise. */
 export const DEFAULT_MAX_PAIRS_PER_CALL = 1_000_000;
@@ -13,7 +16,7 @@ export const DEFAULT_MAX_TEXTS_PER_CALL = 1_000_000;
 export const DEFAULT_MAX_TOKENS_PER_CALL = 100_000_000;
 
 /**
- * Pairs tokenised at a time. The tokenizer's output and its intermediate
+ * Pairs tokenized at a time. The tokenizer's output and its intermediate
  * encodings live only for one chunk, so the memory of a call is bounded by
  * this (times maxLength), not by the number of pairs.
  */

@@ -3,57 +3,32 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { ACTIVATIONS, type Activation, applyActivation, defaultActivation } from './activation.js';
-import { type AsyncBatchedCall, EngineQueue, fromEngine, runBatched, runBatchedSync } from './batched-run.js';
-import {
-  type CallLimits,
-  checkItemLimit,
-  DEFAULT_MAX_PAIRS_PER_CALL,
-  DEFAULT_MAX_TOKENS_PER_CALL,
-  pairCaps,
-} from './call-limits.js';
-import { defaultModelPath } from './default-model.js';
-import { DisposedError, ModelLoadError } from './errors.js';
-import { loadNativeModel, loadTokenizer, modelFolder } from './model-folder.js';
+import { type CallLimits, checkItemLimit, DEFAULT_MAX_BATCH_TOKENS, pairCaps } from './call-limits.js';
+import { DEFAULT_MODEL_ID } from './default-model.js';
+import { ModelLoadError } from './errors.js';
+import type { PendingLoad } from './hub/pending-load.js';
+import { type LoadOptions, modelSource, type ResolvedLoadOptions, resolveLoadOptions, resolveMaxLength } from './load-options.js';
+import { type Items, LOGITS, ModelSession, type Output, type SessionCall } from './model-session.js';
 import {
   type Dtype,
   type EncodedPairs,
-  type NativeModel,
+  type EncodedWindows,
   type NativeModelConfig,
-  type NativeTokenizer,
   type Pooling,
   type Truncation,
 } from './native.js';
 import { checkOptionsObject, describe, oneOf, optionalInteger, optionalSignal } from './validation.js';
+import { bestWindows, type DocumentWindow, encodedItems, resolveWindowOptions, type WindowOptions } from './windows.js';
 
 export type { Activation } from './activation.js';
-export { DEFAULT_MAX_PAIRS_PER_CALL, DEFAULT_MAX_TOKENS_PER_CALL } from './call-limits.js';
-export type { Dtype, EncodedPairs, Pooling, Truncation } from './native.js';
+export { DEFAULT_MAX_BATCH_TOKENS, DEFAULT_MAX_PAIRS_PER_CALL, DEFAULT_MAX_TOKENS_PER_CALL } from './call-limits.js';
+export type { Dtype, EncodedPairs, EncodedWindows, Pooling, Truncation } from './native.js';
+export type { DocumentWindow, WindowOptions } from './windows.js';
+export { DTYPES, type LoadOptions } from './load-options.js';
 
 export const POOLINGS: readonly Pooling[] = ['cls', 'mean'];
 
 export const TRUNCATIONS: readonly Truncation[] = ['longest_first', 'only_second'];
-export const DTYPES: readonly Dtype[] = ['fp32', 'int8', 'bf16'];
-
-/** Tokens per engine call unless `maxBatchTokens` says otherwise. */
-export const DEFAULT_MAX_BATCH_TOKENS = 4096;
-
-export interface LoadOptions {
-  /** Threads of the model's own pool (default: the cores this process may use). */
-  threads?: number;
-  /** Longest tokenised pair, special tokens included (default: the model's, at most max_position_embeddings). */
-  maxLength?: number;
-  /** Default cap on the pairs of one predict call (a call may pass its own). */
-  maxPairsPerCall?: number;
-  /** Default cap on the tokens of one predict call, after truncation (a call may pass its own). */
-  maxTokensPerCall?: number;
-  /**
-   * 'int8' runs the encoder's linear layers on int8 weights (quantised at load unless the folder
-   * was written by `crossrank quantize`); 'fp32' refuses such a folder. 'bf16' runs them on bf16
-   * weights with fp32 sums (rounded at load, or stored by `crossrank quantize --dtype bf16`) and is
-   * refused with a ModelLoadError on CPUs without a bf16 kernel (AVX512-BF16). Default: as stored.
-   */
-  dtype?: Dtype;
-}
 
 export interface PredictOptions {
   /** Upper bound on the tokens of one engine call (pairs are length-sorted, then cut by this budget). */
@@ -62,7 +37,7 @@ export interface PredictOptions {
   activation?: Activation;
   /** `longest_first` (default, as Hugging Face) trims the longer text first; `only_second` keeps the query whole. */
   truncation?: Truncation;
-  /** Called after each batch with the number of pairs scored so far and the total. */
+  /** Called after each batch with the number of pairs done so far and the total. */
   onProgress?: (done: number, total: number) => void;
   /** This call's cap on pairs (default: the model's, set at load). */
   maxPairsPerCall?: number;
@@ -76,7 +51,8 @@ export interface PredictOptions {
   signal?: AbortSignal;
 }
 
-export interface EncodeOptions {
+/** encode()'s options: which hidden states, and predict's options but the activation. */
+export interface EncodeOptions extends Omit<PredictOptions, 'activation'> {
   /**
    * Which hidden states: 0 is the embeddings' output, 1..numHiddenLayers the
    * output of that encoder layer (transformers' `hidden_states[layer]`).
@@ -84,21 +60,9 @@ export interface EncodeOptions {
   layer: number;
   /** 'cls': each pair's [CLS] row (not the pooler's output); 'mean': the mean over all the pair's tokens. */
   pooling: Pooling;
-  /** As in predict. */
-  maxBatchTokens?: number;
-  /** As in predict. */
-  truncation?: Truncation;
-  /** Called after each batch with the number of pairs encoded so far and the total. */
-  onProgress?: (done: number, total: number) => void;
-  /** This call's cap on pairs (default: the model's, set at load). */
-  maxPairsPerCall?: number;
-  /** This call's cap on tokens after truncation (default: the model's, set at load). */
-  maxTokensPerCall?: number;
-  /** As in predict: checked before the call and between batches. */
-  signal?: AbortSignal;
 }
 
-export interface RankOptions extends PredictOptions {
+export interface RankOptions extends PredictOptions, WindowOptions {
   /** Keep only the best `topK` results. */
   topK?: number;
   /** Include each document's text in its result. */
@@ -110,14 +74,20 @@ export interface RankResult {
   index: number;
   score: number;
   document?: string;
+  /** With `maxTokensPerDoc`: the window of the document that gave its score. */
+  window?: DocumentWindow;
 }
 
 export interface ModelConfig extends NativeModelConfig {
-  /** Absolute path of the model folder. */
+  /** Absolute path of the model folder (for a hub id, its snapshot in the cache). */
   path: string;
+  /** The hub id it was loaded by, else the folder's name. */
+  name: string;
+  /** For a hub id, the commit of the cached snapshot. */
+  commit: string | undefined;
   /** Label names by index, from config.json's id2label. */
   id2label: Record<number, string>;
-  /** Longest tokenised pair this model instance accepts. */
+  /** Longest tokenized pair this model instance accepts. */
   maxLength: number;
   /** Activation `predict` applies when none is given. */
   defaultActivation: Activation;
@@ -132,67 +102,71 @@ export interface ModelConfig extends NativeModelConfig {
 export type Pair = readonly [string, string];
 
 export class CrossEncoder {
-  /** The parsed model configuration. */
-  readonly config: Readonly<ModelConfig>;
-  #model: NativeModel;
-  #tokenizer: NativeTokenizer;
+  readonly #loaded: PendingLoad<{ session: ModelSession; described: Readonly<ModelConfig> }>;
+  /** dispose() was called, perhaps before the model arrived. */
   #disposed = false;
-  readonly #engineQueue = new EngineQueue();
 
-  private constructor(model: NativeModel, tokenizer: NativeTokenizer, config: ModelConfig) {
-    this.#model = model;
-    this.#tokenizer = tokenizer;
-    this.config = Object.freeze(config);
+  private constructor(source: string, options: ResolvedLoadOptions) {
+    this.#loaded = ModelSession.open(
+      source,
+      'cross-encoder',
+      options,
+      (opened) =>
+        Object.freeze({
+          ...describeModel(opened, options.maxLength),
+          maxPairsPerCall: options.maxItemsPerCall,
+          maxTokensPerCall: options.maxTokensPerCall,
+        }),
+      // Disposed while it downloaded: free it now; calls throw DisposedError as usual.
+      (session) => this.#disposed && session.dispose(),
+    );
   }
 
   /**
-   * Loads a Hugging Face BertForSequenceClassification folder (config.json,
-   * model.safetensors, tokenizer.json or vocab.txt); with no path, the
-   * reranker shipped with the package (see DEFAULT_MODEL_NAME). Synchronous:
-   * the weights are mapped and prepared once here.
+   * Loads a Hugging Face BertForSequenceClassification (config.json,
+   * model.safetensors, tokenizer.json or vocab.txt) from a folder, or by hub
+   * id (`org/name`) through the huggingface_hub cache; with neither, the
+   * default model (DEFAULT_MODEL_ID). A folder that exists wins over an id
+   * spelt the same. Synchronous for a folder or a cached id. An id that must
+   * first be downloaded returns at once a model whose async methods wait for
+   * the download; await `model.ready` to wait for it and see its errors early.
    */
   static load(options?: LoadOptions): CrossEncoder;
-  static load(path: string | undefined, options?: LoadOptions): CrossEncoder;
+  static load(nameOrPath: string | undefined, options?: LoadOptions): CrossEncoder;
   static load(pathOrOptions?: string | LoadOptions, maybeOptions: LoadOptions = {}): CrossEncoder {
-    // load() and load(options) load the reranker shipped with the package.
-    const path = typeof pathOrOptions === 'object' && pathOrOptions !== null ? undefined : pathOrOptions;
-    const options = typeof pathOrOptions === 'object' && pathOrOptions !== null ? pathOrOptions : maybeOptions;
-    if (path !== undefined && (typeof path !== 'string' || path.length === 0)) {
-      throw new TypeError(
-        'crossrank: CrossEncoder.load(path): path must be a non-empty string (or left out for the default model)',
-      );
-    }
-    checkOptionsObject(options, 'CrossEncoder.load options');
-    const threads = optionalInteger(options.threads, 'options.threads', 1, 256);
-    const maxLengthOption = optionalInteger(options.maxLength, 'options.maxLength', 4, 1 << 20);
-    const limits = resolveLimits(options, {
-      maxPairsPerCall: DEFAULT_MAX_PAIRS_PER_CALL,
-      maxTokensPerCall: DEFAULT_MAX_TOKENS_PER_CALL,
-    });
-    if (options.dtype !== undefined && typeof options.dtype !== 'string') {
-      throw new TypeError(`crossrank: options.dtype must be 'fp32', 'int8' or 'bf16', got ${describe(options.dtype)}`);
-    }
-    if (options.dtype !== undefined && !DTYPES.includes(options.dtype)) {
-      throw new RangeError(
-        `crossrank: options.dtype must be 'fp32', 'int8' or 'bf16', got ${JSON.stringify(options.dtype)}`,
-      );
-    }
+    // load() and load(options) load the default model.
+    const optionsFirst = typeof pathOrOptions === 'object' && pathOrOptions !== null;
+    const source = modelSource(optionsFirst ? undefined : pathOrOptions, 'CrossEncoder.load', true);
+    const options = resolveLoadOptions(optionsFirst ? pathOrOptions : maybeOptions, 'CrossEncoder.load', 'maxPairsPerCall');
+    return new CrossEncoder(source ?? DEFAULT_MODEL_ID, options);
+  }
 
-    const dir = modelFolder(path ?? defaultModelPath());
-    const model = loadNativeModel(dir, { threads, dtype: options.dtype });
-    try {
-      const tokenizer = loadTokenizer(dir);
-      const config = { ...describeModel(dir, model.config, tokenizer, maxLengthOption), ...limits };
-      return new CrossEncoder(model, tokenizer, config);
-    } catch (error) {
-      model.dispose();
-      throw error;
-    }
+  /** The parsed model configuration (throws ModelNotReadyError while a download is under way). */
+  get config(): Readonly<ModelConfig> {
+    return this.#loaded.value.described;
+  }
+
+  get #session(): ModelSession {
+    return this.#loaded.value.session;
+  }
+
+  /**
+   * Resolves to this model once it can be used: at once for a folder or a
+   * cached id, after the download for an id that was not cached. Rejects
+   * with the download's or the load's error (which later calls throw too).
+   */
+  get ready(): Promise<this> {
+    return this.#loaded.ready().then(() => this);
+  }
+
+  /** Whether a download is under way: async methods then wait for it. */
+  #waiting(): boolean {
+    return this.#loaded.loading && !this.#disposed;
   }
 
   /** Threads of this model's native pool. */
   get threads(): number {
-    return this.#model.threads;
+    return this.#session.threads;
   }
 
   get disposed(): boolean {
@@ -200,55 +174,34 @@ export class CrossEncoder {
   }
 
   /**
-   * Tokenises pairs as predict does, without running the model: ids and type
+   * Tokenizes pairs as predict does, without running the model: ids and type
    * ids of all pairs back to back, and each pair's length.
    */
   tokenize(pairs: readonly Pair[], options: Pick<PredictOptions, 'truncation'> = {}): EncodedPairs {
-    this.#assertUsable();
-    const { firsts, seconds } = splitPairs(pairs);
+    this.#session.assertUsable();
     const { truncation } = this.#resolvePredictOptions(options);
-    return this.#tokenizer.encodePairs(firsts, seconds, this.config.maxLength, truncation);
+    return this.#session.tokenize(pairItems(pairs, truncation), this.config.maxLength);
   }
 
   /**
    * Scores pairs; resolves to a Float32Array of `pairs.length * numLabels`
-   * scores in input order. Runs off the JS thread. Pairs are tokenised a chunk
+   * scores in input order. Runs off the JS thread. Pairs are tokenized a chunk
    * at a time, so memory does not grow with the number of pairs.
    */
   async predict(pairs: readonly Pair[], options: PredictOptions = {}): Promise<Float32Array> {
-    this.#assertUsable();
-    const { firsts, seconds, resolved } = this.#startCall(pairs, options);
-    const { maxLength } = this.config;
-    const { truncation, signal } = resolved;
-    const scores = await runBatched({
-      ...this.#batchedCall(firsts.length, resolved, this.config.numLabels, 'predict()'),
-      encodeChunk: (start, end) =>
-        this.#tokenizer.encodePairsAsync(firsts.slice(start, end), seconds.slice(start, end), maxLength, truncation),
-      runBatch: (batch) =>
-        this.#engineQueue.run(() => this.#model.run(batch.ids, batch.typeIds, batch.lengths), this.#assertUsable, signal),
-    });
+    if (this.#waiting()) return this.ready.then(() => this.predict(pairs, options));
+    this.#session.assertUsable();
+    const resolved = this.#resolvePredictOptions(options);
+    const scores = await this.#session.run(this.#call(pairs, resolved, LOGITS, 'predict()'));
     applyActivation(scores, this.config.numLabels, resolved.activation);
     return scores;
   }
 
   /** `predict` on the calling thread, for scripts. Blocks the event loop while it runs. */
   predictSync(pairs: readonly Pair[], options: PredictOptions = {}): Float32Array {
-    this.#assertUsable();
-    const { firsts, seconds, resolved } = this.#startCall(pairs, options);
-    const { maxLength } = this.config;
-    const { truncation } = resolved;
-    const scores = runBatchedSync({
-      ...this.#batchedCall(firsts.length, resolved, this.config.numLabels, 'predict()'),
-      encodeChunk: (start, end) =>
-        this.#tokenizer.encodePairs(firsts.slice(start, end), seconds.slice(start, end), maxLength, truncation),
-      runBatch: (batch) => {
-        try {
-          return this.#model.runSync(batch.ids, batch.typeIds, batch.lengths);
-        } catch (error) {
-          throw fromEngine(error);
-        }
-      },
-    });
+    this.#session.assertUsable();
+    const resolved = this.#resolvePredictOptions(options);
+    const scores = this.#session.runSync(this.#call(pairs, resolved, LOGITS, 'predict()'));
     applyActivation(scores, this.config.numLabels, resolved.activation);
     return scores;
   }
@@ -260,23 +213,12 @@ export class CrossEncoder {
    * input order. Runs only the layers needed, off the JS thread.
    */
   async encode(pairs: readonly Pair[], options: EncodeOptions): Promise<Float32Array> {
-    this.#assertUsable();
+    if (this.#waiting()) return this.ready.then(() => this.encode(pairs, options));
+    this.#session.assertUsable();
     checkOptionsObject(options, 'encode options');
-    const { layer, pooling } = resolveEncodeTarget(options, this.config.numHiddenLayers);
-    const { firsts, seconds, resolved } = this.#startCall(pairs, { ...options, activation: undefined }, 'encode()');
-    const { maxLength } = this.config;
-    const { truncation, signal } = resolved;
-    return runBatched({
-      ...this.#batchedCall(firsts.length, resolved, this.config.hiddenSize, 'encode()'),
-      encodeChunk: (start, end) =>
-        this.#tokenizer.encodePairsAsync(firsts.slice(start, end), seconds.slice(start, end), maxLength, truncation),
-      runBatch: (batch) =>
-        this.#engineQueue.run(
-          () => this.#model.encode(batch.ids, batch.typeIds, batch.lengths, layer, pooling),
-          this.#assertUsable,
-          signal,
-        ),
-    });
+    const hidden = resolveHiddenOutput(options, this.config.numHiddenLayers);
+    const resolved = this.#resolvePredictOptions({ ...options, activation: undefined });
+    return this.#session.run(this.#call(pairs, resolved, hidden, 'encode()'));
   }
 
   /**
@@ -284,7 +226,8 @@ export class CrossEncoder {
    * sentence-transformers' CrossEncoder.rank does. Needs a one-label model.
    */
   async rank(query: string, documents: readonly string[], options: RankOptions = {}): Promise<RankResult[]> {
-    this.#assertUsable();
+    if (this.#waiting()) return this.ready.then(() => this.rank(query, documents, options));
+    this.#session.assertUsable();
     if (typeof query !== 'string') throw new TypeError(`crossrank: rank(query, documents): query must be a string, got ${describe(query)}`);
     if (!Array.isArray(documents)) {
       throw new TypeError(`crossrank: rank(query, documents): documents must be an array of strings, got ${describe(documents)}`);
@@ -301,29 +244,60 @@ export class CrossEncoder {
         `crossrank: rank() needs a model with one output label; this one has ${this.config.numLabels} (use predict() instead)`,
       );
     }
-    const scores = await this.predict(
-      documents.map((document) => [query, document] as const),
-      options,
-    );
+    const windowing = resolveWindowOptions(options);
+    let scores: Float32Array;
+    let windows: DocumentWindow[] | undefined;
+    if (windowing === undefined) {
+      scores = await this.predict(
+        documents.map((document) => [query, document] as const),
+        options,
+      );
+    } else {
+      const resolved = this.#resolvePredictOptions(options);
+      const { maxLength } = this.config;
+      const caps = pairCaps(resolved, 'rank()');
+      // The pair cap counts documents, as without windows; the token cap counts every window's tokens.
+      checkItemLimit(documents.length, caps);
+      const encoded = await this.#session.encodeWindowsAsync(
+        query,
+        documents,
+        maxLength,
+        windowing.maxTokensPerDoc,
+        windowing.overlap,
+      );
+      const logits = await this.#session.run({
+        input: documents,
+        items: () => encodedItems(encoded),
+        output: LOGITS,
+        maxLength,
+        caps,
+        maxBatchTokens: resolved.maxBatchTokens,
+        signal: resolved.signal,
+        onProgress: resolved.onProgress,
+      });
+      ({ scores, windows } = bestWindows(encoded, logits, documents.length));
+      // After the maximum: on one label every activation is non-decreasing, so the best window is the same.
+      applyActivation(scores, 1, resolved.activation);
+    }
     const order = Array.from(scores.keys()).sort((a, b) => scores[b]! - scores[a]! || a - b);
     const kept = topK === undefined ? order : order.slice(0, topK);
     return kept.map((index) => {
       const result: RankResult = { index, score: scores[index]! };
       if (options.returnDocuments) result.document = documents[index]!;
+      if (windows) result.window = windows[index]!;
       return result;
     });
   }
 
-  /** Frees the native model now; later calls throw DisposedError. Safe to call twice. */
+  /** Frees the native model now (or as it arrives, if downloading); later calls throw DisposedError. Safe to call twice. */
   dispose(): void {
-    if (this.#disposed) return;
     this.#disposed = true;
-    this.#model.dispose();
+    if (this.#loaded.loaded) this.#session.dispose();
   }
 
   // ---- Entry points for schedulers ------------------------------------------
   // lib/server's batcher coalesces pairs of many requests into shared engine
-  // batches, so it tokenises and runs batches itself instead of calling predict.
+  // batches, so it tokenizes and runs batches itself instead of calling predict.
 
   /**
    * `tokenize` off the JS thread. `maxLength` (default: the model's) may be set
@@ -333,11 +307,36 @@ export class CrossEncoder {
     pairs: readonly Pair[],
     options: Pick<PredictOptions, 'truncation'> & { maxLength?: number } = {},
   ): Promise<EncodedPairs> {
-    this.#assertUsable();
-    const { firsts, seconds } = splitPairs(pairs);
+    if (this.#waiting()) return this.ready.then(() => this.tokenizeAsync(pairs, options));
+    this.#session.assertUsable();
     const { truncation } = this.#resolvePredictOptions({ truncation: options.truncation });
+    const items = pairItems(pairs, truncation);
     const maxLength = optionalInteger(options.maxLength, 'options.maxLength', 4, 1 << 20) ?? this.config.maxLength;
-    return this.#tokenizer.encodePairsAsync(firsts, seconds, maxLength, truncation);
+    return this.#session.tokenizeAsync(items, maxLength);
+  }
+
+  /**
+   * The windows `rank` scores with `maxTokensPerDoc`, off the JS thread: every
+   * window of every document beside the query, packed as `tokenize` packs
+   * pairs, with each window's document and span. Run them with `runBatch` and
+   * pick each document's best with `bestWindows`.
+   */
+  tokenizeWindowsAsync(
+    query: string,
+    documents: readonly string[],
+    options: WindowOptions & { maxTokensPerDoc: number },
+  ): Promise<EncodedWindows> {
+    this.#session.assertUsable();
+    checkOptionsObject(options, 'tokenizeWindowsAsync options');
+    const windowing = resolveWindowOptions(options);
+    if (windowing === undefined) throw new TypeError('crossrank: tokenizeWindowsAsync needs options.maxTokensPerDoc');
+    return this.#session.encodeWindowsAsync(
+      query,
+      documents,
+      this.config.maxLength,
+      windowing.maxTokensPerDoc,
+      windowing.overlap,
+    );
   }
 
   /**
@@ -346,42 +345,22 @@ export class CrossEncoder {
    * `numLabels` per pair in batch order. Queued behind other engine calls.
    */
   runBatch(ids: Uint32Array, typeIds: Uint8Array, lengths: Uint32Array): Promise<Float32Array> {
-    this.#assertUsable();
-    return this.#engineQueue.run(() => this.#model.run(ids, typeIds, lengths), this.#assertUsable);
+    if (this.#waiting()) return this.ready.then(() => this.runBatch(ids, typeIds, lengths));
+    return this.#session.forward({ ids, typeIds, lengths }, LOGITS);
   }
 
-  // An arrow function: it is handed to the shared batching code.
-  readonly #assertUsable = (): void => {
-    if (this.#disposed) throw new DisposedError();
-  };
-
-  /** Checks options and the pair cap. */
-  #startCall(pairs: readonly Pair[], options: PredictOptions, method = 'predict()') {
-    const resolved = this.#resolvePredictOptions(options);
-    // Before splitting, so an oversized call costs nothing.
-    if (Array.isArray(pairs)) checkItemLimit(pairs.length, pairCaps(resolved, method));
-    const { firsts, seconds } = splitPairs(pairs);
-    resolved.signal?.throwIfAborted();
-    return { firsts, seconds, resolved };
-  }
-
-  /** The parts of a batched call that every method shares. */
-  #batchedCall(
-    count: number,
-    resolved: ResolvedPredictOptions,
-    rowWidth: number,
-    method: string,
-  ): Omit<AsyncBatchedCall, 'encodeChunk' | 'runBatch'> {
+  /** One call's work for the session. */
+  #call(pairs: readonly Pair[], resolved: ResolvedPredictOptions, output: Output, method: string): SessionCall {
+    const { truncation, maxBatchTokens, signal, onProgress } = resolved;
     return {
-      count,
+      input: pairs,
+      items: () => pairItems(pairs, truncation),
+      output,
       maxLength: this.config.maxLength,
       caps: pairCaps(resolved, method),
-      maxBatchTokens: resolved.maxBatchTokens,
-      rowWidth,
-      vocabulary: this.config,
-      signal: resolved.signal,
-      onProgress: resolved.onProgress,
-      assertUsable: this.#assertUsable,
+      maxBatchTokens,
+      signal,
+      onProgress,
     };
   }
 
@@ -414,7 +393,7 @@ type ResolvedPredictOptions = Required<Omit<PredictOptions, 'onProgress' | 'sign
   Pick<PredictOptions, 'onProgress' | 'signal'>;
 
 /** encode()'s layer and pooling, checked against the model. */
-function resolveEncodeTarget(options: EncodeOptions, numHiddenLayers: number): { layer: number; pooling: Pooling } {
+function resolveHiddenOutput(options: EncodeOptions, numHiddenLayers: number): Output {
   const { layer } = options;
   if (typeof layer !== 'number' || !Number.isInteger(layer)) {
     throw new TypeError(`crossrank: options.layer must be an integer, got ${describe(layer)}`);
@@ -425,7 +404,7 @@ function resolveEncodeTarget(options: EncodeOptions, numHiddenLayers: number): {
         `num_hidden_layers), got ${layer}`,
     );
   }
-  return { layer, pooling: oneOf(options.pooling, 'options.pooling', POOLINGS) };
+  return { kind: 'hidden', layer, pooling: oneOf(options.pooling, 'options.pooling', POOLINGS) };
 }
 
 /** The call caps in options (load or predict), each falling back to its default. */
@@ -440,12 +419,10 @@ function resolveLimits(options: Partial<CallLimits>, defaults: CallLimits): Call
   };
 }
 
-function describeModel(
-  dir: string,
-  native: NativeModelConfig,
-  tokenizer: NativeTokenizer,
-  maxLengthOption: number | undefined,
-): Omit<ModelConfig, keyof CallLimits> {
+/** What the folder says beyond the engine's config: labels, the default activation, the longest pair. */
+function describeModel(session: ModelSession, maxLengthOption: number | undefined): Omit<ModelConfig, keyof CallLimits> {
+  const { name, commit } = session;
+  const { dir, native } = session;
   const configPath = join(dir, 'config.json');
   // The engine has already read and checked config.json; this reads the
   // fields it does not need (labels, the sentence-transformers activation).
@@ -462,31 +439,21 @@ function describeModel(
   const chosen = defaultActivation(raw, native.numLabels);
   if ('error' in chosen) throw new ModelLoadError(`crossrank: ${configPath}: ${chosen.error}`, dir);
 
-  const positions = native.maxPositionEmbeddings;
-  let maxLength: number;
-  if (maxLengthOption !== undefined) {
-    if (maxLengthOption > positions) {
-      throw new RangeError(
-        `crossrank: options.maxLength ${maxLengthOption} exceeds this model's max_position_embeddings (${positions})`,
-      );
-    }
-    maxLength = maxLengthOption;
-  } else {
-    maxLength = Math.min(tokenizer.modelMaxLength ?? positions, positions);
-  }
-
   return {
     ...native,
     architectures: [...native.architectures],
     path: dir,
     id2label,
-    maxLength,
+    maxLength: resolveMaxLength(maxLengthOption, session.tokenizerMaxLength, native.maxSequenceLength),
     defaultActivation: chosen.activation,
-    tokenizerSource: tokenizer.source,
+    tokenizerSource: session.tokenizerSource,
+    name,
+    commit,
   };
 }
 
-function splitPairs(pairs: readonly Pair[]): { firsts: string[]; seconds: string[] } {
+/** Checks pairs and splits them for the tokenizer. */
+function pairItems(pairs: readonly Pair[], truncation: Truncation): Items {
   if (!Array.isArray(pairs)) {
     throw new TypeError(`crossrank: pairs must be an array of [string, string], got ${describe(pairs)}`);
   }
@@ -503,5 +470,5 @@ function splitPairs(pairs: readonly Pair[]): { firsts: string[]; seconds: string
     firsts[i] = first;
     seconds[i] = second;
   }
-  return { firsts, seconds };
+  return { kind: 'pairs', firsts, seconds, truncation };
 }

@@ -14,8 +14,10 @@ export {
   type Truncation,
   type Dtype,
   type EncodedPairs,
+  type EncodedWindows,
   type Pooling,
 } from './cross-encoder.js';
+export { bestWindows, type DocumentWindow, type WindowOptions } from './windows.js';
 export {
   DEFAULT_MAX_TEXTS_PER_CALL,
   type EmbedOptions,
@@ -26,7 +28,10 @@ export {
 export { quantizeModel, type QuantizeOptions } from './quantize.js';
 export { CrossrankError, DisposedError, ModelLoadError, NativeLoadError } from './errors.js';
 export { cpuInfo, type CpuInfo } from './info.js';
-export { DEFAULT_MODEL_NAME, defaultModelPath } from './default-model.js';
+export { DEFAULT_MODEL_ID, OFFLINE_MODEL_NAME, offlineModelPath } from './default-model.js';
+export { HubError, type HubErrorReason, ModelNotReadyError } from './hub/errors.js';
+export type { DownloadProgress, HubOptions } from './hub/resolve.js';
+export { downloadModel, type DownloadModelOptions } from './hub/api.js';
 export {
   DEFAULT_RETRIEVE_K,
   DocumentIndex,

@@ -2,7 +2,7 @@
 import { statSync } from 'node:fs';
 import { resolve } from 'node:path';
 
-import { CrossrankError, ModelLoadError } from './errors.js';
+import { fromNative, ModelLoadError } from './errors.js';
 import { type Dtype, engineAddon, type NativeModel, type NativeTokenizer, tokenizerAddon } from './native.js';
 
 export interface NativeLoadOptions {
@@ -34,7 +34,7 @@ export function loadNativeModel(dir: string, options: NativeLoadOptions): Native
       ...(options.encoderOnly ? { encoderOnly: true } : {}),
     });
   } catch (error) {
-    throw asLoadError(error, dir);
+    throw fromNative(error, { modelPath: dir, loading: true });
   }
 }
 
@@ -43,14 +43,6 @@ export function loadTokenizer(dir: string): NativeTokenizer {
   try {
     return Tokenizer.fromDir(dir);
   } catch (error) {
-    throw new ModelLoadError(`crossrank: cannot load the tokenizer of ${dir}: ${(error as Error).message}`, dir, {
-      cause: error,
-    });
+    throw fromNative(error, { modelPath: dir, loading: true, context: `cannot load the tokenizer of ${dir}` });
   }
-}
-
-function asLoadError(error: unknown, dir: string): Error {
-  if (error instanceof CrossrankError || error instanceof TypeError || error instanceof RangeError) return error;
-  const message = (error as Error).message ?? String(error);
-  return new ModelLoadError(message.startsWith('crossrank') ? message : `crossrank: ${message}`, dir, { cause: error });
 }

@@ -9,6 +9,8 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+import { familySync, MUSL } from 'detect-libc';
+
 import { NativeLoadError } from './errors.js';
 
 const require = createRequire(import.meta.url);
@@ -23,6 +25,8 @@ export interface NativeModelConfig {
   vocabSize: number;
   typeVocabSize: number;
   maxPositionEmbeddings: number;
+  /** The longest sequence the positions allow (RoBERTa's start at pad_token_id + 1). */
+  maxSequenceLength: number;
   numLabels: number;
   layerNormEps: number;
   hiddenAct: string;
@@ -47,8 +51,8 @@ export interface NativeModel {
   /** The pooler's output (tanh(dense([CLS]))), n x hiddenSize, on the calling thread. */
   pooledSync(ids: Uint32Array, typeIds: Uint8Array, lengths: Uint32Array): Float32Array;
   /** Each sequence's hidden states after `layer` (0: the embeddings), pooled; n x hiddenSize. */
-  encode(ids: Uint32Array, typeIds: Uint8Array, lengths: Uint32Array, layer: number, pooling: Pooling): Promise<Float32Array>;
-  encodeSync(ids: Uint32Array, typeIds: Uint8Array, lengths: Uint32Array, layer: number, pooling: Pooling): Float32Array;
+  hidden(ids: Uint32Array, typeIds: Uint8Array, lengths: Uint32Array, layer: number, pooling: Pooling): Promise<Float32Array>;
+  hiddenSync(ids: Uint32Array, typeIds: Uint8Array, lengths: Uint32Array, layer: number, pooling: Pooling): Float32Array;
   dispose(): void;
 }
 
@@ -74,21 +78,45 @@ export interface EncodedPairs {
   lengths: Uint32Array;
 }
 
+/** Windows of documents beside one query, packed as pairs; windows of a document are consecutive. */
+export interface EncodedWindows extends EncodedPairs {
+  /** The document each window comes from. */
+  documents: Uint32Array;
+  /** Each window's span in its document, as string indices. */
+  starts: Uint32Array;
+  ends: Uint32Array;
+  /** Document tokens per window; query tokens kept (at most half the room beside the special tokens). */
+  windowTokens: number;
+  queryTokens: number;
+}
+
 export type Truncation = 'longest_first' | 'only_second';
 
 export interface NativeTokenizer {
   readonly source: string;
   readonly modelMaxLength: number | null;
-  encodePairs(firsts: string[], seconds: string[], maxLength: number, truncation: Truncation): EncodedPairs;
-  encodePairsAsync(
+  tokenizePairs(firsts: string[], seconds: string[], maxLength: number, truncation: Truncation): EncodedPairs;
+  tokenizePairsAsync(
     firsts: string[],
     seconds: string[],
     maxLength: number,
     truncation: Truncation,
   ): Promise<EncodedPairs>;
+  /**
+   * The query with every window of every document (lib/windows.ts): each
+   * document cut to maxTokensPerDoc tokens, then split into windows that fit
+   * beside the query within maxLength, sharing `overlap` tokens.
+   */
+  tokenizeWindowsAsync(
+    query: string,
+    documents: string[],
+    maxLength: number,
+    maxTokensPerDoc: number,
+    overlap?: number,
+  ): Promise<EncodedWindows>;
   /** Each text alone, `[CLS] text [SEP]`, type ids 0, cut to maxLength tokens. */
-  encodeTexts(texts: string[], maxLength: number): EncodedPairs;
-  encodeTextsAsync(texts: string[], maxLength: number): Promise<EncodedPairs>;
+  tokenizeTexts(texts: string[], maxLength: number): EncodedPairs;
+  tokenizeTextsAsync(texts: string[], maxLength: number): Promise<EncodedPairs>;
 }
 
 interface TokenizerAddon {
@@ -117,8 +145,11 @@ export function packageRoot(): string {
 export function platformTag(): string {
   const { platform, arch } = process;
   if (platform === 'linux') {
-    const report = process.report?.getReport() as { header?: { glibcVersionRuntime?: string } } | undefined;
-    const libc = report?.header?.glibcVersionRuntime ? 'gnu' : 'musl';
+    // Not process.report.getReport(): by default it resolves the peer name of
+    // every open socket, which blocks a busy server (nodejs/node#46060).
+    // detect-libc reads the dynamic loader's files first, and excludes the
+    // network from the report when it has to fall back to one.
+    const libc = familySync() === MUSL ? 'musl' : 'gnu';
     return `${platform}-${arch}-${libc}`;
   }
   return `${platform}-${arch}`;

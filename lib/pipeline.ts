@@ -10,7 +10,10 @@ import type { CrossEncoder, RankOptions } from './cross-encoder.js';
 export interface TextEmbedder {
   /** Width of one embedding. */
   readonly dimension: number;
-  embed(texts: readonly string[], options?: { normalize?: boolean; signal?: AbortSignal }): Promise<Float32Array>;
+  embed(
+    texts: readonly string[],
+    options?: { normalize?: boolean; signal?: AbortSignal; onProgress?: (done: number, total: number) => void },
+  ): Promise<Float32Array>;
 }
 
 export interface SearchHit {
@@ -101,12 +104,12 @@ export class DocumentIndex {
   static async build(
     encoder: TextEmbedder,
     documents: readonly string[],
-    options: { signal?: AbortSignal } = {},
+    options: { signal?: AbortSignal; onProgress?: (done: number, total: number) => void } = {},
   ): Promise<DocumentIndex> {
     checkEmbedder(encoder, 'DocumentIndex.build(encoder, documents): encoder');
     checkTexts(documents, 'DocumentIndex.build(encoder, documents): documents');
     const copy = Object.freeze([...documents]);
-    const embeddings = await encoder.embed(copy, { normalize: true, signal: options.signal });
+    const embeddings = await encoder.embed(copy, { normalize: true, signal: options.signal, onProgress: options.onProgress });
     if (embeddings.length !== copy.length * encoder.dimension) {
       throw new Error(
         `crossrank: the encoder returned ${embeddings.length} floats for ${copy.length} documents of dimension ${encoder.dimension}`,

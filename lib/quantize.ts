@@ -8,7 +8,8 @@
 import { copyFileSync, mkdirSync, readdirSync, realpathSync, statSync } from 'node:fs';
 import { extname, join, resolve } from 'node:path';
 
-import { ModelLoadError } from './errors.js';
+import { fromNative } from './errors.js';
+import { modelFolder } from './model-folder.js';
 import { engineAddon } from './native.js';
 
 /** Weight files of other formats, which the quantised folder must not carry along. */
@@ -29,15 +30,8 @@ export function quantizeModel(modelDir: string, outDir: string, options: Quantiz
       throw new TypeError(`crossrank: quantizeModel(modelDir, outDir): ${name} must be a non-empty string`);
     }
   }
-  const source = resolve(modelDir);
+  const source = modelFolder(modelDir);
   const target = resolve(outDir);
-  let isDirectory = false;
-  try {
-    isDirectory = statSync(source).isDirectory();
-  } catch {
-    throw new ModelLoadError(`crossrank: model folder ${source} does not exist`, source);
-  }
-  if (!isDirectory) throw new ModelLoadError(`crossrank: ${source} is not a folder (expected a model folder)`, source);
   mkdirSync(target, { recursive: true });
   if (realpathSync(target) === realpathSync(source)) {
     throw new RangeError(`crossrank: quantizeModel: outDir must differ from modelDir (${source})`);
@@ -45,9 +39,7 @@ export function quantizeModel(modelDir: string, outDir: string, options: Quantiz
   try {
     engineAddon().quantizeModel(source, join(target, 'model.safetensors'), dtype);
   } catch (error) {
-    const code = (error as { code?: string }).code;
-    if (code === 'CROSSRANK_MODEL') throw new ModelLoadError((error as Error).message, source, { cause: error });
-    throw error;
+    throw fromNative(error, { modelPath: source });
   }
   for (const name of readdirSync(source)) {
     const path = join(source, name);

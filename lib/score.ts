@@ -98,17 +98,6 @@ async function* readLines(file: string): AsyncGenerator<{ line: number; text: st
   if (carry.trim() !== '') yield { line, text: carry };
 }
 
-/** Counts the lines of a file (a last line without a newline counts), for the progress total. */
-async function countLines(file: string): Promise<number> {
-  let lines = 0;
-  let last = '\n';
-  for await (const chunk of createReadStream(file) as AsyncIterable<Buffer>) {
-    for (let i = chunk.indexOf(10); i >= 0; i = chunk.indexOf(10, i + 1)) lines++;
-    if (chunk.length > 0) last = String.fromCharCode(chunk[chunk.length - 1]!);
-  }
-  return last === '\n' ? lines : lines + 1;
-}
-
 const inShard = (line: number, shard: Shard): boolean => (line - 1) % shard.count === shard.index;
 
 /**
@@ -163,9 +152,10 @@ export async function scoreFile(model: CrossEncoder, options: ScoreFileOptions):
   const fd = openSync(options.output, 'a+');
   try {
     const resumedAfterLine = resumePoint(fd, options.output);
-    const lines = await countLines(options.input);
+    // The progress total counts the lines that will be scored: this shard's,
+    // after the resume point, and not blank (readLines skips those).
     let total = 0;
-    for (let line = resumedAfterLine + 1; line <= lines; line++) if (inShard(line, shard)) total++;
+    for await (const { line } of readLines(options.input)) if (line > resumedAfterLine && inShard(line, shard)) total++;
     options.progress?.start(total);
 
     let scored = 0;
@@ -223,6 +213,9 @@ export class StderrProgress implements ProgressReporter {
   constructor(
     readonly stream: NodeJS.WriteStream = process.stderr,
     readonly intervalSeconds = 10,
+    /** What the lines say: "scored 10/20 pairs", "embedded 10/20 documents". */
+    readonly verb = 'scored',
+    readonly unit = 'pairs',
   ) {}
 
   start(total: number): void {
@@ -248,13 +241,13 @@ export class StderrProgress implements ProgressReporter {
     const rate = seconds > 0 ? done / seconds : 0;
     const eta = formatDuration(rate > 0 ? (this.#total - done) / rate : Infinity);
     const percent = this.#total > 0 ? (100 * done) / this.#total : 100;
-    const status = `${done}/${this.#total} pairs, ${rate.toFixed(1)} pairs/s, ETA ${eta}`;
+    const status = `${done}/${this.#total} ${this.unit}, ${rate.toFixed(1)} ${this.unit}/s, ETA ${eta}`;
     if (tty) {
       const width = 30;
       const filled = Math.min(width, Math.round((percent / 100) * width));
       this.stream.write(`\r\x1b[K[${'#'.repeat(filled)}${'-'.repeat(width - filled)}] ${percent.toFixed(1)}% ${status}`);
     } else {
-      this.stream.write(`scored ${status}\n`);
+      this.stream.write(`${this.verb} ${status}\n`);
     }
   }
 }

@@ -28,9 +28,9 @@ export interface SentenceModules {
   pooling: Pooling;
   /** Whether modules.json ends with a Normalize module. */
   normalize: boolean;
-  /** Longest tokenised text from sentence_bert_config.json's max_seq_length, if set. */
+  /** Longest tokenized text from sentence_bert_config.json's max_seq_length, if set. */
   maxSeqLength: number | undefined;
-  /** sentence_bert_config.json's do_lower_case: texts are lower-cased before tokenising. */
+  /** sentence_bert_config.json's do_lower_case: texts are lower-cased before tokenizing. */
   doLowerCase: boolean;
   /** Where the pooling mode came from, for the config. */
   poolingSource: string;

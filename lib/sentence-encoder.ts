@@ -1,30 +1,14 @@
 /** The public bi-encoder API: load a sentence-transformers folder, embed texts. */
-import { type SyncBatchedCall, EngineQueue, fromEngine, runBatched, runBatchedSync } from './batched-run.js';
-import { type CallCaps, checkItemLimit, DEFAULT_MAX_TEXTS_PER_CALL, DEFAULT_MAX_TOKENS_PER_CALL } from './call-limits.js';
-import { DEFAULT_MAX_BATCH_TOKENS, DTYPES } from './cross-encoder.js';
-import { DisposedError } from './errors.js';
-import { loadNativeModel, loadTokenizer, modelFolder } from './model-folder.js';
-import type { Dtype, EncodedPairs, NativeModel, NativeModelConfig, NativeTokenizer, Pooling } from './native.js';
+import { type CallCaps, DEFAULT_MAX_BATCH_TOKENS } from './call-limits.js';
+import type { PendingLoad } from './hub/pending-load.js';
+import { modelSource, type ResolvedLoadOptions, resolveLoadOptions, resolveMaxLength, type SentenceEncoderLoadOptions } from './load-options.js';
+import { type Items, ModelSession, type Output, type SessionCall } from './model-session.js';
+import type { EncodedPairs, NativeModelConfig, Pooling } from './native.js';
 import { readSentenceModules } from './sentence-config.js';
 import { checkOptionsObject, describe, optionalInteger, optionalSignal } from './validation.js';
 
 export { DEFAULT_MAX_TEXTS_PER_CALL } from './call-limits.js';
-
-export interface SentenceEncoderLoadOptions {
-  /** Threads of the model's own pool (default: the cores this process may use). */
-  threads?: number;
-  /**
-   * Longest tokenised text, special tokens included (default: sentence_bert_config.json's
-   * max_seq_length, else max_position_embeddings; at most max_position_embeddings).
-   */
-  maxLength?: number;
-  /** Default cap on the texts of one embed call (a call may pass its own). */
-  maxTextsPerCall?: number;
-  /** Default cap on the tokens of one embed call, after truncation (a call may pass its own). */
-  maxTokensPerCall?: number;
-  /** As CrossEncoder.load's: 'int8' or 'bf16' runs the encoder's linear layers in that dtype. */
-  dtype?: Dtype;
-}
+export type { SentenceEncoderLoadOptions } from './load-options.js';
 
 export interface EmbedOptions {
   /** L2-normalise each embedding (default: true iff modules.json ends with a Normalize module). */
@@ -42,9 +26,13 @@ export interface EmbedOptions {
 }
 
 export interface SentenceEncoderConfig extends NativeModelConfig {
-  /** Absolute path of the model folder. */
+  /** Absolute path of the model folder (for a hub id, its snapshot in the cache). */
   path: string;
-  /** Longest tokenised text this instance accepts; longer texts are cut from the end. */
+  /** The hub id it was loaded by, else the folder's name. */
+  name: string;
+  /** For a hub id, the commit of the cached snapshot. */
+  commit: string | undefined;
+  /** Longest tokenized text this instance accepts; longer texts are cut from the end. */
   maxLength: number;
   /** How token vectors become one embedding: 'mean' over the text's tokens or its 'cls' row. */
   pooling: Pooling;
@@ -52,7 +40,7 @@ export interface SentenceEncoderConfig extends NativeModelConfig {
   poolingSource: string;
   /** What embed does when its `normalize` option is absent. */
   normalize: boolean;
-  /** Texts are lower-cased before tokenising (sentence_bert_config.json's do_lower_case). */
+  /** Texts are lower-cased before tokenizing (sentence_bert_config.json's do_lower_case). */
   doLowerCase: boolean;
   /** Which tokenizer file was loaded: tokenizer.json, or vocab.txt. */
   tokenizerSource: string;
@@ -69,73 +57,50 @@ interface ResolvedEmbedOptions {
 }
 
 export class SentenceEncoder {
-  /** The parsed model configuration. */
-  readonly config: Readonly<SentenceEncoderConfig>;
-  #model: NativeModel;
-  #tokenizer: NativeTokenizer;
+  readonly #loaded: PendingLoad<{ session: ModelSession; described: Readonly<SentenceEncoderConfig> }>;
+  /** dispose() was called, perhaps before the model arrived. */
   #disposed = false;
-  readonly #engineQueue = new EngineQueue();
 
-  private constructor(model: NativeModel, tokenizer: NativeTokenizer, config: SentenceEncoderConfig) {
-    this.#model = model;
-    this.#tokenizer = tokenizer;
-    this.config = Object.freeze(config);
+  private constructor(source: string, resolved: ResolvedLoadOptions) {
+    this.#loaded = ModelSession.open(
+      source,
+      'sentence-encoder',
+      { ...resolved, encoderOnly: true },
+      (opened) => Object.freeze(describeSentenceModel(opened, resolved)),
+      (session) => this.#disposed && session.dispose(),
+    );
   }
 
   /**
-   * Loads a sentence-transformers BERT folder (config.json, model.safetensors,
+   * Loads a sentence-transformers BERT model (config.json, model.safetensors,
    * tokenizer files, modules.json with its Pooling config, sentence_bert_config.json)
-   * or a plain Hugging Face BERT folder (mean pooling, no normalisation).
-   * Synchronous: the weights are mapped and prepared once here.
+   * or a plain Hugging Face BERT one (mean pooling, no normalisation), from a
+   * folder or by hub id, as CrossEncoder.load does: synchronous for a folder or
+   * a cached id; else await `ready` (embed waits for it by itself).
    */
-  static load(path: string, options: SentenceEncoderLoadOptions = {}): SentenceEncoder {
-    if (typeof path !== 'string' || path.length === 0) {
-      throw new TypeError('crossrank: SentenceEncoder.load(path): path must be a non-empty string');
-    }
-    checkOptionsObject(options, 'SentenceEncoder.load options');
-    const threads = optionalInteger(options.threads, 'options.threads', 1, 256);
-    const maxLengthOption = optionalInteger(options.maxLength, 'options.maxLength', 4, 1 << 20);
-    const maxTextsPerCall =
-      optionalInteger(options.maxTextsPerCall, 'options.maxTextsPerCall', 1, Number.MAX_SAFE_INTEGER) ??
-      DEFAULT_MAX_TEXTS_PER_CALL;
-    const maxTokensPerCall =
-      optionalInteger(options.maxTokensPerCall, 'options.maxTokensPerCall', 1, Number.MAX_SAFE_INTEGER) ??
-      DEFAULT_MAX_TOKENS_PER_CALL;
-    if (options.dtype !== undefined && !DTYPES.includes(options.dtype)) {
-      const error = typeof options.dtype === 'string' ? RangeError : TypeError;
-      throw new error(`crossrank: options.dtype must be 'fp32', 'int8' or 'bf16', got ${describe(options.dtype)}`);
-    }
+  static load(nameOrPath: string, options: SentenceEncoderLoadOptions = {}): SentenceEncoder {
+    const source = modelSource(nameOrPath, 'SentenceEncoder.load', false)!;
+    const resolved = resolveLoadOptions(options, 'SentenceEncoder.load', 'maxTextsPerCall');
+    return new SentenceEncoder(source, resolved);
+  }
 
-    const dir = modelFolder(path);
-    const model = loadNativeModel(dir, { threads, dtype: options.dtype, encoderOnly: true });
-    try {
-      const native = model.config;
-      const modules = readSentenceModules(dir, native.hiddenSize);
-      const positions = native.maxPositionEmbeddings;
-      if (maxLengthOption !== undefined && maxLengthOption > positions) {
-        throw new RangeError(
-          `crossrank: options.maxLength ${maxLengthOption} exceeds this model's max_position_embeddings (${positions})`,
-        );
-      }
-      const tokenizer = loadTokenizer(dir);
-      const config: SentenceEncoderConfig = {
-        ...native,
-        architectures: [...native.architectures],
-        path: dir,
-        maxLength: maxLengthOption ?? Math.min(modules.maxSeqLength ?? positions, positions),
-        pooling: modules.pooling,
-        poolingSource: modules.poolingSource,
-        normalize: modules.normalize,
-        doLowerCase: modules.doLowerCase,
-        tokenizerSource: tokenizer.source,
-        maxTextsPerCall,
-        maxTokensPerCall,
-      };
-      return new SentenceEncoder(model, tokenizer, config);
-    } catch (error) {
-      model.dispose();
-      throw error;
-    }
+  /** The parsed model configuration (throws ModelNotReadyError while a download is under way). */
+  get config(): Readonly<SentenceEncoderConfig> {
+    return this.#loaded.value.described;
+  }
+
+  get #session(): ModelSession {
+    return this.#loaded.value.session;
+  }
+
+  /** Pooled hidden states after the last layer: what sentence-transformers' Transformer and Pooling modules give. */
+  get #output(): Output {
+    return { kind: 'hidden', layer: this.config.numHiddenLayers, pooling: this.config.pooling };
+  }
+
+  /** As CrossEncoder's: resolves to this model once it can be used, or rejects with the download's error. */
+  get ready(): Promise<this> {
+    return this.#loaded.ready().then(() => this);
   }
 
   /** Length of each embedding (the model's hidden size). */
@@ -149,17 +114,17 @@ export class SentenceEncoder {
 
   /** Threads of this model's native pool. */
   get threads(): number {
-    return this.#model.threads;
+    return this.#session.threads;
   }
 
   get disposed(): boolean {
     return this.#disposed;
   }
 
-  /** Tokenises texts as embed does, without running the model. */
+  /** Tokenizes texts as embed does, without running the model. */
   tokenize(texts: readonly string[]): EncodedPairs {
-    this.#assertUsable();
-    return this.#tokenizer.encodeTexts(this.#prepare(texts), this.config.maxLength);
+    this.#session.assertUsable();
+    return this.#session.tokenize(this.#textItems(texts), this.config.maxLength);
   }
 
   /**
@@ -167,86 +132,52 @@ export class SentenceEncoder {
    * row-major, in input order. Runs off the JS thread, a chunk of texts at a time.
    */
   async embed(texts: readonly string[], options: EmbedOptions = {}): Promise<Float32Array> {
-    this.#assertUsable();
-    const { prepared, resolved } = this.#startCall(texts, options);
-    const { maxLength, pooling, numHiddenLayers } = this.config;
-    const { signal } = resolved;
-    const embeddings = await runBatched({
-      ...this.#batchedCall(prepared.length, resolved),
-      encodeChunk: (start, end) => this.#tokenizer.encodeTextsAsync(prepared.slice(start, end), maxLength),
-      runBatch: (batch) =>
-        this.#engineQueue.run(
-          () => this.#model.encode(batch.ids, batch.typeIds, batch.lengths, numHiddenLayers, pooling),
-          this.#assertUsable,
-          signal,
-        ),
-    });
+    if (this.#loaded.loading && !this.#disposed) return this.ready.then(() => this.embed(texts, options));
+    this.#session.assertUsable();
+    const resolved = this.#resolveEmbedOptions(options);
+    const embeddings = await this.#session.run(this.#call(texts, resolved));
     if (resolved.normalize) normalizeRows(embeddings, this.dimension);
     return embeddings;
   }
 
   /** `embed` on the calling thread, for scripts. Blocks the event loop while it runs. */
   embedSync(texts: readonly string[], options: EmbedOptions = {}): Float32Array {
-    this.#assertUsable();
-    const { prepared, resolved } = this.#startCall(texts, options);
-    const { maxLength, pooling, numHiddenLayers } = this.config;
-    const embeddings = runBatchedSync({
-      ...this.#batchedCall(prepared.length, resolved),
-      encodeChunk: (start, end) => this.#tokenizer.encodeTexts(prepared.slice(start, end), maxLength),
-      runBatch: (batch) => {
-        try {
-          return this.#model.encodeSync(batch.ids, batch.typeIds, batch.lengths, numHiddenLayers, pooling);
-        } catch (error) {
-          throw fromEngine(error);
-        }
-      },
-    });
+    this.#session.assertUsable();
+    const resolved = this.#resolveEmbedOptions(options);
+    const embeddings = this.#session.runSync(this.#call(texts, resolved));
     if (resolved.normalize) normalizeRows(embeddings, this.dimension);
     return embeddings;
   }
 
   /** Frees the native model now; later calls throw DisposedError. Safe to call twice. */
   dispose(): void {
-    if (this.#disposed) return;
     this.#disposed = true;
-    this.#model.dispose();
+    if (this.#loaded.loaded) this.#session.dispose();
   }
 
-  // An arrow function: it is handed to the shared batching code.
-  readonly #assertUsable = (): void => {
-    if (this.#disposed) throw new DisposedError();
-  };
-
-  #startCall(texts: readonly string[], options: EmbedOptions) {
-    const resolved = this.#resolveEmbedOptions(options);
-    // Before checking each text, so an oversized call costs nothing.
-    if (Array.isArray(texts)) checkItemLimit(texts.length, resolved.caps);
-    const prepared = this.#prepare(texts);
-    resolved.signal?.throwIfAborted();
-    return { prepared, resolved };
+  /** One call's work for the session. */
+  #call(texts: readonly string[], resolved: ResolvedEmbedOptions): SessionCall {
+    const { caps, maxBatchTokens, signal, onProgress } = resolved;
+    return {
+      input: texts,
+      items: () => this.#textItems(texts),
+      output: this.#output,
+      maxLength: this.config.maxLength,
+      caps,
+      maxBatchTokens,
+      signal,
+      onProgress,
+    };
   }
 
   /** The texts as the tokenizer gets them: checked, copied, lower-cased if the model says so. */
-  #prepare(texts: readonly string[]): string[] {
+  #textItems(texts: readonly string[]): Items {
     if (!Array.isArray(texts)) throw new TypeError(`crossrank: texts must be an array of strings, got ${describe(texts)}`);
-    return texts.map((text: unknown, i) => {
+    const prepared = texts.map((text: unknown, i) => {
       if (typeof text !== 'string') throw new TypeError(`crossrank: texts[${i}] must be a string, got ${describe(text)}`);
       return this.config.doLowerCase ? text.toLowerCase() : text;
     });
-  }
-
-  #batchedCall(count: number, resolved: ResolvedEmbedOptions): Omit<SyncBatchedCall, 'encodeChunk' | 'runBatch'> {
-    return {
-      count,
-      maxLength: this.config.maxLength,
-      caps: resolved.caps,
-      maxBatchTokens: resolved.maxBatchTokens,
-      rowWidth: this.dimension,
-      vocabulary: this.config,
-      signal: resolved.signal,
-      onProgress: resolved.onProgress,
-      assertUsable: this.#assertUsable,
-    };
+    return { kind: 'texts', texts: prepared };
   }
 
   #resolveEmbedOptions(options: EmbedOptions): ResolvedEmbedOptions {
@@ -292,4 +223,25 @@ function normalizeRows(rows: Float32Array, width: number): void {
     const norm = Math.max(Math.sqrt(squares), 1e-12);
     for (let j = start; j < start + width; j++) rows[j] = rows[j]! / norm;
   }
+}
+
+/** What a sentence-transformers folder says beyond the engine's config: pooling, normalisation, the longest text. */
+function describeSentenceModel(session: ModelSession, resolved: ResolvedLoadOptions): SentenceEncoderConfig {
+  const { dir, native, name, commit } = session;
+  const modules = readSentenceModules(dir, native.hiddenSize);
+  return {
+    ...native,
+    architectures: [...native.architectures],
+    path: dir,
+    name,
+    commit,
+    maxLength: resolveMaxLength(resolved.maxLength, modules.maxSeqLength, native.maxSequenceLength),
+    pooling: modules.pooling,
+    poolingSource: modules.poolingSource,
+    normalize: modules.normalize,
+    doLowerCase: modules.doLowerCase,
+    tokenizerSource: session.tokenizerSource,
+    maxTextsPerCall: resolved.maxItemsPerCall,
+    maxTokensPerCall: resolved.maxTokensPerCall,
+  };
 }

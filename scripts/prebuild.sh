@@ -41,7 +41,8 @@ for platform in "${platforms[@]}"; do
     *) echo "prebuild: unknown platform '$platform' (known: linux-x64-gnu, linux-arm64-gnu)" >&2; exit 1 ;;
   esac
   rust_target="$arch-unknown-linux-gnu"
-  if ! rustup target list --installed | grep -qx "$rust_target"; then
+  # Asks rustc, not rustup: a toolchain without rustup has the host's library only.
+  if [[ ! -d "$(rustc --print target-libdir --target "$rust_target" 2>/dev/null)" ]]; then
     echo "prebuild: Rust's standard library for $rust_target is not installed;" \
       "run: rustup target add $rust_target" >&2
     exit 1

@@ -66,7 +66,7 @@ test('a call aborted while its batches wait behind another call stops; the other
   const expected = await model.predict(pairs);
   // The call to abort has ten times the batches of the other, and the other
   // starts once it is running, so it is still queueing batches when the
-  // other's third batch aborts it (whatever the tokeniser threads' timing).
+  // other's third batch aborts it (whatever the tokenizer threads' timing).
   const manyPairs = Array.from({ length: 10 }, () => pairs).flat();
   const controller = new AbortController();
   let abortedCallBatches = 0;

@@ -3,6 +3,7 @@ import test from 'ava';
 
 import { CrossEncoder, DEFAULT_MAX_BATCH_TOKENS } from '../lib/index.js';
 import { minilmAvailable, minilmDir, tinyDir } from './helpers/fixtures.js';
+import { FLOAT_FORMULA_TOL, SAME_ENGINE_TOL } from './helpers/tolerances.js';
 
 const passages = [
   'A cross-encoder reads the query and the passage together and outputs one relevance score.',
@@ -38,17 +39,17 @@ test('scores come back in input order, whatever the batching', async (t) => {
   t.is(all.length, pairs.length * 2);
   for (const [i, pair] of pairs.entries()) {
     const alone = await model.predict([pair], { activation: 'none' });
-    t.true(Math.abs(alone[0]! - all[2 * i]!) < 1e-6 && Math.abs(alone[1]! - all[2 * i + 1]!) < 1e-6, `pair ${i}`);
+    t.true(Math.abs(alone[0]! - all[2 * i]!) < SAME_ENGINE_TOL && Math.abs(alone[1]! - all[2 * i + 1]!) < SAME_ENGINE_TOL, `pair ${i}`);
   }
   const reversed = await model.predict([...pairs].reverse(), { activation: 'none' });
   for (let i = 0; i < pairs.length; i++) {
     const j = pairs.length - 1 - i;
-    t.true(Math.abs(reversed[2 * j]! - all[2 * i]!) < 1e-6);
+    t.true(Math.abs(reversed[2 * j]! - all[2 * i]!) < SAME_ENGINE_TOL);
   }
   for (const maxBatchTokens of [1, 7, 64, 100_000]) {
     const batched = await model.predict(pairs, { activation: 'none', maxBatchTokens });
     t.true(
-      batched.every((v, i) => Math.abs(v - all[i]!) < 1e-6),
+      batched.every((v, i) => Math.abs(v - all[i]!) < SAME_ENGINE_TOL),
       `maxBatchTokens ${maxBatchTokens}`,
     );
   }
@@ -68,13 +69,13 @@ test('activations: none, sigmoid, softmax', async (t) => {
   const softmax = await model.predict(pairs, { activation: 'softmax' });
   t.deepEqual(await model.predict(pairs), logits, 'two-label default is no activation');
   for (let i = 0; i < logits.length; i++) {
-    t.true(Math.abs(sigmoid[i]! - 1 / (1 + Math.exp(-logits[i]!))) < 1e-6);
+    t.true(Math.abs(sigmoid[i]! - 1 / (1 + Math.exp(-logits[i]!))) < FLOAT_FORMULA_TOL);
   }
   for (let row = 0; row < pairs.length; row++) {
     const [a, b] = [logits[2 * row]!, logits[2 * row + 1]!];
     const expected = Math.exp(b) / (Math.exp(a) + Math.exp(b));
-    t.true(Math.abs(softmax[2 * row + 1]! - expected) < 1e-6);
-    t.true(Math.abs(softmax[2 * row]! + softmax[2 * row + 1]! - 1) < 1e-6);
+    t.true(Math.abs(softmax[2 * row + 1]! - expected) < FLOAT_FORMULA_TOL);
+    t.true(Math.abs(softmax[2 * row]! + softmax[2 * row + 1]! - 1) < FLOAT_FORMULA_TOL);
   }
   model.dispose();
 });

@@ -26,10 +26,12 @@ test('every .cc file under native/ is listed exactly once', (t) => {
   t.deepEqual([...onDisk].sort(), [...listed].sort());
 });
 
-test('AVX2 and AVX-512 flags go only to files under kernels/avx2/ and kernels/avx512/', (t) => {
-  for (const file of lists['kernels_avx2'] ?? []) t.true(file.startsWith('native/src/kernels/avx2/'), file);
+// kernels/x86/ holds what the x86 kernels share (the int8 frame), built with
+// the AVX2 group's flags, the baseline of every x86 table.
+test('AVX2 and AVX-512 flags go only to files under kernels/avx2/, kernels/x86/ and kernels/avx512/', (t) => {
+  for (const file of lists['kernels_avx2'] ?? []) t.true(/^native\/src\/kernels\/(avx2|x86)\//.test(file), file);
   for (const file of lists['kernels_avx512'] ?? []) t.true(file.startsWith('native/src/kernels/avx512/'), file);
-  for (const file of lists['core'] ?? []) t.false(/\/avx2\/|\/avx512\//.test(file), file);
+  for (const file of lists['core'] ?? []) t.false(/\/avx2\/|\/avx512\/|\/x86\//.test(file), file);
 });
 
 test('AVX-512 VNNI flags go only to files under kernels/avx512vnni/', (t) => {

@@ -70,7 +70,7 @@ test('CROSSRANK_ISA chooses between the AVX-512 and the AVX2 kernels; info names
 });
 
 test('usage errors exit 2 with a message naming the flag', async (t) => {
-  // --model is optional (the shipped model); --query is not.
+  // --model is optional (the default hub model); --query is not.
   const error = await t.throwsAsync(run('node', [cli, 'rank', '--docs', examples]));
   t.is((error as { code?: number }).code, 2);
   t.regex((error as { stderr?: string }).stderr ?? '', /rank needs --query/);

@@ -1,15 +1,18 @@
 /**
- * The reranker shipped in models/: loads with no path, tokenises as transformers does, scores as
- * the fp32 PyTorch model it was quantised from (within int8's error), and stays small.
+ * The default model and the repository's offline one. load() with no name asks for the hub's
+ * cross-encoder/ms-marco-MiniLM-L6-v2 (from the huggingface_hub cache here: no network). The
+ * reranker in models/ tokenizes as transformers does, scores as the fp32 PyTorch model it was
+ * quantised from (within int8's error), and stays small.
  */
 import { createHash } from 'node:crypto';
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 
 import test from 'ava';
 
-import { CrossEncoder, DEFAULT_MODEL_NAME, defaultModelPath } from '../lib/index.js';
+import { CrossEncoder, DEFAULT_MODEL_ID, HubError, OFFLINE_MODEL_NAME, offlineModelPath } from '../lib/index.js';
 import { spearman } from '../bench/quality/metrics.js';
 import { fixturesDir, readJson, repoRoot, sharedDataAvailable } from './helpers/fixtures.js';
 import { type GoldenFile, resolveText } from './helpers/goldens.js';
@@ -24,31 +27,55 @@ const goldens = readJson<DefaultGoldens>(join(fixturesDir, 'default-model-golden
 const MAX_LOGIT_ERROR = 0.25;
 const MIN_SPEARMAN = 0.95;
 
-test('CrossEncoder.load() with no path loads the shipped int8 reranker', (t) => {
-  const model = CrossEncoder.load();
+const work = mkdtempSync(join(tmpdir(), 'crossrank-default-'));
+test.after.always(() => rmSync(work, { recursive: true, force: true }));
+
+/**
+ * A huggingface_hub cache holding a snapshot under the default id, made of the offline model's
+ * files (so the test needs no network; what is checked is which id load() asks for).
+ */
+let defaultIdCache: string | undefined;
+function cacheWithDefaultId(): string {
+  if (defaultIdCache !== undefined) return defaultIdCache;
+  const cacheDir = join(work, 'hub');
+  const commit = 'c'.repeat(40);
+  const repo = join(cacheDir, `models--${DEFAULT_MODEL_ID.replace('/', '--')}`);
+  mkdirSync(join(repo, 'snapshots', commit), { recursive: true });
+  mkdirSync(join(repo, 'refs'), { recursive: true });
+  for (const file of readdirSync(offlineModelPath())) {
+    symlinkSync(join(offlineModelPath(), file), join(repo, 'snapshots', commit, file));
+  }
+  writeFileSync(join(repo, 'refs', 'main'), commit);
+  return (defaultIdCache = cacheDir);
+}
+
+test('CrossEncoder.load() with no name loads cross-encoder/ms-marco-MiniLM-L6-v2 from the hub cache', (t) => {
+  t.is(DEFAULT_MODEL_ID, 'cross-encoder/ms-marco-MiniLM-L6-v2');
+  const error = t.throws(() => CrossEncoder.load({ cacheDir: join(work, 'empty'), localFilesOnly: true }), { instanceOf: HubError });
+  t.is(error?.modelId, DEFAULT_MODEL_ID);
+  const cacheDir = cacheWithDefaultId();
+  const model = CrossEncoder.load({ cacheDir, threads: 1 });
   t.teardown(() => model.dispose());
-  t.is(model.config.path, defaultModelPath());
-  t.true(defaultModelPath().endsWith(join('models', DEFAULT_MODEL_NAME)));
-  t.is(model.config.dtype, 'int8');
-  t.is(model.config.numLabels, 1);
-  const withOptions = CrossEncoder.load({ threads: 1 });
-  t.teardown(() => withOptions.dispose());
-  t.is(withOptions.threads, 1);
-  t.is(withOptions.config.path, defaultModelPath());
+  t.is(model.config.name, DEFAULT_MODEL_ID);
+  t.is(model.config.commit, 'c'.repeat(40));
+  t.is(model.threads, 1);
+  const same = CrossEncoder.load(undefined, { cacheDir });
+  t.teardown(() => same.dispose());
+  t.is(same.config.name, DEFAULT_MODEL_ID);
 });
 
-test('the shipped model file is the one the goldens were made with, and is well under 32 MB', (t) => {
-  const dir = defaultModelPath();
+test('the offline model file is the one the goldens were made with, and is well under 32 MB', (t) => {
+  const dir = offlineModelPath();
   const file = join(dir, 'model.safetensors');
   t.is(createHash('sha256').update(readFileSync(file)).digest('hex'), goldens.shippedSha256);
   const bytes = readdirSync(dir).reduce((sum, name) => sum + statSync(join(dir, name)).size, 0);
-  t.log(`${DEFAULT_MODEL_NAME}: ${bytes} bytes on disk`);
+  t.log(`${OFFLINE_MODEL_NAME}: ${bytes} bytes on disk`);
   t.true(bytes < 26 * 1024 * 1024, `${bytes} bytes`);
 });
 
-test('the shipped model scores as its fp32 PyTorch source, within int8 error', async (t) => {
+test('the offline model scores as its fp32 PyTorch source, within int8 error', async (t) => {
   if (!sharedDataAvailable()) return t.pass();
-  const model = CrossEncoder.load();
+  const model = CrossEncoder.load(offlineModelPath());
   t.teardown(() => model.dispose());
   const pairs = goldens.cases.map((c): [string, string] => [resolveText(c.query), resolveText(c.passage)]);
   const encoded = model.tokenize(pairs);
@@ -82,12 +109,12 @@ test('the shipped model scores as its fp32 PyTorch source, within int8 error', a
   for (const r of correlations) t.true(r >= MIN_SPEARMAN, `Spearman ${r}`);
 });
 
-test('the CLI ranks with the shipped model when --model is not given', (t) => {
+test('the CLI ranks with the default id when --model is not given', (t) => {
   const cli = join(repoRoot, 'dist', 'lib', 'cli.js');
   const run = spawnSync(
     process.execPath,
     [cli, 'rank', '--query', 'how do rerankers work', '--docs', join(repoRoot, 'examples', 'passages.txt'), '--json', '--top-k', '3'],
-    { encoding: 'utf8' },
+    { encoding: 'utf8', env: { ...process.env, HF_HUB_CACHE: cacheWithDefaultId(), HF_HUB_OFFLINE: '1' } },
   );
   t.is(run.status, 0, run.stderr);
   const out = JSON.parse(run.stdout) as { results: { index: number; score: number }[] };

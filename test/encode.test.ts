@@ -1,13 +1,17 @@
 /**
  * CrossEncoder#encode: pooled hidden states after any layer, against
  * transformers' output_hidden_states (hidden_states[layer]) on the committed
- * tiny model and the MiniLM-L6 cross-encoder, and its argument checks.
+ * tiny models (BERT, XLM-R, RoBERTa, ELECTRA) and the MiniLM-L6 cross-encoder, and its
+ * argument checks.
  */
+import { join } from 'node:path';
+
 import test, { type ExecutionContext } from 'ava';
 
 import { CrossEncoder, DisposedError } from '../lib/index.js';
-import { minilmAvailable, minilmDir, sharedDataAvailable, tinyDir } from './helpers/fixtures.js';
+import { fixturesDir, minilmAvailable, minilmDir, sharedDataAvailable, tinyDir } from './helpers/fixtures.js';
 import { type HiddenGoldenFile, loadHiddenGoldens, maxAbsDiff, resolveText } from './helpers/goldens.js';
+import { HIDDEN_TOL, SAME_ENGINE_TOL } from './helpers/tolerances.js';
 
 async function checkHiddenParity(t: ExecutionContext, dir: string, goldens: HiddenGoldenFile, tolerance: number) {
   const model = CrossEncoder.load(dir);
@@ -44,15 +48,22 @@ async function checkHiddenParity(t: ExecutionContext, dir: string, goldens: Hidd
   }
 }
 
-test('tiny model: hidden states after every layer, [CLS] and mean, within 1e-4 of PyTorch', async (t) => {
+test(`tiny model: hidden states after every layer, [CLS] and mean, within ${HIDDEN_TOL.toExponential()} of PyTorch`, async (t) => {
   if (!sharedDataAvailable()) return t.pass('shared data missing outside CI');
-  await checkHiddenParity(t, tinyDir, loadHiddenGoldens('tiny'), 1e-4);
+  await checkHiddenParity(t, tinyDir, loadHiddenGoldens('tiny'), HIDDEN_TOL);
 });
 
-test('MiniLM-L6 cross-encoder: hidden states at layers 0, 1, 3, 6 within 1e-4 of PyTorch', async (t) => {
+test(`MiniLM-L6 cross-encoder: hidden states at layers 0, 1, 3, 6 within ${HIDDEN_TOL.toExponential()} of PyTorch`, async (t) => {
   if (!minilmAvailable() || !sharedDataAvailable()) return t.pass('fixture missing outside CI');
-  await checkHiddenParity(t, minilmDir, loadHiddenGoldens('minilm'), 1e-4);
+  await checkHiddenParity(t, minilmDir, loadHiddenGoldens('minilm'), HIDDEN_TOL);
 });
+
+for (const family of ['tiny-xlm-roberta', 'tiny-roberta', 'tiny-electra'] as const) {
+  test(`${family}: hidden states after every layer, [CLS] and mean, within 1e-4 of PyTorch`, async (t) => {
+    if (!sharedDataAvailable()) return t.pass('shared data missing outside CI');
+    await checkHiddenParity(t, join(fixturesDir, family), loadHiddenGoldens(family), 1e-4);
+  });
+}
 
 test('encode keeps input order and matches encoding each pair alone', async (t) => {
   const model = CrossEncoder.load(tinyDir, { threads: 2 });
@@ -67,7 +78,7 @@ test('encode keeps input order and matches encoding each pair alone', async (t) 
     const all = await model.encode(pairs, { layer: 2, pooling, maxBatchTokens: 8 });
     for (const [i, pair] of pairs.entries()) {
       const alone = await model.encode([pair], { layer: 2, pooling });
-      t.true(maxAbsDiff(all.subarray(i * hidden, (i + 1) * hidden), alone) <= 1e-6, `${pooling} pair ${i}`);
+      t.true(maxAbsDiff(all.subarray(i * hidden, (i + 1) * hidden), alone) <= SAME_ENGINE_TOL, `${pooling} pair ${i}`);
     }
   }
   t.is((await model.encode([], { layer: 0, pooling: 'cls' })).length, 0);

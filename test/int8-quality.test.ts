@@ -10,6 +10,7 @@ import test from 'ava';
 import { compareInt8 } from '../bench/quality/compare.js';
 import { cosine, ndcgAt10, ranks, sameTopK, sameTopKSet, spearman } from '../bench/quality/metrics.js';
 import { minilmAvailable, minilmDir, readJson, sharedDataAvailable, sharedDataDir } from './helpers/fixtures.js';
+import { DOUBLE_TOL } from './helpers/tolerances.js';
 
 const SAMPLE_QUERIES = 5;
 // The bar.
@@ -25,7 +26,7 @@ test('metrics: Spearman with ties, top 10, cosine', (t) => {
   t.is(spearman([1, 2, 3, 4], [10, 20, 30, 40]), 1);
   t.is(spearman([1, 2, 3, 4], [4, 3, 2, 1]), -1);
   // scipy.stats.spearmanr([1, 2, 3, 4, 5], [2, 1, 4, 3, 5]) = 0.8
-  t.true(Math.abs(spearman([1, 2, 3, 4, 5], [2, 1, 4, 3, 5]) - 0.8) < 1e-12);
+  t.true(Math.abs(spearman([1, 2, 3, 4, 5], [2, 1, 4, 3, 5]) - 0.8) < DOUBLE_TOL);
   const scores = Array.from({ length: 20 }, (_, i) => i); // top 10: indices 19 down to 10
   const swap = (i: number, j: number): number[] => {
     const s = [...scores];
@@ -38,7 +39,7 @@ test('metrics: Spearman with ties, top 10, cosine', (t) => {
   t.false(sameTopK(scores, swap(9, 10), 10)); // the tenth document replaced
   t.true(sameTopKSet(scores, swap(10, 11), 10));
   t.false(sameTopKSet(scores, swap(9, 10), 10));
-  t.true(Math.abs(cosine([1, 0], [1, 1]) - Math.SQRT1_2) < 1e-12);
+  t.true(Math.abs(cosine([1, 0], [1, 1]) - Math.SQRT1_2) < DOUBLE_TOL);
 });
 
 test('metrics: nDCG@10 of the BM25 order is the published 0.4796', (t) => {

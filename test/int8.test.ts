@@ -182,7 +182,7 @@ test('crossrank quantize writes a folder that loads as int8', async (t) => {
   model.dispose();
   const usage = await run('node', [cli, 'quantize', tinyDir]).catch((error: { code: number; stderr: string }) => error);
   t.is((usage as { code: number }).code, 2);
-  t.regex((usage as { stderr: string }).stderr, /quantize needs MODEL_DIR and OUT_DIR/);
+  t.regex((usage as { stderr: string }).stderr, /quantize needs MODEL \(a folder or hub id\) and OUT_DIR/);
 });
 
 test('the AVX-512 VNNI and AVX2 int8 kernels give bit-identical logits', async (t) => {

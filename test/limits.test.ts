@@ -1,4 +1,4 @@
-/** Caps on pairs and tokens per call, ids checked before the engine, and chunked tokenisation. */
+/** Caps on pairs and tokens per call, ids checked before the engine, and chunked tokenization. */
 import { appendFileSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -114,12 +114,12 @@ test('the engine itself refuses ids and type ids outside its tables', async (t) 
   model.dispose();
 });
 
-test('chunked tokenisation gives exactly the scores of tokenising the whole call at once', async (t) => {
+test('chunked tokenization gives exactly the scores of tokenizing the whole call at once', async (t) => {
   const pairs = variedPairs(TOKENIZE_CHUNK_PAIRS * 2 + 123, 12);
   const model = CrossEncoder.load(tinyDir, { threads: 2 });
   const chunked = await model.predict(pairs, { activation: 'softmax' });
 
-  // The algorithm before chunking: one tokenisation of every pair, one global length sort.
+  // The algorithm before chunking: one tokenization of every pair, one global length sort.
   const engine = new (engineAddon().Model)(tinyDir, { threads: 2 });
   const numLabels = model.config.numLabels;
   const whole = new Float32Array(pairs.length * numLabels);

@@ -9,6 +9,7 @@ import test from 'ava';
 import { minilmAvailable, minilmDir, sharedDataAvailable, tinyDir } from './helpers/fixtures.js';
 import { loadGoldens } from './helpers/goldens.js';
 import { checkParity } from './helpers/parity.js';
+import { MINILM_LOGIT_TOL, TINY_LOGIT_TOL } from './helpers/tolerances.js';
 
 process.env['CROSSRANK_ISA'] = 'ref';
 const crossrank = await import('../lib/index.js');
@@ -19,13 +20,13 @@ test('CROSSRANK_ISA=ref forces the reference kernels', (t) => {
   t.regex(info.kernels['gemm'] ?? '', /ref/);
 });
 
-test('reference kernels, tiny random model: logits within 1e-5 of PyTorch', async (t) => {
+test(`reference kernels, tiny random model: logits within ${TINY_LOGIT_TOL.toExponential()} of PyTorch`, async (t) => {
   if (!sharedDataAvailable()) return t.pass('shared data missing outside CI');
-  await checkParity(t, crossrank, tinyDir, loadGoldens('tiny'), 1e-5);
+  await checkParity(t, crossrank, tinyDir, loadGoldens('tiny'), TINY_LOGIT_TOL);
 });
 
-test('reference kernels, all-MiniLM-L6-v2 cross-encoder: logits within 1e-4 of PyTorch', async (t) => {
+test(`reference kernels, all-MiniLM-L6-v2 cross-encoder: logits within ${MINILM_LOGIT_TOL.toExponential()} of PyTorch`, async (t) => {
   if (!minilmAvailable() || !sharedDataAvailable()) return t.pass('fixture missing outside CI');
-  const result = await checkParity(t, crossrank, minilmDir, loadGoldens('minilm'), 1e-4);
+  const result = await checkParity(t, crossrank, minilmDir, loadGoldens('minilm'), MINILM_LOGIT_TOL);
   t.true(result.cases >= 300);
 });

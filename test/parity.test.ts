@@ -9,6 +9,7 @@ import * as crossrank from '../lib/index.js';
 import { minilmAvailable, minilmDir, sharedDataAvailable, tinyDir } from './helpers/fixtures.js';
 import { loadGoldens } from './helpers/goldens.js';
 import { checkParity } from './helpers/parity.js';
+import { MINILM_LOGIT_TOL, TINY_LOGIT_TOL } from './helpers/tolerances.js';
 
 test('the best kernels for this CPU are in use', (t) => {
   const info = crossrank.cpuInfo();
@@ -21,13 +22,13 @@ test('the best kernels for this CPU are in use', (t) => {
   t.not(info.isa, 'ref');
 });
 
-test('tiny random model: token ids exact, logits within 1e-5 of PyTorch', async (t) => {
+test(`tiny random model: token ids exact, logits within ${TINY_LOGIT_TOL.toExponential()} of PyTorch`, async (t) => {
   if (!sharedDataAvailable()) return t.pass('shared data missing outside CI');
-  await checkParity(t, crossrank, tinyDir, loadGoldens('tiny'), 1e-5);
+  await checkParity(t, crossrank, tinyDir, loadGoldens('tiny'), TINY_LOGIT_TOL);
 });
 
-test('all-MiniLM-L6-v2 cross-encoder: token ids exact, logits within 1e-4 of PyTorch', async (t) => {
+test(`all-MiniLM-L6-v2 cross-encoder: token ids exact, logits within ${MINILM_LOGIT_TOL.toExponential()} of PyTorch`, async (t) => {
   if (!minilmAvailable() || !sharedDataAvailable()) return t.pass('fixture missing outside CI');
-  const result = await checkParity(t, crossrank, minilmDir, loadGoldens('minilm'), 1e-4);
+  const result = await checkParity(t, crossrank, minilmDir, loadGoldens('minilm'), MINILM_LOGIT_TOL);
   t.true(result.cases >= 300);
 });

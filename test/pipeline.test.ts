@@ -5,8 +5,9 @@ import { join } from 'node:path';
 
 import test from 'ava';
 
-import { CrossEncoder, DocumentIndex, retrieveAndRerank, SentenceEncoder, type TextEmbedder } from '../lib/index.js';
+import { CrossEncoder, DocumentIndex, offlineModelPath, retrieveAndRerank, SentenceEncoder, type TextEmbedder } from '../lib/index.js';
 import { minilmAvailable, minilmDir, repoRoot, sentenceMinilmAvailable, sentenceMinilmDir } from './helpers/fixtures.js';
+import { SAME_ENGINE_TOL } from './helpers/tolerances.js';
 
 /**
  * A bi-encoder stand-in whose embeddings are known exactly: each text maps to
@@ -134,7 +135,7 @@ test('search: the CLI retrieves with all-MiniLM-L6-v2 and reranks with the shipp
   const query = 'how do rerankers work';
   const run = spawnSync(
     process.execPath,
-    [join(repoRoot, 'dist', 'lib', 'cli.js'), 'search', '--encoder', sentenceMinilmDir, '--query', query, '--docs', docs, '--retrieve-k', '5', '--json'],
+    [join(repoRoot, 'dist', 'lib', 'cli.js'), 'search', '--encoder', sentenceMinilmDir, '--model', offlineModelPath(), '--query', query, '--docs', docs, '--retrieve-k', '5', '--json'],
     { encoding: 'utf8' },
   );
   t.is(run.status, 0, run.stderr);
@@ -144,7 +145,7 @@ test('search: the CLI retrieves with all-MiniLM-L6-v2 and reranks with the shipp
   // The retrieved five are the five nearest by the bi-encoder's own cosine; the order is the default model's.
   const documents = readFileSync(docs, 'utf8').split('\n').filter((line) => line.trim() !== '');
   const encoder = SentenceEncoder.load(sentenceMinilmDir);
-  const reranker = CrossEncoder.load();
+  const reranker = CrossEncoder.load(offlineModelPath());
   t.teardown(() => {
     encoder.dispose();
     reranker.dispose();
@@ -163,5 +164,5 @@ test('search: the CLI retrieves with all-MiniLM-L6-v2 and reranks with the shipp
     out.results.map((r) => r.index),
     reranked.map((r) => nearest[r.index]!.index),
   );
-  for (const r of out.results) t.true(Math.abs(r.retrievalScore - nearest[r.retrievalRank]!.score) < 1e-6);
+  for (const r of out.results) t.true(Math.abs(r.retrievalScore - nearest[r.retrievalRank]!.score) < SAME_ENGINE_TOL);
 });

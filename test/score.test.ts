@@ -8,6 +8,7 @@ import { promisify } from 'node:util';
 import test from 'ava';
 
 import { CrossEncoder } from '../lib/index.js';
+import { scoreFile } from '../lib/score.js';
 import { minilmAvailable, minilmDir, repoRoot, sharedDataAvailable, tinyDir } from './helpers/fixtures.js';
 import { trecPairs } from './helpers/trec.js';
 
@@ -150,4 +151,26 @@ test('bad input and bad flags get errors naming the file, line or flag', async (
   appendFileSync(bad, '["q2", "d2"]\n');
   await run('node', [cli, 'score', '--model', tinyDir, '--input', bad, '--output', ok]);
   t.deepEqual(outputLines(readFileSync(ok, 'utf8')).map((l) => l.line), [1, 2], 'an input that grew is continued');
+});
+
+test('the progress total counts the pairs to score: blank lines, other shards and resumed lines are left out', async (t) => {
+  const work = mkdtempSync(join(tmpdir(), 'crossrank-score-progress-'));
+  const file = join(work, 'pairs.jsonl');
+  // 6 pairs, 3 blank or whitespace-only lines, and no newline at the end.
+  writeFileSync(file, '["q", "a"]\n\n["q", "b"]\n   \n["q", "c"]\n["q", "d"]\n\n["q", "e"]\n["q", "f"]');
+  const model = CrossEncoder.load(tinyDir);
+  t.teardown(() => model.dispose());
+  const totals: number[] = [];
+  const progress = { start: (total: number) => totals.push(total), update: () => {}, finish: () => {} };
+  const whole = await scoreFile(model, { input: file, output: join(work, 'all.jsonl'), progress });
+  t.is(whole.scored, 6);
+  // Shard 1/2 takes lines 2, 4, 6, 8: two blank, two pairs.
+  const half = await scoreFile(model, { input: file, output: join(work, 'half.jsonl'), shard: { index: 1, count: 2 }, progress });
+  t.is(half.scored, 2);
+  // Resuming after line 5 leaves lines 6, 8 and 9.
+  const resumed = join(work, 'resumed.jsonl');
+  writeFileSync(resumed, readFileSync(join(work, 'all.jsonl'), 'utf8').split('\n').slice(0, 3).join('\n') + '\n');
+  const rest = await scoreFile(model, { input: file, output: resumed, progress });
+  t.is(rest.scored, 3);
+  t.deepEqual(totals, [6, 2, 3]);
 });

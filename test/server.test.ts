@@ -4,11 +4,11 @@ import { request as httpRequest } from 'node:http';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 
-import test, { type ExecutionContext } from 'ava';
+import test from 'ava';
 
 import { CrossEncoder } from '../lib/index.js';
-import { RerankServer, type ServerOptions } from '../lib/server/server.js';
 import { minilmAvailable, minilmDir, repoRoot, sharedDataAvailable, tinyDir } from './helpers/fixtures.js';
+import { metric, startServer, until } from './helpers/server.js';
 import { trecPairs } from './helpers/trec.js';
 
 const haveFixtures = minilmAvailable() && sharedDataAvailable();
@@ -22,18 +22,7 @@ test.after.always(() => {
   tiny.dispose();
 });
 
-interface Running {
-  server: RerankServer;
-  base: string;
-}
-
-/** A server on a free loopback port, closed when the test ends, passed or failed. */
-async function start(t: ExecutionContext, model: CrossEncoder, options: ServerOptions = {}): Promise<Running> {
-  const server = new RerankServer(model, options);
-  const port = await server.listen(0, '127.0.0.1');
-  t.teardown(() => server.close());
-  return { server, base: `http://127.0.0.1:${port}` };
-}
+const start = startServer;
 
 async function post(base: string, path: string, body: unknown, init: RequestInit = {}): Promise<Response> {
   return fetch(`${base}${path}`, {
@@ -42,21 +31,6 @@ async function post(base: string, path: string, body: unknown, init: RequestInit
     body: typeof body === 'string' ? body : JSON.stringify(body),
     ...init,
   });
-}
-
-/** A sample value from the Prometheus text (`name{labels} value`), 0 when absent. */
-async function metric(base: string, series: string): Promise<number> {
-  const text = await (await fetch(`${base}/metrics`)).text();
-  const line = text.split('\n').find((l) => l.startsWith(`${series} `));
-  return line === undefined ? 0 : Number(line.slice(series.length + 1));
-}
-
-async function until(condition: () => Promise<boolean>, what: string, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
 }
 
 const pairsFrom = (start: number, count: number): [string, string][] => trecPairs().slice(start, start + count);
@@ -178,6 +152,14 @@ serial('/health, /info and /metrics', async (t) => {
   t.regex(text, /^crossrank_batch_tokens_count 1$/m);
   t.regex(text, /^crossrank_request_duration_seconds_count\{endpoint="\/predict"\} 2$/m);
   t.regex(text, /^crossrank_queued_pairs 0$/m);
+  // The process beside the engine.
+  const rss = Number(/^process_resident_memory_bytes (\d+)$/m.exec(text)?.[1]);
+  t.true(rss > 50e6 && rss < 8e9, `RSS ${rss}`);
+  t.regex(text, /^# TYPE process_cpu_seconds_total counter\nprocess_cpu_seconds_total \d+(\.\d+)?$/m);
+  t.true(Number(/^process_cpu_seconds_total (\S+)$/m.exec(text)?.[1]) > 0);
+  t.regex(text, /^crossrank_event_loop_delay_seconds\{quantile="0\.99"\} \d/m);
+  t.regex(text, /^crossrank_event_loop_delay_seconds_max \d/m);
+  t.regex(text, /^crossrank_open_connections [1-9]/m);
 });
 
 serial('malformed requests get 400 naming the field, unknown paths 404, wrong methods 405', async (t) => {
@@ -241,8 +223,9 @@ serial('limits: body size, documents, tokens and over-long texts get 413 with a 
   t.is(chunked.status, 413);
   t.regex(chunked.body, /body exceeds 4096 bytes/);
 
+  // Cohere's routes answer 400 where others answer 413 (Cohere's SDKs know no 413).
   const tooMany = await post(base, '/v1/rerank', { query: 'q', documents: ['a', 'b', 'c', 'd', 'e', 'f'] });
-  t.is(tooMany.status, 413);
+  t.is(tooMany.status, 400);
   t.regex(((await tooMany.json()) as { error: string }).error, /`documents` holds 6 items; this server accepts at most 5/);
 
   const tooManyTokens = await post(base, '/predict', { pairs: [['q', 'word '.repeat(70)]] });
@@ -264,14 +247,15 @@ serial('limits: body size, documents, tokens and over-long texts get 413 with a 
   for (const r of fits) t.is(r.score, expected[r.index]!, 'a pair just within the limit is encoded as with truncation');
 });
 
-serial('a full queue answers 503 with Retry-After', async (t) => {
-  const { base } = await start(t, minilm!, { maxQueuedPairs: 100, maxDocuments: 100, maxBatchTokens: 256 });
+serial('a queue at its pair bound answers 429 with Retry-After', async (t) => {
+  // A queue-time budget as long as the timeout, so that the pair bound is what refuses.
+  const { base } = await start(t, minilm!, { maxQueuedPairs: 100, maxDocuments: 100, maxBatchTokens: 256, maxQueueMs: 30_000 });
   const big = post(base, '/predict', { pairs: pairsFrom(0, 100) });
   await until(async () => (await metric(base, 'crossrank_queued_pairs')) > 0, 'the first request to be queued');
   const refused = await post(base, '/predict', { pairs: pairsFrom(200, 100) });
-  t.is(refused.status, 503);
-  t.is(refused.headers.get('retry-after'), '1');
-  t.regex(((await refused.json()) as { error: string }).error, /server is busy: the queue holds \d+ pairs; 100 more would exceed its bound of 100/);
+  t.is(refused.status, 429);
+  t.regex(refused.headers.get('retry-after') ?? '', /^[1-9]\d*$/);
+  t.regex(((await refused.json()) as { error: string }).error, /server is overloaded: the queue holds \d+ pairs; 100 more would exceed its bound of 100/);
   t.is((await big).status, 200, 'the queued request is still answered');
 });
 

@@ -39,7 +39,7 @@ export async function workloadFlops(repo: string, modelDir: string, dataPath: st
 
   // Token lengths exactly as crossrank (and the ORT contenders) tokenise the pairs.
   const native = (await import(pathToFileURL(join(repo, 'dist', 'lib', 'native.js')).href)) as {
-    tokenizerAddon(): { Tokenizer: { fromDir(dir: string): { encodePairs(a: string[], b: string[], max: number, t: string): { lengths: Uint32Array } } } };
+    tokenizerAddon(): { Tokenizer: { fromDir(dir: string): { tokenizePairs(a: string[], b: string[], max: number, t: string): { lengths: Uint32Array } } } };
   };
   const tokenizer = native.tokenizerAddon().Tokenizer.fromDir(modelDir);
   const data = JSON.parse(readFileSync(dataPath, 'utf8')) as { query: string; hits: { content: string }[] }[];
@@ -50,7 +50,7 @@ export async function workloadFlops(repo: string, modelDir: string, dataPath: st
   let skippedRows = 0; // tokens after [CLS]
   let skippedScores = 0; // query-key pairs not scored in the last layer
   for (const entry of data.slice(0, queries)) {
-    const { lengths } = tokenizer.encodePairs(entry.hits.map(() => entry.query), entry.hits.map((h) => h.content), maxLength, 'longest_first');
+    const { lengths } = tokenizer.tokenizePairs(entry.hits.map(() => entry.query), entry.hits.map((h) => h.content), maxLength, 'longest_first');
     for (const length of lengths) {
       pairs++;
       tokens += length;

@@ -49,7 +49,7 @@ function paddedFeeds(encoded, offsets, indices) {
 }
 
 async function scoreQuery(pairs) {
-  const encoded = tokenizer.encodePairs(
+  const encoded = tokenizer.tokenizePairs(
     pairs.map((p) => p[0]),
     pairs.map((p) => p[1]),
     args.maxLength,

@@ -53,6 +53,7 @@
 
 #include "common/thread_pool.h"
 #include "engine/quantize.h"
+#include "kernel_test_helpers.h"
 #include "kernels/kernels.h"
 
 namespace crossrank::bench {
@@ -346,15 +347,7 @@ Epilogue parse_epilogue(const std::string& s) {
   throw std::runtime_error("unknown epilogue '" + s + "'");
 }
 
-const char* epilogue_name(Epilogue e) {
-  switch (e) {
-    case Epilogue::kNone: return "none";
-    case Epilogue::kBias: return "bias";
-    case Epilogue::kBiasGelu: return "bias+gelu";
-    case Epilogue::kBiasResidual: return "bias+residual";
-  }
-  return "?";
-}
+using kernels::testing::epilogue_name;
 
 // One layer per line: "name N K [epilogue]"; "m M1 M2 ..." gives the token
 // counts; '#' starts a comment.

@@ -8,6 +8,7 @@
  */
 import { performance } from 'node:perf_hooks';
 
+import { copyRow, gatherSequences, longestFirst, type PackedSequences, withOffsets } from '../batching.js';
 import type { CrossEncoder, EncodedPairs } from '../cross-encoder.js';
 
 export interface BatcherOptions {
@@ -25,18 +26,24 @@ export interface BatcherObserver {
   queueWait(seconds: number): void;
 }
 
-/** The queue holds too many pairs: the server answers 503 with Retry-After. */
+/** The queue cannot take a request: the server answers 429 with Retry-After. */
 export class QueueFullError extends Error {
-  constructor(queued: number, asked: number, limit: number) {
-    super(`the queue holds ${queued} pairs; ${asked} more would exceed its bound of ${limit}`);
+  constructor(
+    message: string,
+    /** Seconds until the queue should have room again (at least 1), for Retry-After. */
+    readonly retryAfterSeconds: number,
+  ) {
+    super(message);
     this.name = 'QueueFullError';
   }
 }
 
+/** Weight of the newest batch in the running estimate of engine seconds per token. */
+const RATE_SMOOTHING = 0.2;
+
 interface Job {
-  encoded: EncodedPairs;
-  /** Start of each pair's tokens in encoded.ids. */
-  offsets: Uint32Array;
+  /** The request's tokenized pairs. */
+  packed: PackedSequences;
   /** The job's pairs, longest first: the order they are handed to batches. */
   order: Uint32Array;
   /** How many of `order` have been handed to a batch. */
@@ -63,7 +70,15 @@ export class Batcher {
   /** Jobs with pairs not yet handed to a batch, oldest first. */
   #waiting: Job[] = [];
   #queuedPairs = 0;
+  #queuedTokens = 0;
   #running = false;
+  /** Tokens of the batch in the engine, and when it started. */
+  #runningTokens = 0;
+  #runningSince = 0;
+  /** Engine seconds per token, smoothed over batches; undefined until one batch has run. */
+  #secondsPerToken: number | undefined;
+  /** The same for the latest batch alone. */
+  #lastSecondsPerToken = 0;
 
   constructor(model: CrossEncoder, options: BatcherOptions, observer?: BatcherObserver) {
     this.#model = model;
@@ -74,6 +89,51 @@ export class Batcher {
   /** Pairs waiting for the engine. */
   get queuedPairs(): number {
     return this.#queuedPairs;
+  }
+
+  /** Tokens waiting for the engine. */
+  get queuedTokens(): number {
+    return this.#queuedTokens;
+  }
+
+  /** The measured engine rate (seconds per token), undefined before the first batch. */
+  get secondsPerToken(): number | undefined {
+    return this.#secondsPerToken;
+  }
+
+  /**
+   * Seconds until the engine would finish the work now queued or running plus
+   * `extraTokens`, at the measured rate; 0 before any batch has been measured.
+   */
+  backlogSeconds(extraTokens = 0): number {
+    if (this.#secondsPerToken === undefined) return 0;
+    // The slower of the smoothed and the latest rate: on a machine whose other
+    // load comes and goes, under-estimating the backlog is what times requests out.
+    const rate = Math.max(this.#secondsPerToken, this.#lastSecondsPerToken);
+    const running = this.#running
+      ? Math.max(0, this.#runningTokens * rate - (performance.now() - this.#runningSince) / 1000)
+      : 0;
+    return running + (this.#queuedTokens + extraTokens) * rate;
+  }
+
+  /**
+   * Runs a batch outside any request, to measure the engine rate before
+   * traffic: twice, timing the second, as the first also pays for warming up
+   * (the weights' pages, the thread pool).
+   */
+  async calibrate(ids: Uint32Array, typeIds: Uint8Array, lengths: Uint32Array): Promise<void> {
+    await this.#model.runBatch(ids, typeIds, lengths);
+    const started = performance.now();
+    await this.#model.runBatch(ids, typeIds, lengths);
+    this.#observeRate(ids.length, (performance.now() - started) / 1000);
+  }
+
+  #observeRate(tokens: number, seconds: number): void {
+    if (tokens === 0) return;
+    const rate = seconds / tokens;
+    this.#lastSecondsPerToken = rate;
+    this.#secondsPerToken =
+      this.#secondsPerToken === undefined ? rate : RATE_SMOOTHING * rate + (1 - RATE_SMOOTHING) * this.#secondsPerToken;
   }
 
   /**
@@ -87,19 +147,18 @@ export class Batcher {
     if (count === 0) return Promise.resolve(new Float32Array(0));
     if (signal?.aborted) return Promise.reject(signal.reason);
     if (this.#queuedPairs + count > this.#options.maxQueuedPairs) {
-      return Promise.reject(new QueueFullError(this.#queuedPairs, count, this.#options.maxQueuedPairs));
+      const message = `the queue holds ${this.#queuedPairs} pairs; ${count} more would exceed its bound of ${this.#options.maxQueuedPairs}`;
+      return Promise.reject(new QueueFullError(message, Math.max(1, Math.ceil(this.backlogSeconds()))));
     }
+    let tokens = 0;
+    for (const length of encoded.lengths) tokens += length;
 
-    const offsets = new Uint32Array(count + 1);
-    for (let i = 0; i < count; i++) offsets[i + 1] = offsets[i]! + encoded.lengths[i]!;
-    const order = Uint32Array.from({ length: count }, (_, i) => i).sort(
-      (a, b) => encoded.lengths[b]! - encoded.lengths[a]! || a - b,
-    );
+    const packed = withOffsets(encoded);
+    const order = longestFirst(encoded.lengths);
 
     return new Promise<Float32Array>((resolve, reject) => {
       const job: Job = {
-        encoded,
-        offsets,
+        packed,
         order,
         scheduled: 0,
         finished: 0,
@@ -121,6 +180,7 @@ export class Batcher {
       };
       this.#waiting.push(job);
       this.#queuedPairs += count;
+      this.#queuedTokens += tokens;
       this.#pump();
     });
   }
@@ -133,6 +193,7 @@ export class Batcher {
     if (at >= 0) {
       this.#waiting.splice(at, 1);
       this.#queuedPairs -= job.order.length - job.scheduled;
+      for (let i = job.scheduled; i < job.order.length; i++) this.#queuedTokens -= job.packed.lengths[job.order[i]!]!;
     }
     job.reject(reason);
   }
@@ -157,7 +218,7 @@ export class Batcher {
       if (job.scheduled === 0) this.#observer?.queueWait((performance.now() - job.enqueuedAt) / 1000);
       while (job.scheduled < job.order.length) {
         const pair = job.order[job.scheduled]!;
-        const length = job.encoded.lengths[pair]!;
+        const length = job.packed.lengths[pair]!;
         if (picked.length > 0 && tokens + length > this.#options.maxBatchTokens) {
           full = true;
           break;
@@ -166,6 +227,7 @@ export class Batcher {
         tokens += length;
         job.scheduled++;
         this.#queuedPairs--;
+        this.#queuedTokens -= length;
       }
       if (job.scheduled === job.order.length) this.#waiting.shift();
       if (!this.#options.coalesce) break;
@@ -175,23 +237,13 @@ export class Batcher {
   }
 
   async #run(picked: Picked[]): Promise<void> {
-    let tokens = 0;
-    for (const p of picked) tokens += p.length;
-    const ids = new Uint32Array(tokens);
-    const typeIds = new Uint8Array(tokens);
-    const lengths = new Uint32Array(picked.length);
-    let at = 0;
-    picked.forEach((p, j) => {
-      const begin = p.job.offsets[p.pair]!;
-      const end = p.job.offsets[p.pair + 1]!;
-      ids.set(p.job.encoded.ids.subarray(begin, end), at);
-      typeIds.set(p.job.encoded.typeIds.subarray(begin, end), at);
-      lengths[j] = p.length;
-      at += p.length;
-    });
+    const { ids, typeIds, lengths } = gatherSequences(picked.map((p) => ({ from: p.job.packed, index: p.pair })));
+    const tokens = ids.length;
 
     const { numLabels } = this.#model.config;
     const started = performance.now();
+    this.#runningTokens = tokens;
+    this.#runningSince = started;
     let logits: Float32Array;
     try {
       logits = await this.#model.runBatch(ids, typeIds, lengths);
@@ -199,10 +251,12 @@ export class Batcher {
       for (const p of picked) this.#drop(p.job, error);
       return;
     }
-    this.#observer?.batch(picked.length, tokens, (performance.now() - started) / 1000);
+    const seconds = (performance.now() - started) / 1000;
+    this.#observeRate(tokens, seconds);
+    this.#observer?.batch(picked.length, tokens, seconds);
     picked.forEach((p, j) => {
       if (p.job.settled) return;
-      p.job.logits.set(logits.subarray(j * numLabels, (j + 1) * numLabels), p.pair * numLabels);
+      copyRow(logits, j, p.job.logits, p.pair, numLabels);
       p.job.finished++;
       if (p.job.finished === p.job.order.length) {
         p.job.settled = true;

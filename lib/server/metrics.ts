@@ -2,6 +2,7 @@
  * The few Prometheus metric types the server needs, rendered in the
  * Prometheus text exposition format (version 0.0.4) without a client library.
  */
+import { type IntervalHistogram, monitorEventLoopDelay } from 'node:perf_hooks';
 
 type Labels = Record<string, string>;
 
@@ -41,16 +42,46 @@ export class Counter implements Metric {
   }
 }
 
-/** A value read when /metrics is scraped. */
+/** A value read when /metrics is scraped (`type` counter for a total kept elsewhere, such as CPU time). */
 export class Gauge implements Metric {
   constructor(
     readonly name: string,
     readonly help: string,
     readonly read: () => number,
+    readonly type: 'gauge' | 'counter' = 'gauge',
   ) {}
 
   render(): string {
-    return [`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} gauge`, `${this.name} ${this.read()}`].join('\n');
+    return [`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} ${this.type}`, `${this.name} ${this.read()}`].join('\n');
+  }
+}
+
+/** Event-loop delay quantiles since the last scrape, as a Prometheus summary. */
+class EventLoopDelay implements Metric {
+  readonly name = 'crossrank_event_loop_delay_seconds';
+  readonly #histogram: IntervalHistogram;
+
+  constructor() {
+    this.#histogram = monitorEventLoopDelay({ resolution: 10 });
+    this.#histogram.enable();
+  }
+
+  render(): string {
+    const h = this.#histogram;
+    // Nanoseconds; NaN-free even before the first sample.
+    const seconds = (ns: number): number => (Number.isFinite(ns) ? ns / 1e9 : 0);
+    const lines = [
+      `# HELP ${this.name} Event-loop delay since the previous scrape (sampled every 10 ms)`,
+      `# TYPE ${this.name} summary`,
+      ...[0.5, 0.9, 0.99].map((q) => `${this.name}{quantile="${q}"} ${seconds(h.count > 0 ? h.percentile(q * 100) : 0)}`),
+      `${this.name}_max ${seconds(h.count > 0 ? h.max : 0)}`,
+    ];
+    h.reset();
+    return lines.join('\n');
+  }
+
+  dispose(): void {
+    this.#histogram.disable();
   }
 }
 
@@ -115,13 +146,35 @@ export class ServerMetrics {
     SECONDS,
   );
   readonly computeSeconds = new Histogram('crossrank_batch_compute_seconds', 'Engine time per batch', SECONDS);
+  readonly refusedConnections = new Counter(
+    'crossrank_connections_refused_total',
+    'Connections answered 503 at once because every allowed connection had a request in progress',
+  );
   readonly #gauges: Gauge[];
+  readonly #eventLoop = new EventLoopDelay();
 
-  constructor(queuedPairs: () => number, inFlightRequests: () => number) {
+  constructor(queuedPairs: () => number, inFlightRequests: () => number, openConnections: () => number) {
     this.#gauges = [
       new Gauge('crossrank_queued_pairs', 'Pairs waiting for the engine', queuedPairs),
       new Gauge('crossrank_in_flight_requests', 'Requests being answered', inFlightRequests),
+      new Gauge('crossrank_open_connections', 'Open client connections', openConnections),
+      // The process beside the engine: memory, CPU (all threads, the engine's included).
+      new Gauge('process_resident_memory_bytes', 'Resident set size of the process', () => process.memoryUsage.rss()),
+      new Gauge(
+        'process_cpu_seconds_total',
+        'User and system CPU time of the process, every thread',
+        () => {
+          const { user, system } = process.cpuUsage();
+          return (user + system) / 1e6;
+        },
+        'counter',
+      ),
     ];
+  }
+
+  /** Stops sampling the event loop (the server has closed). */
+  dispose(): void {
+    this.#eventLoop.dispose();
   }
 
   render(): string {
@@ -135,7 +188,9 @@ export class ServerMetrics {
       this.batchTokens,
       this.queueWait,
       this.computeSeconds,
+      this.refusedConnections,
       ...this.#gauges,
+      this.#eventLoop,
     ];
     return `${all.map((m) => m.render()).join('\n')}\n`;
   }

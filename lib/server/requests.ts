@@ -65,6 +65,11 @@ function array(body: Record<string, unknown>, field: string): unknown[] {
   return value;
 }
 
+/** Whether the body is a JSON object with `field` (which shape a shared route was sent). */
+export function hasField(body: unknown, field: string): boolean {
+  return body !== null && typeof body === 'object' && !Array.isArray(body) && Object.hasOwn(body, field);
+}
+
 /** TEI `POST /rerank`. */
 export interface TeiRerankRequest {
   query: string;
@@ -73,6 +78,8 @@ export interface TeiRerankRequest {
   returnText: boolean;
   /** undefined: the server's default (--no-auto-truncate turns it off). */
   truncate: boolean | undefined;
+  /** Not TEI's, but LiteLLM's Hugging Face provider sends it: keep the best top_n. */
+  topN: number | undefined;
 }
 
 export function parseTeiRerank(body: unknown): TeiRerankRequest {
@@ -82,6 +89,18 @@ export function parseTeiRerank(body: unknown): TeiRerankRequest {
     if (typeof text !== 'string') throw invalid(`\`texts[${i}]\` must be a string, got ${describe(text)}`);
     return text;
   });
+  checkTruncationDirection(object);
+  return {
+    query,
+    texts,
+    rawScores: optionalBoolean(object, 'raw_scores') ?? false,
+    returnText: optionalBoolean(object, 'return_text') ?? false,
+    truncate: optionalBoolean(object, 'truncate'),
+    topN: optionalPositiveInteger(object, 'top_n'),
+  };
+}
+
+function checkTruncationDirection(object: Record<string, unknown>): void {
   const direction = object['truncation_direction'];
   if (direction !== undefined && direction !== null) {
     if (direction !== 'Right' && direction !== 'Left') {
@@ -90,22 +109,20 @@ export function parseTeiRerank(body: unknown): TeiRerankRequest {
     // The tokenizer trims pairs from the end only (Hugging Face longest_first).
     if (direction === 'Left') throw invalid('`truncation_direction` "Left" is not supported by this server; use "Right"');
   }
-  return {
-    query,
-    texts,
-    rawScores: optionalBoolean(object, 'raw_scores') ?? false,
-    returnText: optionalBoolean(object, 'return_text') ?? false,
-    truncate: optionalBoolean(object, 'truncate'),
-  };
 }
 
-/** Cohere and Jina `POST /v1/rerank`. */
+/**
+ * Cohere v1 and Jina `POST /v1/rerank`, Cohere v2 `POST /v2/rerank`, and
+ * Infinity `POST /rerank` with `documents`: one body shape with small differences.
+ */
 export interface CohereRerankRequest {
   model: string | undefined;
   query: string;
   documents: string[];
   topN: number | undefined;
   returnDocuments: boolean;
+  /** Cohere v2's `max_tokens_per_doc`: checked here and passed on as the rank option `maxTokensPerDoc`. */
+  maxTokensPerDoc: number | undefined;
 }
 
 export function parseCohereRerank(body: unknown): CohereRerankRequest {
@@ -131,7 +148,40 @@ export function parseCohereRerank(body: unknown): CohereRerankRequest {
     documents,
     topN: optionalPositiveInteger(object, 'top_n'),
     returnDocuments: optionalBoolean(object, 'return_documents') ?? false,
+    maxTokensPerDoc: optionalPositiveInteger(object, 'max_tokens_per_doc'),
   };
+}
+
+/** TEI `POST /predict`: `inputs` is one [text, text] pair or a list of them. */
+export interface TeiPredictRequest {
+  pairs: [string, string][];
+  /** Whether `inputs` was a list (the reply is then one list of labels per pair). */
+  batch: boolean;
+  rawScores: boolean;
+  truncate: boolean | undefined;
+}
+
+export function parseTeiPredict(body: unknown): TeiPredictRequest {
+  const object = asObject(body);
+  const inputs = object['inputs'];
+  const isPair = (value: unknown): value is [string, string] =>
+    Array.isArray(value) && value.length === 2 && value.every((text) => typeof text === 'string');
+  const single = (): HttpError =>
+    invalid('`inputs` holds single texts: a cross-encoder scores pairs, so send [text, text] or a list of such pairs');
+  if (inputs === undefined) throw invalid('missing field `inputs`');
+  if (typeof inputs === 'string') throw single();
+  if (!Array.isArray(inputs)) throw invalid(`\`inputs\` must be a [text, text] pair or a list of pairs, got ${describe(inputs)}`);
+  // As TEI reads it: two strings are one pair; otherwise a list of pairs.
+  const batch = !isPair(inputs);
+  const pairs = batch
+    ? inputs.map((pair, i): [string, string] => {
+        if (typeof pair === 'string') throw single();
+        if (!isPair(pair)) throw invalid(`\`inputs[${i}]\` must be an array of two strings, got ${describe(pair)}`);
+        return pair;
+      })
+    : [inputs];
+  checkTruncationDirection(object);
+  return { pairs, batch, rawScores: optionalBoolean(object, 'raw_scores') ?? false, truncate: optionalBoolean(object, 'truncate') };
 }
 
 /** crossrank's own `POST /predict`: raw pairs, any number of labels. */

@@ -4,18 +4,20 @@
  * Every scoring request goes through one Batcher, so concurrent requests share
  * engine batches.
  */
+import { isUtf8 } from 'node:buffer';
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { basename } from 'node:path';
+import type { AddressInfo, Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 
 import { type Activation, applyActivation } from '../activation.js';
 import { type CrossEncoder, DEFAULT_MAX_BATCH_TOKENS, type Pair } from '../cross-encoder.js';
 import { cpuInfo } from '../info.js';
 import { Batcher, QueueFullError } from './batcher.js';
+import { Connections, defaultMaxConnections } from './connections.js';
 import { ServerMetrics } from './metrics.js';
-import { HttpError, parseCohereRerank, parsePredict, parseTeiRerank } from './requests.js';
+import { hasField, HttpError, parseCohereRerank, parsePredict, parseTeiPredict, parseTeiRerank } from './requests.js';
+import { firstInvalidUtf8, weightsFileDtype } from './text.js';
 
 export interface ServerOptions {
   /** Upper bound on the tokens of one engine batch. */
@@ -34,11 +36,35 @@ export interface ServerOptions {
   requestTimeoutMs?: number;
   /** Truncate over-long pairs when a request does not say (TEI's `truncate`); false refuses them with 413. */
   autoTruncate?: boolean;
+  /**
+   * Queue-time budget: a request whose pairs, behind the work already queued,
+   * would not be through the engine this long after it arrived (at the
+   * measured engine rate) is refused at once with 429 and Retry-After.
+   * Default: a third of requestTimeoutMs, so an estimate off by 3x (a busy
+   * machine) still answers in time.
+   */
+  maxQueueMs?: number;
+  /** After close() (SIGTERM), requests still unanswered this long are cut and the server stops. */
+  drainTimeoutMs?: number;
+  /** A connection that has not sent a request's headers this long is closed (Node answers 408). */
+  headersTimeoutMs?: number;
+  /** An idle keep-alive connection is closed after this long (default above load balancers' idle timeouts). */
+  keepAliveTimeoutMs?: number;
+  /**
+   * Open connections at most. Past it the oldest connection without a request
+   * in progress is closed to make room; when every one is busy the new one
+   * gets 503. Default: 16384, or less to stay under the open-files limit.
+   */
+  maxConnections?: number;
+  /** One line per answered request (method, path, status, pairs, ms): true for stdout, or a function given each line. */
+  requestLog?: boolean | ((line: string) => void);
   /** The name answered as `model` (default: the model folder's name). */
   modelName?: string;
 }
 
-export const DEFAULT_SERVER_OPTIONS: Required<Omit<ServerOptions, 'modelName'>> = {
+type Defaulted = Required<Omit<ServerOptions, 'modelName' | 'maxQueueMs' | 'maxConnections'>>;
+
+export const DEFAULT_SERVER_OPTIONS: Defaulted = {
   maxBatchTokens: DEFAULT_MAX_BATCH_TOKENS,
   maxQueuedPairs: 8192,
   coalesce: true,
@@ -47,12 +73,28 @@ export const DEFAULT_SERVER_OPTIONS: Required<Omit<ServerOptions, 'modelName'>> 
   maxRequestTokens: 256 * 1024,
   requestTimeoutMs: 30_000,
   autoTruncate: true,
+  // Kubernetes' default termination grace period is 30 s: drain well inside it.
+  drainTimeoutMs: 20_000,
+  headersTimeoutMs: 5_000,
+  // ALB's default idle timeout and nginx's upstream keepalive_timeout are 60 s:
+  // the proxy must be the side that closes an idle connection, or it may send
+  // a request on a connection the server is closing.
+  keepAliveTimeoutMs: 65_000,
+  requestLog: false,
 };
+
+/** Tokens per request-body byte assumed before any request has been measured (English JSON). */
+const INITIAL_TOKENS_PER_BYTE = 0.25;
+/** How long an answered request's unread body is drained before its connection is closed. */
+const LINGER_MS = 2000;
+/** Node checks the header and request timeouts this often. */
+const CONNECTION_CHECK_MS = 1000;
 
 /** Path -> method. A Map, so that no request path can reach Object.prototype. */
 const ROUTES = new Map([
   ['/rerank', 'POST'],
   ['/v1/rerank', 'POST'],
+  ['/v2/rerank', 'POST'],
   ['/predict', 'POST'],
   ['/health', 'GET'],
   ['/info', 'GET'],
@@ -61,6 +103,16 @@ const ROUTES = new Map([
 
 /** Why a request's work was dropped before it was answered. */
 class ClientGone extends Error {}
+
+/** What one request carries through its handling. */
+interface RequestContext {
+  started: number;
+  signal: AbortSignal;
+  /** Pairs the request asked to score (for the request log). */
+  pairs: number;
+  /** Size of the body read. */
+  bodyBytes: number;
+}
 
 interface Scored {
   scores: Float32Array;
@@ -73,22 +125,43 @@ export class RerankServer {
   readonly metrics: ServerMetrics;
   readonly #batcher: Batcher;
   readonly #http: Server;
+  readonly #connections: Connections;
+  readonly #log: ((line: string) => void) | undefined;
   #inFlight = 0;
   #stopping = false;
+  #closed: Promise<void> | undefined;
+  /** Tokens per body byte of the requests scored so far, smoothed: sizes a body before it is read. */
+  #tokensPerByte = INITIAL_TOKENS_PER_BYTE;
+  /** The weights file's dtype as /info reports it, read once. */
+  #weightsFileDtype: string | undefined;
 
   constructor(model: CrossEncoder, options: ServerOptions = {}) {
     this.model = model;
     // An option given as undefined (an absent CLI flag) keeps its default.
     const given = Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined));
-    this.options = { ...DEFAULT_SERVER_OPTIONS, modelName: basename(model.config.path), ...given };
+    const merged: Defaulted & ServerOptions = { ...DEFAULT_SERVER_OPTIONS, modelName: model.config.name, ...given };
+    this.options = {
+      ...merged,
+      modelName: merged.modelName ?? model.config.name,
+      maxQueueMs: merged.maxQueueMs ?? Math.floor(merged.requestTimeoutMs / 3),
+      maxConnections: merged.maxConnections ?? defaultMaxConnections(),
+    };
     if (this.options.maxQueuedPairs < this.options.maxDocuments) {
       throw new RangeError(
         `crossrank: maxQueuedPairs (${this.options.maxQueuedPairs}) must be at least maxDocuments (${this.options.maxDocuments}), or the largest request could never be queued`,
       );
     }
+    if (this.options.maxQueueMs > this.options.requestTimeoutMs) {
+      throw new RangeError(
+        `crossrank: maxQueueMs (${this.options.maxQueueMs}) must not exceed requestTimeoutMs (${this.options.requestTimeoutMs}), or queued requests would time out`,
+      );
+    }
+    const { requestLog } = this.options;
+    this.#log = requestLog === true ? (line) => process.stdout.write(`${line}\n`) : requestLog || undefined;
     this.metrics = new ServerMetrics(
       () => this.#batcher.queuedPairs,
       () => this.#inFlight,
+      () => this.#connections.size,
     );
     this.#batcher = new Batcher(model, this.options, {
       batch: (pairs, tokens, seconds) => {
@@ -98,13 +171,30 @@ export class RerankServer {
       },
       queueWait: (seconds) => this.metrics.queueWait.observe(seconds),
     });
+    const { headersTimeoutMs, requestTimeoutMs, keepAliveTimeoutMs } = this.options;
+    this.#http = createServer({
+      // Node's own timeouts, checked every CONNECTION_CHECK_MS: a connection
+      // that has not sent its headers in time, or a whole request (a body
+      // trickled byte by byte), gets 408 and is closed.
+      headersTimeout: Math.min(headersTimeoutMs, requestTimeoutMs),
+      requestTimeout: requestTimeoutMs,
+      keepAliveTimeout: keepAliveTimeoutMs,
+      connectionsCheckingInterval: CONNECTION_CHECK_MS,
+    });
+    this.#connections = new Connections(this.#http, this.options.maxConnections, () => this.metrics.refusedConnections.inc());
     // #handle answers every error itself; should answering fail too, the
     // connection is dropped rather than the rejection ending the process.
-    this.#http = createServer((req, res) => void this.#handle(req, res).catch(() => res.destroy()));
+    const onRequest = (req: IncomingMessage, res: ServerResponse, expectsContinue: boolean): void =>
+      void this.#handle(req, res, expectsContinue).catch(() => res.destroy());
+    this.#http.on('request', (req, res) => onRequest(req, res, false));
+    // With a listener here Node does not send "100 Continue" by itself: a body
+    // declared over the limit, or one the queue could not take, is refused first.
+    this.#http.on('checkContinue', (req, res) => onRequest(req, res, true));
   }
 
-  /** Starts listening; resolves to the port (useful with port 0). */
-  listen(port: number, host: string): Promise<number> {
+  /** Measures the engine rate on one batch (the queue-time budget needs it), then listens; resolves to the port. */
+  async listen(port: number, host: string): Promise<number> {
+    await this.#calibrate();
     return new Promise((resolve, reject) => {
       this.#http.once('error', reject);
       this.#http.listen(port, host, () => {
@@ -114,22 +204,45 @@ export class RerankServer {
     });
   }
 
-  /** Stops accepting connections, answers the requests in flight, then resolves. */
+  /**
+   * Stops accepting connections and closes every one without a request in
+   * progress (idle keep-alive, or not a byte sent yet), answers the requests
+   * in progress, and resolves once every connection is closed. Requests still
+   * unanswered after drainTimeoutMs are cut.
+   */
   close(): Promise<void> {
+    if (this.#closed) return this.#closed;
     this.#stopping = true;
-    return new Promise((resolve, reject) => {
+    const closed = new Promise<void>((resolve, reject) => {
       this.#http.close((error) => (error ? reject(error) : resolve()));
-      this.#http.closeIdleConnections();
     });
+    this.#connections.closeIdle();
+    const deadline = setTimeout(() => this.#connections.closeAll(), this.options.drainTimeoutMs);
+    this.#closed = closed.finally(() => {
+      clearTimeout(deadline);
+      this.metrics.dispose();
+    });
+    return this.#closed;
   }
 
-  async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  async #calibrate(): Promise<void> {
+    const { maxLength, vocabSize } = this.model.config;
+    const length = Math.min(128, maxLength);
+    const count = 8;
+    const ids = Uint32Array.from({ length: length * count }, (_, i) => (i * 7919) % vocabSize);
+    const lengths = new Uint32Array(count).fill(length);
+    await this.#batcher.calibrate(ids, new Uint8Array(ids.length), lengths);
+  }
+
+  async #handle(req: IncomingMessage, res: ServerResponse, expectsContinue: boolean): Promise<void> {
+    if (!this.#connections.begin(req.socket, res)) return; // a refused connection: its 503 is on the way
     const started = performance.now();
     const path = (req.url ?? '/').split('?')[0]!;
     const method = ROUTES.get(path);
     const endpoint = method ? path : 'other';
     this.#inFlight++;
     const abort = new AbortController();
+    const context: RequestContext = { started, signal: abort.signal, pairs: 0, bodyBytes: 0 };
     res.once('close', () => {
       if (!res.writableFinished) abort.abort(new ClientGone('the client disconnected'));
     });
@@ -146,19 +259,41 @@ export class RerankServer {
       if (method === 'GET') {
         this.#get(path, res);
       } else {
-        const body = await this.#readJson(req, abort.signal);
-        this.#send(res, 200, await this.#post(path, body, abort.signal));
+        const body = await this.#readJson(req, res, expectsContinue, context);
+        this.#send(res, 200, await this.#post(path, body, context));
       }
     } catch (error) {
-      this.#fail(res, error, abort.signal);
+      this.#fail(res, error, abort.signal, path);
     } finally {
       clearTimeout(timer);
       this.#inFlight--;
+      const status = res.headersSent ? String(res.statusCode) : '499';
       // 499 (nginx's "client closed request") for a client that left before its answer.
-      this.metrics.requests.inc({ endpoint, code: res.headersSent ? String(res.statusCode) : '499' });
-      this.metrics.requestSeconds.observe((performance.now() - started) / 1000, { endpoint });
-      if (this.#stopping) this.#http.closeIdleConnections();
+      this.metrics.requests.inc({ endpoint, code: status });
+      const ms = performance.now() - started;
+      this.metrics.requestSeconds.observe(ms / 1000, { endpoint });
+      this.#log?.(`${new Date().toISOString()} ${req.method} ${path} ${status} pairs=${context.pairs} ms=${ms.toFixed(1)}`);
     }
+  }
+
+  /**
+   * Refuses a request the queue could not answer within the queue-time
+   * budget, with QueueFullError (429). `ownTokens` is the request's size,
+   * estimated from its body before parsing or counted after tokenising.
+   */
+  #admit(ownTokens: number, started: number): void {
+    const backlog = this.#batcher.backlogSeconds();
+    // With nothing ahead of it a request is always taken, however large:
+    // refusing it would only mean refusing it again.
+    if (backlog === 0) return;
+    const budget = this.options.maxQueueMs / 1000 - (performance.now() - started) / 1000;
+    const finish = this.#batcher.backlogSeconds(ownTokens);
+    if (finish <= budget) return;
+    throw new QueueFullError(
+      `the queue holds ${backlog.toFixed(1)} s of engine work; this request (~${(finish - backlog).toFixed(1)} s) would not reach the ` +
+        `engine within the ${this.options.maxQueueMs} ms queue budget`,
+      Math.max(1, Math.ceil(finish - budget)),
+    );
   }
 
   #get(path: string, res: ServerResponse): void {
@@ -170,10 +305,15 @@ export class RerankServer {
       this.#send(res, 200, {
         model_id: this.options.modelName,
         model_path: config.path,
-        model_type: config.modelType,
+        // TEI's shape: the kind of model with its labels (a reranker has one label).
+        model_type:
+          config.numLabels === 1
+            ? { reranker: { id2label: config.id2label, label2id: label2id(config.id2label) } }
+            : { classifier: { id2label: config.id2label, label2id: label2id(config.id2label) } },
+        architecture: config.modelType,
         // What the engine computes in, and what the weights file stores.
         model_dtype: config.dtype,
-        weights_file_dtype: config.weightsDtype,
+        weights_file_dtype: (this.#weightsFileDtype ??= weightsFileDtype(config.path, config.weightsDtype)),
         num_labels: config.numLabels,
         id2label: config.id2label,
         max_input_length: config.maxLength,
@@ -186,6 +326,11 @@ export class RerankServer {
         max_request_tokens: this.options.maxRequestTokens,
         max_body_bytes: this.options.maxBodyBytes,
         request_timeout_ms: this.options.requestTimeoutMs,
+        max_queue_ms: this.options.maxQueueMs,
+        drain_timeout_ms: this.options.drainTimeoutMs,
+        headers_timeout_ms: this.options.headersTimeoutMs,
+        keep_alive_timeout_ms: this.options.keepAliveTimeoutMs,
+        max_connections: this.options.maxConnections,
         auto_truncate: this.options.autoTruncate,
         coalesce: this.options.coalesce,
       });
@@ -195,42 +340,96 @@ export class RerankServer {
     }
   }
 
-  async #post(path: string, body: unknown, signal: AbortSignal): Promise<unknown> {
-    if (path === '/predict') {
-      const request = parsePredict(body);
-      const activation = request.activation ?? this.model.config.defaultActivation;
-      const { scores, tokens } = await this.#score(request.pairs, request.truncate, activation, 'pairs', signal);
-      const { numLabels } = this.model.config;
-      const rows =
-        numLabels === 1
-          ? Array.from(scores)
-          : request.pairs.map((_, i) => Array.from(scores.subarray(i * numLabels, (i + 1) * numLabels)));
-      return { scores: rows, usage: { total_tokens: tokens } };
-    }
-
+  /** One route may serve several APIs' bodies: the field that each requires says which was sent. */
+  async #post(path: string, body: unknown, context: RequestContext): Promise<unknown> {
+    if (path === '/predict') return hasField(body, 'inputs') ? this.#teiPredict(body, context) : this.#predict(body, context);
     this.#assertOneLabel(path);
     if (path === '/rerank') {
-      const request = parseTeiRerank(body);
-      const activation = request.rawScores ? 'none' : this.model.config.defaultActivation;
-      const pairs = request.texts.map((text): Pair => [request.query, text]);
-      const { scores } = await this.#score(pairs, request.truncate, activation, 'texts', signal);
-      return bestFirst(scores).map((index) =>
-        request.returnText ? { index, score: scores[index], text: request.texts[index] } : { index, score: scores[index] },
-      );
+      // TEI sends `texts`; Infinity (and LiteLLM's infinity/ provider) `documents`.
+      return hasField(body, 'documents') && !hasField(body, 'texts') ? this.#cohereRerank(body, 'infinity', context) : this.#teiRerank(body, context);
     }
+    return this.#cohereRerank(body, path === '/v2/rerank' ? 'cohere-v2' : 'cohere-v1', context);
+  }
 
+  /** crossrank's own `/predict`: `{pairs}` → `{scores, usage}`. */
+  async #predict(body: unknown, context: RequestContext): Promise<unknown> {
+    const request = parsePredict(body);
+    const activation = request.activation ?? this.model.config.defaultActivation;
+    const { scores, tokens } = await this.#score(request.pairs, request.truncate, activation, 'pairs', context);
+    const { numLabels } = this.model.config;
+    const rows =
+      numLabels === 1
+        ? Array.from(scores)
+        : request.pairs.map((_, i) => Array.from(scores.subarray(i * numLabels, (i + 1) * numLabels)));
+    return { scores: rows, usage: { total_tokens: tokens } };
+  }
+
+  /** TEI `/predict`: `{inputs}` → `[{score, label}]` per pair, labels best first. */
+  async #teiPredict(body: unknown, context: RequestContext): Promise<unknown> {
+    const request = parseTeiPredict(body);
+    const { numLabels, id2label } = this.model.config;
+    const activation = request.rawScores ? 'none' : this.model.config.defaultActivation;
+    const { scores } = await this.#score(request.pairs, request.truncate, activation, 'inputs', context);
+    const rows = request.pairs.map((_, i) =>
+      Array.from(scores.subarray(i * numLabels, (i + 1) * numLabels), (score, label) => ({
+        score,
+        label: id2label[label] ?? `LABEL_${label}`,
+      })).sort((a, b) => b.score - a.score),
+    );
+    return request.batch ? rows : rows[0];
+  }
+
+  /** TEI `/rerank`: `{query, texts}` → `[{index, score, text?}]`, best first. */
+  async #teiRerank(body: unknown, context: RequestContext): Promise<unknown> {
+    const request = parseTeiRerank(body);
+    const activation = request.rawScores ? 'none' : this.model.config.defaultActivation;
+    const pairs = request.texts.map((text): Pair => [request.query, text]);
+    const { scores } = await this.#score(pairs, request.truncate, activation, 'texts', context);
+    return bestFirst(scores)
+      .slice(0, request.topN)
+      .map((index) => (request.returnText ? { index, score: scores[index], text: request.texts[index] } : { index, score: scores[index] }));
+  }
+
+  /**
+   * `{query, documents}` bodies: Cohere v1 and Jina (`/v1/rerank`, documents
+   * returned as `{text}`), Cohere v2 (`/v2/rerank`) and Infinity (`/rerank`,
+   * documents returned as plain strings).
+   */
+  async #cohereRerank(body: unknown, api: 'cohere-v1' | 'cohere-v2' | 'infinity', context: RequestContext): Promise<unknown> {
     const request = parseCohereRerank(body);
     const pairs = request.documents.map((document): Pair => [request.query, document]);
-    const { scores, tokens } = await this.#score(pairs, undefined, this.model.config.defaultActivation, 'documents', signal);
+    const { scores, tokens } = await this.#score(pairs, undefined, this.model.config.defaultActivation, 'documents', context, {
+      maxTokensPerDoc: request.maxTokensPerDoc,
+    });
     const order = bestFirst(scores).slice(0, request.topN);
+    const results = order.map((index) => {
+      const result: Record<string, unknown> = { index, relevance_score: scores[index] };
+      if (request.returnDocuments) {
+        const text = request.documents[index];
+        result['document'] = api === 'infinity' ? text : { text };
+      }
+      return result;
+    });
+    const id = randomUUID();
+    if (api === 'infinity') {
+      return {
+        object: 'rerank',
+        id,
+        created: Math.floor(Date.now() / 1000),
+        model: this.options.modelName,
+        results,
+        usage: { prompt_tokens: tokens, total_tokens: tokens },
+      };
+    }
     return {
-      id: randomUUID(),
+      id,
       model: this.options.modelName,
-      results: order.map((index) =>
-        request.returnDocuments
-          ? { index, relevance_score: scores[index], document: { text: request.documents[index] } }
-          : { index, relevance_score: scores[index] },
-      ),
+      results,
+      // Cohere's meta (one search unit per request of up to 100 documents) beside Jina's usage.
+      meta: {
+        api_version: { version: api === 'cohere-v2' ? '2' : '1' },
+        billed_units: { search_units: Math.max(1, Math.ceil(request.documents.length / 100)) },
+      },
       usage: { total_tokens: tokens },
     };
   }
@@ -252,9 +451,14 @@ export class RerankServer {
     truncate: boolean | undefined,
     activation: Activation,
     field: string,
-    signal: AbortSignal,
+    context: RequestContext,
+    // Cohere's max_tokens_per_doc as the rank option maxTokensPerDoc. Checked
+    // and carried here; windowing long documents is the library's (not yet on
+    // this branch), so today a document past the model's window is truncated.
+    _rankOptions: { maxTokensPerDoc?: number | undefined } = {},
   ): Promise<Scored> {
     const { maxDocuments, maxRequestTokens } = this.options;
+    context.pairs = pairs.length;
     if (pairs.length > maxDocuments) {
       throw new HttpError(413, `\`${field}\` holds ${pairs.length} items; this server accepts at most ${maxDocuments}`, 'payload_too_large');
     }
@@ -277,19 +481,36 @@ export class RerankServer {
     if (tokens > maxRequestTokens) {
       throw new HttpError(413, `the request holds ${tokens} tokens; this server accepts at most ${maxRequestTokens}`, 'payload_too_large');
     }
-    const scores = await this.#batcher.submit(encoded, signal);
+    if (context.bodyBytes > 0) {
+      this.#tokensPerByte = 0.8 * this.#tokensPerByte + 0.2 * (tokens / context.bodyBytes);
+    }
+    this.#admit(tokens, context.started);
+    const scores = await this.#batcher.submit(encoded, context.signal);
     applyActivation(scores, this.model.config.numLabels, activation);
     this.metrics.pairs.inc({}, pairs.length);
     this.metrics.tokens.inc({}, tokens);
     return { scores, tokens };
   }
 
-  #readJson(req: IncomingMessage, signal: AbortSignal): Promise<unknown> {
+  /**
+   * Reads and parses the body. Before a byte of it is read, a body declared
+   * over the limit gets 413 and one the queue could not take 429; with
+   * `Expect: 100-continue` the client is told to send only after both checks.
+   */
+  #readJson(req: IncomingMessage, res: ServerResponse, expectsContinue: boolean, context: RequestContext): Promise<unknown> {
     const limit = this.options.maxBodyBytes;
     const tooLarge = (): HttpError =>
-      new HttpError(413, `the request body exceeds ${limit} bytes`, 'payload_too_large', { Connection: 'close' });
+      new HttpError(413, `the request body exceeds ${limit} bytes`, 'payload_too_large');
     const declared = Number(req.headers['content-length']);
     if (declared > limit) return Promise.reject(tooLarge());
+    try {
+      // Sized from its declared length (chunked bodies count as empty here and are checked once tokenised).
+      this.#admit(Number.isFinite(declared) ? declared * this.#tokensPerByte : 0, context.started);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    if (expectsContinue) res.writeContinue();
+    const { signal } = context;
     return new Promise((resolve, reject) => {
       const chunks: Buffer[] = [];
       let size = 0;
@@ -307,8 +528,22 @@ export class RerankServer {
       signal.addEventListener('abort', () => reject(signal.reason), { once: true });
       req.once('end', () => {
         if (size > limit) return;
+        const body = Buffer.concat(chunks);
+        context.bodyBytes = body.length;
+        // Decoding would replace bad bytes with U+FFFD and score (and echo) text the client never sent.
+        if (!isUtf8(body)) {
+          const at = firstInvalidUtf8(body);
+          reject(
+            new HttpError(
+              400,
+              `the request body is not valid UTF-8: invalid byte 0x${body[at]!.toString(16).padStart(2, '0')} at offset ${at}`,
+              'validation',
+            ),
+          );
+          return;
+        }
         try {
-          resolve(JSON.parse(Buffer.concat(chunks).toString('utf8')));
+          resolve(JSON.parse(body.toString('utf8')));
         } catch (error) {
           reject(new HttpError(400, `the request body is not valid JSON: ${(error as Error).message}`, 'validation'));
         }
@@ -316,7 +551,7 @@ export class RerankServer {
     });
   }
 
-  #fail(res: ServerResponse, error: unknown, signal: AbortSignal): void {
+  #fail(res: ServerResponse, error: unknown, signal: AbortSignal, path: string): void {
     if (signal.aborted && signal.reason instanceof ClientGone) {
       this.metrics.dropped.inc({ reason: 'disconnect' });
       return;
@@ -326,13 +561,40 @@ export class RerankServer {
       answer = error;
       if (error.errorType === 'timeout') this.metrics.dropped.inc({ reason: 'timeout' });
     } else if (error instanceof QueueFullError) {
-      answer = new HttpError(503, `the server is busy: ${error.message}`, 'overloaded', { 'Retry-After': '1' });
+      // 429, as TEI and Cohere answer when overloaded.
+      this.metrics.dropped.inc({ reason: 'overloaded' });
+      answer = new HttpError(429, `the server is overloaded: ${error.message}`, 'overloaded', {
+        'Retry-After': String(error.retryAfterSeconds),
+      });
     } else {
       answer = new HttpError(500, `internal error: ${(error as Error)?.message ?? String(error)}`, 'backend');
     }
-    this.#send(res, answer.status, { error: answer.message, error_type: answer.errorType }, answer.headers);
-    // A body left unread (413) must not be parsed as the next request.
-    if (answer.headers['Connection'] === 'close') res.once('finish', () => res.req.destroy());
+    if (path === '/v1/rerank' || path === '/v2/rerank') {
+      // Cohere's shape: `{message}`, and no 413 among its codes (its SDKs know
+      // 400, 404, 422, 429, 499, 500, 503, 504...): a request too large is a 400.
+      // /v1/rerank keeps crossrank's fields beside it for the clients that read them.
+      const status = answer.status === 413 ? 400 : answer.status;
+      const body =
+        path === '/v2/rerank'
+          ? { message: answer.message }
+          : { message: answer.message, error: answer.message, error_type: answer.errorType };
+      this.#send(res, status, body, answer.headers);
+    } else {
+      this.#send(res, answer.status, { error: answer.message, error_type: answer.errorType }, answer.headers);
+    }
+    // A body left unread (413, 429 before reading) is read and dropped for a
+    // moment, then the connection is closed if it has not ended: closing at
+    // once, with the client still sending, resets the connection and can take
+    // the answer with it before the client reads it.
+    const req = res.req;
+    if (!req.complete) {
+      req.resume();
+      const linger = setTimeout(() => {
+        if (!req.complete) req.socket.destroy();
+      }, LINGER_MS);
+      req.once('end', () => clearTimeout(linger));
+      req.once('close', () => clearTimeout(linger));
+    }
   }
 
   #send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
@@ -346,6 +608,10 @@ export class RerankServer {
     });
     res.end(json);
   }
+}
+
+function label2id(id2label: Record<number, string>): Record<string, number> {
+  return Object.fromEntries(Object.entries(id2label).map(([id, label]) => [label, Number(id)]));
 }
 
 /** Indices of `scores` from the highest score down; ties keep input order. */

@@ -8,6 +8,7 @@
 #include <string_view>
 
 #include "engine/config.h"
+#include "engine/errors.h"
 
 using namespace crossrank;
 

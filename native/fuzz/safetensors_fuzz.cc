@@ -13,6 +13,7 @@
 #include <string>
 
 #include "engine/config.h"
+#include "engine/errors.h"
 #include "engine/safetensors.h"
 #include "engine/weights.h"
 #include "kernels/kernels.h"

@@ -27,7 +27,7 @@
 #include "kernels/bf16.h"
 #include "kernels/kernels.h"
 #include "kernels/ref/ref_kernels.h"
-#include "test_support.h"
+#include "kernel_test_helpers.h"
 
 namespace crossrank::kernels {
 namespace {
@@ -36,11 +36,11 @@ namespace {
 // so two of them within twice that.
 constexpr double kGeluTol = 5e-7;
 
-std::uint64_t test_seed() { return test_support::test_seed("bgemm_test"); }
+std::uint64_t test_seed() { return testing::test_seed("bgemm_test"); }
 
 // Uniform in [-scale, scale).
 std::vector<float> random_floats(std::size_t n, std::mt19937_64& rng, float scale = 1.f) {
-  return test_support::random_floats(n, rng, -scale, scale);
+  return testing::random_floats(n, rng, -scale, scale);
 }
 
 float from_bits(std::uint32_t bits) {
@@ -54,9 +54,9 @@ std::uint32_t to_bits(float f) {
   return bits;
 }
 
-using test_support::around_tile;
+using testing::around_tile;
 
-using test_support::kAllEpilogues;
+using testing::kAllEpilogues;
 
 // Every table built into this binary that has a bf16 GEMM, best first.
 std::vector<const KernelTable*> bf16_tables() {
@@ -67,7 +67,7 @@ std::vector<const KernelTable*> bf16_tables() {
   return tables;
 }
 
-using test_support::cpu_runs;
+using testing::cpu_runs;
 
 std::string requirement(const KernelTable* table) {
   if (table == avx512bf16_kernels())
@@ -75,13 +75,18 @@ std::string requirement(const KernelTable* table) {
   return table->isa;
 }
 
-class BGemmTest : public test_support::RunnableTableTest {
+class BGemmTest : public ::testing::TestWithParam<const KernelTable*> {
  protected:
-  void SetUp() override { skip_unless_cpu_runs(GetParam()->bgemm_name, requirement(GetParam())); }
+  void SetUp() override {
+    const std::string why = testing::not_run_reason(GetParam(), GetParam()->bgemm_name,
+                                                    requirement(GetParam()));
+    if (!why.empty()) GTEST_SKIP() << why;
+  }
+  const KernelTable& table() const { return *GetParam(); }
   std::mt19937_64 rng_{test_seed()};
 };
 
-using test_support::table_name;
+using testing::table_name;
 
 struct Case {
   int m, n, k;

@@ -24,6 +24,8 @@
 
 #include "engine/bert.h"
 #include "engine/config.h"
+#include "engine/errors.h"
+#include "engine/files.h"
 #include "engine/json.h"
 #include "engine/safetensors.h"
 #include "engine/weights.h"
@@ -362,8 +364,11 @@ TEST(Config, ErrorsNameFileFieldAndProblem) {
     std::vector<std::string> expected;
   };
   const std::vector<Case> cases = {
-      {R"({"model_type": "roberta", "hidden_size": 8})",
-       {"config.json: model_type: \"roberta\"", "bert (BertForSequenceClassification)"}},
+      {R"({"model_type": "deberta-v2", "hidden_size": 8})",
+       {"config.json: model_type: \"deberta-v2\"", "bert (BertForSequenceClassification)",
+        "xlm-roberta (XLMRobertaForSequenceClassification)"}},
+      {R"({"model_type": "roberta", "architectures": ["RobertaModel"]})",
+       {"config.json: architectures: [RobertaModel]", "(a bare RobertaModel encoder"}},
       {R"({"hidden_size": 8})", {"config.json: model_type: missing"}},
       {R"({"model_type": 3})", {"config.json: model_type: expected a string"}},
       {config_with("").replace(config_with("").find("BertForSequenceClassification"),

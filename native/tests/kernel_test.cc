@@ -20,7 +20,7 @@
 
 #include "common/thread_pool.h"
 #include "kernels/kernels.h"
-#include "test_support.h"
+#include "kernel_test_helpers.h"
 
 namespace crossrank::kernels {
 namespace {
@@ -50,13 +50,15 @@ constexpr double kLayerNormTol = 2e-6;
 // covers exp, the sum of weights and the weighted sum of v.
 constexpr double kAttentionTol = 1e-5;
 
-// ---- seeded random data ------------------------------------------------
+// ---- seeded random data (kernel_test_helpers.h) ---------------------------
 
-std::uint64_t test_seed() { return test_support::test_seed("kernel_test"); }
-
+using testing::around_tile;
+using testing::epilogue_name;
+using testing::kAllEpilogues;
+std::uint64_t test_seed() { return testing::test_seed("kernel_test"); }
 std::vector<float> random_vector(std::size_t n, std::mt19937_64& rng, float lo = -1.f,
                                  float hi = 1.f) {
-  return test_support::random_floats(n, rng, lo, hi);
+  return testing::random_floats(n, rng, lo, hi);
 }
 
 constexpr float kSentinel = -12345.5f;
@@ -74,25 +76,13 @@ class KernelTableTest : public ::testing::TestWithParam<const KernelTable*> {
 void PrintTo(const KernelTable* t, std::ostream* os) { *os << t->isa; }
 namespace {
 
-std::string table_name(const ::testing::TestParamInfo<const KernelTable*>& info) {
-  return info.param->isa;
-}
+using testing::table_name;
 
 // ---- GEMM --------------------------------------------------------------
 
 double gelu_double(double x) {
   if (std::isinf(x)) return x > 0 ? x : 0.0;
   return 0.5 * x * (1.0 + std::erf(x / std::sqrt(2.0)));
-}
-
-const char* epilogue_name(Epilogue e) {
-  switch (e) {
-    case Epilogue::kNone: return "none";
-    case Epilogue::kBias: return "bias";
-    case Epilogue::kBiasGelu: return "bias+gelu";
-    case Epilogue::kBiasResidual: return "bias+residual";
-  }
-  return "?";
 }
 
 struct GemmCase {
@@ -187,11 +177,6 @@ void check_gemm(const KernelTable& table, const GemmCase& g, Epilogue ep,
     }
   }
 }
-
-using test_support::around_tile;
-
-const Epilogue kAllEpilogues[] = {Epilogue::kNone, Epilogue::kBias, Epilogue::kBiasGelu,
-                                  Epilogue::kBiasResidual};
 
 TEST_P(KernelTableTest, GemmSizesAroundTile) {
   const std::vector<int> ms = around_tile(table().gemm_mr, {67, 300});
@@ -477,11 +462,35 @@ TEST_P(KernelTableTest, AddLayerNormLargeMeanAndConstantRows) {
 
 // ---- attention -------------------------------------------------------------
 
+// Full self-attention of seq_len rows of qkv (row stride ld_qkv) into out
+// (row stride ld_out), scale 1 / sqrt(head_dim), with an optional window.
+AttentionArgs self_attention_args(const float* qkv, int ld_qkv, float* out, int ld_out,
+                                  int seq_len, int num_heads, int head_dim, float* scratch,
+                                  int window) {
+  AttentionArgs args;
+  args.qkv = qkv;
+  args.ld_qkv = ld_qkv;
+  args.q = qkv;
+  args.ld_q = ld_qkv;
+  args.num_queries = seq_len;
+  args.out = out;
+  args.ld_out = ld_out;
+  args.seq_len = seq_len;
+  args.num_heads = num_heads;
+  args.head_dim = head_dim;
+  args.scale = 1.f / std::sqrt(static_cast<float>(head_dim));
+  args.scratch = scratch;
+  args.window = window;
+  return args;
+}
+
+// window > 0: sliding-window attention (AttentionArgs::window), checked
+// against the same double computation over each query's window.
 void check_attention(const KernelTable& table, int seq_len, int num_heads, int head_dim,
-                     float qk_scale, std::mt19937_64& rng) {
+                     float qk_scale, std::mt19937_64& rng, int window = 0) {
   SCOPED_TRACE(::testing::Message() << table.isa << " seq_len=" << seq_len << " heads="
                                     << num_heads << " head_dim=" << head_dim
-                                    << " qk_scale=" << qk_scale);
+                                    << " qk_scale=" << qk_scale << " window=" << window);
   const int hidden = num_heads * head_dim;
   const int ld_qkv = 3 * hidden + 5, ld_out = hidden + 3;
   std::vector<float> qkv = random_vector(static_cast<std::size_t>(seq_len) * ld_qkv, rng);
@@ -494,19 +503,8 @@ void check_attention(const KernelTable& table, int seq_len, int num_heads, int h
   const std::size_t scratch_floats = attention_scratch_floats(seq_len, head_dim);
   std::vector<float> scratch(scratch_floats + 16, kSentinel);
   std::vector<float> out(static_cast<std::size_t>(seq_len) * ld_out, kSentinel);
-  AttentionArgs args;
-  args.qkv = qkv.data();
-  args.ld_qkv = ld_qkv;
-  args.q = qkv.data();
-  args.ld_q = ld_qkv;
-  args.num_queries = seq_len;
-  args.out = out.data();
-  args.ld_out = ld_out;
-  args.seq_len = seq_len;
-  args.num_heads = num_heads;
-  args.head_dim = head_dim;
-  args.scale = 1.f / std::sqrt(static_cast<float>(head_dim));
-  args.scratch = scratch.data();
+  AttentionArgs args = self_attention_args(qkv.data(), ld_qkv, out.data(), ld_out, seq_len,
+                                           num_heads, head_dim, scratch.data(), window);
   table.attention(args);
   for (std::size_t i = scratch_floats; i < scratch.size(); ++i)
     ASSERT_EQ(scratch[i], kSentinel) << "scratch overrun";
@@ -514,8 +512,13 @@ void check_attention(const KernelTable& table, int seq_len, int num_heads, int h
   std::vector<double> p(seq_len);
   for (int h = 0; h < num_heads; ++h) {
     for (int i = 0; i < seq_len; ++i) {
+      // The keys query i attends to, written out here rather than taken
+      // from attended_keys(): |i - j| <= window / 2.
+      const int half = window / 2;
+      const int j0 = window > 0 ? std::max(0, i - half) : 0;
+      const int j1 = window > 0 ? std::min(seq_len, i + half + 1) : seq_len;
       double max_s = -INFINITY, max_abs = 0;
-      for (int j = 0; j < seq_len; ++j) {
+      for (int j = j0; j < j1; ++j) {
         double s = 0, s_abs = 0;
         for (int t = 0; t < head_dim; ++t) {
           const double prod = static_cast<double>(qkv[i * ld_qkv + h * head_dim + t]) *
@@ -529,10 +532,10 @@ void check_attention(const KernelTable& table, int seq_len, int num_heads, int h
       }
       const double tol = kAttentionTol + 2 * (head_dim + 2) * kU * max_abs;
       double sum = 0;
-      for (int j = 0; j < seq_len; ++j) sum += p[j] = std::exp(p[j] - max_s);
+      for (int j = j0; j < j1; ++j) sum += p[j] = std::exp(p[j] - max_s);
       for (int t = 0; t < head_dim; ++t) {
         double want = 0;
-        for (int j = 0; j < seq_len; ++j)
+        for (int j = j0; j < j1; ++j)
           want += p[j] * qkv[j * ld_qkv + 2 * hidden + h * head_dim + t];
         want /= sum;
         const double got = out[i * ld_out + h * head_dim + t];
@@ -552,10 +555,16 @@ void check_attention(const KernelTable& table, int seq_len, int num_heads, int h
 
   // Querying some rows only (every third, from a copy with its own stride,
   // as the last layer queries only [CLS]) gives exactly those rows of the
-  // full output.
+  // full output. With a window, the rows from seq_len / 3 on, their
+  // position given by query_position.
   const int ld_q = hidden + 7;
   std::vector<int> picked;
-  for (int i = 0; i < seq_len; i += 3) picked.push_back(i);
+  if (window > 0) {
+    for (int i = seq_len / 3; i < seq_len; ++i) picked.push_back(i);
+    args.query_position = seq_len / 3;
+  } else {
+    for (int i = 0; i < seq_len; i += 3) picked.push_back(i);
+  }
   std::vector<float> queries(picked.size() * ld_q, kSentinel);
   for (std::size_t r = 0; r < picked.size(); ++r)
     std::copy_n(&qkv[picked[r] * ld_qkv], hidden, &queries[r * ld_q]);
@@ -581,6 +590,18 @@ TEST_P(KernelTableTest, Attention) {
         check_attention(table(), seq_len, num_heads, head_dim, 1.f, rng_);
         if (HasFailure()) return;
       }
+}
+
+TEST_P(KernelTableTest, AttentionSlidingWindow) {
+  // Windows narrower than, around and wider than the key panels (16, 32),
+  // row strips and 48-row blocks, odd and even (window / 2 keys each side),
+  // and wider than the sequence (every key).
+  for (int seq_len : {1, 7, 49, 130})
+    for (int window : {1, 2, 3, 16, 33, 64, 200}) {
+      check_attention(table(), seq_len, 2, 20, 1.f, rng_, window);
+      check_attention(table(), seq_len, 1, 64, 12.f, rng_, window);
+      if (HasFailure()) return;
+    }
 }
 
 TEST_P(KernelTableTest, AttentionLargeScores) {
@@ -739,37 +760,29 @@ TEST(Dispatch, Avx512AttentionEqualsAvx2BitForBit) {
   // Lengths around both kernels' key panels (16, 32), row strips (6, 8) and
   // 48-row blocks; head sizes below, at, between and above their column
   // tiles (16, 32).
+  // Sliding windows (0: none) narrower and wider than either panel.
   for (int seq_len : {1, 5, 8, 9, 16, 17, 31, 32, 33, 47, 48, 49, 64, 97, 130, 300})
     for (int head_dim : {7, 16, 20, 32, 33, 64})
-      for (float qk_scale : {1.f, 12.f}) {
-        SCOPED_TRACE(::testing::Message() << "seq_len=" << seq_len << " head_dim=" << head_dim
-                                          << " qk_scale=" << qk_scale);
-        const int num_heads = 2, hidden = num_heads * head_dim;
-        const int ld_qkv = 3 * hidden + 3, ld_out = hidden + 1;
-        std::vector<float> qkv = random_vector(static_cast<std::size_t>(seq_len) * ld_qkv, rng);
-        for (int i = 0; i < seq_len; ++i)
-          for (int c = 0; c < 2 * hidden; ++c) qkv[i * ld_qkv + c] *= qk_scale;
-        std::vector<float> out[2];
-        for (int t = 0; t < 2; ++t) {
-          std::vector<float> scratch(attention_scratch_floats(seq_len, head_dim), kSentinel);
-          out[t].assign(static_cast<std::size_t>(seq_len) * ld_out, kSentinel);
-          AttentionArgs args;
-          args.qkv = qkv.data();
-          args.ld_qkv = ld_qkv;
-          args.q = qkv.data();
-          args.ld_q = ld_qkv;
-          args.num_queries = seq_len;
-          args.out = out[t].data();
-          args.ld_out = ld_out;
-          args.seq_len = seq_len;
-          args.num_heads = num_heads;
-          args.head_dim = head_dim;
-          args.scale = 1.f / std::sqrt(static_cast<float>(head_dim));
-          args.scratch = scratch.data();
-          tables[t]->attention(args);
+      for (float qk_scale : {1.f, 12.f})
+        for (int window : {0, 5, 40, 128}) {
+          SCOPED_TRACE(::testing::Message() << "seq_len=" << seq_len << " head_dim=" << head_dim
+                                            << " qk_scale=" << qk_scale << " window=" << window);
+          const int num_heads = 2, hidden = num_heads * head_dim;
+          const int ld_qkv = 3 * hidden + 3, ld_out = hidden + 1;
+          std::vector<float> qkv = random_vector(static_cast<std::size_t>(seq_len) * ld_qkv, rng);
+          for (int i = 0; i < seq_len; ++i)
+            for (int c = 0; c < 2 * hidden; ++c) qkv[i * ld_qkv + c] *= qk_scale;
+          std::vector<float> out[2];
+          for (int t = 0; t < 2; ++t) {
+            std::vector<float> scratch(attention_scratch_floats(seq_len, head_dim), kSentinel);
+            out[t].assign(static_cast<std::size_t>(seq_len) * ld_out, kSentinel);
+            tables[t]->attention(self_attention_args(qkv.data(), ld_qkv, out[t].data(), ld_out,
+                                                     seq_len, num_heads, head_dim,
+                                                     scratch.data(), window));
+          }
+          ASSERT_EQ(0,
+                    std::memcmp(out[0].data(), out[1].data(), out[0].size() * sizeof(float)));
         }
-        ASSERT_EQ(0, std::memcmp(out[0].data(), out[1].data(), out[0].size() * sizeof(float)));
-      }
 }
 
 TEST(Dispatch, Avx512VnniTableMatchesCpu) {

@@ -27,7 +27,7 @@
 
 #include "common/thread_pool.h"
 #include "kernels/kernels.h"
-#include "test_support.h"
+#include "kernel_test_helpers.h"
 
 namespace crossrank::kernels {
 namespace {
@@ -45,20 +45,11 @@ constexpr double kBlockSumTol = 1e-6;
 // and still fails on any wrong scale or sign.
 constexpr double kSchemeNormalisedTol = 0.02;
 
-std::uint64_t test_seed() { return test_support::test_seed("qgemm_test"); }
-
-using test_support::random_floats;
-
-std::vector<std::int8_t> random_int8(std::size_t n, std::mt19937_64& rng) {
-  std::uniform_int_distribution<int> dist(-127, 127);
-  std::vector<std::int8_t> v(n);
-  for (std::int8_t& x : v) x = static_cast<std::int8_t>(dist(rng));
-  return v;
-}
-
-using test_support::around_tile;
-
-using test_support::kAllEpilogues;
+using testing::around_tile;
+using testing::kAllEpilogues;
+using testing::random_floats;
+using testing::random_int8;
+std::uint64_t test_seed() { return testing::test_seed("qgemm_test"); }
 
 // Every table built into this binary, best first.
 std::vector<const KernelTable*> compiled_tables() {
@@ -69,7 +60,7 @@ std::vector<const KernelTable*> compiled_tables() {
   return tables;
 }
 
-using test_support::cpu_runs;
+using testing::cpu_runs;
 
 // What a table needs that this CPU may lack, for the message of a skip.
 std::string requirement(const KernelTable* table) {
@@ -78,13 +69,18 @@ std::string requirement(const KernelTable* table) {
   return table->isa;
 }
 
-class QGemmTest : public test_support::RunnableTableTest {
+class QGemmTest : public ::testing::TestWithParam<const KernelTable*> {
  protected:
-  void SetUp() override { skip_unless_cpu_runs(GetParam()->qgemm_name, requirement(GetParam())); }
+  void SetUp() override {
+    const std::string why = testing::not_run_reason(GetParam(), GetParam()->qgemm_name,
+                                                    requirement(GetParam()));
+    if (!why.empty()) GTEST_SKIP() << why;
+  }
+  const KernelTable& table() const { return *GetParam(); }
   std::mt19937_64 rng_{test_seed()};
 };
 
-using test_support::table_name;
+using testing::table_name;
 
 TEST(QuantizeRow, ScaleAndRounding) {
   // max |x| = 127 gives scale 1 and q = round-half-even(x).

@@ -36,7 +36,7 @@ export interface GoldenFile {
   cases: GoldenCase[];
 }
 
-export function loadGoldens(name: 'tiny' | 'minilm'): GoldenFile {
+export function loadGoldens(name: 'tiny' | 'minilm' | 'tiny-xlm-roberta' | 'tiny-roberta' | 'tiny-electra'): GoldenFile {
   return readJson<GoldenFile>(join(fixturesDir, `${name}-goldens.json`));
 }
 
@@ -137,7 +137,7 @@ export function loadEmbedGoldens(): EmbedGoldenFile {
   return readJson<EmbedGoldenFile>(join(fixturesDir, 'minilm-embed-goldens.json'));
 }
 
-export function loadHiddenGoldens(name: 'tiny' | 'minilm'): HiddenGoldenFile {
+export function loadHiddenGoldens(name: 'tiny' | 'minilm' | 'tiny-xlm-roberta' | 'tiny-roberta' | 'tiny-electra'): HiddenGoldenFile {
   return readJson<HiddenGoldenFile>(join(fixturesDir, `${name}-hidden-goldens.json`));
 }
 

@@ -180,7 +180,7 @@ impl PairTokenizer {
 }
 
 /// Lays encodings end to end; the first error wins. `what` names an item in messages.
-fn pack(encodings: Vec<Result<Encoding>>, what: &str) -> Result<EncodedPairs> {
+pub(crate) fn pack(encodings: Vec<Result<Encoding>>, what: &str) -> Result<EncodedPairs> {
     let mut out = EncodedPairs {
         lengths: Vec::with_capacity(encodings.len()),
         ..Default::default()

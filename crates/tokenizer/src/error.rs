@@ -12,6 +12,16 @@ pub enum ErrorKind {
     Encode,
 }
 
+impl ErrorKind {
+    /// The code JS sees (native/error-codes.json): a file is CROSSRANK_MODEL, the rest CROSSRANK_INPUT.
+    pub fn code(self) -> &'static str {
+        match self {
+            ErrorKind::Load => crate::error_codes::MODEL,
+            ErrorKind::InvalidArgument | ErrorKind::Encode => crate::error_codes::INPUT,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Error {
     pub kind: ErrorKind,

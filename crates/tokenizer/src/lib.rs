@@ -6,9 +6,12 @@ mod bert;
 pub mod config;
 pub mod encode;
 pub mod error;
+pub mod error_codes;
 pub mod load;
 mod node;
+pub mod windows;
 
 pub use encode::{max_length_from_number, EncodedPairs, Truncation, MIN_MAX_LENGTH};
 pub use error::{Error, ErrorKind};
 pub use load::PairTokenizer;
+pub use windows::EncodedWindows;

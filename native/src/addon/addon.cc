@@ -6,8 +6,8 @@
 #include <napi.h>
 
 #include "addon/model_wrap.h"
-#include "engine/config.h"
-#include "engine/quantize.h"
+#include "engine/errors.h"
+#include "engine/quantized_writer.h"
 #include "kernels/kernels.h"
 
 namespace crossrank::addon {
@@ -79,7 +79,7 @@ class CrossrankAddon : public Napi::Addon<CrossrankAddon> {
   }
 
   // quantizeModel(modelDir, outPath, dtype = 'int8'): writes the
-  // pre-quantised safetensors file (engine/quantize.h), int8 or bf16.
+  // pre-quantised safetensors file (engine/quantized_writer.h), int8 or bf16.
   // Synchronous: a one-off command-line step.
   Napi::Value quantize_model(const Napi::CallbackInfo& info) {
     const Napi::Env env = info.Env();

@@ -6,7 +6,9 @@
 #include <utility>
 #include <vector>
 
+#include "addon/error_codes.h"
 #include "common/thread_pool.h"
+#include "engine/errors.h"
 
 namespace crossrank::addon {
 namespace {
@@ -263,6 +265,7 @@ Napi::Object config_object(Napi::Env env, const BertModel& model) {
   config.Set("vocabSize", c.vocab_size);
   config.Set("typeVocabSize", c.type_vocab_size);
   config.Set("maxPositionEmbeddings", c.max_position_embeddings);
+  config.Set("maxSequenceLength", c.max_length());
   config.Set("numLabels", c.num_labels);
   config.Set("layerNormEps", c.layer_norm_eps);
   config.Set("hiddenAct", c.hidden_act);
@@ -281,22 +284,22 @@ Napi::Error make_error(Napi::Env env, ErrorKind kind, const std::string& message
   switch (kind) {
     case ErrorKind::kModel:
       error = Napi::Error::New(env, message);
-      code = "CROSSRANK_MODEL";
+      code = error_code::kModel;
       break;
     case ErrorKind::kInput:
       error = Napi::RangeError::New(env, message);
-      code = "CROSSRANK_INPUT";
+      code = error_code::kInput;
       break;
     case ErrorKind::kArgument:
       error = Napi::TypeError::New(env, message);
       break;
     case ErrorKind::kDisposed:
       error = Napi::Error::New(env, message);
-      code = "CROSSRANK_DISPOSED";
+      code = error_code::kDisposed;
       break;
     case ErrorKind::kInternal:
       error = Napi::Error::New(env, message);
-      code = "CROSSRANK_INTERNAL";
+      code = error_code::kInternal;
       break;
   }
   if (code != nullptr) error.Set("code", Napi::String::New(env, code));
@@ -309,8 +312,8 @@ Napi::Function ModelWrap::define_class(Napi::Env env) {
                          InstanceMethod<&ModelWrap::run>("run"),
                          InstanceMethod<&ModelWrap::run_sync>("runSync"),
                          InstanceMethod<&ModelWrap::pooled_sync>("pooledSync"),
-                         InstanceMethod<&ModelWrap::encode>("encode"),
-                         InstanceMethod<&ModelWrap::encode_sync>("encodeSync"),
+                         InstanceMethod<&ModelWrap::hidden>("hidden"),
+                         InstanceMethod<&ModelWrap::hidden_sync>("hiddenSync"),
                          InstanceMethod<&ModelWrap::dispose>("dispose"),
                          InstanceAccessor<&ModelWrap::disposed>("disposed"),
                      });
@@ -353,8 +356,8 @@ Napi::Value ModelWrap::run(const Napi::CallbackInfo& info) {
   return run_async(info, "run", read_run);
 }
 
-Napi::Value ModelWrap::encode(const Napi::CallbackInfo& info) {
-  return run_async(info, "encode", read_hidden);
+Napi::Value ModelWrap::hidden(const Napi::CallbackInfo& info) {
+  return run_async(info, "hidden", read_hidden);
 }
 
 Napi::Value ModelWrap::run_async(const Napi::CallbackInfo& info, const char* method,
@@ -390,8 +393,8 @@ Napi::Value ModelWrap::pooled_sync(const Napi::CallbackInfo& info) {
   return forward_sync(info, "pooledSync", read_pooled);
 }
 
-Napi::Value ModelWrap::encode_sync(const Napi::CallbackInfo& info) {
-  return forward_sync(info, "encodeSync", read_hidden);
+Napi::Value ModelWrap::hidden_sync(const Napi::CallbackInfo& info) {
+  return forward_sync(info, "hiddenSync", read_hidden);
 }
 
 Napi::Value ModelWrap::forward_sync(const Napi::CallbackInfo& info, const char* method,

@@ -17,13 +17,14 @@
 namespace crossrank::addon {
 
 // What went wrong, decided where the error happens (possibly off the JS
-// thread) and turned into the matching JS error class on the JS thread.
+// thread) and turned into the matching JS error class on the JS thread. The
+// codes and classes are those of native/error-codes.json (error_codes.h).
 enum class ErrorKind {
-  kModel,     // Error, code CROSSRANK_MODEL: the model folder
-  kInput,     // RangeError, code CROSSRANK_INPUT: input values
-  kArgument,  // TypeError: wrong argument types
-  kDisposed,  // Error, code CROSSRANK_DISPOSED
-  kInternal,  // Error, code CROSSRANK_INTERNAL: out of memory, threads, ...
+  kModel,     // Error, code error_code::kModel: the model folder
+  kInput,     // RangeError, code error_code::kInput: input values
+  kArgument,  // TypeError, no code: wrong argument types
+  kDisposed,  // Error, code error_code::kDisposed
+  kInternal,  // Error, code error_code::kInternal: out of memory, threads, ...
 };
 
 Napi::Error make_error(Napi::Env env, ErrorKind kind, const std::string& message);
@@ -45,10 +46,10 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
   Napi::Value run(const Napi::CallbackInfo& info);
   Napi::Value run_sync(const Napi::CallbackInfo& info);
   // Pooled hidden states after a layer (BertModel::run_hidden), n x hidden:
-  // encode(ids, typeIds, lengths, layer, pooling) off the JS thread,
-  // encodeSync(...) on it.
-  Napi::Value encode(const Napi::CallbackInfo& info);
-  Napi::Value encode_sync(const Napi::CallbackInfo& info);
+  // hidden(ids, typeIds, lengths, layer, pooling) off the JS thread,
+  // hiddenSync(...) on it.
+  Napi::Value hidden(const Napi::CallbackInfo& info);
+  Napi::Value hidden_sync(const Napi::CallbackInfo& info);
   // Queues the forward pass on a libuv worker; every failure rejects the promise.
   Napi::Value run_async(const Napi::CallbackInfo& info, const char* method, ForwardReader read);
   // The pooled [CLS] rows (BertModel::run_pooled), n x hidden, on the calling thread.

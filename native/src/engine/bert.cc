@@ -1,12 +1,15 @@
 #include "engine/bert.h"
 
-#include <sys/stat.h>
-
 #include <algorithm>
 #include <atomic>
 #include <climits>
 #include <cmath>
+#include <iterator>
 #include <utility>
+
+#include "engine/errors.h"
+#include "engine/files.h"
+#include "engine/safetensors.h"
 
 namespace crossrank::engine {
 namespace {
@@ -50,11 +53,7 @@ void parallel_rows(ThreadPool& pool, std::size_t rows, Fn&& fn) {
 std::unique_ptr<BertModel> BertModel::load(const std::string& model_dir, int threads,
                                            const kernels::KernelTable& table,
                                            Precision precision, Head head) {
-  struct stat st {};
-  if (::stat(model_dir.c_str(), &st) != 0) {
-    throw ModelError(model_dir + ": model folder does not exist");
-  }
-  if (!S_ISDIR(st.st_mode)) throw ModelError(model_dir + ": not a folder");
+  require_folder(model_dir);
   ModelConfig config = load_config(model_dir, head);
   BertWeights weights;
   {
@@ -78,14 +77,20 @@ void BertModel::validate(const BatchInput& input) const {
     throw InputError("typeIds.length (" + std::to_string(input.num_type_ids) +
                      ") differs from ids.length (" + std::to_string(input.num_ids) + ")");
   }
-  const auto max_length = static_cast<std::uint32_t>(config_.max_position_embeddings);
+  const auto max_length = static_cast<std::uint32_t>(config_.max_length());
   std::uint64_t total = 0;  // cannot overflow: each length is at most 2^20
   for (std::size_t i = 0; i < input.num_sequences; ++i) {
     const std::uint32_t length = input.lengths[i];
     if (length < 1 || length > max_length) {
       throw InputError("lengths[" + std::to_string(i) + "] = " + std::to_string(length) +
                        " is outside [1, " + std::to_string(max_length) +
-                       "] (max_position_embeddings " + std::to_string(max_length) + ")");
+                       "] (max_position_embeddings " +
+                       std::to_string(config_.max_position_embeddings) +
+                       (config_.position_offset > 0
+                            ? " less the " + std::to_string(config_.position_offset) +
+                                  " positions before pad_token_id + 1"
+                            : std::string()) +
+                       ")");
     }
     total += length;
   }
@@ -108,8 +113,9 @@ void BertModel::validate(const BatchInput& input) const {
                        " is outside the vocabulary (vocab_size " + std::to_string(vocab) + ")");
     }
   }
+  // Families without token types from the tokenizer ignore the values.
   const auto type_vocab = static_cast<unsigned>(config_.type_vocab_size);
-  for (std::size_t i = 0; i < input.num_type_ids; ++i) {
+  for (std::size_t i = 0; config_.token_types_from_input && i < input.num_type_ids; ++i) {
     if (input.type_ids[i] >= type_vocab) {
       throw InputError("typeIds[" + std::to_string(i) + "] = " +
                        std::to_string(input.type_ids[i]) + " is outside [0, " +
@@ -172,228 +178,292 @@ std::vector<float> BertModel::run_hidden(const BatchInput& input, int layer, Poo
   return hidden;
 }
 
-void BertModel::forward(const BatchInput& input, const Target& target) {
-  const kernels::KernelTable& table = table_;
-  const int hidden = config_.hidden_size;
-  const int heads = config_.num_attention_heads;
-  const int head_dim = config_.head_dim();
-  const int inter = config_.intermediate_size;
-  const auto eps = static_cast<float>(config_.layer_norm_eps);
-  const std::size_t tokens = input.num_ids;
-  const std::size_t sequences = input.num_sequences;
-  const auto H = static_cast<std::size_t>(hidden);
+struct BertModel::Pass {
+  explicit Pass(const BatchInput& batch) : input(batch) {}
 
-  std::vector<std::size_t> offsets(sequences + 1, 0);
+  const BatchInput& input;
+  std::size_t tokens = 0;
+  std::size_t sequences = 0;
+  std::vector<std::size_t> offsets;  // sequence s holds tokens [offsets[s], offsets[s + 1])
+  // Activations, all overwritten before use.
+  float* x = nullptr;             // tokens x hidden: the running hidden states
+  float* qkv = nullptr;           // tokens x 3 hidden: query, key, value
+  float* context = nullptr;       // tokens x hidden: attention output before its projection
+  float* intermediate = nullptr;  // tokens x intermediate: the feed-forward's inner layer
+  float* scratch = nullptr;       // one attention slot per pool thread
+  std::size_t scratch_floats = 0; // floats per slot, for the longest sequence
+  float* first = nullptr;         // sequences x hidden: each sequence's first row
+  float* first_queries_buffer = nullptr;  // sequences x hidden: their queries...
+  float* first_queries = nullptr;  // ...when the last attention block computed them apart
+  float* pooled = nullptr;        // sequences x hidden: the head's inner layer
+  float* embedded = nullptr;      // tokens x embedding_size, when projected to hidden
+};
+
+BertModel::Pass BertModel::begin_pass(const BatchInput& input) {
+  const auto H = static_cast<std::size_t>(config_.hidden_size);
+  Pass pass(input);
+  pass.tokens = input.num_ids;
+  pass.sequences = input.num_sequences;
+  pass.offsets.assign(pass.sequences + 1, 0);
   int max_length = 0;
-  for (std::size_t s = 0; s < sequences; ++s) {
-    offsets[s + 1] = offsets[s] + input.lengths[s];
+  for (std::size_t s = 0; s < pass.sequences; ++s) {
+    pass.offsets[s + 1] = pass.offsets[s] + input.lengths[s];
     max_length = std::max(max_length, static_cast<int>(input.lengths[s]));
   }
-
-  // Activations, all overwritten before use.
   const std::size_t slots = static_cast<std::size_t>(pool_.size());
-  const std::size_t scratch_floats = kernels::attention_scratch_floats(max_length, head_dim);
-  const std::size_t sizes[] = {tokens * H,                                   // x
-                               tokens * 3 * H,                               // qkv
-                               tokens * H,                                   // context
-                               tokens * static_cast<std::size_t>(inter),     // intermediate
-                               slots * scratch_floats,                       // attention
-                               sequences * H, sequences * H, sequences * H}; // [CLS] rows
+  pass.scratch_floats = kernels::attention_scratch_floats(max_length, config_.head_dim());
+  const std::size_t tokens = pass.tokens;
+  const std::size_t sequences = pass.sequences;
+  const std::size_t sizes[] = {tokens * H,
+                               tokens * 3 * H,
+                               tokens * H,
+                               tokens * static_cast<std::size_t>(config_.intermediate_size),
+                               slots * pass.scratch_floats,
+                               sequences * H,
+                               sequences * H,
+                               sequences * H,
+                               weights_.has_embeddings_project
+                                   ? tokens * static_cast<std::size_t>(config_.embedding_size)
+                                   : 0};
   std::size_t total_floats = 0;
   for (std::size_t size : sizes) total_floats += Carver::rounded(size);
   Carver carve(workspace(total_floats));
-  float* const x = carve.take(sizes[0]);
-  float* const qkv = carve.take(sizes[1]);
-  float* const context = carve.take(sizes[2]);
-  float* const intermediate = carve.take(sizes[3]);
-  float* const scratch = carve.take(sizes[4]);
-  float* const cls = carve.take(sizes[5]);
-  float* const cls_query = carve.take(sizes[6]);
-  float* const pooled = carve.take(sizes[7]);
+  float** const pieces[] = {&pass.x,       &pass.qkv,   &pass.context,       &pass.intermediate,
+                            &pass.scratch, &pass.first, &pass.first_queries_buffer, &pass.pooled,
+                            &pass.embedded};
+  for (std::size_t i = 0; i < std::size(pieces); ++i) *pieces[i] = carve.take(sizes[i]);
+  return pass;
+}
 
-  auto layer_norm = [&](float* rows, std::size_t count, const std::vector<float>& gamma,
-                        const std::vector<float>& beta) {
-    parallel_rows(pool_, count, [&](std::size_t begin, std::size_t end) {
-      float* block = rows + begin * H;
-      table.add_layernorm(block, nullptr, gamma.data(), beta.data(), eps,
-                          static_cast<int>(end - begin), hidden, hidden, block);
-    });
-  };
-  auto gemm_args = [&](int m, const float* a, int lda, const PackedWeights& w,
+void BertModel::layer_norm(float* rows, std::size_t count, const std::vector<float>& gamma,
+                           const std::vector<float>& beta) {
+  const int hidden = static_cast<int>(gamma.size());  // hidden_size, or embedding_size
+  const auto eps = static_cast<float>(config_.layer_norm_eps);
+  parallel_rows(pool_, count, [&](std::size_t begin, std::size_t end) {
+    float* block = rows + begin * static_cast<std::size_t>(hidden);
+    table_.add_layernorm(block, nullptr, gamma.data(), beta.data(), eps,
+                         static_cast<int>(end - begin), hidden, hidden, block);
+  });
+}
+
+namespace {
+
+GemmArgs gemm_args(int m, const float* a, int lda, const PackedWeights& w,
+                   const std::vector<float>& bias, Epilogue epilogue, float* c, int ldc) {
+  GemmArgs args;
+  args.m = m;
+  args.a = a;
+  args.lda = lda;
+  args.w = &w;
+  args.bias = bias.data();
+  args.c = c;
+  args.ldc = ldc;
+  args.epilogue = epilogue;
+  if (epilogue == Epilogue::kBiasResidual) {
+    args.residual = c;  // every residual add here is in place
+    args.ldr = ldc;
+  }
+  return args;
+}
+
+}  // namespace
+
+void BertModel::linear(int m, const float* a, int lda, const PackedWeights& w,
                        const std::vector<float>& bias, Epilogue epilogue, float* c, int ldc) {
-    GemmArgs args;
-    args.m = m;
-    args.a = a;
-    args.lda = lda;
-    args.w = &w;
-    args.bias = bias.data();
-    args.c = c;
-    args.ldc = ldc;
-    args.epilogue = epilogue;
-    if (epilogue == Epilogue::kBiasResidual) {
-      args.residual = c;  // every residual add here is in place
-      args.ldr = ldc;
-    }
-    return args;
-  };
-  auto linear = [&](int m, const float* a, int lda, const PackedWeights& w,
-                    const std::vector<float>& bias, Epilogue epilogue, float* c, int ldc) {
-    kernels::gemm_parallel(table, gemm_args(m, a, lda, w, bias, epilogue, c, ldc), pool_);
-  };
+  kernels::gemm_parallel(table_, gemm_args(m, a, lda, w, bias, epilogue, c, ldc), pool_);
+}
 
-  // Embeddings, summed in Hugging Face's order: (word + token type) + position.
+void BertModel::embed(Pass& pass) {
+  // Summed in Hugging Face's order: (word + token type) + position.
   const BertWeights& w = weights_;
-  pool_.parallel_for(sequences, [&](std::size_t s) {
-    for (std::size_t t = offsets[s]; t < offsets[s + 1]; ++t) {
-      const float* word = w.word_embeddings.data() + input.ids[t] * H;
-      const float* type = w.token_type_embeddings.data() + input.type_ids[t] * H;
-      const float* position = w.position_embeddings.data() + (t - offsets[s]) * H;
-      float* row = x + t * H;
-      for (std::size_t j = 0; j < H; ++j) row[j] = (word[j] + type[j]) + position[j];
+  const BatchInput& input = pass.input;
+  // ELECTRA's tables may be narrower than the encoder: summed and
+  // normalised at their width, then projected.
+  const auto E = static_cast<std::size_t>(config_.embedding_size);
+  float* const rows = w.has_embeddings_project ? pass.embedded : pass.x;
+  pool_.parallel_for(pass.sequences, [&](std::size_t s) {
+    for (std::size_t t = pass.offsets[s]; t < pass.offsets[s + 1]; ++t) {
+      const float* word = w.word_embeddings.data() + input.ids[t] * E;
+      const std::size_t type_row = config_.token_types_from_input ? input.type_ids[t] : 0;
+      const float* type = w.token_type_embeddings.data() + type_row * E;
+      const std::size_t position_row = t - pass.offsets[s] + config_.position_offset;
+      const float* position = w.position_embeddings.data() + position_row * E;
+      float* row = rows + t * E;
+      for (std::size_t j = 0; j < E; ++j) row[j] = (word[j] + type[j]) + position[j];
     }
   });
-  layer_norm(x, tokens, w.embeddings_norm_gamma, w.embeddings_norm_beta);
-
-  // Attention scratch: one slot per pool thread, each sized for the longest
-  // sequence; (sequence, head) items are handed out dynamically.
-  const std::size_t items = sequences * static_cast<std::size_t>(heads);
-  const float scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
-
-  // Attention of every sequence: query_rows(s) gives the first query row of
-  // sequence s and its row stride. With cls_only false every row is queried
-  // and sequence s's output starts at its first token's row; with cls_only
-  // true only the [CLS] row is, and its output is row s.
-  using QueryRows = std::pair<const float*, int>;
-  auto own_queries = [&](std::size_t s) {
-    return QueryRows(qkv + offsets[s] * 3 * H, 3 * hidden);
-  };
-  auto attend = [&](auto query_rows, bool cls_only, float* out) {
-    std::atomic<std::size_t> next{0};
-    pool_.parallel_for(std::min(slots, items), [&](std::size_t slot) {
-      kernels::AttentionArgs args;
-      args.ld_qkv = 3 * hidden;
-      args.ld_out = hidden;
-      args.num_heads = heads;
-      args.head_dim = head_dim;
-      args.scale = scale;
-      args.scratch = scratch + slot * scratch_floats;
-      for (;;) {
-        const std::size_t item = next.fetch_add(1, std::memory_order_relaxed);
-        if (item >= items) break;
-        const std::size_t s = item / static_cast<std::size_t>(heads);
-        const int head = static_cast<int>(item % static_cast<std::size_t>(heads));
-        args.qkv = qkv + offsets[s] * 3 * H;
-        args.seq_len = static_cast<int>(input.lengths[s]);
-        const auto [q, ld_q] = query_rows(s);
-        args.q = q;
-        args.ld_q = ld_q;
-        args.num_queries = cls_only ? 1 : args.seq_len;
-        args.out = out + (cls_only ? s : offsets[s]) * H;
-        table.attention_heads(args, head, head + 1);
-      }
-    });
-  };
-
-  // After attention: output projection + residual, LayerNorm, feed-forward
-  // + residual, LayerNorm, on `count` rows of `rows` (the layer's input, in
-  // place) with their attention output in `context`.
-  auto finish_layer = [&](const LayerWeights& layer, float* rows, std::size_t count) {
-    const int m = static_cast<int>(count);
-    linear(m, context, hidden, layer.attention_output, layer.attention_output_bias,
-           Epilogue::kBiasResidual, rows, hidden);
-    layer_norm(rows, count, layer.attention_norm_gamma, layer.attention_norm_beta);
-    linear(m, rows, hidden, layer.intermediate, layer.intermediate_bias, Epilogue::kBiasGelu,
-           intermediate, inter);
-    linear(m, intermediate, inter, layer.output, layer.output_bias, Epilogue::kBiasResidual,
-           rows, hidden);
-    layer_norm(rows, count, layer.output_norm_gamma, layer.output_norm_beta);
-  };
-
-  // Only [CLS] rows leave the last layer for the pooler, and for [CLS]
-  // pooling after the last layer; every other output needs every row.
-  const bool hidden_out = target.kind == Target::Kind::kHidden;
-  const auto num_layers = static_cast<int>(w.layers.size());
-  const bool cls_last =
-      !hidden_out || (target.layer == num_layers && target.pooling == Pooling::kCls);
-  const int full_layers = cls_last ? num_layers - 1 : target.layer;
-
-  const int m = static_cast<int>(tokens);
-  for (int l = 0; l < full_layers; ++l) {
-    const LayerWeights& layer = w.layers[static_cast<std::size_t>(l)];
-    linear(m, x, hidden, layer.qkv, layer.qkv_bias, Epilogue::kBias, qkv, 3 * hidden);
-    attend(own_queries, false, context);
-    finish_layer(layer, x, tokens);
+  layer_norm(rows, pass.tokens, w.embeddings_norm_gamma, w.embeddings_norm_beta);
+  if (w.has_embeddings_project) {
+    const int hidden = config_.hidden_size;
+    linear(static_cast<int>(pass.tokens), rows, config_.embedding_size, w.embeddings_project,
+           w.embeddings_project_bias, Epilogue::kBias, pass.x, hidden);
   }
+}
 
-  if (!cls_last) {
-    // Hidden states of every row after full_layers layers, pooled per sequence.
-    pool_.parallel_for(sequences, [&](std::size_t s) {
-      const float* rows = x + offsets[s] * H;
-      float* out = target.out + s * H;
-      if (target.pooling == Pooling::kCls) {
-        std::copy_n(rows, H, out);
-        return;
-      }
-      // Summed in double: a long sequence's fp32 sum would drift from PyTorch's.
-      const std::size_t count = offsets[s + 1] - offsets[s];
-      std::vector<double> sum(H, 0.0);
-      for (std::size_t t = 0; t < count; ++t) {
-        for (std::size_t j = 0; j < H; ++j) sum[j] += rows[t * H + j];
-      }
-      for (std::size_t j = 0; j < H; ++j) {
-        out[j] = static_cast<float>(sum[j] / static_cast<double>(count));
-      }
-    });
-    return;
-  }
+void BertModel::attend(Pass& pass, Rows rows) {
+  // One scratch slot per pool thread, each sized for the longest sequence;
+  // (sequence, head) items are handed out dynamically.
+  const int hidden = config_.hidden_size;
+  const int heads = config_.num_attention_heads;
+  const auto H = static_cast<std::size_t>(hidden);
+  const std::size_t items = pass.sequences * static_cast<std::size_t>(heads);
+  const std::size_t slots = static_cast<std::size_t>(pool_.size());
+  const bool first_only = rows == Rows::kFirst;
+  // Queries of the first rows computed apart (see attention_block) are
+  // packed one row per sequence; otherwise each row queries from qkv.
+  const bool apart = first_only && pass.first_queries != nullptr;
+  std::atomic<std::size_t> next{0};
+  pool_.parallel_for(std::min(slots, items), [&](std::size_t slot) {
+    kernels::AttentionArgs args;
+    args.ld_qkv = 3 * hidden;
+    args.ld_out = hidden;
+    args.num_heads = heads;
+    args.head_dim = config_.head_dim();
+    args.scale = 1.0f / std::sqrt(static_cast<float>(args.head_dim));
+    args.scratch = pass.scratch + slot * pass.scratch_floats;
+    for (;;) {
+      const std::size_t item = next.fetch_add(1, std::memory_order_relaxed);
+      if (item >= items) break;
+      const std::size_t s = item / static_cast<std::size_t>(heads);
+      const int head = static_cast<int>(item % static_cast<std::size_t>(heads));
+      args.qkv = pass.qkv + pass.offsets[s] * 3 * H;
+      args.seq_len = static_cast<int>(pass.input.lengths[s]);
+      args.q = apart ? pass.first_queries + s * H : args.qkv;
+      args.ld_q = apart ? hidden : 3 * hidden;
+      args.num_queries = first_only ? 1 : args.seq_len;
+      args.out = pass.context + (first_only ? s : pass.offsets[s]) * H;
+      table_.attention_heads(args, head, head + 1);
+    }
+  });
+}
 
-  // The last layer: only each sequence's first ([CLS]) row is wanted, so
-  // only that row is queried and carried through the attention output and
-  // the feed-forward block; K and V still come from every token.
-  // Each row goes through the same kernel code as in a full layer, so the
-  // result is bit-identical to computing every row and keeping [CLS]: the
-  // kernel tests check that GEMM column ranges, GEMM row blocks and
-  // attention on some query rows equal the whole calls bit for bit. This
-  // skips about 10/12 of the last layer's FLOPs.
-  const LayerWeights& layer = w.layers[static_cast<std::size_t>(num_layers - 1)];
-  const int n = static_cast<int>(sequences);
-  for (std::size_t s = 0; s < sequences; ++s) {
-    std::copy_n(x + offsets[s] * H, H, cls + s * H);
-  }
-  const int qkv_nr = layer.qkv.is_int8()   ? table.qgemm_nr
-                     : layer.qkv.is_bf16() ? table.bgemm_nr
-                                           : table.gemm_nr;
-  if (hidden % qkv_nr == 0) {
-    // K and V of every token, then Q of the [CLS] rows alone.
-    const GemmArgs kv = gemm_args(m, x, hidden, layer.qkv, layer.qkv_bias,
-                                  Epilogue::kBias, qkv, 3 * hidden);
-    kernels::gemm_parallel_columns(table, kv, hidden, 3 * hidden, pool_);
-    const GemmArgs q = gemm_args(n, cls, hidden, layer.qkv, layer.qkv_bias,
-                                 Epilogue::kBias, cls_query, hidden);
-    kernels::gemm_parallel_columns(table, q, 0, hidden, pool_);
-    attend([&](std::size_t s) { return QueryRows(cls_query + s * H, hidden); }, true,
-           context);
+void BertModel::attention_block(const LayerWeights& layer, Pass& pass, Rows rows) {
+  const int hidden = config_.hidden_size;
+  const int m = static_cast<int>(pass.tokens);
+  float* out = pass.x;
+  std::size_t count = pass.tokens;
+  pass.first_queries = nullptr;
+  if (rows == Rows::kAll) {
+    linear(m, pass.x, hidden, layer.qkv, layer.qkv_bias, Epilogue::kBias, pass.qkv, 3 * hidden);
   } else {
-    // Column blocks must start on a micro-tile: compute Q, K and V of every
-    // token and query the [CLS] rows in place.
-    linear(m, x, hidden, layer.qkv, layer.qkv_bias, Epilogue::kBias, qkv, 3 * hidden);
-    attend(own_queries, true, context);
+    // Only each sequence's first row is queried and carried on; K and V
+    // still come from every token. Each row goes through the same kernel
+    // code as in a full layer, so the result is bit-identical to computing
+    // every row and keeping the first: the kernel tests check that GEMM
+    // column ranges, GEMM row blocks and attention on some query rows equal
+    // the whole calls bit for bit. This skips about 10/12 of a layer's FLOPs.
+    const auto H = static_cast<std::size_t>(hidden);
+    for (std::size_t s = 0; s < pass.sequences; ++s) {
+      std::copy_n(pass.x + pass.offsets[s] * H, H, pass.first + s * H);
+    }
+    out = pass.first;
+    count = pass.sequences;
+    const int qkv_nr = layer.qkv.is_int8()   ? table_.qgemm_nr
+                       : layer.qkv.is_bf16() ? table_.bgemm_nr
+                                             : table_.gemm_nr;
+    if (hidden % qkv_nr == 0) {
+      // K and V of every token, then Q of the first rows alone.
+      const GemmArgs kv = gemm_args(m, pass.x, hidden, layer.qkv, layer.qkv_bias,
+                                    Epilogue::kBias, pass.qkv, 3 * hidden);
+      kernels::gemm_parallel_columns(table_, kv, hidden, 3 * hidden, pool_);
+      const GemmArgs q = gemm_args(static_cast<int>(count), pass.first, hidden, layer.qkv,
+                                   layer.qkv_bias, Epilogue::kBias, pass.first_queries_buffer,
+                                   hidden);
+      kernels::gemm_parallel_columns(table_, q, 0, hidden, pool_);
+      pass.first_queries = pass.first_queries_buffer;
+    } else {
+      // Column blocks must start on a micro-tile: compute Q, K and V of
+      // every token and query the first rows in place.
+      linear(m, pass.x, hidden, layer.qkv, layer.qkv_bias, Epilogue::kBias, pass.qkv,
+             3 * hidden);
+    }
   }
-  finish_layer(layer, cls, sequences);
-  if (hidden_out) {
-    std::copy_n(cls, sequences * H, target.out);
-    return;
-  }
+  attend(pass, rows);
+  linear(static_cast<int>(count), pass.context, hidden, layer.attention_output,
+         layer.attention_output_bias, Epilogue::kBiasResidual, out, hidden);
+  layer_norm(out, count, layer.attention_norm_gamma, layer.attention_norm_beta);
+}
 
-  // Pooler (tanh on [CLS]), then the classifier.
-  linear(n, cls, hidden, w.pooler, w.pooler_bias, Epilogue::kBias, pooled, hidden);
-  table.tanh(pooled, sequences * H);
+void BertModel::feed_forward_block(const LayerWeights& layer, Pass& pass, float* rows,
+                                   std::size_t count) {
+  const int hidden = config_.hidden_size;
+  const int inter = config_.intermediate_size;
+  const int m = static_cast<int>(count);
+  linear(m, rows, hidden, layer.intermediate, layer.intermediate_bias, Epilogue::kBiasGelu,
+         pass.intermediate, inter);
+  linear(m, pass.intermediate, inter, layer.output, layer.output_bias, Epilogue::kBiasResidual,
+         rows, hidden);
+  layer_norm(rows, count, layer.output_norm_gamma, layer.output_norm_beta);
+}
+
+void BertModel::pool(const Pass& pass, Pooling pooling, float* out) {
+  const auto H = static_cast<std::size_t>(config_.hidden_size);
+  pool_.parallel_for(pass.sequences, [&](std::size_t s) {
+    const float* rows = pass.x + pass.offsets[s] * H;
+    float* pooled = out + s * H;
+    if (pooling == Pooling::kCls) {
+      std::copy_n(rows, H, pooled);
+      return;
+    }
+    // Summed in double: a long sequence's fp32 sum would drift from PyTorch's.
+    const std::size_t count = pass.offsets[s + 1] - pass.offsets[s];
+    std::vector<double> sum(H, 0.0);
+    for (std::size_t t = 0; t < count; ++t) {
+      for (std::size_t j = 0; j < H; ++j) sum[j] += rows[t * H + j];
+    }
+    for (std::size_t j = 0; j < H; ++j) {
+      pooled[j] = static_cast<float>(sum[j] / static_cast<double>(count));
+    }
+  });
+}
+
+void BertModel::head(Pass& pass, const Target& target) {
+  // A dense layer and tanh (ELECTRA: GELU) on each first row, then the
+  // output layer.
+  const int hidden = config_.hidden_size;
+  const int n = static_cast<int>(pass.sequences);
+  const std::size_t pooled_floats = pass.sequences * static_cast<std::size_t>(hidden);
+  linear(n, pass.first, hidden, weights_.head_dense, weights_.head_dense_bias,
+         weights_.head_gelu ? Epilogue::kBiasGelu : Epilogue::kBias, pass.pooled, hidden);
+  if (!weights_.head_gelu) table_.tanh(pass.pooled, pooled_floats);
   if (target.kind == Target::Kind::kPooler) {
-    std::copy_n(pooled, sequences * H, target.out);
+    std::copy_n(pass.pooled, pooled_floats, target.out);
     return;
   }
-  linear(n, pooled, hidden, w.classifier, w.classifier_bias, Epilogue::kBias, target.out,
-         config_.num_labels);
+  linear(n, pass.pooled, hidden, weights_.head_output, weights_.head_output_bias, Epilogue::kBias,
+         target.out, config_.num_labels);
+}
+
+void BertModel::forward(const BatchInput& input, const Target& target) {
+  Pass pass = begin_pass(input);
+  embed(pass);
+
+  // Only first ([CLS]) rows leave the last layer for the head, and for
+  // [CLS] pooling after the last layer; every other output needs every row.
+  const bool hidden_out = target.kind == Target::Kind::kHidden;
+  const auto num_layers = static_cast<int>(weights_.layers.size());
+  const bool first_rows_last =
+      !hidden_out || (target.layer == num_layers && target.pooling == Pooling::kCls);
+  const int full_layers = first_rows_last ? num_layers - 1 : target.layer;
+
+  for (int l = 0; l < full_layers; ++l) {
+    const LayerWeights& layer = weights_.layers[static_cast<std::size_t>(l)];
+    attention_block(layer, pass, Rows::kAll);
+    feed_forward_block(layer, pass, pass.x, pass.tokens);
+  }
+  if (!first_rows_last) {
+    pool(pass, target.pooling, target.out);
+    return;
+  }
+  const LayerWeights& last = weights_.layers[static_cast<std::size_t>(num_layers - 1)];
+  attention_block(last, pass, Rows::kFirst);
+  feed_forward_block(last, pass, pass.first, pass.sequences);
+  if (hidden_out) {
+    std::copy_n(pass.first, pass.sequences * static_cast<std::size_t>(config_.hidden_size),
+                target.out);
+    return;
+  }
+  head(pass, target);
 }
 
 float* BertModel::workspace(std::size_t floats) {

@@ -12,6 +12,8 @@
 
 #include "common/thread_pool.h"
 #include "engine/config.h"
+#include "engine/errors.h"
+#include "engine/safetensors.h"
 #include "engine/weights.h"
 #include "kernels/kernels.h"
 
@@ -85,10 +87,34 @@ class BertModel {
     Pooling pooling = Pooling::kCls;   // kHidden only
   };
 
+  // One forward pass: the batch's layout and its activations (bert.cc).
+  struct Pass;
+  // Which rows an attention block computes: every token's, or only each
+  // sequence's first row (the last layer, when only [CLS] is read).
+  enum class Rows { kAll, kFirst };
+
   BertModel(ModelConfig config, BertWeights weights, int threads,
             const kernels::KernelTable& table);
   void require_head(const char* method) const;
   void forward(const BatchInput& input, const Target& target);
+
+  // The steps of forward, in order. Each reads and writes the pass's
+  // activations; a family that wires its layers differently recombines them.
+  Pass begin_pass(const BatchInput& input);
+  void embed(Pass& pass);
+  void attention_block(const LayerWeights& layer, Pass& pass, Rows rows);
+  void feed_forward_block(const LayerWeights& layer, Pass& pass, float* rows, std::size_t count);
+  void pool(const Pass& pass, Pooling pooling, float* out);
+  void head(Pass& pass, const Target& target);
+
+  // The kernels the steps share.
+  void layer_norm(float* rows, std::size_t count, const std::vector<float>& gamma,
+                  const std::vector<float>& beta);
+  void linear(int m, const float* a, int lda, const kernels::PackedWeights& w,
+              const std::vector<float>& bias, kernels::Epilogue epilogue, float* c, int ldc);
+  // Attention of every sequence into pass.context (see Pass::first_queries).
+  void attend(Pass& pass, Rows rows);
+
   // At least `floats` floats of activations, kept between runs.
   float* workspace(std::size_t floats);
 

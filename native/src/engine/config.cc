@@ -1,22 +1,33 @@
 #include "engine/config.h"
 
-#include <cerrno>
 #include <cmath>
-#include <cstring>
 #include <sstream>
 
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
+#include "engine/errors.h"
+#include "engine/files.h"
 #include "engine/json.h"
 
 namespace crossrank::engine {
 namespace {
 
-// config.json is a few kB; anything huge is not a config.
-constexpr std::size_t kMaxTextFileBytes = 16u << 20;
-constexpr const char* kSupported = "bert (BertForSequenceClassification)";
+
+// Each supported model_type, its family and the architectures transformers
+// writes for its classifier and for its bare encoder.
+struct FamilyNames {
+  const char* model_type;
+  Family family;
+  const char* classifier;
+  const char* bare;
+};
+constexpr FamilyNames kFamilies[] = {
+    {"bert", Family::kBert, "BertForSequenceClassification", "BertModel"},
+    {"roberta", Family::kRoberta, "RobertaForSequenceClassification", "RobertaModel"},
+    {"xlm-roberta", Family::kRoberta, "XLMRobertaForSequenceClassification", "XLMRobertaModel"},
+    {"electra", Family::kElectra, "ElectraForSequenceClassification", "ElectraModel"},
+};
+constexpr const char* kSupported =
+    "bert (BertForSequenceClassification), roberta (RobertaForSequenceClassification), "
+    "xlm-roberta (XLMRobertaForSequenceClassification), electra (ElectraForSequenceClassification)";
 
 class ConfigReader {
  public:
@@ -76,44 +87,26 @@ class ConfigReader {
   const std::string& path_;
 };
 
+// RoBERTa and XLM-R: positions numbered from pad_token_id + 1, and no token
+// types from the tokenizer.
+void read_roberta_fields(const ConfigReader& reader, ModelConfig& config) {
+  const int pad = reader.int_field("pad_token_id", 0, 1 << 24, 1);
+  if (pad + 1 >= config.max_position_embeddings) {
+    reader.fail("pad_token_id", std::to_string(pad) + " leaves no position below "
+                                "max_position_embeddings " +
+                                    std::to_string(config.max_position_embeddings) +
+                                    " (positions start at pad_token_id + 1)");
+  }
+  config.position_offset = pad + 1;
+  config.token_types_from_input = false;
+}
+
+// ELECTRA: embedding tables embedding_size wide (transformers' default 128).
+void read_electra_fields(const ConfigReader& reader, ModelConfig& config) {
+  config.embedding_size = reader.int_field("embedding_size", 1, 1 << 16, 128);
+}
+
 }  // namespace
-
-std::string join_path(std::string_view dir, std::string_view name) {
-  std::string out(dir);
-  while (out.size() > 1 && out.back() == '/') out.pop_back();
-  if (!out.empty() && out.back() != '/') out += '/';
-  out += name;
-  return out;
-}
-
-std::string read_file(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) throw ModelError(path + ": cannot open: " + std::strerror(errno));
-  struct stat st {};
-  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    ::close(fd);
-    throw ModelError(path + ": not a regular file");
-  }
-  std::string out;
-  char buffer[1 << 16];
-  for (;;) {
-    const ssize_t got = ::read(fd, buffer, sizeof buffer);
-    if (got == 0) break;
-    if (got < 0) {
-      if (errno == EINTR) continue;
-      const int error = errno;
-      ::close(fd);
-      throw ModelError(path + ": read failed: " + std::strerror(error));
-    }
-    out.append(buffer, static_cast<std::size_t>(got));
-    if (out.size() > kMaxTextFileBytes) {
-      ::close(fd);
-      throw ModelError(path + ": larger than " + std::to_string(kMaxTextFileBytes) + " bytes");
-    }
-  }
-  ::close(fd);
-  return out;
-}
 
 ModelConfig parse_config(std::string_view text, const std::string& path, Head head) {
   json::Value root;
@@ -130,10 +123,15 @@ ModelConfig parse_config(std::string_view text, const std::string& path, Head he
   ModelConfig config;
 
   config.model_type = reader.string_field("model_type", nullptr);
-  if (config.model_type != "bert") {
+  const FamilyNames* names = nullptr;
+  for (const FamilyNames& entry : kFamilies) {
+    if (config.model_type == entry.model_type) names = &entry;
+  }
+  if (names == nullptr) {
     reader.fail("model_type", "\"" + config.model_type + "\" is not supported; supported: " +
                                   kSupported);
   }
+  config.family = names->family;
 
   if (const json::Value* archs = reader.get("architectures")) {
     if (!archs->is_array()) {
@@ -151,17 +149,18 @@ ModelConfig parse_config(std::string_view text, const std::string& path, Head he
     bool bare = false;
     std::string listed;
     for (const std::string& arch : config.architectures) {
-      found = found || arch == "BertForSequenceClassification";
-      bare = bare || arch == "BertModel";
+      found = found || arch == names->classifier;
+      bare = bare || arch == names->bare;
       listed += (listed.empty() ? "" : ", ") + arch;
     }
     if (!found && head == Head::kClassifier) {
       reader.fail("architectures",
                   (listed.empty() ? std::string("empty") : "[" + listed + "]") +
                       " is not a sequence-classification head; supported: " + kSupported +
-                      (bare ? " (a bare BertModel encoder has no classifier: load it as a "
-                              "sentence encoder, SentenceEncoder.load)"
-                            : ""));
+                      (bare ? std::string(" (a bare ") + names->bare +
+                                  " encoder has no classifier: load it as a sentence encoder, "
+                                  "SentenceEncoder.load)"
+                            : std::string()));
     }
   }
 
@@ -211,6 +210,9 @@ ModelConfig parse_config(std::string_view text, const std::string& path, Head he
   } else {
     config.num_labels = reader.int_field("num_labels", 1, 1 << 16, 2);
   }
+  config.embedding_size = config.hidden_size;
+  if (config.family == Family::kRoberta) read_roberta_fields(reader, config);
+  if (config.family == Family::kElectra) read_electra_fields(reader, config);
   return config;
 }
 

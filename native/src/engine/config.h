@@ -1,29 +1,14 @@
-// The config.json of a Hugging Face BERT folder (BertForSequenceClassification
-// for a cross-encoder, or any BERT checkpoint when only the encoder is used),
-// checked field by field against what the engine supports.
+// The config.json of a Hugging Face encoder folder (a ...ForSequenceClassification
+// cross-encoder, or any checkpoint of the family when only the encoder is used),
+// checked field by field against what the engine supports. Each family's own
+// fields are read in one place (config.cc).
 #pragma once
 
-#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <vector>
 
 namespace crossrank::engine {
-
-// Anything wrong with the model folder: missing or unreadable files,
-// unsupported or inconsistent config, malformed weights. The message names
-// the file and the field or tensor.
-class ModelError : public std::runtime_error {
- public:
-  using std::runtime_error::runtime_error;
-};
-
-// Input that does not fit the model (lengths, ids out of range...). The
-// message names the field and the first bad index.
-class InputError : public std::runtime_error {
- public:
-  using std::runtime_error::runtime_error;
-};
 
 // What a model is loaded for, which decides the weights it must have.
 enum class Head {
@@ -31,8 +16,17 @@ enum class Head {
   kNone,        // the encoder alone (a bare BertModel is enough); pooler and classifier unused
 };
 
+// The encoder families the engine runs. They share the post-norm BERT layer;
+// a family decides its embeddings, its weight names and its head.
+enum class Family {
+  kBert,     // bert: absolute positions from 0, token types from the input
+  kRoberta,  // roberta, xlm-roberta: positions from pad_token_id + 1, token type row 0
+  kElectra,  // electra: BERT's embeddings at embedding_size, projected to hidden_size
+};
+
 struct ModelConfig {
-  std::string model_type;                  // "bert"
+  std::string model_type;                  // "bert", "roberta", "xlm-roberta", "electra"
+  Family family = Family::kBert;
   std::vector<std::string> architectures;  // as written; may be empty
   int hidden_size = 0;
   int num_hidden_layers = 0;
@@ -44,19 +38,24 @@ struct ModelConfig {
   int num_labels = 2;
   double layer_norm_eps = 1e-12;
   std::string hidden_act = "gelu";
+  // RoBERTa numbers positions from pad_token_id + 1 (the rows below are
+  // never used); BERT from 0.
+  int position_offset = 0;
+  // The width of the embedding tables; ELECTRA's may differ from
+  // hidden_size, and a linear layer then projects the embeddings.
+  int embedding_size = 0;
+  // False when the family's tokenizer gives the model no token type ids
+  // (RoBERTa, XLM-R): transformers then uses row 0 for every token.
+  bool token_types_from_input = true;
 
   int head_dim() const { return hidden_size / num_attention_heads; }
+  // The longest sequence the position table holds.
+  int max_length() const { return max_position_embeddings - position_offset; }
 };
 
-// "dir/name" without doubling a trailing slash of dir.
-std::string join_path(std::string_view dir, std::string_view name);
-
-// Reads the whole file; throws ModelError naming path on failure.
-std::string read_file(const std::string& path);
-
 // Parses config.json text; `path` is used in error messages only. With
-// Head::kClassifier, architectures (when given) must list
-// BertForSequenceClassification; with Head::kNone any BERT architecture does.
+// Head::kClassifier, architectures (when given) must list the family's
+// ...ForSequenceClassification; with Head::kNone any architecture does.
 ModelConfig parse_config(std::string_view text, const std::string& path,
                          Head head = Head::kClassifier);
 

@@ -1,5 +1,6 @@
 // int8 weights: the per-output-channel quantiser the engine applies at load,
-// and the writer of pre-quantised model files (`crossrank quantize`).
+// and which tensors a pre-quantised model file (quantized_writer.h) stores
+// as int8.
 //
 // A pre-quantised model.safetensors is a standard safetensors file in which
 // each quantised matrix `X.weight` is stored as I8 [n][k] (values in
@@ -9,6 +10,12 @@
 // intermediate.dense, output.dense of every layer) and the word embeddings
 // (one scale per token row, dequantised to fp32 at load: they only save
 // file size and memory traffic at load). Every other tensor is copied as is.
+//
+// A bf16 file (`crossrank quantize --dtype bf16`) holds the same tensors as
+// its source, the encoder's linear weights as BF16 (rounded to nearest even)
+// and the rest as they were, and says so in its metadata ("quantization":
+// kBf16Quantization), so that it loads as dtype 'bf16' by default; an
+// ordinary BF16 checkpoint (no such metadata) still loads as fp32.
 #pragma once
 
 #include <cstdint>
@@ -35,26 +42,15 @@ std::vector<float> dequantize(const QuantizedMatrix& m);
 // The suffix naming a matrix's scales tensor: "X.weight" -> "X.weight_scale".
 inline constexpr char kScaleSuffix[] = "_scale";
 
-// True when `name` (with or without the "bert." prefix) is one of the
+// True when `name` (with or without the "bert.", "roberta." or "electra." prefix) is one of the
 // tensors a pre-quantised file stores as int8.
 bool is_quantized_tensor_name(const std::string& name);
 
-// What `crossrank quantize` stores: int8 (above) or bf16. A bf16 file holds
-// the same tensors as its source, the encoder's linear weights as BF16
-// (rounded to nearest even) and the rest as they were, and says so in its
-// metadata ("quantization": kBf16Quantization), so that it loads as dtype
-// 'bf16' by default; an ordinary BF16 checkpoint (no such metadata) still
-// loads as fp32.
-enum class StoredDtype { kInt8, kBFloat16 };
+class SafetensorsFile;
+
 inline constexpr char kBf16Quantization[] = "crossrank bf16: encoder linear weights";
 
-// True when file was written by write_quantized_model(..., kBFloat16).
+// True when file is a bf16 file (above).
 bool is_bf16_model_file(const SafetensorsFile& file);
-
-// Reads <model_dir>/config.json and <model_dir>/model.safetensors (F32, F16
-// or BF16) and writes the pre-quantised safetensors file out_path. Throws
-// ModelError naming the file at fault.
-void write_quantized_model(const std::string& model_dir, const std::string& out_path,
-                           StoredDtype dtype = StoredDtype::kInt8);
 
 }  // namespace crossrank::engine

@@ -10,7 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "engine/config.h"
+#include "engine/errors.h"
 #include "engine/json.h"
 
 namespace crossrank::engine {
@@ -223,6 +223,59 @@ void SafetensorsFile::parse_header(const unsigned char* header, std::size_t head
            std::to_string(previous->begin) + ", " + std::to_string(previous->end) + "]");
     }
     previous = &extent;
+  }
+}
+
+float f16_to_f32(std::uint16_t h) {
+  const std::uint32_t sign = static_cast<std::uint32_t>(h & 0x8000u) << 16;
+  const std::uint32_t exponent = (h >> 10) & 0x1Fu;
+  std::uint32_t mantissa = h & 0x3FFu;
+  std::uint32_t bits;
+  if (exponent == 0x1F) {  // inf / nan (keep the payload)
+    bits = sign | 0x7F800000u | (mantissa << 13);
+  } else if (exponent != 0) {  // normal
+    bits = sign | ((exponent + 127 - 15) << 23) | (mantissa << 13);
+  } else if (mantissa == 0) {  // signed zero
+    bits = sign;
+  } else {  // subnormal: normalise, every f16 subnormal is an f32 normal
+    int shift = 0;
+    while ((mantissa & 0x400u) == 0) {
+      mantissa <<= 1;
+      ++shift;
+    }
+    mantissa &= 0x3FFu;
+    bits = sign | (static_cast<std::uint32_t>(127 - 15 + 1 - shift) << 23) | (mantissa << 13);
+  }
+  float out;
+  std::memcpy(&out, &bits, sizeof out);
+  return out;
+}
+
+float bf16_to_f32(std::uint16_t h) {
+  const std::uint32_t bits = static_cast<std::uint32_t>(h) << 16;
+  float out;
+  std::memcpy(&out, &bits, sizeof out);
+  return out;
+}
+
+bool tensor_to_f32(const TensorView& view, std::vector<float>* out) {
+  out->resize(static_cast<std::size_t>(view.numel));
+  const unsigned char* src = view.data;
+  switch (view.dtype) {
+    case DType::kF32:
+      std::memcpy(out->data(), src, view.nbytes);  // the mapping need not be aligned
+      return true;
+    case DType::kF16:
+    case DType::kBF16: {
+      const bool f16 = view.dtype == DType::kF16;
+      for (std::size_t i = 0; i < out->size(); ++i) {
+        const auto bits = static_cast<std::uint16_t>(src[2 * i] | (src[2 * i + 1] << 8));
+        (*out)[i] = f16 ? f16_to_f32(bits) : bf16_to_f32(bits);
+      }
+      return true;
+    }
+    default:
+      return false;
   }
 }
 

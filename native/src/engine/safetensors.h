@@ -57,4 +57,11 @@ class SafetensorsFile {
   std::map<std::string, std::string> metadata_;
 };
 
+// Exact conversions to fp32.
+float f16_to_f32(std::uint16_t bits);
+float bf16_to_f32(std::uint16_t bits);
+
+// Converts an F32, F16 or BF16 tensor to fp32 into out; false for other dtypes.
+bool tensor_to_f32(const TensorView& view, std::vector<float>* out);
+
 }  // namespace crossrank::engine

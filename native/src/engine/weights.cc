@@ -3,62 +3,10 @@
 #include <cstring>
 #include <limits>
 
+#include "engine/errors.h"
 #include "engine/quantize.h"
 
 namespace crossrank::engine {
-
-float f16_to_f32(std::uint16_t h) {
-  const std::uint32_t sign = static_cast<std::uint32_t>(h & 0x8000u) << 16;
-  const std::uint32_t exponent = (h >> 10) & 0x1Fu;
-  std::uint32_t mantissa = h & 0x3FFu;
-  std::uint32_t bits;
-  if (exponent == 0x1F) {  // inf / nan (keep the payload)
-    bits = sign | 0x7F800000u | (mantissa << 13);
-  } else if (exponent != 0) {  // normal
-    bits = sign | ((exponent + 127 - 15) << 23) | (mantissa << 13);
-  } else if (mantissa == 0) {  // signed zero
-    bits = sign;
-  } else {  // subnormal: normalise, every f16 subnormal is an f32 normal
-    int shift = 0;
-    while ((mantissa & 0x400u) == 0) {
-      mantissa <<= 1;
-      ++shift;
-    }
-    mantissa &= 0x3FFu;
-    bits = sign | (static_cast<std::uint32_t>(127 - 15 + 1 - shift) << 23) | (mantissa << 13);
-  }
-  float out;
-  std::memcpy(&out, &bits, sizeof out);
-  return out;
-}
-
-float bf16_to_f32(std::uint16_t h) {
-  const std::uint32_t bits = static_cast<std::uint32_t>(h) << 16;
-  float out;
-  std::memcpy(&out, &bits, sizeof out);
-  return out;
-}
-
-bool tensor_to_f32(const TensorView& view, std::vector<float>* out) {
-  out->resize(static_cast<std::size_t>(view.numel));
-  const unsigned char* src = view.data;
-  switch (view.dtype) {
-    case DType::kF32:
-      std::memcpy(out->data(), src, view.nbytes);  // the mapping need not be aligned
-      return true;
-    case DType::kF16:
-    case DType::kBF16: {
-      const bool f16 = view.dtype == DType::kF16;
-      for (std::size_t i = 0; i < out->size(); ++i) {
-        const auto bits = static_cast<std::uint16_t>(src[2 * i] | (src[2 * i + 1] << 8));
-        (*out)[i] = f16 ? f16_to_f32(bits) : bf16_to_f32(bits);
-      }
-      return true;
-    }
-    default:
-      return false;
-  }
-}
 
 namespace {
 
@@ -67,15 +15,20 @@ class WeightReader {
   WeightReader(const ModelConfig& config, const SafetensorsFile& file,
                const kernels::KernelTable& table)
       : config_(config), file_(file), table_(table) {
-    // BertForSequenceClassification names the encoder "bert.*"; a bare
-    // BertModel checkpoint has no prefix. The head is always "classifier.*".
-    if (file.find("bert.embeddings.word_embeddings.weight") != nullptr) {
-      prefix_ = "bert.";
+    // ...ForSequenceClassification names the encoder "bert.*" or
+    // "roberta.*" (XLM-R too); a bare encoder checkpoint has no prefix. The
+    // head is always "classifier.*".
+    const std::string family_prefix = config.family == Family::kBert      ? "bert."
+                                      : config.family == Family::kElectra ? "electra."
+                                                                          : "roberta.";
+    if (file.find(family_prefix + "embeddings.word_embeddings.weight") != nullptr) {
+      prefix_ = family_prefix;
     } else if (file.find("embeddings.word_embeddings.weight") != nullptr) {
       prefix_ = "";
     } else {
-      fail("bert.embeddings.word_embeddings.weight", "is missing (neither it nor "
-           "embeddings.word_embeddings.weight is in the file); is this a BERT checkpoint?");
+      fail(family_prefix + "embeddings.word_embeddings.weight",
+           "is missing (neither it nor embeddings.word_embeddings.weight is in the file); is this "
+           "a " + config.model_type + " checkpoint?");
     }
   }
 
@@ -198,10 +151,10 @@ class WeightReader {
     return pack_int8(read_int8(name + ".weight", n, k));
   }
 
-  void layer_norm(const std::string& name, std::vector<float>* gamma, std::vector<float>* beta) {
-    const int hidden = config_.hidden_size;
-    *gamma = read(name + ".weight", {hidden});
-    *beta = read(name + ".bias", {hidden});
+  void layer_norm(const std::string& name, std::vector<float>* gamma, std::vector<float>* beta,
+                  int width) {
+    *gamma = read(name + ".weight", {width});
+    *beta = read(name + ".bias", {width});
   }
 
   DType dtype() const { return dtype_; }
@@ -247,20 +200,28 @@ BertWeights load_weights(const ModelConfig& config, const SafetensorsFile& file,
                      (file_bf16 ? " ('fp32' reads the bf16 file exactly)" : ""));
   }
 
+  const int embedding = config.embedding_size;
   const std::string word_embeddings = "embeddings.word_embeddings.weight";
   if (w.int8) {
     // Quantised in the file too (see quantize.h), so that a model quantised
     // at load and one read from a pre-quantised file compute the same.
     w.word_embeddings =
-        dequantize(reader.read_int8(word_embeddings, config.vocab_size, hidden));
+        dequantize(reader.read_int8(word_embeddings, config.vocab_size, embedding));
   } else {
-    w.word_embeddings = reader.read(word_embeddings, {config.vocab_size, hidden});
+    w.word_embeddings = reader.read(word_embeddings, {config.vocab_size, embedding});
   }
   w.position_embeddings = reader.read("embeddings.position_embeddings.weight",
-                                      {config.max_position_embeddings, hidden});
+                                      {config.max_position_embeddings, embedding});
   w.token_type_embeddings = reader.read("embeddings.token_type_embeddings.weight",
-                                        {config.type_vocab_size, hidden});
-  reader.layer_norm("embeddings.LayerNorm", &w.embeddings_norm_gamma, &w.embeddings_norm_beta);
+                                        {config.type_vocab_size, embedding});
+  reader.layer_norm("embeddings.LayerNorm", &w.embeddings_norm_gamma, &w.embeddings_norm_beta,
+                    embedding);
+  if (embedding != hidden) {
+    // Kept in fp32 like the head: it runs once per token on a narrow input.
+    w.embeddings_project = reader.linear("embeddings_project", hidden, embedding,
+                                         &w.embeddings_project_bias);
+    w.has_embeddings_project = true;
+  }
 
   w.layers.resize(static_cast<std::size_t>(config.num_hidden_layers));
   for (int l = 0; l < config.num_hidden_layers; ++l) {
@@ -295,25 +256,31 @@ BertWeights load_weights(const ModelConfig& config, const SafetensorsFile& file,
     layer.attention_output = reader.encoder_linear(base + "attention.output.dense", hidden,
                                                    hidden, &layer.attention_output_bias, w);
     reader.layer_norm(base + "attention.output.LayerNorm", &layer.attention_norm_gamma,
-                      &layer.attention_norm_beta);
+                      &layer.attention_norm_beta, hidden);
     layer.intermediate = reader.encoder_linear(base + "intermediate.dense", inter, hidden,
                                                &layer.intermediate_bias, w);
     layer.output =
         reader.encoder_linear(base + "output.dense", hidden, inter, &layer.output_bias, w);
     reader.layer_norm(base + "output.LayerNorm", &layer.output_norm_gamma,
-                      &layer.output_norm_beta);
+                      &layer.output_norm_beta, hidden);
   }
 
   if (head == Head::kClassifier) {
-    if (file.find("classifier.weight") == nullptr) {
-      reader.fail("classifier.weight",
-                  "is missing: a cross-encoder needs a sequence-classification head "
-                  "(BertForSequenceClassification); a bare BertModel encoder can be loaded as a "
-                  "sentence encoder (SentenceEncoder.load)");
+    // BERT: the pooler's dense layer, then "classifier". RoBERTa's
+    // classification head: "classifier.dense", then "classifier.out_proj".
+    const bool bert = config.family == Family::kBert;
+    w.head_gelu = config.family == Family::kElectra;
+    const std::string output = bert ? "classifier" : "classifier.out_proj";
+    if (file.find(output + ".weight") == nullptr) {
+      reader.fail(output + ".weight",
+                  "is missing: a cross-encoder needs a sequence-classification head; a bare "
+                  "encoder can be loaded as a sentence encoder (SentenceEncoder.load)");
     }
-    w.pooler = reader.linear("pooler.dense", hidden, hidden, &w.pooler_bias);
-    w.classifier =
-        reader.linear("classifier", config.num_labels, hidden, &w.classifier_bias, /*head=*/true);
+    w.head_dense = bert ? reader.linear("pooler.dense", hidden, hidden, &w.head_dense_bias)
+                        : reader.linear("classifier.dense", hidden, hidden, &w.head_dense_bias,
+                                        /*head=*/true);
+    w.head_output =
+        reader.linear(output, config.num_labels, hidden, &w.head_output_bias, /*head=*/true);
     w.has_head = true;
   }
   w.dtype = reader.dtype();

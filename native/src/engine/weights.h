@@ -1,10 +1,9 @@
-// The weights of a BertForSequenceClassification checkpoint (or of the encoder
-// alone, from any BERT checkpoint), checked against
+// The weights of a BERT, RoBERTa or XLM-R ...ForSequenceClassification
+// checkpoint (or of the encoder alone), checked against
 // the config, converted to fp32 and packed for the active GEMM at load. The
 // safetensors mapping is not needed afterwards.
 #pragma once
 
-#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -32,13 +31,21 @@ struct BertWeights {
   std::vector<float> position_embeddings;    // [max_position][hidden]
   std::vector<float> token_type_embeddings;  // [type_vocab][hidden]
   std::vector<float> embeddings_norm_gamma, embeddings_norm_beta;
+  // ELECTRA with embedding_size != hidden_size: [hidden][embedding_size].
+  bool has_embeddings_project = false;
+  kernels::PackedWeights embeddings_project;
+  std::vector<float> embeddings_project_bias;
   std::vector<LayerWeights> layers;
-  // The pooler and the classifier; loaded with Head::kClassifier only.
+  // The head, loaded with Head::kClassifier only: a dense layer and tanh on
+  // each sequence's first row (BERT's pooler, RoBERTa's classifier.dense;
+  // ELECTRA's classifier.dense with GELU), then the output layer (BERT's
+  // classifier, RoBERTa's and ELECTRA's classifier.out_proj).
   bool has_head = false;
-  kernels::PackedWeights pooler;
-  std::vector<float> pooler_bias;
-  kernels::PackedWeights classifier;  // [num_labels][hidden]
-  std::vector<float> classifier_bias;
+  kernels::PackedWeights head_dense;
+  std::vector<float> head_dense_bias;
+  kernels::PackedWeights head_output;  // [num_labels][hidden]
+  std::vector<float> head_output_bias;
+  bool head_gelu = false;  // ELECTRA's head: GELU, not tanh, after its dense layer
   DType dtype = DType::kF32;  // the checkpoint's dtype (F32, F16 or BF16)
   bool int8 = false;          // encoder linears in int8 (see quantize.h)
   bool bf16 = false;          // encoder linears in bf16 (the table's bgemm)
@@ -51,13 +58,6 @@ enum class Precision {
   kInt8,       // int8: quantised at load unless the file is pre-quantised
   kBFloat16,   // bf16: rounded at load; refused where the table has no bgemm
 };
-
-// Exact conversions to fp32.
-float f16_to_f32(std::uint16_t bits);
-float bf16_to_f32(std::uint16_t bits);
-
-// Converts an F32, F16 or BF16 tensor to fp32 into out; false for other dtypes.
-bool tensor_to_f32(const TensorView& view, std::vector<float>* out);
 
 // Reads every tensor the model uses from file, checks names, dtypes and
 // shapes against config, converts and packs with table. With Head::kNone the

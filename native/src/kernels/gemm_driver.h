@@ -1,9 +1,10 @@
 // The one fp32 GEMM driver: row blocks, column panels, the epilogue's
 // pointers for each tile, and the edge tiles (fewer rows than the
 // micro-kernel's, or fewer columns). An ISA's gemm_<isa>.cc brings only its
-// packing and its micro-kernel, and defines its gemm() as
-// gemm_driver<ItsMicroKernel> (the op list, kernels/ops.h, says where a new
-// ISA's GEMM goes).
+// micro-kernel and defines its entry points with
+// CROSSRANK_DEFINE_GEMM(ItsMicroKernel) (packing into column panels, then
+// gemm_driver<ItsMicroKernel>); the op list, kernels/ops.h, says where a new
+// ISA's GEMM goes.
 //
 // A micro-kernel type K provides:
 //   static constexpr int kMr, kNr;   the tile (kNr = its packed panels' width)
@@ -43,6 +44,7 @@
 #include <cstddef>
 #include <type_traits>
 
+#include "kernels/gemm_pack.h"
 #include "kernels/kernels.h"
 
 namespace crossrank::kernels {
@@ -136,4 +138,23 @@ void gemm_driver(const GemmArgs& args, int row_begin, int row_end, int col_begin
   }
 }
 
+// What most micro-kernels share: they need only the count of a panel's
+// valid columns and mask the rest themselves (kFull false).
+struct CountsColumns {
+  using Columns = int;
+  static int columns(int nv) { return nv; }
+  static constexpr bool kFullTiles = true;
+};
+
 }  // namespace crossrank::kernels
+
+// Defines an ISA namespace's gemm_pack (column panels of MicroKernel::kNr,
+// named kGemmName) and gemm (gemm_driver<MicroKernel>): the entry points
+// kernels/ops.h declares. Use inside the ISA's namespace.
+#define CROSSRANK_DEFINE_GEMM(MicroKernel)                                                      \
+  void gemm_pack(const float* w, int n, int k, PackedWeights* out) {                            \
+    pack_column_panels(w, n, k, MicroKernel::kNr, kGemmName, out);                              \
+  }                                                                                             \
+  void gemm(const GemmArgs& args, int row_begin, int row_end, int col_begin, int col_end) {     \
+    gemm_driver<MicroKernel>(args, row_begin, row_end, col_begin, col_end);                     \
+  }

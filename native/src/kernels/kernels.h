@@ -72,8 +72,12 @@ struct GemmArgs {
 //        self-attention, or elsewhere when only some rows are queried (the
 //        last layer needs only the [CLS] row).
 //   out: num_queries rows, row stride ld_out, num_heads * head_dim wide.
-// Computes, for head h, softmax(q_h k_h^T * scale) v_h. No mask, no padding:
-// every query attends to every token of the sequence.
+// Computes, for head h, softmax(q_h k_h^T * scale) v_h. No padding: every
+// query attends to every token of the sequence, or, with a sliding window
+// (window > 0, as ModernBERT's local layers), only to the keys within
+// window / 2 positions of its own: key j for the query at sequence position
+// p when |p - j| <= window / 2 (query row r is at position
+// query_position + r).
 struct AttentionArgs {
   const float* qkv = nullptr;
   int ld_qkv = 0;
@@ -87,7 +91,22 @@ struct AttentionArgs {
   int head_dim = 0;
   float scale = 0.f;
   float* scratch = nullptr;  // at least attention_scratch_floats(seq_len, head_dim)
+  int window = 0;            // 0: every key; else keys within window / 2 of the query
+  int query_position = 0;    // sequence position of query row 0 (used with a window)
 };
+
+// The keys [begin, end) the query at sequence position `position` attends to.
+struct KeyRange {
+  int begin;
+  int end;
+};
+inline KeyRange attended_keys(const AttentionArgs& args, int position) {
+  if (args.window <= 0) return {0, args.seq_len};
+  const int half = args.window / 2;
+  const int begin = position - half < 0 ? 0 : position - half;
+  const int end = position + half + 1 > args.seq_len ? args.seq_len : position + half + 1;
+  return {begin, end};
+}
 
 std::size_t attention_scratch_floats(int seq_len, int head_dim);
 

@@ -6,10 +6,12 @@
 // reports). Included by baseline code, so it declares plain functions only.
 //
 // Where a new ISA goes (say AVX512-BF16 GEMM, AMX, Arm BF16 or I8MM):
-//   1. One micro-kernel file, kernels/<isa>/gemm_<isa>.cc: its packing and
-//      its micro-kernel, handed to the one GEMM driver (kernels/gemm_driver.h;
-//      see gemm_avx512.cc). An int8 kernel gives its tile sums to the int8
-//      frame instead (kernels/x86/qgemm_frame.h; see qgemm_avx512vnni.cc).
+//   1. One micro-kernel file, kernels/<isa>/gemm_<isa>.cc: its micro-kernel,
+//      then CROSSRANK_DEFINE_GEMM(ItsMicroKernel), which packs W into column
+//      panels and runs the one GEMM driver (kernels/gemm_driver.h; see
+//      gemm_avx512.cc). An int8 kernel gives its integer loop to the int8
+//      frame instead (kernels/qgemm_frame.h; on x86 through
+//      x86::qgemm_on_frame, see qgemm_avx512vnni.cc).
 //   2. One line below: its kernel in CROSSRANK_GEMM_KERNELS (or
 //      CROSSRANK_QGEMM_KERNELS), and its table in CROSSRANK_KERNEL_TABLES,
 //      which borrows every op it does not bring from an older table's

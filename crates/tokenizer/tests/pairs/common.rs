@@ -127,9 +127,11 @@ pub fn real_model_dir() -> Option<PathBuf> {
     if complete {
         return Some(dir);
     }
-    if std::env::var("CI").as_deref() == Ok("true") {
+    if std::env::var("CI").as_deref() == Ok("true")
+        || std::env::var("CROSSRANK_REQUIRE_ALL").as_deref() == Ok("1")
+    {
         panic!(
-            "CI=true but the real model folder {} is incomplete (needs tokenizer.json, vocab.txt, \
+            "CI=true or CROSSRANK_REQUIRE_ALL=1 but the real model folder {} is incomplete (needs tokenizer.json, vocab.txt, \
              tokenizer_config.json); run the model fetch script or set CROSSRANK_MODEL_DIR",
             dir.display()
         );

@@ -6,3 +6,4 @@ mod loading;
 mod normalization;
 mod single;
 mod truncation;
+mod windows;

@@ -123,13 +123,10 @@ inline void ukernel(int k, const float* a, std::size_t lda, const float* w, floa
 }
 
 // The micro-kernel as the GEMM driver (kernels/gemm_driver.h) calls it.
-struct MicroKernel {
+struct MicroKernel : CountsColumns {
   static constexpr int kMr = kGemmMr;
   static constexpr int kNr = kGemmNr;
   static int row_block(int /*k*/) { return kMc; }
-  using Columns = int;  // valid columns of the panel
-  static int columns(int nv) { return nv; }
-  static constexpr bool kFullTiles = true;
   template <int MR, bool kFull>
   static void tile(int k, const float* a, std::size_t lda, const float* w, float* c,
                    std::size_t ldc, const GemmTile& t, int nv) {
@@ -139,12 +136,6 @@ struct MicroKernel {
 
 }  // namespace
 
-void gemm_pack(const float* w, int n, int k, PackedWeights* out) {
-  pack_column_panels(w, n, k, kNr, kGemmName, out);
-}
-
-void gemm(const GemmArgs& args, int row_begin, int row_end, int col_begin, int col_end) {
-  gemm_driver<MicroKernel>(args, row_begin, row_end, col_begin, col_end);
-}
+CROSSRANK_DEFINE_GEMM(MicroKernel)
 
 }  // namespace crossrank::kernels::avx2

@@ -41,12 +41,9 @@
 namespace crossrank::kernels::avx2 {
 namespace {
 
-constexpr int kMr = kQGemmMr;
 constexpr int kNr = kQGemmNr;
-constexpr int kGroup = 4;  // k values per int32 lane per step
+constexpr int kGroup = x86::kQGroup;  // k values per int32 lane per step
 constexpr int kBlock = kQuantBlock;
-static_assert(kNr == x86::kQTileCols, "the frame's tiles are 16 columns wide");
-static_assert(kMr <= x86::kQGemmMaxMr, "the frame holds sums for at most kQGemmMaxMr rows");
 
 // The AVX2 integer loop: per group of 4 k, the 4 bytes of a row are
 // broadcast and multiplied with both column vectors by vpmaddubsw (see the
@@ -88,6 +85,7 @@ void tile_sums(const QTile& t, float (*sums)[kNr]) {
 // The integer loop as the frame calls it (tile_sums_of_rows picks MR).
 struct Tiles {
   static constexpr int kMr = kQGemmMr;
+  static constexpr bool kWithBlockCorrections = false;
   template <int MR>
   static void tile_sums(const QTile& t, float (*sums)[kNr]) {
     avx2::tile_sums<MR>(t, sums);
@@ -101,8 +99,7 @@ void qgemm_pack(const std::int8_t* q, const float* scales, int n, int k, PackedW
 }
 
 void qgemm(const GemmArgs& args, int row_begin, int row_end, int col_begin, int col_end) {
-  x86::qgemm_tiles(args, row_begin, row_end, col_begin, col_end, kMr, tile_sums_of_rows<Tiles>,
-                   /*with_block_corrections=*/false);
+  x86::qgemm_on_frame<Tiles>(args, row_begin, row_end, col_begin, col_end);
 }
 
 }  // namespace crossrank::kernels::avx2

@@ -90,12 +90,6 @@ struct MicroKernel {
 
 }  // namespace
 
-void gemm_pack(const float* w, int n, int k, PackedWeights* out) {
-  pack_column_panels(w, n, k, kNr, kGemmName, out);
-}
-
-void gemm(const GemmArgs& args, int row_begin, int row_end, int col_begin, int col_end) {
-  gemm_driver<MicroKernel>(args, row_begin, row_end, col_begin, col_end);
-}
+CROSSRANK_DEFINE_GEMM(MicroKernel)
 
 }  // namespace crossrank::kernels::avx512

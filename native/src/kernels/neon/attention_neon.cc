@@ -118,8 +118,13 @@ void attention_heads(const AttentionArgs& args, int head_begin, int head_end) {
     }
     for (int i = 0; i < args.num_queries; ++i) {
       scores_row(q0 + static_cast<std::size_t>(i) * args.ld_q, kt, d, padded, args.scale, s);
-      // Padding columns take no weight.
+      // Padding columns, and keys outside a sliding window, take no weight.
       std::fill(s + L, s + padded, -INFINITY);
+      if (args.window > 0) {
+        const KeyRange own = attended_keys(args, args.query_position + i);
+        std::fill(s, s + own.begin, -INFINITY);
+        std::fill(s + own.end, s + L, -INFINITY);
+      }
       float32x4_t vmax = vdupq_n_f32(-INFINITY);
       for (int j = 0; j < padded; j += 4) vmax = vmaxq_f32(vmax, vld1q_f32(s + j));
       const float32x4_t row_max = vdupq_n_f32(vmaxvq_f32(vmax));

@@ -131,7 +131,7 @@ inline void ukernel(int k, const float* a, std::size_t lda, const float* w, floa
 }
 
 // The micro-kernel as the GEMM driver (kernels/gemm_driver.h) calls it.
-struct MicroKernel {
+struct MicroKernel : CountsColumns {
   static constexpr int kMr = kGemmMr;
   static constexpr int kNr = kGemmNr;
   // As many rows as keep the block's slice of A within kABlockBytes.
@@ -139,9 +139,6 @@ struct MicroKernel {
     const std::size_t row_bytes = std::max<std::size_t>(1, static_cast<std::size_t>(k) * 4);
     return std::max<int>(kMr, static_cast<int>(kABlockBytes / row_bytes) / kMr * kMr);
   }
-  using Columns = int;  // valid columns of the panel
-  static int columns(int nv) { return nv; }
-  static constexpr bool kFullTiles = true;
   template <int MR, bool kFull>
   static void tile(int k, const float* a, std::size_t lda, const float* w, float* c,
                    std::size_t ldc, const GemmTile& t, int nv) {
@@ -151,12 +148,6 @@ struct MicroKernel {
 
 }  // namespace
 
-void gemm_pack(const float* w, int n, int k, PackedWeights* out) {
-  pack_column_panels(w, n, k, kNr, kGemmName, out);
-}
-
-void gemm(const GemmArgs& args, int row_begin, int row_end, int col_begin, int col_end) {
-  gemm_driver<MicroKernel>(args, row_begin, row_end, col_begin, col_end);
-}
+CROSSRANK_DEFINE_GEMM(MicroKernel)
 
 }  // namespace crossrank::kernels::neon

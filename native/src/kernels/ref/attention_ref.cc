@@ -1,6 +1,6 @@
-// Reference attention: one query row at a time. Scratch holds that row's
-// seq_len scores; the output row accumulates p_j * v_j and is scaled by
-// 1 / sum(p) at the end.
+// Reference attention: one query row at a time, over the keys it attends to
+// (all, or its sliding window). Scratch holds that row's seq_len scores; the
+// output row accumulates p_j * v_j and is scaled by 1 / sum(p) at the end.
 #include <algorithm>
 #include <cmath>
 
@@ -26,8 +26,9 @@ void attention_heads(const AttentionArgs& args, int head_begin, int head_end) {
   for (int h = head_begin; h < head_end; ++h) {
     for (int i = 0; i < args.num_queries; ++i) {
       const float* q = args.q + static_cast<std::size_t>(i) * args.ld_q + h * d;
+      const KeyRange keys = attended_keys(args, args.query_position + i);
       float max_score = -INFINITY;
-      for (int j = 0; j < args.seq_len; ++j) {
+      for (int j = keys.begin; j < keys.end; ++j) {
         const float* kj =
             args.qkv + static_cast<std::size_t>(j) * args.ld_qkv + hidden + h * d;
         double dot = 0;
@@ -36,13 +37,13 @@ void attention_heads(const AttentionArgs& args, int head_begin, int head_end) {
         max_score = std::max(max_score, scores[j]);
       }
       double sum = 0;
-      for (int j = 0; j < args.seq_len; ++j) {
+      for (int j = keys.begin; j < keys.end; ++j) {
         scores[j] = std::exp(scores[j] - max_score);
         sum += scores[j];
       }
       float* o = args.out + static_cast<std::size_t>(i) * args.ld_out + h * d;
       std::fill(o, o + d, 0.f);
-      for (int j = 0; j < args.seq_len; ++j) {
+      for (int j = keys.begin; j < keys.end; ++j) {
         const float* vj =
             args.qkv + static_cast<std::size_t>(j) * args.ld_qkv + 2 * hidden + h * d;
         for (int t = 0; t < d; ++t) o[t] += scores[j] * vj[t];

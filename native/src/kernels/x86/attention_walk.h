@@ -14,6 +14,12 @@
 //   3. O = P V_h reads V_h's rows in place from the fused QKV output and
 //      scales each output row by 1 / sum P in the epilogue.
 //
+// With a sliding window (AttentionArgs::window), a row block computes the
+// scores of the panels its rows' windows cover, sets every score outside a
+// row's own window to -inf (weight 0, as padding), and sums P V over the
+// block's keys only: the keys it skips would add exact zeros, so each
+// output is the chain the whole-sequence walk would compute.
+//
 // Every score is the same chain of fused multiply-adds over the head's
 // columns in order, times the scale; the softmax is the same code whatever
 // V (the extra padding columns of wider panels add exact zeros to the sum);
@@ -44,6 +50,7 @@
 #include <immintrin.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstddef>
 
 #include "kernels/kernels.h"
@@ -167,51 +174,57 @@ struct AttentionWalk {
     Vec scale;
   };
 
-  // Scores of MR query rows starting at `row`, into s (row stride padded).
+  // Scores of MR query rows starting at `row` with the keys of the panels
+  // from key `begin` (a multiple of kKeys) to `end`, into s (row stride
+  // padded).
   template <int MR>
-  static void scores_strip(const HeadView& hv, int row, float* s) {
+  static void scores_strip(const HeadView& hv, int row, int begin, int end, float* s) {
     const float* q = hv.q + static_cast<std::size_t>(row) * hv.ld_q;
-    for (int p0 = 0; p0 < hv.padded; p0 += kKeys) {
+    for (int p0 = begin; p0 < end; p0 += kKeys) {
       scores_tile<MR>(q, hv.ld_q, hv.kp + static_cast<std::size_t>(p0) * hv.head_dim,
                       hv.head_dim, hv.scale, s + p0, hv.padded);
     }
   }
 
+  // Outputs of MR rows from their weights p over keys [begin, end) (every
+  // other key weighs 0).
   template <int MR>
-  static void values_strip(const HeadView& hv, const float* p, const float* inv_sum, float* o,
-                           std::size_t ldo) {
+  static void values_strip(const HeadView& hv, const float* p, int begin, int end,
+                           const float* inv_sum, float* o, std::size_t ldo) {
+    const float* v = hv.v + static_cast<std::size_t>(begin) * hv.ld_qkv;
     for (int c = 0; c < hv.head_dim; c += kCols) {
       const int width = std::min(kCols, hv.head_dim - c);
       if (!V::kAlwaysMasked && width == kCols) {
-        weighted_values_tile<MR, false>(p, hv.padded, hv.v + c, hv.ld_qkv, hv.seq_len, width,
-                                        inv_sum, o + c, ldo);
+        weighted_values_tile<MR, false>(p + begin, hv.padded, v + c, hv.ld_qkv, end - begin,
+                                        width, inv_sum, o + c, ldo);
       } else {
-        weighted_values_tile<MR, true>(p, hv.padded, hv.v + c, hv.ld_qkv, hv.seq_len, width,
-                                       inv_sum, o + c, ldo);
+        weighted_values_tile<MR, true>(p + begin, hv.padded, v + c, hv.ld_qkv, end - begin,
+                                       width, inv_sum, o + c, ldo);
       }
     }
   }
 
   // scores_strip<rows> or values_strip<rows> for rows in [1, MR].
   template <int MR = kMr>
-  static void scores_strip_of(int rows, const HeadView& hv, int row, float* s) {
+  static void scores_strip_of(int rows, const HeadView& hv, int row, int begin, int end,
+                              float* s) {
     if constexpr (MR == 1) {
-      scores_strip<1>(hv, row, s);
+      scores_strip<1>(hv, row, begin, end, s);
     } else if (rows == MR) {
-      scores_strip<MR>(hv, row, s);
+      scores_strip<MR>(hv, row, begin, end, s);
     } else {
-      scores_strip_of<MR - 1>(rows, hv, row, s);
+      scores_strip_of<MR - 1>(rows, hv, row, begin, end, s);
     }
   }
   template <int MR = kMr>
-  static void values_strip_of(int rows, const HeadView& hv, const float* p,
+  static void values_strip_of(int rows, const HeadView& hv, const float* p, int begin, int end,
                               const float* inv_sum, float* o, std::size_t ldo) {
     if constexpr (MR == 1) {
-      values_strip<1>(hv, p, inv_sum, o, ldo);
+      values_strip<1>(hv, p, begin, end, inv_sum, o, ldo);
     } else if (rows == MR) {
-      values_strip<MR>(hv, p, inv_sum, o, ldo);
+      values_strip<MR>(hv, p, begin, end, inv_sum, o, ldo);
     } else {
-      values_strip_of<MR - 1>(rows, hv, p, inv_sum, o, ldo);
+      values_strip_of<MR - 1>(rows, hv, p, begin, end, inv_sum, o, ldo);
     }
   }
 
@@ -237,19 +250,32 @@ struct AttentionWalk {
       pack_keys(args.qkv + hidden + h * d, args.ld_qkv, args.seq_len, d, kp);
       for (int block = 0; block < args.num_queries; block += kRowBlock) {
         const int rows = std::min(kRowBlock, args.num_queries - block);
+        // The keys any row of the block attends to (all of them without a
+        // window); scores are computed for the panels that hold them.
+        const int keys_begin = attended_keys(args, args.query_position + block).begin;
+        const int keys_end = attended_keys(args, args.query_position + block + rows - 1).end;
+        const int panels_begin = keys_begin / kKeys * kKeys;
+        const int panels_end = padded_length(keys_end);
         for (int r = 0; r < rows; r += kMr) {
-          scores_strip_of(std::min(kMr, rows - r), hv, block + r,
+          scores_strip_of(std::min(kMr, rows - r), hv, block + r, panels_begin, panels_end,
                           scores + static_cast<std::size_t>(r) * hv.padded);
         }
         for (int r = 0; r < rows; ++r) {
-          inv_sum[r] = softmax_row(scores + static_cast<std::size_t>(r) * hv.padded,
-                                   args.seq_len, hv.padded);
+          float* s = scores + static_cast<std::size_t>(r) * hv.padded;
+          if (args.window > 0) {
+            // Keys outside the row's window weigh 0, as padding does.
+            const KeyRange own = attended_keys(args, args.query_position + block + r);
+            std::fill(s, s + own.begin, -INFINITY);
+            std::fill(s + own.end, s + hv.padded, -INFINITY);
+          }
+          inv_sum[r] = softmax_row(s, args.seq_len, hv.padded);
         }
         float* o = args.out + static_cast<std::size_t>(block) * args.ld_out + h * d;
         for (int r = 0; r < rows; r += kMr) {
           values_strip_of(std::min(kMr, rows - r), hv,
-                          scores + static_cast<std::size_t>(r) * hv.padded, inv_sum + r,
-                          o + static_cast<std::size_t>(r) * args.ld_out, args.ld_out);
+                          scores + static_cast<std::size_t>(r) * hv.padded, keys_begin,
+                          keys_end, inv_sum + r, o + static_cast<std::size_t>(r) * args.ld_out,
+                          args.ld_out);
         }
       }
     }

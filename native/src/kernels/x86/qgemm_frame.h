@@ -39,4 +39,15 @@ using QTileSums = void (*)(const QTile& t, float (*sums)[kQTileCols]);
 void qgemm_tiles(const GemmArgs& args, int row_begin, int row_end, int col_begin, int col_end,
                  int mr, QTileSums tile_sums, bool with_block_corrections);
 
+// KernelTable::qgemm for an integer loop on this frame. Tiles gives kMr (at
+// most kQGemmMaxMr), kWithBlockCorrections and tile_sums<MR>(t, sums) for
+// every MR up to kMr (QTileSums' contract).
+template <class Tiles>
+void qgemm_on_frame(const GemmArgs& args, int row_begin, int row_end, int col_begin,
+                    int col_end) {
+  static_assert(Tiles::kMr <= kQGemmMaxMr, "the frame holds sums for at most kQGemmMaxMr rows");
+  qgemm_tiles(args, row_begin, row_end, col_begin, col_end, Tiles::kMr,
+              tile_sums_of_rows<Tiles>, Tiles::kWithBlockCorrections);
+}
+
 }  // namespace crossrank::kernels::x86
