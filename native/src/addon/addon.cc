@@ -94,7 +94,7 @@ class CrossrankAddon : public Napi::Addon<CrossrankAddon> {
     if (info.Length() > 2 && !info[2].IsUndefined()) {
       const std::string name = info[2].IsString() ? info[2].As<Napi::String>().Utf8Value() : "";
       if (name == "bf16") {
-        dtype = engine::StoredDtype::kBFloat16;
+        dtype = engine::StoredDtype::kBfloat16;
       } else if (name != "int8") {
         throw make_error(env, ErrorKind::kArgument,
                          "crossrank: quantizeModel(modelDir, outPath, dtype): dtype must be "

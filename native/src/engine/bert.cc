@@ -52,14 +52,14 @@ void parallel_rows(ThreadPool& pool, std::size_t rows, Fn&& fn) {
 
 std::unique_ptr<BertModel> BertModel::load(const std::string& model_dir, int threads,
                                            const kernels::KernelTable& table,
-                                           Precision precision, Head head) {
+                                           Dtype dtype, Head head) {
   require_folder(model_dir);
   ModelConfig config = load_config(model_dir, head);
   BertWeights weights;
   {
     // The mapping is only needed while converting and packing.
     const SafetensorsFile file(join_path(model_dir, "model.safetensors"));
-    weights = load_weights(config, file, table, precision, head);
+    weights = load_weights(config, file, table, dtype, head);
   }
   return std::unique_ptr<BertModel>(
       new BertModel(std::move(config), std::move(weights), threads, table));

@@ -49,8 +49,8 @@ void write_quantized_model(const std::string& model_dir, const std::string& out_
   // config.json, so only a usable fp32 model is written out quantised.
   const ModelConfig config = load_config(model_dir);
   const SafetensorsFile file(join_path(model_dir, "model.safetensors"));
-  load_weights(config, file, kernels::ref_kernels(), Precision::kFloat32);
-  const bool bf16 = dtype == StoredDtype::kBFloat16;
+  load_weights(config, file, kernels::ref_kernels(), Dtype::kFloat32);
+  const bool bf16 = dtype == StoredDtype::kBfloat16;
 
   std::vector<OutTensor> tensors;
   for (const auto& [name, view] : file.tensors()) {

@@ -58,20 +58,20 @@ class WeightReader {
     const TensorView& view = find(name, shape);
     std::vector<float> out;
     if (!tensor_to_f32(view, &out)) {
-      if (view.dtype == DType::kI8 && is_quantized_tensor_name(name)) {
+      if (view.dtype == TensorDtype::kI8 && is_quantized_tensor_name(name)) {
         fail(name, "is int8 (a file written by crossrank quantize); load it with dtype 'int8'");
       }
       fail(name, std::string("has dtype ") + dtype_name(view.dtype) +
                      "; supported: F32, F16, BF16");
     }
-    if (view.dtype != DType::kF32) dtype_ = view.dtype;
+    if (view.dtype != TensorDtype::kF32) dtype_ = view.dtype;
     return out;
   }
 
   // True when the file stores `short_name` as int8 (a pre-quantised file).
   bool stored_int8(const std::string& short_name) const {
     const TensorView* view = file_.find(prefix_ + short_name);
-    return view != nullptr && view->dtype == DType::kI8;
+    return view != nullptr && view->dtype == TensorDtype::kI8;
   }
 
   // The matrix `short_name` ([rows][cols]) as int8: read with its scales
@@ -85,7 +85,7 @@ class WeightReader {
     const TensorView& values = find(name, {rows, cols});
     const std::string scale_name = name + kScaleSuffix;
     const TensorView& scales = find(scale_name, {rows});
-    if (scales.dtype != DType::kF32) {
+    if (scales.dtype != TensorDtype::kF32) {
       fail(scale_name, std::string("has dtype ") + dtype_name(scales.dtype) +
                            "; the scales of int8 weights must be F32");
     }
@@ -157,41 +157,41 @@ class WeightReader {
     *beta = read(name + ".bias", {width});
   }
 
-  DType dtype() const { return dtype_; }
+  TensorDtype dtype() const { return dtype_; }
 
  private:
   const ModelConfig& config_;
   const SafetensorsFile& file_;
   const kernels::KernelTable& table_;
   std::string prefix_;
-  DType dtype_ = DType::kF32;
+  TensorDtype dtype_ = TensorDtype::kF32;
 };
 
 }  // namespace
 
 BertWeights load_weights(const ModelConfig& config, const SafetensorsFile& file,
-                         const kernels::KernelTable& table, Precision precision, Head head) {
+                         const kernels::KernelTable& table, Dtype dtype, Head head) {
   WeightReader reader(config, file, table);
   const int hidden = config.hidden_size;
   const int inter = config.intermediate_size;
   BertWeights w;
 
   const bool file_int8 = reader.stored_int8("encoder.layer.0.attention.self.query.weight");
-  if (precision == Precision::kFloat32 && file_int8) {
+  if (dtype == Dtype::kFloat32 && file_int8) {
     throw ModelError(file.path() + ": holds int8 weights (written by crossrank quantize); "
                      "load it with dtype 'int8'");
   }
   const bool file_bf16 = is_bf16_model_file(file);
-  if (precision == Precision::kBFloat16 && file_int8) {
+  if (dtype == Dtype::kBfloat16 && file_int8) {
     throw ModelError(file.path() + ": holds int8 weights (written by crossrank quantize); "
                      "load it with dtype 'int8'");
   }
-  if (precision == Precision::kInt8 && file_bf16) {
+  if (dtype == Dtype::kInt8 && file_bf16) {
     throw ModelError(file.path() + ": holds bf16 weights (written by crossrank quantize "
                      "--dtype bf16); load it with dtype 'bf16' or 'fp32'");
   }
-  w.int8 = file_int8 || precision == Precision::kInt8;
-  w.bf16 = precision == Precision::kBFloat16 || (precision == Precision::kAsStored && file_bf16);
+  w.int8 = file_int8 || dtype == Dtype::kInt8;
+  w.bf16 = dtype == Dtype::kBfloat16 || (dtype == Dtype::kAsStored && file_bf16);
   if (w.bf16 && table.bgemm == nullptr) {
     throw ModelError("dtype 'bf16' needs a bf16 GEMM, and this CPU's kernels (" +
                      std::string(table.isa) + ") have none: crossrank runs bf16 on "
@@ -283,7 +283,7 @@ BertWeights load_weights(const ModelConfig& config, const SafetensorsFile& file,
         reader.linear(output, config.num_labels, hidden, &w.head_output_bias, /*head=*/true);
     w.has_head = true;
   }
-  w.dtype = reader.dtype();
+  w.weights_dtype = reader.dtype();
   return w;
 }
 
