@@ -31,7 +31,8 @@
     },
     "conditions": [
       ["target_arch=='x64'", {"defines": ["CROSSRANK_HAVE_AVX2_KERNELS=1", "CROSSRANK_HAVE_AVX512_KERNELS=1",
-                                          "CROSSRANK_HAVE_AVX512VNNI_KERNELS=1"]}],
+                                          "CROSSRANK_HAVE_AVX512VNNI_KERNELS=1",
+                                          "CROSSRANK_HAVE_AVX512BF16_KERNELS=1"]}],
       ["target_arch=='arm64'", {"defines": ["CROSSRANK_HAVE_NEON_KERNELS=1"]}]
     ]
   },
@@ -50,7 +51,8 @@
       ],
       "conditions": [
         ["target_arch=='x64'", {"dependencies": ["crossrank_kernels_avx2", "crossrank_kernels_avx512",
-                                                 "crossrank_kernels_avx512vnni"]}],
+                                                 "crossrank_kernels_avx512vnni",
+                                                 "crossrank_kernels_avx512bf16"]}],
         ["target_arch=='arm64'", {
           "sources": ["<!@(node -p \"require('./native/sources.json').kernels_neon.join(' ')\")"]
         }]
@@ -84,6 +86,16 @@
                         "-mavx512vnni"],
           "xcode_settings": {"OTHER_CPLUSPLUSFLAGS": ["-mavx2", "-mfma", "-mf16c", "-mavx512f",
                                                       "-mavx512vl", "-mavx512bw", "-mavx512vnni"]},
+          "msvs_settings": {"VCCLCompilerTool": {"AdditionalOptions": ["/arch:AVX512"]}}
+        },
+        {
+          "target_name": "crossrank_kernels_avx512bf16",
+          "type": "static_library",
+          "sources": ["<!@(node -p \"require('./native/sources.json').kernels_avx512bf16.join(' ')\")"],
+          "cflags_cc": ["-mavx2", "-mfma", "-mf16c", "-mavx512f", "-mavx512vl", "-mavx512bw",
+                        "-mavx512bf16"],
+          "xcode_settings": {"OTHER_CPLUSPLUSFLAGS": ["-mavx2", "-mfma", "-mf16c", "-mavx512f",
+                                                      "-mavx512vl", "-mavx512bw", "-mavx512bf16"]},
           "msvs_settings": {"VCCLCompilerTool": {"AdditionalOptions": ["/arch:AVX512"]}}
         }
       ]

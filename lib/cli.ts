@@ -2,11 +2,11 @@
 /**
  * crossrank's command line:
  * MODEL is a model folder or a hub id (org/name, downloaded once into the huggingface_hub cache).
- *   crossrank rank [--model MODEL] --query TEXT --docs FILE [--top-k N] [--json] [--threads N] [--max-length N] [--dtype fp32|int8]
+ *   crossrank rank [--model MODEL] --query TEXT --docs FILE [--top-k N] [--json] [--threads N] [--max-length N] [--dtype fp32|int8|bf16]
  *   crossrank search --encoder MODEL [--model MODEL] --query TEXT --docs FILE [--retrieve-k N] [--top-k N] [--json] [--threads N]
- *   crossrank serve [--model MODEL] [--port N] [--host H] [--dtype fp32|int8] [...limits]
- *   crossrank score [--model MODEL] --input FILE --output FILE [--shard i/n] [--dtype fp32|int8]
- *   crossrank quantize MODEL OUT_DIR
+ *   crossrank serve [--model MODEL] [--port N] [--host H] [--dtype fp32|int8|bf16] [...limits]
+ *   crossrank score [--model MODEL] --input FILE --output FILE [--shard i/n] [--dtype fp32|int8|bf16]
+ *   crossrank quantize MODEL OUT_DIR [--dtype int8|bf16]
  *   crossrank download ID [--revision R]
  *   crossrank info
  */
@@ -27,7 +27,7 @@ import { RerankServer } from './server/server.js';
 import { quantizeModel } from './quantize.js';
 
 const USAGE = `Usage:
-  crossrank rank [--model MODEL] --query TEXT --docs FILE [--top-k N] [--json] [--threads N] [--max-length N] [--dtype fp32|int8]
+  crossrank rank [--model MODEL] --query TEXT --docs FILE [--top-k N] [--json] [--threads N] [--max-length N] [--dtype fp32|int8|bf16]
       Scores every document of FILE against the query and prints them best first.
       FILE is a JSON array of strings (.json), one JSON string per line (.jsonl),
       or plain text with one document per non-empty line.
@@ -35,7 +35,7 @@ const USAGE = `Usage:
       Retrieve, then rerank: the bi-encoder (a sentence-transformers folder such as
       all-MiniLM-L6-v2) keeps the --retrieve-k documents nearest the query, the
       cross-encoder (default: ${DEFAULT_MODEL_ID}) reorders them.
-  crossrank serve [--model MODEL] [--port 8080] [--host 127.0.0.1] [--threads N] [--max-length N] [--dtype fp32|int8]
+  crossrank serve [--model MODEL] [--port 8080] [--host 127.0.0.1] [--threads N] [--max-length N] [--dtype fp32|int8|bf16]
                   [--max-batch-tokens N] [--max-queued-pairs N] [--max-documents N]
                   [--max-request-tokens N] [--max-body-bytes N] [--timeout-ms N] [--max-queue-ms N]
                   [--drain-timeout-ms N] [--headers-timeout-ms N] [--keep-alive-timeout-ms N]
@@ -47,12 +47,13 @@ const USAGE = `Usage:
       --no-request-log. SIGTERM or SIGINT closes idle connections, answers the
       requests in progress (for --drain-timeout-ms at most), then exits.
   crossrank score [--model MODEL] --input FILE --output FILE [--shard i/n] [--chunk-pairs N]
-                  [--threads N] [--max-length N] [--dtype fp32|int8]
+                  [--threads N] [--max-length N] [--dtype fp32|int8|bf16]
       Scores a JSONL file of ["query", "document"] or {"query", "document", "id"?}
       lines into JSONL {"line", "id"?, "score"} lines, resuming after the last
       complete output line if FILE exists. --shard i/n takes every n-th line from i.
-  crossrank quantize MODEL OUT_DIR
-      Writes an int8 copy of the model to OUT_DIR (loads as dtype 'int8').
+  crossrank quantize MODEL OUT_DIR [--dtype int8|bf16]
+      Writes an int8 (default) or bf16 copy of the model to OUT_DIR (loads as that
+      dtype).
   crossrank download ID [--revision main] [--cache-dir DIR]
       Downloads a model from the Hugging Face hub (HF_ENDPOINT, HF_TOKEN) into the
       huggingface_hub cache (HF_HUB_CACHE, else HF_HOME/hub, else
@@ -401,14 +402,23 @@ async function score(args: string[]): Promise<void> {
 }
 
 async function quantize(args: string[]): Promise<void> {
-  const { positionals } = parseArgs({ args, options: {}, allowPositionals: true, strict: true });
+  const { positionals, values } = parseArgs({
+    args,
+    options: { dtype: { type: 'string' } },
+    allowPositionals: true,
+    strict: true,
+  });
   if (positionals.length !== 2) throw new UsageError('quantize needs MODEL (a folder or hub id) and OUT_DIR');
+  const dtype = values.dtype ?? 'int8';
+  if (dtype !== 'int8' && dtype !== 'bf16') {
+    throw new UsageError(`quantize --dtype must be int8 or bf16, got ${JSON.stringify(dtype)}`);
+  }
   const [model, outDir] = positionals as [string, string];
   const location = locateModel(model, 'cross-encoder', { onProgress: new DownloadProgressPrinter().update });
   const modelDir = location.dir ?? (await location.pending).dir;
   const start = performance.now();
-  quantizeModel(modelDir, outDir);
-  process.stdout.write(`wrote the int8 model to ${outDir} in ${((performance.now() - start) / 1000).toFixed(1)} s\n`);
+  quantizeModel(modelDir, outDir, { dtype });
+  process.stdout.write(`wrote the ${dtype} model to ${outDir} in ${((performance.now() - start) / 1000).toFixed(1)} s\n`);
 }
 
 async function download(args: string[]): Promise<void> {

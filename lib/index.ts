@@ -25,7 +25,7 @@ export {
   type SentenceEncoderConfig,
   type SentenceEncoderLoadOptions,
 } from './sentence-encoder.js';
-export { quantizeModel } from './quantize.js';
+export { quantizeModel, type QuantizeOptions } from './quantize.js';
 export { CrossrankError, DisposedError, ModelLoadError, NativeLoadError } from './errors.js';
 export { cpuInfo, type CpuInfo } from './info.js';
 export { DEFAULT_MODEL_ID, OFFLINE_MODEL_NAME, offlineModelPath } from './default-model.js';

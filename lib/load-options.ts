@@ -19,7 +19,7 @@ import type { Dtype } from './native.js';
 import { checkOptionsObject, describe, optionalInteger } from './validation.js';
 
 /** The compute precisions of the encoder's linear layers. */
-export const DTYPES: readonly Dtype[] = ['fp32', 'int8'];
+export const DTYPES: readonly Dtype[] = ['fp32', 'int8', 'bf16'];
 
 /** The options both model classes take; those of HubOptions concern models named by hub id. */
 export interface CommonLoadOptions extends HubOptions {
@@ -31,7 +31,9 @@ export interface CommonLoadOptions extends HubOptions {
   maxTokensPerCall?: number;
   /**
    * 'int8' runs the encoder's linear layers on int8 weights (quantised at load unless the folder
-   * was written by `crossrank quantize`); 'fp32' refuses such a folder. Default: as stored.
+   * was written by `crossrank quantize`); 'fp32' refuses such a folder. 'bf16' runs them on bf16
+   * weights with fp32 sums (rounded at load, or stored by `crossrank quantize --dtype bf16`) and is
+   * refused with a ModelLoadError on CPUs without a bf16 kernel (AVX512-BF16). Default: as stored.
    */
   dtype?: Dtype;
 }
@@ -57,7 +59,7 @@ export interface SentenceEncoderLoadOptions extends CommonLoadOptions {
   maxTextsPerCall?: number;
   /** Default cap on the tokens of one embed call, after truncation (a call may pass its own). */
   maxTokensPerCall?: number;
-  /** As CrossEncoder.load's: 'int8' runs the encoder's linear layers in int8. */
+  /** As CrossEncoder.load's: 'int8' or 'bf16' runs the encoder's linear layers in that dtype. */
   dtype?: Dtype;
 }
 
@@ -106,10 +108,10 @@ export function resolveLoadOptions(options: unknown, what: string, itemsOption: 
 function checkDtype(dtype: unknown): Dtype | undefined {
   if (dtype === undefined) return undefined;
   if (typeof dtype !== 'string') {
-    throw new TypeError(`crossrank: options.dtype must be 'fp32' or 'int8', got ${describe(dtype)}`);
+    throw new TypeError(`crossrank: options.dtype must be 'fp32', 'int8' or 'bf16', got ${describe(dtype)}`);
   }
   if (!DTYPES.includes(dtype as Dtype)) {
-    throw new RangeError(`crossrank: options.dtype must be 'fp32' or 'int8', got ${JSON.stringify(dtype)}`);
+    throw new RangeError(`crossrank: options.dtype must be 'fp32', 'int8' or 'bf16', got ${JSON.stringify(dtype)}`);
   }
   return dtype as Dtype;
 }

@@ -37,7 +37,7 @@ export interface NativeModelConfig {
   hasClassifier: boolean;
 }
 
-export type Dtype = 'fp32' | 'int8';
+export type Dtype = 'fp32' | 'int8' | 'bf16';
 
 /** How a sequence's hidden states become one vector: its [CLS] row, or the mean of its rows. */
 export type Pooling = 'cls' | 'mean';
@@ -62,12 +62,14 @@ export interface CpuInfo {
   features: Record<string, boolean>;
   kernels: Record<string, string>;
   available: string[];
+  /** Whether AMX can be used here, or which check (CPUID, XCR0, arch_prctl permission) failed. */
+  amx: string;
 }
 
 interface EngineAddon {
   Model: new (modelDir: string, options?: { threads?: number; dtype?: Dtype; encoderOnly?: boolean }) => NativeModel;
   cpuInfo(): CpuInfo;
-  quantizeModel(modelDir: string, outPath: string): void;
+  quantizeModel(modelDir: string, outPath: string, dtype?: 'int8' | 'bf16'): void;
 }
 
 export interface EncodedPairs {

@@ -1,8 +1,9 @@
 /**
  * Writes a pre-quantised copy of a model folder: model.safetensors with the
  * encoder's linear layers and word embeddings in int8 plus their F32 scales
- * (tensor names in the README), and the folder's other files (config,
- * tokenizer) copied as they are. The copy loads with no fp32 weights.
+ * (tensor names in the README), or with `{ dtype: 'bf16' }` the encoder's
+ * linear layers in BF16 (rounded to nearest even), and the folder's other
+ * files (config, tokenizer) copied as they are. The copy loads as that dtype.
  */
 import { copyFileSync, mkdirSync, readdirSync, realpathSync, statSync } from 'node:fs';
 import { extname, join, resolve } from 'node:path';
@@ -14,7 +15,16 @@ import { engineAddon } from './native.js';
 /** Weight files of other formats, which the quantised folder must not carry along. */
 const WEIGHT_EXTENSIONS = new Set(['.safetensors', '.bin', '.pt', '.pth', '.onnx', '.h5', '.msgpack', '.ot']);
 
-export function quantizeModel(modelDir: string, outDir: string): void {
+export interface QuantizeOptions {
+  /** 'int8' (default) or 'bf16'. */
+  dtype?: 'int8' | 'bf16';
+}
+
+export function quantizeModel(modelDir: string, outDir: string, options: QuantizeOptions = {}): void {
+  const dtype = options.dtype ?? 'int8';
+  if (dtype !== 'int8' && dtype !== 'bf16') {
+    throw new RangeError(`crossrank: quantizeModel: options.dtype must be 'int8' or 'bf16', got ${JSON.stringify(dtype)}`);
+  }
   for (const [name, value] of [['modelDir', modelDir], ['outDir', outDir]] as const) {
     if (typeof value !== 'string' || value.length === 0) {
       throw new TypeError(`crossrank: quantizeModel(modelDir, outDir): ${name} must be a non-empty string`);
@@ -27,7 +37,7 @@ export function quantizeModel(modelDir: string, outDir: string): void {
     throw new RangeError(`crossrank: quantizeModel: outDir must differ from modelDir (${source})`);
   }
   try {
-    engineAddon().quantizeModel(source, join(target, 'model.safetensors'));
+    engineAddon().quantizeModel(source, join(target, 'model.safetensors'), dtype);
   } catch (error) {
     throw fromNative(error, { modelPath: source });
   }

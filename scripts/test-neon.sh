@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Cross-builds the C++ tests for AArch64 and runs them under qemu-aarch64:
 # kernel_test, qgemm_test and engine_test, each once on the best kernels (the NEON
-# table) and once with CROSSRANK_ISA=ref. Needs Debian's cross toolchain,
+# table) and once with CROSSRANK_ISA=ref; and bgemm_test (the reference bf16
+# GEMM: no NEON bf16 kernel yet, and its test says NOT RUN for x86 tables). Needs Debian's cross toolchain,
 # qemu user mode and the GoogleTest sources (built here for the target).
 #   usage: scripts/test-neon.sh [extra gtest args, e.g. --gtest_filter=...]
 set -euo pipefail
@@ -29,7 +30,7 @@ cmake -S "$root" -B "$build" \
   -DCMAKE_BUILD_TYPE=Release \
   -DCROSSRANK_BUILD_TESTS=ON \
   -DCROSSRANK_GTEST_SOURCE_DIR="$gtest_src"
-cmake --build "$build" --target kernel_test qgemm_test engine_test -j "$(nproc)"
+cmake --build "$build" --target kernel_test qgemm_test engine_test bgemm_test -j "$(nproc)"
 
 # The tests must really run the NEON table, not just the reference.
 for test in kernel_test qgemm_test; do
@@ -52,6 +53,8 @@ for test in kernel_test qgemm_test engine_test; do
     echo "=== $test ($isa kernels): $((SECONDS - start)) s ==="
   done
 done
+echo "=== bgemm_test (qemu-aarch64) ==="
+qemu-aarch64 -L "$sysroot" "$build/bgemm_test" "$@" || status=1
 if ((status != 0)); then
   echo "test-neon: FAILED" >&2
 fi

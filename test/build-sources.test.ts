@@ -39,10 +39,15 @@ test('AVX-512 VNNI flags go only to files under kernels/avx512vnni/', (t) => {
   for (const file of [...(lists['core'] ?? []), ...(lists['kernels_avx2'] ?? [])]) t.false(file.includes('/avx512vnni/'), file);
 });
 
+test('AVX512-BF16 flags go only to files under kernels/avx512bf16/', (t) => {
+  for (const file of lists['kernels_avx512bf16'] ?? []) t.true(file.startsWith('native/src/kernels/avx512bf16/'), file);
+  for (const file of [...(lists['core'] ?? []), ...(lists['kernels_avx2'] ?? [])]) t.false(file.includes('/avx512bf16/'), file);
+});
+
 test('CMakeLists.txt and binding.gyp take their lists from sources.json', (t) => {
   const cmake = readFileSync(join(repoRoot, 'CMakeLists.txt'), 'utf8');
   const gyp = readFileSync(join(repoRoot, 'binding.gyp'), 'utf8');
-  for (const key of ['core', 'kernels_avx2', 'kernels_avx512', 'kernels_avx512vnni', 'addon']) {
+  for (const key of ['core', 'kernels_avx2', 'kernels_avx512', 'kernels_avx512vnni', 'kernels_avx512bf16', 'addon']) {
     t.regex(cmake, new RegExp(`crossrank_source_list\\(${key} `), `CMake reads ${key}`);
     t.regex(gyp, new RegExp(`sources\\.json'\\)\\.${key}|sources\\.json"\\)\\.${key}|\\.${key}\\.`), `gyp reads ${key}`);
   }
@@ -53,4 +58,6 @@ test('CMakeLists.txt and binding.gyp take their lists from sources.json', (t) =>
   t.regex(gyp, /-mavx512f/);
   t.regex(cmake, /-mavx512vl;-mavx512bw;-mavx512vnni/);
   t.regex(gyp, /-mavx512vnni/);
+  t.regex(cmake, /-mavx512bw;-mavx512bf16/);
+  t.regex(gyp, /-mavx512bf16/);
 });

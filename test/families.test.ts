@@ -2,8 +2,8 @@
  * The encoder families beyond BERT (XLM-RoBERTa, RoBERTa, ELECTRA): tiny random
  * cross-encoders with real tokenizers of each family, made by
  * scripts/make-family-fixtures.py, against transformers' goldens. Token ids
- * exact and logits within 1e-5 in fp32; int8 close to fp32; rank and encode
- * run on them.
+ * exact and logits within 1e-5 in fp32; int8 and bf16 close to fp32; rank and
+ * encode run on them.
  */
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import test from 'ava';
 
 import * as crossrank from '../lib/index.js';
-import { CrossEncoder, quantizeModel } from '../lib/index.js';
+import { cpuInfo, CrossEncoder, type Dtype, quantizeModel } from '../lib/index.js';
 import { fixturesDir, sharedDataAvailable } from './helpers/fixtures.js';
 import { loadGoldens, resolveText } from './helpers/goldens.js';
 import { checkParity } from './helpers/parity.js';
@@ -22,6 +22,15 @@ const FP32_LOGIT_TOLERANCE = 1e-5;
 // int8 error relative to the largest logit: an error of the scheme (a wrong
 // scale, a sign) is of the size of the logits themselves.
 const INT8_RELATIVE_TOLERANCE = 0.1;
+// bf16 error relative to the largest logit: each GEMM input keeps 8
+// significant bits (relative error 2^-9), a few 1e-3 of the logits over two
+// layers; a wrong pairing or rounding is of the size of the logits.
+const BF16_RELATIVE_TOLERANCE = 0.02;
+
+const bgemm = cpuInfo().kernels['bgemm'] ?? '';
+/** bf16 runs only where the active kernels have a bf16 GEMM: elsewhere skipped, saying so. */
+const bf16Test = bgemm === '' ? test.skip : test;
+if (bgemm === '') console.warn(`NOT RUN: families bf16 tests: the active kernels (${cpuInfo().isa}) have no bf16 GEMM`);
 
 const families = [
   { name: 'tiny-xlm-roberta', modelType: 'xlm-roberta', numLabels: 1, roberta: true },
@@ -57,20 +66,23 @@ for (const family of families) {
     model.dispose();
   });
 
-  test(`${family.name}: int8, at load and pre-quantised, stays close to fp32`, async (t) => {
+  for (const [dtype, tolerance, run] of [
+    ['int8', INT8_RELATIVE_TOLERANCE, test],
+    ['bf16', BF16_RELATIVE_TOLERANCE, bf16Test],
+  ] as const) run(`${family.name}: ${dtype}, at load and pre-quantised, stays close to fp32`, async (t) => {
     if (!sharedDataAvailable()) return t.pass('shared data missing outside CI');
     const goldens = loadGoldens(family.name);
     const cases = goldens.cases.filter((c) => c.maxLength === 512 && c.truncation === 'longest_first');
     const pairs = cases.map((c) => [resolveText(c.query), resolveText(c.passage)] as [string, string]);
-    const atLoad = CrossEncoder.load(dir, { dtype: 'int8' });
-    const quantized = join(mkdtempSync(join(tmpdir(), 'crossrank-family-')), 'int8');
-    quantizeModel(dir, quantized);
+    const atLoad = CrossEncoder.load(dir, { dtype: dtype as Dtype });
+    const quantized = join(mkdtempSync(join(tmpdir(), 'crossrank-family-')), dtype);
+    quantizeModel(dir, quantized, { dtype });
     const fromFile = CrossEncoder.load(quantized);
-    t.is(atLoad.config.dtype, 'int8');
-    t.is(fromFile.config.dtype, 'int8');
+    t.is(atLoad.config.dtype, dtype);
+    t.is(fromFile.config.dtype, dtype);
     const a = await atLoad.predict(pairs, { activation: 'none' });
     const b = await fromFile.predict(pairs, { activation: 'none' });
-    t.deepEqual(a, b, 'a pre-quantised file computes what load-time quantisation does');
+    t.deepEqual(a, b, `a ${dtype} file computes what load-time rounding does`);
     let maxDiff = 0;
     let maxAbs = 0;
     for (const [i, c] of cases.entries()) {
@@ -79,9 +91,9 @@ for (const family of families) {
         maxAbs = Math.max(maxAbs, Math.abs(c.logits[j]!));
       }
     }
-    t.log(`${cases.length} pairs: max |logit| ${maxAbs.toFixed(4)}, max |int8 - PyTorch fp32| ${maxDiff.toExponential(2)}`);
-    t.true(maxDiff > 0, 'int8 really ran');
-    t.true(maxDiff < INT8_RELATIVE_TOLERANCE * maxAbs, `max |diff| ${maxDiff} against max |logit| ${maxAbs}`);
+    t.log(`${cases.length} pairs: max |logit| ${maxAbs.toFixed(4)}, max |${dtype} - PyTorch fp32| ${maxDiff.toExponential(2)}`);
+    t.true(maxDiff > 0, `${dtype} really ran`);
+    t.true(maxDiff < tolerance * maxAbs, `max |diff| ${maxDiff} against max |logit| ${maxAbs}`);
     atLoad.dispose();
     fromFile.dispose();
   });

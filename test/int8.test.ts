@@ -149,7 +149,7 @@ test('a negative or non-finite scale is refused', (t) => {
 });
 
 test('the dtype option is checked', (t) => {
-  t.throws(() => CrossEncoder.load(tinyDir, { dtype: 'int4' as 'int8' }), { instanceOf: RangeError, message: /options\.dtype must be 'fp32' or 'int8', got "int4"/ });
+  t.throws(() => CrossEncoder.load(tinyDir, { dtype: 'int4' as 'int8' }), { instanceOf: RangeError, message: /options\.dtype must be 'fp32', 'int8' or 'bf16', got "int4"/ });
   t.throws(() => CrossEncoder.load(tinyDir, { dtype: 8 as unknown as 'int8' }), { instanceOf: TypeError, message: /options\.dtype/ });
 });
 

@@ -15,7 +15,10 @@ test('the best kernels for this CPU are in use', (t) => {
   const info = crossrank.cpuInfo();
   t.log(JSON.stringify(info));
   const vnni = info.features['avx512Vnni'] && info.features['avx512vl'] && info.features['avx512bw'];
-  if (info.features['avx2'] && info.features['fma']) t.is(info.isa, vnni ? 'avx512vnni' : info.features['avx512f'] ? 'avx512f' : 'avx2_fma');
+  const bf16 = vnni && info.features['avx512Bf16'];
+  if (info.features['avx2'] && info.features['fma']) {
+    t.is(info.isa, bf16 ? 'avx512bf16' : vnni ? 'avx512vnni' : info.features['avx512f'] ? 'avx512f' : 'avx2_fma');
+  }
   t.not(info.isa, 'ref');
 });
 

@@ -1,5 +1,5 @@
 // crossrank: one predict() per query; it tokenises, length-sorts and packs internally.
-//   --dtype fp32|int8   the load option (default fp32)
+//   --dtype fp32|int8|bf16   the load option (default fp32)
 //   --isa NAME          CROSSRANK_ISA for this process (e.g. avx2: the AVX2 int8
 //                       kernel on a CPU that has the AVX-512 VNNI one)
 import { CrossEncoder, cpuInfo } from '../../dist/lib/index.js';
@@ -26,6 +26,7 @@ emit({
     dtype: model.config.dtype,
     kernels: cpuInfo().isa,
     ...(model.config.dtype === 'int8' ? { qgemm: cpuInfo().kernels.qgemm } : {}),
+    ...(model.config.dtype === 'bf16' ? { bgemm: cpuInfo().kernels.bgemm } : {}),
   },
 });
 model.dispose();

@@ -50,8 +50,13 @@ export function checkAgainstReference(reference: number[], candidate: number[], 
 /** The int8 bar (the quality issue's): mean per-query Spearman of int8 against fp32 logits. */
 export const INT8_MIN_MEAN_SPEARMAN = 0.99;
 
-/** An int8 contender against crossrank fp32: mean Spearman per query must reach INT8_MIN_MEAN_SPEARMAN. */
-export function checkQuantized(reference: number[], candidate: number[], perQuery: number): GateResult {
+/** An int8 or bf16 contender against crossrank fp32: mean Spearman per query must reach minSpearman. */
+export function checkQuantized(
+  reference: number[],
+  candidate: number[],
+  perQuery: number,
+  minSpearman = INT8_MIN_MEAN_SPEARMAN,
+): GateResult {
   if (candidate.length !== reference.length) {
     return { maxAbsDiff: Infinity, swaps: 0, passed: false, meanSpearman: NaN, reason: `${candidate.length} logits, expected ${reference.length}` };
   }
@@ -65,12 +70,12 @@ export function checkQuantized(reference: number[], candidate: number[], perQuer
     for (let i = start; i < end; i++) maxAbsDiff = Math.max(maxAbsDiff, Math.abs(reference[i]! - candidate[i]!));
   }
   const meanSpearman = sum / queries;
-  const passed = meanSpearman >= INT8_MIN_MEAN_SPEARMAN;
+  const passed = meanSpearman >= minSpearman;
   return {
     maxAbsDiff,
     swaps: 0,
     passed,
     meanSpearman,
-    ...(passed ? {} : { reason: `mean Spearman vs fp32 ${meanSpearman.toFixed(4)} < ${INT8_MIN_MEAN_SPEARMAN}` }),
+    ...(passed ? {} : { reason: `mean Spearman vs fp32 ${meanSpearman.toFixed(4)} < ${minSpearman}` }),
   };
 }

@@ -2,7 +2,12 @@
 // peak on the linear layers of real BERT models, on one thread and on all.
 //
 //   gemm_bench [--json PATH] [--threads N] [--shapes FILE]... [--m 512,2048]
-//              [--repeats R] [--min-time SECONDS] [--int8]
+//              [--repeats R] [--min-time SECONDS] [--int8 | --bf16]
+//
+// --bf16 times the bf16 GEMM (bgemm: weights rounded to bf16 at packing, A
+// rounded inside the call, fp32 sums) of the active table, in GFLOP/s,
+// against its own peak: a loop of independent vdpbf16ps on zmm (32 bf16
+// multiply-adds = 64 FLOPs per instruction).
 //
 // --int8 times the int8 GEMM (qgemm: weights quantised per output channel,
 // activations per row in blocks, quantised inside the call) instead, in
@@ -193,6 +198,27 @@ __attribute__((target("avx2,avx512f,avx512vl,avx512bw,avx512vnni"))) float vnni_
   return static_cast<float>(_mm512_reduce_add_epi32(s));
 }
 
+// The bf16 peak: twelve independent chains of vdpbf16ps on zmm, as
+// bf16_gemm_8x32__avx512bf16 runs it (each instruction: 16 lanes x 2 bf16
+// products added to the fp32 lane, 64 FLOPs).
+constexpr double kBf16FlopsPerIteration = 12 * 32 * 2;
+
+__attribute__((target("avx2,avx512f,avx512vl,avx512bw,avx512bf16"))) float bf16_dot_loop(
+    long iterations) {
+  __m512bh x = _mm512_cvtne2ps_pbh(_mm512_set1_ps(0.5f), _mm512_set1_ps(0.25f));
+  __m512bh y = _mm512_cvtne2ps_pbh(_mm512_set1_ps(1e-3f), _mm512_set1_ps(-1e-3f));
+  __m512 acc[12];
+  for (__m512& a : acc) a = _mm512_setzero_ps();
+  for (long i = 0; i < iterations; ++i) {
+    __asm__ volatile("" : "+v"(x), "+v"(y));
+#pragma GCC unroll 12
+    for (int c = 0; c < 12; ++c) acc[c] = _mm512_dpbf16_ps(acc[c], x, y);
+  }
+  __m512 s = acc[0];
+  for (int c = 1; c < 12; ++c) s = _mm512_add_ps(s, acc[c]);
+  return _mm512_reduce_add_ps(s);
+}
+
 bool cpu_runs_peak_loop() {
   const kernels::CpuFeatures& f = kernels::cpu_features();
   return f.avx2 && f.fma;
@@ -208,6 +234,8 @@ float int8_dot_loop(long) { return 0.f; }
 constexpr double kFlops512PerIteration = 1;
 float fma512_loop(long) { return 0.f; }
 float vnni_dot_loop(long) { return 0.f; }
+constexpr double kBf16FlopsPerIteration = 1;
+float bf16_dot_loop(long) { return 0.f; }
 bool cpu_runs_peak_loop() { return false; }
 #endif
 
@@ -225,9 +253,19 @@ struct PeakLoop {
   double ops_per_iteration = 0;
 };
 
-// The loop whose rate bounds the kernel that --int8 (or not) times on `table`.
-PeakLoop peak_loop_for(const kernels::KernelTable& table, bool int8) {
+enum class Dtype { kF32, kInt8, kBf16 };
+
+// The loop whose rate bounds the kernel that --int8, --bf16 (or neither)
+// times on `table`.
+PeakLoop peak_loop_for(const kernels::KernelTable& table, Dtype dtype) {
   if (!kHavePeakLoop || !cpu_runs_peak_loop()) return {};
+  if (dtype == Dtype::kBf16) {
+    const kernels::KernelTable* bf16 = kernels::avx512bf16_kernels();
+    if (bf16 != nullptr && table.bgemm == bf16->bgemm)
+      return {"bf16 (vdpbf16ps zmm) peak", bf16_dot_loop, kBf16FlopsPerIteration};
+    return {};
+  }
+  const bool int8 = dtype == Dtype::kInt8;
   const kernels::KernelTable* avx512 = kernels::avx512_kernels();
   const kernels::KernelTable* vnni = kernels::avx512vnni_kernels();
   const kernels::KernelTable* avx2 = kernels::avx2_kernels();
@@ -418,7 +456,14 @@ struct Options {
   int repeats = 5;
   double min_time = 0.05;
   bool int8 = false;
+  bool bf16 = false;
+  Dtype dtype() const { return int8 ? Dtype::kInt8 : bf16 ? Dtype::kBf16 : Dtype::kF32; }
 };
+
+// The name of the kernel the options time on table.
+const char* kernel_name(const Options& o, const kernels::KernelTable& table) {
+  return o.int8 ? table.qgemm_name : o.bf16 ? table.bgemm_name : table.gemm_name;
+}
 
 std::vector<int> parse_int_list(const std::string& s) {
   std::vector<int> v;
@@ -449,11 +494,14 @@ Options parse_options(int argc, char** argv) {
       o.min_time = std::stod(value());
     } else if (a == "--int8") {
       o.int8 = true;
+    } else if (a == "--bf16") {
+      o.bf16 = true;
     } else {
       throw std::runtime_error("unknown option " + a +
                                " (see the comment at the top of gemm_bench.cc)");
     }
   }
+  if (o.int8 && o.bf16) throw std::runtime_error("--int8 and --bf16 exclude each other");
   if (o.shapes.empty()) {
     const std::string dir = std::string(CROSSRANK_SOURCE_DIR) + "/bench/shapes/";
     o.shapes = {dir + "minilm-l6-h384.txt", dir + "bert-base.txt"};
@@ -484,7 +532,7 @@ void write_run_json(std::ofstream& f, const Options& o, const KernelRun& run,
   char buf[512];
   const kernels::KernelTable& table = *run.table;
   f << indent << "\"isa\": \"" << table.isa << "\",\n" << indent << "\"gemm\": \""
-    << (o.int8 ? table.qgemm_name : table.gemm_name) << "\",\n";
+    << kernel_name(o, table) << "\",\n";
   f << indent << "\"peak_loop\": \"" << (run.peak_loop.name ? run.peak_loop.name : "") << "\",\n";
   std::snprintf(buf, sizeof buf,
                 "\"%s\": {\"one_thread\": %.2f, \"all_threads\": %.2f, "
@@ -529,7 +577,7 @@ void write_json(const Options& o, const std::vector<KernelRun>& runs,
   if (!parent.empty()) std::filesystem::create_directories(parent);
   std::ofstream f(o.json_path);
   if (!f) throw std::runtime_error("cannot write " + o.json_path);
-  f << "{\n  \"bench\": \"" << (o.int8 ? "qgemm" : "gemm") << "\",\n";
+  f << "{\n  \"bench\": \"" << (o.int8 ? "qgemm" : o.bf16 ? "bgemm" : "gemm") << "\",\n";
   f << "  \"unit\": \"" << (o.int8 ? "GOPS (int8 multiply-add = 2 ops)" : "GFLOP/s") << "\",\n";
   f << "  \"cpu\": \"" << json_escape(kernels::cpu_features().brand) << "\",\n";
   f << "  \"threads\": " << o.threads << ",\n";
@@ -584,9 +632,9 @@ KernelRun time_kernel(const Options& o, const std::vector<Model>& models,
                       const kernels::KernelTable& table) {
   KernelRun run;
   run.table = &table;
-  run.peak_loop = peak_loop_for(table, o.int8);
+  run.peak_loop = peak_loop_for(table, o.dtype());
   const char* unit = o.int8 ? "GOPS" : "GFLOP/s";
-  std::printf("== %s (%s) ==\n", o.int8 ? table.qgemm_name : table.gemm_name, table.isa);
+  std::printf("== %s (%s) ==\n", kernel_name(o, table), table.isa);
   if (run.peak_loop.loop != nullptr) {
     run.peak1 = measure_peak(run.peak_loop, 1, 7, 0.1);
     run.peak_n = measure_peak(run.peak_loop, o.threads, 7, 0.1);
@@ -615,6 +663,8 @@ KernelRun time_kernel(const Options& o, const std::vector<Model>& models,
       if (o.int8) {
         const engine::QuantizedMatrix q = engine::quantize_rows(w.data(), layer.n, layer.k);
         table.qgemm_pack(q.values.data(), q.scales.data(), layer.n, layer.k, &packed);
+      } else if (o.bf16) {
+        table.bgemm_pack(w.data(), layer.n, layer.k, &packed);
       } else {
         table.gemm_pack(w.data(), layer.n, layer.k, &packed);
       }
@@ -677,6 +727,12 @@ int run(int argc, char** argv) {
   if (!o.ms.empty())
     for (Model& m : models) m.ms = o.ms;
 
+  if (o.bf16 && kernels::active_kernels().bgemm == nullptr) {
+    // Not a failure of the bench: this CPU has no bf16 kernel to time.
+    std::printf("gemm_bench --bf16: NOT RUN: the active kernels (%s) have no bf16 GEMM on %s\n",
+                kernels::active_kernels().isa, kernels::cpu_features().brand.c_str());
+    return 0;
+  }
   const std::string load_start = load_average();
   std::printf("gemm_bench: %s, %d threads, load average %s\n\n",
               kernels::cpu_features().brand.c_str(), o.threads, load_start.c_str());

@@ -1,5 +1,5 @@
 /**
- * int8 against fp32 on one model folder: every query's BM25 top-100 of TREC DL 2020 scored by both,
+ * int8 or bf16 against fp32 on one model folder: every query's BM25 top-100 of TREC DL 2020 scored by both,
  * compared by ranking (Spearman, top 10), by logit (max |diff|) and by the pooled [CLS]
  * representation (cosine per pair), which is what the head reads: it shows int8's error even when
  * the head is untrained. With relevance judgements, nDCG@10 of both (and of the BM25 order).
@@ -24,19 +24,22 @@ export interface QualityOptions {
 export interface QualityReport {
   queries: number;
   pairs: number;
-  /** Mean over queries of Spearman's correlation of int8 and fp32 logits. */
+  /** The dtype compared with fp32. */
+  dtype: Dtype;
+  /** Mean over queries of Spearman's correlation of the dtype's and fp32 logits. */
   meanSpearman: number;
   minSpearman: number;
-  /** Queries whose 10 best documents are the same, in the same order, under int8 and fp32. */
+  /** Queries whose 10 best documents are the same, in the same order, under the dtype and fp32. */
   top10Unchanged: number;
   top10UnchangedFraction: number;
   /** Queries whose 10 best documents are the same set (in any order). */
   top10SetUnchangedFraction: number;
   maxAbsLogitDiff: number;
-  /** Cosine of the fp32 and int8 pooled [CLS] vectors, per pair. */
+  /** Cosine of the fp32 and the dtype's pooled [CLS] vectors, per pair. */
   clsCosineMin: number;
   clsCosineMean: number;
-  ndcg10?: { bm25: number; fp32: number; int8: number };
+  /** nDCG@10 of BM25's order, fp32's and the dtype's (under the key 'int8' or 'bf16'). */
+  ndcg10?: { bm25: number; fp32: number } & Partial<Record<Dtype, number>>;
 }
 
 interface Hit {
@@ -83,15 +86,20 @@ function rankedDocids(hits: Hit[], scores: ArrayLike<number>): string[] {
 }
 
 export function compareInt8(options: QualityOptions): QualityReport {
+  return compareWithFp32(options, 'int8');
+}
+
+export function compareWithFp32(options: QualityOptions, dtype: Dtype): QualityReport {
   const all = JSON.parse(readFileSync(options.dataPath, 'utf8')) as Query[];
   const workload = all.slice(0, options.queries);
   const fp32 = scoreAll(options.modelDir, 'fp32', options.threads, workload);
-  const int8 = scoreAll(options.modelDir, 'int8', options.threads, workload);
+  const int8 = scoreAll(options.modelDir, dtype, options.threads, workload);
 
   const correlations = workload.map((_, q) => spearman(fp32.logits[q]!, int8.logits[q]!));
   const unchanged = workload.filter((_, q) => sameTopK(fp32.logits[q]!, int8.logits[q]!, 10)).length;
   const cosines = fp32.pooled.map((v, i) => cosine(v, int8.pooled[i]!));
   const report: QualityReport = {
+    dtype,
     queries: workload.length,
     pairs: cosines.length,
     meanSpearman: correlations.reduce((s, x) => s + x, 0) / correlations.length,
@@ -112,7 +120,7 @@ export function compareInt8(options: QualityOptions): QualityReport {
     report.ndcg10 = {
       bm25: mean((query) => [...query.hits].sort((a, b) => a.rank - b.rank).map((h) => String(h.docid))),
       fp32: mean((query, q) => rankedDocids(query.hits, fp32.logits[q]!)),
-      int8: mean((query, q) => rankedDocids(query.hits, int8.logits[q]!)),
+      [dtype]: mean((query, q) => rankedDocids(query.hits, int8.logits[q]!)),
     };
   }
   return report;

@@ -452,7 +452,7 @@ TEST_F(Safetensors, ReadsValidFile) {
   EXPECT_EQ(file.metadata().at("format"), "pt");
   const TensorView* a = file.find("a");
   ASSERT_NE(a, nullptr);
-  EXPECT_EQ(a->dtype, DType::kF32);
+  EXPECT_EQ(a->dtype, TensorDtype::kF32);
   EXPECT_EQ(a->shape, (std::vector<std::int64_t>{2, 3}));
   EXPECT_EQ(a->numel, 6u);
   EXPECT_EQ(a->shape_string(), "[2, 3]");
@@ -460,7 +460,7 @@ TEST_F(Safetensors, ReadsValidFile) {
   EXPECT_EQ(std::memcmp(a->data, values.data(), 24), 0);
   EXPECT_EQ(file.find("scalar")->numel, 1u);
   EXPECT_EQ(file.find("empty")->numel, 0u);
-  EXPECT_EQ(file.find("ids")->dtype, DType::kI64);
+  EXPECT_EQ(file.find("ids")->dtype, TensorDtype::kI64);
   EXPECT_EQ(file.find("nope"), nullptr);
 }
 
@@ -885,7 +885,7 @@ TEST_F(Model, ForwardMatchesNaiveReferenceOnEveryKernelTable) {
       SCOPED_TRACE("threads " + std::to_string(threads));
       auto model = BertModel::load(folder, threads, *table);
       EXPECT_EQ(model->threads(), threads);
-      EXPECT_EQ(model->weights_dtype(), DType::kF32);
+      EXPECT_EQ(model->weights_dtype(), TensorDtype::kF32);
       EXPECT_EQ(model->config().num_labels, 3);
       const std::vector<float> logits = model->run(batch.input());
       expect_matches_reference(m, batch, logits);
@@ -925,13 +925,13 @@ TEST_F(Model, HalfPrecisionAndUnprefixedCheckpointsLoadTheSameWeights) {
   WriteOptions f16;
   f16.dtype = "F16";
   auto f16_model = BertModel::load(write_model(dir_, "f16", m, f16), 1);
-  EXPECT_EQ(f16_model->weights_dtype(), DType::kF16);
+  EXPECT_EQ(f16_model->weights_dtype(), TensorDtype::kF16);
   EXPECT_EQ(f16_model->run(batch.input()), expected);
 
   WriteOptions bf16;
   bf16.dtype = "BF16";
   auto bf16_model = BertModel::load(write_model(dir_, "bf16", m, bf16), 1);
-  EXPECT_EQ(bf16_model->weights_dtype(), DType::kBF16);
+  EXPECT_EQ(bf16_model->weights_dtype(), TensorDtype::kBF16);
   EXPECT_EQ(bf16_model->run(batch.input()), expected);
 
   WriteOptions bare;  // a BertModel checkpoint plus a classifier: no "bert." prefix
@@ -954,8 +954,8 @@ TEST_F(Model, Int8ForwardIsBitIdenticalOnAvx512VnniAndAvx2) {
   const TinyModel m = make_tiny_model(11);
   const std::string folder = write_model(dir_, "tiny", m);
   const Batch batch = random_batch(m, {5, 1, 16, 3, 9}, 12);
-  auto on_avx2 = BertModel::load(folder, 2, *avx2, Precision::kInt8);
-  auto on_vnni = BertModel::load(folder, 2, *vnni, Precision::kInt8);
+  auto on_avx2 = BertModel::load(folder, 2, *avx2, Dtype::kInt8);
+  auto on_vnni = BertModel::load(folder, 2, *vnni, Dtype::kInt8);
   ASSERT_TRUE(on_avx2->int8());
   ASSERT_TRUE(on_vnni->int8());
   const std::vector<float> want = on_avx2->run(batch.input());
@@ -1057,7 +1057,7 @@ TEST_F(Model, BareEncoderLoadsWithoutHeadAndGivesTheSameHiddenStates) {
                  std::string("BertForSequenceClassification").size(), "BertModel");
   write_file(folder + "/config.json", config);
 
-  auto encoder = BertModel::load(folder, 1, Precision::kAsStored, Head::kNone);
+  auto encoder = BertModel::load(folder, 1, Dtype::kAsStored, Head::kNone);
   EXPECT_FALSE(encoder->has_head());
   for (int layer = 0; layer <= m.layers; ++layer) {
     for (const Pooling pooling : {Pooling::kCls, Pooling::kMean}) {

@@ -1,7 +1,8 @@
-// Helpers shared by the C++ kernel tests (kernel_test.cc, qgemm_test.cc) and
-// the kernel bench (bench/kernels/gemm_bench.cc): seeded random data, the
-// sizes around a micro-tile, the epilogues and their names. No GoogleTest
-// here, so that the bench can include it.
+// Helpers shared by the C++ kernel tests (kernel_test.cc, qgemm_test.cc,
+// bgemm_test.cc) and the kernel bench (bench/kernels/gemm_bench.cc): seeded
+// random data, the sizes around a micro-tile, the epilogues and their names,
+// which tables this CPU runs. No GoogleTest here, so that the bench can
+// include it.
 #pragma once
 
 #include <algorithm>
@@ -9,6 +10,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "kernels/kernels.h"
@@ -70,5 +72,32 @@ inline const char* epilogue_name(Epilogue e) {
   }
   return "?";
 }
+
+// Whether this CPU runs the table (it is among available_kernels()).
+inline bool cpu_runs(const KernelTable* table) {
+  const std::vector<const KernelTable*> tables = available_kernels();
+  return std::find(tables.begin(), tables.end(), table) != tables.end();
+}
+
+// Why a test of the table's `kernel_name` kernel is NOT RUN on this CPU
+// ("NOT RUN: ... needs `requirement` ..."), or empty when the CPU runs it:
+// a test over tables skips with this message, never passes.
+inline std::string not_run_reason(const KernelTable* table, const char* kernel_name,
+                                  const std::string& requirement) {
+  if (cpu_runs(table)) return {};
+  return std::string("NOT RUN: the ") + kernel_name + " kernel needs " + requirement +
+         ", which this CPU (" + cpu_features().brand + ") lacks";
+}
+
+// Names a table's instance of a parameterised test by its isa: a function
+// object, so that it takes GoogleTest's TestParamInfo without this header
+// including GoogleTest.
+struct TableName {
+  template <class ParamInfo>
+  std::string operator()(const ParamInfo& info) const {
+    return info.param->isa;
+  }
+};
+inline constexpr TableName table_name{};
 
 }  // namespace crossrank::kernels::testing

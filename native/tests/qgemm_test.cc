@@ -60,10 +60,7 @@ std::vector<const KernelTable*> compiled_tables() {
   return tables;
 }
 
-bool cpu_runs(const KernelTable* table) {
-  const std::vector<const KernelTable*> tables = available_kernels();
-  return std::find(tables.begin(), tables.end(), table) != tables.end();
-}
+using testing::cpu_runs;
 
 // What a table needs that this CPU may lack, for the message of a skip.
 std::string requirement(const KernelTable* table) {
@@ -75,18 +72,15 @@ std::string requirement(const KernelTable* table) {
 class QGemmTest : public ::testing::TestWithParam<const KernelTable*> {
  protected:
   void SetUp() override {
-    if (!cpu_runs(GetParam()))
-      GTEST_SKIP() << "NOT RUN: the " << GetParam()->qgemm_name << " kernel needs "
-                   << requirement(GetParam()) << ", which this CPU ("
-                   << cpu_features().brand << ") lacks";
+    const std::string why = testing::not_run_reason(GetParam(), GetParam()->qgemm_name,
+                                                    requirement(GetParam()));
+    if (!why.empty()) GTEST_SKIP() << why;
   }
   const KernelTable& table() const { return *GetParam(); }
   std::mt19937_64 rng_{test_seed()};
 };
 
-std::string table_name(const ::testing::TestParamInfo<const KernelTable*>& info) {
-  return info.param->isa;
-}
+using testing::table_name;
 
 TEST(QuantizeRow, ScaleAndRounding) {
   // max |x| = 127 gives scale 1 and q = round-half-even(x).

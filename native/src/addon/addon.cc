@@ -40,6 +40,9 @@ class CrossrankAddon : public Napi::Addon<CrossrankAddon> {
     features.Set("avx512vl", cpu.avx512vl);
     features.Set("avx512Vnni", cpu.avx512_vnni);
     features.Set("avxVnni", cpu.avx_vnni);
+    features.Set("avx512Bf16", cpu.avx512_bf16);
+    features.Set("amxBf16", cpu.amx_bf16);
+    features.Set("amxInt8", cpu.amx_int8);
     features.Set("neon", cpu.neon);
 
     Napi::Object ops = Napi::Object::New(env);
@@ -47,6 +50,8 @@ class CrossrankAddon : public Napi::Addon<CrossrankAddon> {
     ops.Set("qgemm", table.qgemm_name != nullptr ? table.qgemm_name : "");
     // The ISA whose code runs each op: the table's own, or that of the table
     // it borrows the op from (kernels/ops.h).
+    // Empty when the table has no bf16 GEMM (dtype 'bf16' is then refused).
+    ops.Set("bgemm", table.bgemm_name != nullptr ? table.bgemm_name : "");
     ops.Set("layerNorm", table.implemented_by.add_layernorm);
     ops.Set("gelu", table.implemented_by.gelu_erf);
     ops.Set("tanh", table.implemented_by.tanh);
@@ -64,11 +69,18 @@ class CrossrankAddon : public Napi::Addon<CrossrankAddon> {
     result.Set("features", features);
     result.Set("kernels", ops);
     result.Set("available", available);
+    // Why the AMX tables are or are not used. No AMX kernel is built yet, so
+    // even "usable" AMX falls back to the next table.
+    result.Set("amx", cpu.amx_status + (cpu.amx_bf16 || cpu.amx_int8
+                                            ? "; this build has no AMX kernels, using " +
+                                                  std::string(table.isa)
+                                            : ""));
     return result;
   }
 
-  // quantizeModel(modelDir, outPath): writes the pre-quantised safetensors
-  // file (engine/quantize.h). Synchronous: a one-off command-line step.
+  // quantizeModel(modelDir, outPath, dtype = 'int8'): writes the
+  // pre-quantised safetensors file (engine/quantized_writer.h), int8 or bf16.
+  // Synchronous: a one-off command-line step.
   Napi::Value quantize_model(const Napi::CallbackInfo& info) {
     const Napi::Env env = info.Env();
     for (std::size_t i = 0; i < 2; ++i) {
@@ -78,9 +90,20 @@ class CrossrankAddon : public Napi::Addon<CrossrankAddon> {
                              (i == 0 ? "modelDir" : "outPath") + " must be a string");
       }
     }
+    engine::StoredDtype dtype = engine::StoredDtype::kInt8;
+    if (info.Length() > 2 && !info[2].IsUndefined()) {
+      const std::string name = info[2].IsString() ? info[2].As<Napi::String>().Utf8Value() : "";
+      if (name == "bf16") {
+        dtype = engine::StoredDtype::kBfloat16;
+      } else if (name != "int8") {
+        throw make_error(env, ErrorKind::kArgument,
+                         "crossrank: quantizeModel(modelDir, outPath, dtype): dtype must be "
+                         "'int8' or 'bf16'");
+      }
+    }
     try {
       engine::write_quantized_model(info[0].As<Napi::String>().Utf8Value(),
-                                    info[1].As<Napi::String>().Utf8Value());
+                                    info[1].As<Napi::String>().Utf8Value(), dtype);
     } catch (const engine::ModelError& error) {
       throw make_error(env, ErrorKind::kModel, error.what());
     } catch (const std::exception& error) {

@@ -171,22 +171,25 @@ int threads_option(const Napi::CallbackInfo& info) {
   return static_cast<int>(value);
 }
 
-// options.dtype: 'fp32', 'int8' or absent (as the file is stored). Called
+// options.dtype: 'fp32', 'int8', 'bf16' or absent (as the file is stored). Called
 // after threads_option, which checked that options is an object.
-engine::Precision dtype_option(const Napi::CallbackInfo& info) {
+engine::Dtype dtype_option(const Napi::CallbackInfo& info) {
   const Napi::Env env = info.Env();
-  if (info.Length() < 2 || info[1].IsUndefined()) return engine::Precision::kAsStored;
+  if (info.Length() < 2 || info[1].IsUndefined()) return engine::Dtype::kAsStored;
   const Napi::Value dtype = info[1].As<Napi::Object>().Get("dtype");
-  if (dtype.IsUndefined()) return engine::Precision::kAsStored;
+  if (dtype.IsUndefined()) return engine::Dtype::kAsStored;
   if (!dtype.IsString()) {
     throw make_error(env, ErrorKind::kArgument,
-                     "crossrank: options.dtype must be 'fp32' or 'int8', got " + describe(dtype));
+                     "crossrank: options.dtype must be 'fp32', 'int8' or 'bf16', got " +
+                         describe(dtype));
   }
   const std::string value = dtype.As<Napi::String>().Utf8Value();
-  if (value == "fp32") return engine::Precision::kFloat32;
-  if (value == "int8") return engine::Precision::kInt8;
+  if (value == "fp32") return engine::Dtype::kFloat32;
+  if (value == "int8") return engine::Dtype::kInt8;
+  if (value == "bf16") return engine::Dtype::kBfloat16;
   throw make_error(env, ErrorKind::kInput,
-                   "crossrank: options.dtype must be 'fp32' or 'int8', got '" + value + "'");
+                   "crossrank: options.dtype must be 'fp32', 'int8' or 'bf16', got '" + value +
+                       "'");
 }
 
 // options.encoderOnly: true loads the encoder alone (no pooler or classifier
@@ -267,7 +270,7 @@ Napi::Object config_object(Napi::Env env, const BertModel& model) {
   config.Set("layerNormEps", c.layer_norm_eps);
   config.Set("hiddenAct", c.hidden_act);
   config.Set("weightsDtype", engine::dtype_name(model.weights_dtype()));
-  config.Set("dtype", model.int8() ? "int8" : "fp32");
+  config.Set("dtype", model.int8() ? "int8" : model.bf16() ? "bf16" : "fp32");
   config.Set("hasClassifier", model.has_head());
   config.Freeze();
   return config;
@@ -332,10 +335,10 @@ ModelWrap::ModelWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ModelWra
                      "crossrank: new Model(modelDir): modelDir must be a non-empty path");
   }
   const int threads = threads_option(info);
-  const engine::Precision precision = dtype_option(info);
+  const engine::Dtype dtype = dtype_option(info);
   const engine::Head head = head_option(info);
   try {
-    model_ = BertModel::load(model_dir, threads, precision, head);
+    model_ = BertModel::load(model_dir, threads, dtype, head);
   } catch (const engine::ModelError& error) {
     throw make_error(env, ErrorKind::kModel, error.what());
   } catch (const std::exception& error) {

@@ -52,14 +52,14 @@ void parallel_rows(ThreadPool& pool, std::size_t rows, Fn&& fn) {
 
 std::unique_ptr<BertModel> BertModel::load(const std::string& model_dir, int threads,
                                            const kernels::KernelTable& table,
-                                           Precision precision, Head head) {
+                                           Dtype dtype, Head head) {
   require_folder(model_dir);
   ModelConfig config = load_config(model_dir, head);
   BertWeights weights;
   {
     // The mapping is only needed while converting and packing.
     const SafetensorsFile file(join_path(model_dir, "model.safetensors"));
-    weights = load_weights(config, file, table, precision, head);
+    weights = load_weights(config, file, table, dtype, head);
   }
   return std::unique_ptr<BertModel>(
       new BertModel(std::move(config), std::move(weights), threads, table));
@@ -358,7 +358,9 @@ void BertModel::attention_block(const LayerWeights& layer, Pass& pass, Rows rows
     }
     out = pass.first;
     count = pass.sequences;
-    const int qkv_nr = layer.qkv.is_int8() ? table_.qgemm_nr : table_.gemm_nr;
+    const int qkv_nr = layer.qkv.is_int8()   ? table_.qgemm_nr
+                       : layer.qkv.is_bf16() ? table_.bgemm_nr
+                                             : table_.gemm_nr;
     if (hidden % qkv_nr == 0) {
       // K and V of every token, then Q of the first rows alone.
       const GemmArgs kv = gemm_args(m, pass.x, hidden, layer.qkv, layer.qkv_bias,

@@ -44,17 +44,18 @@ class BertModel {
   // is loaded (run_hidden works, run and run_pooled throw). Throws ModelError.
   static std::unique_ptr<BertModel> load(const std::string& model_dir, int threads,
                                          const kernels::KernelTable& table,
-                                         Precision precision = Precision::kAsStored,
+                                         Dtype dtype = Dtype::kAsStored,
                                          Head head = Head::kClassifier);
   static std::unique_ptr<BertModel> load(const std::string& model_dir, int threads,
-                                         Precision precision = Precision::kAsStored,
+                                         Dtype dtype = Dtype::kAsStored,
                                          Head head = Head::kClassifier) {
-    return load(model_dir, threads, kernels::active_kernels(), precision, head);
+    return load(model_dir, threads, kernels::active_kernels(), dtype, head);
   }
 
   const ModelConfig& config() const { return config_; }
-  DType weights_dtype() const { return weights_.dtype; }
+  TensorDtype weights_dtype() const { return weights_.weights_dtype; }
   bool int8() const { return weights_.int8; }
+  bool bf16() const { return weights_.bf16; }
   bool has_head() const { return weights_.has_head; }
   int threads() const { return pool_.size(); }
 
@@ -67,7 +68,7 @@ class BertModel {
 
   // As run, but returns the pooler's output (tanh of the dense layer on each
   // sequence's [CLS] row), num_sequences x hidden_size: the representation
-  // the classifier reads, to compare precisions on an untrained head.
+  // the classifier reads, to compare dtypes on an untrained head.
   std::vector<float> run_pooled(const BatchInput& input);
 
   // Validates, then returns each sequence's hidden states after `layer`

@@ -1,5 +1,6 @@
 #include "engine/quantize.h"
 
+#include "engine/safetensors.h"
 #include "kernels/kernels.h"
 
 namespace crossrank::engine {
@@ -57,6 +58,11 @@ bool is_quantized_tensor_name(const std::string& full_name) {
     if (rest == linear) return true;
   }
   return false;
+}
+
+bool is_bf16_model_file(const SafetensorsFile& file) {
+  const auto it = file.metadata().find("quantization");
+  return it != file.metadata().end() && it->second == kBf16Quantization;
 }
 
 }  // namespace crossrank::engine

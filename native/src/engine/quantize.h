@@ -10,6 +10,12 @@
 // intermediate.dense, output.dense of every layer) and the word embeddings
 // (one scale per token row, dequantised to fp32 at load: they only save
 // file size and memory traffic at load). Every other tensor is copied as is.
+//
+// A bf16 file (`crossrank quantize --dtype bf16`) holds the same tensors as
+// its source, the encoder's linear weights as BF16 (rounded to nearest even)
+// and the rest as they were, and says so in its metadata ("quantization":
+// kBf16Quantization), so that it loads as dtype 'bf16' by default; an
+// ordinary BF16 checkpoint (no such metadata) still loads as fp32.
 #pragma once
 
 #include <cstdint>
@@ -17,6 +23,8 @@
 #include <vector>
 
 namespace crossrank::engine {
+
+class SafetensorsFile;
 
 // Symmetric int8 per row (output channel), as kernels::quantize_row_s8.
 struct QuantizedMatrix {
@@ -37,5 +45,12 @@ inline constexpr char kScaleSuffix[] = "_scale";
 // True when `name` (with or without the "bert.", "roberta." or "electra." prefix) is one of the
 // tensors a pre-quantised file stores as int8.
 bool is_quantized_tensor_name(const std::string& name);
+
+class SafetensorsFile;
+
+inline constexpr char kBf16Quantization[] = "crossrank bf16: encoder linear weights";
+
+// True when file is a bf16 file (above).
+bool is_bf16_model_file(const SafetensorsFile& file);
 
 }  // namespace crossrank::engine

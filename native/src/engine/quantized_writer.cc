@@ -9,6 +9,7 @@
 #include "engine/quantize.h"
 #include "engine/safetensors.h"
 #include "engine/weights.h"
+#include "kernels/bf16.h"
 #include "kernels/kernels.h"
 
 namespace crossrank::engine {
@@ -42,16 +43,22 @@ std::string as_bytes(const std::vector<T>& v) {
 
 }  // namespace
 
-void write_quantized_model(const std::string& model_dir, const std::string& out_path) {
+void write_quantized_model(const std::string& model_dir, const std::string& out_path,
+                           StoredDtype dtype) {
   // Loading the model first checks every name, shape and dtype against
   // config.json, so only a usable fp32 model is written out quantised.
   const ModelConfig config = load_config(model_dir);
   const SafetensorsFile file(join_path(model_dir, "model.safetensors"));
-  load_weights(config, file, kernels::ref_kernels(), Precision::kFloat32);
+  load_weights(config, file, kernels::ref_kernels(), Dtype::kFloat32);
+  const bool bf16 = dtype == StoredDtype::kBfloat16;
 
   std::vector<OutTensor> tensors;
   for (const auto& [name, view] : file.tensors()) {
-    if (ends_with(name, kScaleSuffix) || !is_quantized_tensor_name(name)) {
+    // bf16 files round the encoder's linear weights only: the word
+    // embeddings stay as they are (the engine reads them in fp32).
+    const bool bf16_tensor = bf16 && is_quantized_tensor_name(name) &&
+                             name.find("word_embeddings") == std::string::npos;
+    if (bf16 ? !bf16_tensor : (ends_with(name, kScaleSuffix) || !is_quantized_tensor_name(name))) {
       tensors.push_back({name, dtype_name(view.dtype), view.shape,
                          std::string(reinterpret_cast<const char*>(view.data), view.nbytes)});
       continue;
@@ -63,6 +70,12 @@ void write_quantized_model(const std::string& model_dir, const std::string& out_
       throw ModelError(file.path() + ": tensor '" + name + "' (" + dtype_name(view.dtype) + " " +
                        view.shape_string() + ") is not an F32, F16 or BF16 matrix");
     }
+    if (bf16) {
+      std::vector<std::uint16_t> rounded(w.size());
+      for (std::size_t i = 0; i < w.size(); ++i) rounded[i] = kernels::f32_to_bf16(w[i]);
+      tensors.push_back({name, "BF16", view.shape, as_bytes(rounded)});
+      continue;
+    }
     const auto rows = static_cast<int>(view.shape[0]);
     const auto cols = static_cast<int>(view.shape[1]);
     const QuantizedMatrix m = quantize_rows(w.data(), rows, cols);
@@ -72,7 +85,9 @@ void write_quantized_model(const std::string& model_dir, const std::string& out_
 
   std::ostringstream header;
   header << "{\"__metadata__\":{\"format\":\"pt\",\"quantization\":"
-            "\"crossrank int8: symmetric, per output channel\"}";
+         << json_string(bf16 ? kBf16Quantization
+                             : "crossrank int8: symmetric, per output channel")
+         << "}";
   std::size_t offset = 0;
   for (const OutTensor& t : tensors) {
     header << "," << json_string(t.name) << ":{\"dtype\":\"" << t.dtype << "\",\"shape\":[";

@@ -16,26 +16,28 @@
 namespace crossrank::engine {
 namespace {
 
-struct DTypeInfo {
+struct TensorDtypeInfo {
   const char* name;
-  DType dtype;
+  TensorDtype dtype;
   std::size_t size;
 };
 
-constexpr DTypeInfo kDTypes[] = {
-    {"F64", DType::kF64, 8},         {"F32", DType::kF32, 4},         {"F16", DType::kF16, 2},
-    {"BF16", DType::kBF16, 2},       {"I64", DType::kI64, 8},         {"I32", DType::kI32, 4},
-    {"I16", DType::kI16, 2},         {"I8", DType::kI8, 1},           {"U64", DType::kU64, 8},
-    {"U32", DType::kU32, 4},         {"U16", DType::kU16, 2},         {"U8", DType::kU8, 1},
-    {"BOOL", DType::kBool, 1},       {"F8_E4M3", DType::kF8E4M3, 1}, {"F8_E5M2", DType::kF8E5M2, 1},
-    {"F8_E8M0", DType::kF8E8M0, 1},
+constexpr TensorDtypeInfo kTensorDtypes[] = {
+    {"F64", TensorDtype::kF64, 8},          {"F32", TensorDtype::kF32, 4},
+    {"F16", TensorDtype::kF16, 2},          {"BF16", TensorDtype::kBF16, 2},
+    {"I64", TensorDtype::kI64, 8},          {"I32", TensorDtype::kI32, 4},
+    {"I16", TensorDtype::kI16, 2},          {"I8", TensorDtype::kI8, 1},
+    {"U64", TensorDtype::kU64, 8},          {"U32", TensorDtype::kU32, 4},
+    {"U16", TensorDtype::kU16, 2},          {"U8", TensorDtype::kU8, 1},
+    {"BOOL", TensorDtype::kBool, 1},        {"F8_E4M3", TensorDtype::kF8E4M3, 1},
+    {"F8_E5M2", TensorDtype::kF8E5M2, 1},   {"F8_E8M0", TensorDtype::kF8E8M0, 1},
 };
 
-const DTypeInfo& info(DType dtype) {
-  for (const DTypeInfo& entry : kDTypes) {
+const TensorDtypeInfo& info(TensorDtype dtype) {
+  for (const TensorDtypeInfo& entry : kTensorDtypes) {
     if (entry.dtype == dtype) return entry;
   }
-  return kDTypes[1];
+  return kTensorDtypes[1];
 }
 
 std::uint64_t read_u64_le(const unsigned char* p) {
@@ -48,8 +50,8 @@ std::string quoted(const std::string& name) { return "tensor '" + name + "'"; }
 
 }  // namespace
 
-const char* dtype_name(DType dtype) { return info(dtype).name; }
-std::size_t dtype_size(DType dtype) { return info(dtype).size; }
+const char* dtype_name(TensorDtype dtype) { return info(dtype).name; }
+std::size_t dtype_size(TensorDtype dtype) { return info(dtype).size; }
 
 std::string TensorView::shape_string() const {
   std::string out = "[";
@@ -153,8 +155,8 @@ void SafetensorsFile::parse_header(const unsigned char* header, std::size_t head
 
     const json::Value* dtype = entry.find("dtype");
     if (dtype == nullptr || !dtype->is_string()) fail(where + ": missing dtype");
-    const DTypeInfo* dtype_info = nullptr;
-    for (const DTypeInfo& candidate : kDTypes) {
+    const TensorDtypeInfo* dtype_info = nullptr;
+    for (const TensorDtypeInfo& candidate : kTensorDtypes) {
       if (dtype->as_string() == candidate.name) dtype_info = &candidate;
     }
     if (dtype_info == nullptr) fail(where + ": unknown dtype '" + dtype->as_string() + "'");
@@ -262,12 +264,12 @@ bool tensor_to_f32(const TensorView& view, std::vector<float>* out) {
   out->resize(static_cast<std::size_t>(view.numel));
   const unsigned char* src = view.data;
   switch (view.dtype) {
-    case DType::kF32:
+    case TensorDtype::kF32:
       std::memcpy(out->data(), src, view.nbytes);  // the mapping need not be aligned
       return true;
-    case DType::kF16:
-    case DType::kBF16: {
-      const bool f16 = view.dtype == DType::kF16;
+    case TensorDtype::kF16:
+    case TensorDtype::kBF16: {
+      const bool f16 = view.dtype == TensorDtype::kF16;
       for (std::size_t i = 0; i < out->size(); ++i) {
         const auto bits = static_cast<std::uint16_t>(src[2 * i] | (src[2 * i + 1] << 8));
         (*out)[i] = f16 ? f16_to_f32(bits) : bf16_to_f32(bits);

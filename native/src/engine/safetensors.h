@@ -12,15 +12,17 @@
 
 namespace crossrank::engine {
 
-enum class DType { kF64, kF32, kF16, kBF16, kI64, kI32, kI16, kI8, kU64, kU32, kU16, kU8, kBool,
-                   kF8E4M3, kF8E5M2, kF8E8M0 };
+// A stored tensor's element type (the header's "dtype"); the compute dtype
+// the model runs in is engine::Dtype (weights.h).
+enum class TensorDtype { kF64, kF32, kF16, kBF16, kI64, kI32, kI16, kI8, kU64, kU32, kU16, kU8,
+                         kBool, kF8E4M3, kF8E5M2, kF8E8M0 };
 
-const char* dtype_name(DType dtype);
-std::size_t dtype_size(DType dtype);
+const char* dtype_name(TensorDtype dtype);
+std::size_t dtype_size(TensorDtype dtype);
 
 struct TensorView {
   std::string name;
-  DType dtype = DType::kF32;
+  TensorDtype dtype = TensorDtype::kF32;
   std::vector<std::int64_t> shape;
   std::uint64_t numel = 0;
   const unsigned char* data = nullptr;  // inside the mapping; any alignment

@@ -58,20 +58,20 @@ class WeightReader {
     const TensorView& view = find(name, shape);
     std::vector<float> out;
     if (!tensor_to_f32(view, &out)) {
-      if (view.dtype == DType::kI8 && is_quantized_tensor_name(name)) {
+      if (view.dtype == TensorDtype::kI8 && is_quantized_tensor_name(name)) {
         fail(name, "is int8 (a file written by crossrank quantize); load it with dtype 'int8'");
       }
       fail(name, std::string("has dtype ") + dtype_name(view.dtype) +
                      "; supported: F32, F16, BF16");
     }
-    if (view.dtype != DType::kF32) dtype_ = view.dtype;
+    if (view.dtype != TensorDtype::kF32) dtype_ = view.dtype;
     return out;
   }
 
   // True when the file stores `short_name` as int8 (a pre-quantised file).
   bool stored_int8(const std::string& short_name) const {
     const TensorView* view = file_.find(prefix_ + short_name);
-    return view != nullptr && view->dtype == DType::kI8;
+    return view != nullptr && view->dtype == TensorDtype::kI8;
   }
 
   // The matrix `short_name` ([rows][cols]) as int8: read with its scales
@@ -85,7 +85,7 @@ class WeightReader {
     const TensorView& values = find(name, {rows, cols});
     const std::string scale_name = name + kScaleSuffix;
     const TensorView& scales = find(scale_name, {rows});
-    if (scales.dtype != DType::kF32) {
+    if (scales.dtype != TensorDtype::kF32) {
       fail(scale_name, std::string("has dtype ") + dtype_name(scales.dtype) +
                            "; the scales of int8 weights must be F32");
     }
@@ -119,6 +119,12 @@ class WeightReader {
     return packed;
   }
 
+  kernels::PackedWeights pack_bf16(const std::vector<float>& w, int n, int k) {
+    kernels::PackedWeights packed;
+    table_.bgemm_pack(w.data(), n, k, &packed);
+    return packed;
+  }
+
   kernels::PackedWeights pack_int8(const QuantizedMatrix& m) {
     kernels::PackedWeights packed;
     table_.qgemm_pack(m.values.data(), m.scales.data(), m.rows, m.cols, &packed);
@@ -133,10 +139,14 @@ class WeightReader {
     return packed;
   }
 
-  // An encoder linear layer, in int8 or fp32 as the model runs.
+  // An encoder linear layer, in int8, bf16 or fp32 as the model runs.
   kernels::PackedWeights encoder_linear(const std::string& name, int n, int k,
-                                        std::vector<float>* bias, bool int8) {
-    if (!int8) return linear(name, n, k, bias);
+                                        std::vector<float>* bias, const BertWeights& w) {
+    if (w.bf16) {
+      *bias = read(name + ".bias", {n});
+      return pack_bf16(read(name + ".weight", {n, k}), n, k);
+    }
+    if (!w.int8) return linear(name, n, k, bias);
     *bias = read(name + ".bias", {n});
     return pack_int8(read_int8(name + ".weight", n, k));
   }
@@ -147,31 +157,48 @@ class WeightReader {
     *beta = read(name + ".bias", {width});
   }
 
-  DType dtype() const { return dtype_; }
+  TensorDtype dtype() const { return dtype_; }
 
  private:
   const ModelConfig& config_;
   const SafetensorsFile& file_;
   const kernels::KernelTable& table_;
   std::string prefix_;
-  DType dtype_ = DType::kF32;
+  TensorDtype dtype_ = TensorDtype::kF32;
 };
 
 }  // namespace
 
 BertWeights load_weights(const ModelConfig& config, const SafetensorsFile& file,
-                         const kernels::KernelTable& table, Precision precision, Head head) {
+                         const kernels::KernelTable& table, Dtype dtype, Head head) {
   WeightReader reader(config, file, table);
   const int hidden = config.hidden_size;
   const int inter = config.intermediate_size;
   BertWeights w;
 
   const bool file_int8 = reader.stored_int8("encoder.layer.0.attention.self.query.weight");
-  if (precision == Precision::kFloat32 && file_int8) {
+  if (dtype == Dtype::kFloat32 && file_int8) {
     throw ModelError(file.path() + ": holds int8 weights (written by crossrank quantize); "
                      "load it with dtype 'int8'");
   }
-  w.int8 = file_int8 || precision == Precision::kInt8;
+  const bool file_bf16 = is_bf16_model_file(file);
+  if (dtype == Dtype::kBfloat16 && file_int8) {
+    throw ModelError(file.path() + ": holds int8 weights (written by crossrank quantize); "
+                     "load it with dtype 'int8'");
+  }
+  if (dtype == Dtype::kInt8 && file_bf16) {
+    throw ModelError(file.path() + ": holds bf16 weights (written by crossrank quantize "
+                     "--dtype bf16); load it with dtype 'bf16' or 'fp32'");
+  }
+  w.int8 = file_int8 || dtype == Dtype::kInt8;
+  w.bf16 = dtype == Dtype::kBfloat16 || (dtype == Dtype::kAsStored && file_bf16);
+  if (w.bf16 && table.bgemm == nullptr) {
+    throw ModelError("dtype 'bf16' needs a bf16 GEMM, and this CPU's kernels (" +
+                     std::string(table.isa) + ") have none: crossrank runs bf16 on "
+                     "AVX512-BF16 CPUs (AMD Zen 4 and later, Intel Cooper Lake and Xeon 4th "
+                     "generation and later); use dtype 'int8' or 'fp32' here" +
+                     (file_bf16 ? " ('fp32' reads the bf16 file exactly)" : ""));
+  }
 
   const int embedding = config.embedding_size;
   const std::string word_embeddings = "embeddings.word_embeddings.weight";
@@ -222,16 +249,18 @@ BertWeights load_weights(const ModelConfig& config, const SafetensorsFile& file,
       const std::vector<float> bias = reader.read(name + ".bias", {hidden});
       layer.qkv_bias.insert(layer.qkv_bias.end(), bias.begin(), bias.end());
     }
-    layer.qkv = w.int8 ? reader.pack_int8(qkv_int8) : reader.pack(qkv, 3 * hidden, hidden);
+    layer.qkv = w.int8   ? reader.pack_int8(qkv_int8)
+                : w.bf16 ? reader.pack_bf16(qkv, 3 * hidden, hidden)
+                         : reader.pack(qkv, 3 * hidden, hidden);
 
     layer.attention_output = reader.encoder_linear(base + "attention.output.dense", hidden,
-                                                   hidden, &layer.attention_output_bias, w.int8);
+                                                   hidden, &layer.attention_output_bias, w);
     reader.layer_norm(base + "attention.output.LayerNorm", &layer.attention_norm_gamma,
                       &layer.attention_norm_beta, hidden);
     layer.intermediate = reader.encoder_linear(base + "intermediate.dense", inter, hidden,
-                                               &layer.intermediate_bias, w.int8);
+                                               &layer.intermediate_bias, w);
     layer.output =
-        reader.encoder_linear(base + "output.dense", hidden, inter, &layer.output_bias, w.int8);
+        reader.encoder_linear(base + "output.dense", hidden, inter, &layer.output_bias, w);
     reader.layer_norm(base + "output.LayerNorm", &layer.output_norm_gamma,
                       &layer.output_norm_beta, hidden);
   }
@@ -254,7 +283,7 @@ BertWeights load_weights(const ModelConfig& config, const SafetensorsFile& file,
         reader.linear(output, config.num_labels, hidden, &w.head_output_bias, /*head=*/true);
     w.has_head = true;
   }
-  w.dtype = reader.dtype();
+  w.weights_dtype = reader.dtype();
   return w;
 }
 

@@ -46,15 +46,20 @@ struct BertWeights {
   kernels::PackedWeights head_output;  // [num_labels][hidden]
   std::vector<float> head_output_bias;
   bool head_gelu = false;  // ELECTRA's head: GELU, not tanh, after its dense layer
-  DType dtype = DType::kF32;  // the checkpoint's dtype (F32, F16 or BF16)
-  bool int8 = false;          // encoder linears in int8 (see quantize.h)
+  // The checkpoint's tensor dtype (F32, F16 or BF16): JS's weightsDtype.
+  TensorDtype weights_dtype = TensorDtype::kF32;
+  bool int8 = false;  // encoder linears in int8 (see quantize.h)
+  bool bf16 = false;  // encoder linears in bf16 (the table's bgemm)
 };
 
-// Which GEMM the encoder's linear layers run on.
-enum class Precision {
-  kAsStored,  // int8 for a pre-quantised file, fp32 otherwise
-  kFloat32,   // fp32; a pre-quantised file is refused
-  kInt8,      // int8: quantised at load unless the file is pre-quantised
+// The compute dtype: which GEMM the encoder's linear layers run on. JS's
+// `dtype` option and config.dtype ('fp32', 'int8', 'bf16'; absent: as
+// stored); not to be confused with TensorDtype, a stored tensor's dtype.
+enum class Dtype {
+  kAsStored,   // int8 or bf16 for a file written by crossrank quantize, fp32 otherwise
+  kFloat32,    // fp32; an int8 file is refused (a bf16 one converts exactly)
+  kInt8,       // int8: quantised at load unless the file is pre-quantised
+  kBfloat16,   // bf16: rounded at load; refused where the table has no bgemm
 };
 
 // Reads every tensor the model uses from file, checks names, dtypes and
@@ -62,7 +67,7 @@ enum class Precision {
 // pooler and classifier are neither required nor read. Throws ModelError.
 BertWeights load_weights(const ModelConfig& config, const SafetensorsFile& file,
                          const kernels::KernelTable& table,
-                         Precision precision = Precision::kAsStored,
+                         Dtype dtype = Dtype::kAsStored,
                          Head head = Head::kClassifier);
 
 }  // namespace crossrank::engine

@@ -7,6 +7,10 @@
 #if defined(__x86_64__) || defined(_M_X64)
 #include <cpuid.h>
 #endif
+#if defined(__linux__) && (defined(__x86_64__) || defined(_M_X64))
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
 
 namespace crossrank::kernels {
 namespace {
@@ -31,8 +35,34 @@ unsigned long long xcr0() {
   return (static_cast<unsigned long long>(edx) << 32) | eax;
 }
 
+// Linux hands out the AMX tile data state (8 KB per thread) only to
+// processes that ask for it: without the permission the first tile
+// instruction faults. Asking is what oneDNN does too, once per process.
+bool request_amx_permission(std::string* why) {
+#if defined(__linux__)
+  constexpr long kArchGetXcompPerm = 0x1022;
+  constexpr long kArchReqXcompPerm = 0x1023;
+  constexpr unsigned long kXfeatureXtiledata = 18;
+  if (syscall(SYS_arch_prctl, kArchReqXcompPerm, kXfeatureXtiledata) != 0) {
+    *why = "the kernel refused arch_prctl(ARCH_REQ_XCOMP_PERM, XTILEDATA) (Linux before 5.16?)";
+    return false;
+  }
+  unsigned long granted = 0;
+  if (syscall(SYS_arch_prctl, kArchGetXcompPerm, &granted) != 0 ||
+      ((granted >> kXfeatureXtiledata) & 1) == 0) {
+    *why = "arch_prctl(ARCH_GET_XCOMP_PERM) does not list XTILEDATA";
+    return false;
+  }
+  return true;
+#else
+  *why = "AMX permission is requested on Linux only";
+  return false;
+#endif
+}
+
 CpuFeatures detect() {
   CpuFeatures f;
+  f.amx_status = "not an AMX CPU (CPUID.7.0:EDX has no AMX-TILE)";
   const unsigned max_leaf = cpuid(0).eax;
   if (max_leaf < 1) return f;
   const Regs l1 = cpuid(1);
@@ -50,7 +80,22 @@ CpuFeatures detect() {
     f.avx512bw = f.avx512f && ((l7.ebx >> 30) & 1);
     f.avx512vl = f.avx512f && ((l7.ebx >> 31) & 1);
     f.avx512_vnni = f.avx512f && ((l7.ecx >> 11) & 1);
-    if (l7.eax >= 1) f.avx_vnni = avx && ((cpuid(7, 1).eax >> 4) & 1);
+    if (l7.eax >= 1) {
+      const Regs l7s1 = cpuid(7, 1);
+      f.avx_vnni = avx && ((l7s1.eax >> 4) & 1);
+      f.avx512_bf16 = f.avx512f && ((l7s1.eax >> 5) & 1);
+    }
+    const bool amx_tile = (l7.edx >> 24) & 1;
+    if (amx_tile) {
+      // XCR0 bits 17 (XTILECFG) and 18 (XTILEDATA): the OS saves the tiles.
+      if ((xcr & 0x60000) != 0x60000) {
+        f.amx_status = "the OS does not enable the AMX tile state in XCR0";
+      } else if (request_amx_permission(&f.amx_status)) {
+        f.amx_bf16 = (l7.edx >> 22) & 1;
+        f.amx_int8 = (l7.edx >> 25) & 1;
+        f.amx_status = "usable";
+      }
+    }
   }
   if (cpuid(0x80000000).eax >= 0x80000004) {
     char brand[49] = {};

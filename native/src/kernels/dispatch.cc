@@ -15,7 +15,7 @@ namespace {
 // A table that is not built is never instantiated (table_if_built), so its
 // functions, which that build lacks, are never referred to.
 #define CROSSRANK_TABLE_ROW(table, isa_name, built, cpu, gemm_ns, qgemm_ns, ln_ns, gelu_ns,  \
-                            tanh_ns, attention_ns)                                          \
+                            tanh_ns, attention_ns, bgemm_ns)                                \
   struct table##_row {                                                                      \
     static constexpr bool kBuilt = (built) != 0;                                            \
     static bool cpu_runs([[maybe_unused]] const CpuFeatures& f) { return cpu; }             \
@@ -37,6 +37,12 @@ namespace {
       t.qgemm_nr = qgemm_ns::kQGemmNr;                                                      \
       t.qgemm_pack = qgemm_ns::qgemm_pack;                                                  \
       t.qgemm = qgemm_ns::qgemm;                                                            \
+      t.bgemm_name = bgemm_ns::kBGemmName;                                                  \
+      t.bgemm_mr = bgemm_ns::kBGemmMr;                                                      \
+      t.bgemm_nr = bgemm_ns::kBGemmNr;                                                      \
+      t.bgemm_pack = bgemm_ns::bgemm_pack;                                                  \
+      t.bgemm = bgemm_ns::bgemm;                                                            \
+      t.implemented_by.bgemm = bgemm_ns::kIsa;                                              \
       t.implemented_by.gemm = gemm_ns::kIsa;                                                \
       t.implemented_by.qgemm = qgemm_ns::kIsa;                                              \
       t.implemented_by.add_layernorm = ln_ns::kIsa;                                         \
@@ -81,6 +87,7 @@ const KernelTable& ref_kernels() { return *table_if_built<ref_row>(); }
 const KernelTable* avx2_kernels() { return table_if_built<avx2_row>(); }
 const KernelTable* avx512_kernels() { return table_if_built<avx512_row>(); }
 const KernelTable* avx512vnni_kernels() { return table_if_built<avx512vnni_row>(); }
+const KernelTable* avx512bf16_kernels() { return table_if_built<avx512bf16_row>(); }
 const KernelTable* neon_kernels() { return table_if_built<neon_row>(); }
 
 std::vector<const KernelTable*> available_kernels() {

@@ -22,6 +22,19 @@
 //       const GemmTile& t, const Columns& cols);
 //                                    c[MR x nv] = epilogue(a[MR x k] . panel)
 //
+// A kernel whose operands are not fp32 A and fp32 panels (the bf16 GEMM:
+// A rounded to bf16 pairs per row block, W in bf16) also provides
+//   struct Operands {
+//     using A = ...; using W = ...;  what tile() reads for a and panel
+//     static const W* panels(const PackedWeights& w);   the packed W
+//     static std::size_t panel_depth(int k);   elements per column of a panel
+//     static const A* rows(const GemmArgs& args, int ib, int ie,
+//                          std::size_t* lda);  rows [ib, ie) of A as tile()
+//                                    reads them (row stride *lda), valid
+//                                    until the next call on this thread
+//   };
+// and tile() takes `const Operands::A* a` and `const Operands::W* panel`.
+//
 // Header-only, instantiated in each kernel file with that file's ISA flags;
 // every function here is a template on K (a type local to that file), so
 // each instantiation has internal linkage and stays with its file's flags.
@@ -29,6 +42,7 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <type_traits>
 
 #include "kernels/gemm_pack.h"
 #include "kernels/kernels.h"
@@ -45,11 +59,34 @@ struct GemmTile {
 
 namespace gemm_detail {
 
+// fp32 operands, read where they are: the default of K::Operands (a
+// template on K, like everything here, so that it stays with K's file).
+template <class K>
+struct FloatOperands {
+  using A = float;
+  using W = float;
+  static const float* panels(const PackedWeights& w) { return w.data.data(); }
+  static std::size_t panel_depth(int k) { return static_cast<std::size_t>(k); }
+  static const float* rows(const GemmArgs& args, int ib, int /*ie*/, std::size_t* lda) {
+    *lda = static_cast<std::size_t>(args.lda);
+    return args.a + static_cast<std::size_t>(ib) * args.lda;
+  }
+};
+
+template <class K, class = void>
+struct OperandsOf {
+  using type = FloatOperands<K>;
+};
+template <class K>
+struct OperandsOf<K, std::void_t<typename K::Operands>> {
+  using type = typename K::Operands;
+};
+
 // K::tile<rows, full> for rows in [1, MR], by a chain of tests GCC turns
 // into a jump table.
-template <class K, int MR = K::kMr>
-inline void tile_of_rows(int rows, bool full, int k, const float* a, std::size_t lda,
-                         const float* panel, float* c, std::size_t ldc, const GemmTile& t,
+template <class K, int MR = K::kMr, class A, class W>
+inline void tile_of_rows(int rows, bool full, int k, const A* a, std::size_t lda, const W* panel,
+                         float* c, std::size_t ldc, const GemmTile& t,
                          const typename K::Columns& cols) {
   if (MR == 1 || rows == MR) {
     if (K::kFullTiles && full) {
@@ -70,17 +107,21 @@ template <class K>
 void gemm_driver(const GemmArgs& args, int row_begin, int row_end, int col_begin, int col_end) {
   constexpr int kMr = K::kMr;
   constexpr int kNr = K::kNr;
+  using Operands = typename gemm_detail::OperandsOf<K>::type;
   const int k = args.w->k;
-  const std::size_t lda = args.lda, ldc = args.ldc, ldr = args.ldr;
+  const std::size_t ldc = args.ldc, ldr = args.ldr;
   const int mc = K::row_block(k);
-  const float* packed = args.w->data.data();
+  const auto* packed = Operands::panels(*args.w);
+  const std::size_t depth = Operands::panel_depth(k);
 
   for (int ib = row_begin; ib < row_end; ib += mc) {
     const int ie = std::min(row_end, ib + mc);
+    std::size_t lda = 0;
+    const auto* block = Operands::rows(args, ib, ie, &lda);
     for (int j = col_begin; j < col_end; j += kNr) {
       const int nv = std::min(kNr, col_end - j);
       const typename K::Columns cols = K::columns(nv);
-      const float* panel = packed + static_cast<std::size_t>(j / kNr) * kNr * k;
+      const auto* panel = packed + static_cast<std::size_t>(j / kNr) * kNr * depth;
       for (int i = ib; i < ie; i += kMr) {
         GemmTile t;
         t.epilogue = args.epilogue;
@@ -88,7 +129,7 @@ void gemm_driver(const GemmArgs& args, int row_begin, int row_end, int col_begin
         t.residual = args.epilogue == Epilogue::kBiasResidual ? args.residual + i * ldr + j
                                                               : nullptr;
         t.ldr = ldr;
-        const float* a = args.a + i * lda;
+        const auto* a = block + static_cast<std::size_t>(i - ib) * lda;
         float* c = args.c + i * ldc + j;
         gemm_detail::tile_of_rows<K>(std::min(kMr, ie - i), nv == kNr, k, a, lda, panel, c, ldc, t,
                                       cols);

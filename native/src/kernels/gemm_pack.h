@@ -16,6 +16,15 @@ namespace crossrank::kernels {
 void pack_column_panels(const float* w, int n, int k, int nr, const char* packed_for,
                         PackedWeights* out);
 
+// Rounds w ([n][k] row-major) to bf16 and packs it into column panels of
+// nr outputs for vdpbf16ps-style kernels: k is zero-padded to even, and
+// panel j holds, for each pair q of k, the nr columns' (w[2q], w[2q+1])
+// side by side (one 32-bit lane per column, the even k in the low half),
+// zero columns past n. bdata then holds ceil(n / nr) * nr * (k + k % 2)
+// values.
+void pack_bf16_pair_panels(const float* w, int n, int k, int nr, const char* packed_for,
+                           PackedWeights* out);
+
 // Bytes of int8 column panels of nr outputs for an n x k matrix, k padded to
 // kQuantBlock (every int8 GEMM's panels, whatever their inner layout).
 std::size_t int8_panel_bytes(int n, int k, int nr);

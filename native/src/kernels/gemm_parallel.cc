@@ -1,4 +1,5 @@
-// Splits one GEMM into blocks of whole micro-tiles and runs them on the pool.
+// Splits one GEMM into blocks of whole micro-tiles and runs them on the pool
+// (on the table's gemm, qgemm or bgemm, as the weights are fp32, int8 or bf16).
 // Every output element is computed by the same kernel call sequence whatever
 // the split, so the result does not depend on the number of threads.
 #include <algorithm>
@@ -33,14 +34,15 @@ void gemm_parallel_columns(const KernelTable& table, const GemmArgs& args, int c
   const int n = col_end - col_begin;
   if (m <= 0 || n <= 0) return;
   const bool int8 = args.w->is_int8();
-  const auto gemm = int8 ? table.qgemm : table.gemm;
+  const bool bf16 = args.w->is_bf16();
+  const auto gemm = int8 ? table.qgemm : bf16 ? table.bgemm : table.gemm;
   const int threads = pool.size();
   if (threads <= 1) {
     gemm(args, 0, m, col_begin, col_end);
     return;
   }
-  const int mr = std::max(1, int8 ? table.qgemm_mr : table.gemm_mr);
-  const int nr = std::max(1, int8 ? table.qgemm_nr : table.gemm_nr);
+  const int mr = std::max(1, int8 ? table.qgemm_mr : bf16 ? table.bgemm_mr : table.gemm_mr);
+  const int nr = std::max(1, int8 ? table.qgemm_nr : bf16 ? table.bgemm_nr : table.gemm_nr);
   const int row_tiles = ceil_div(m, mr);
   const int col_tiles = ceil_div(n, nr);
   const int want_blocks = threads * kBlocksPerThread;

@@ -33,6 +33,10 @@ enum class Epilogue {
 // int8 weights (packed by qgemm_pack) fill `qdata` and `scales` instead of
 // `data`: W[j][p] ~= q[j][p] * scales[j], q in [-127, 127] (symmetric, one
 // scale per output channel), and gemm_parallel runs them on qgemm.
+//
+// bf16 weights (packed by bgemm_pack) fill `bdata` instead: W rounded to
+// bf16 (kernels/bf16.h), in the layout of the table's bf16 GEMM, and
+// gemm_parallel runs them on bgemm.
 struct PackedWeights {
   int n = 0;
   int k = 0;
@@ -40,7 +44,9 @@ struct PackedWeights {
   const char* packed_for = nullptr;                // name of the GEMM that packed it
   std::vector<std::int8_t> qdata;  // kernel-private layout of q (int8 only)
   std::vector<float> scales;       // n per-output-channel scales (int8 only)
+  std::vector<std::uint16_t> bdata;  // kernel-private layout of bf16 W (bf16 only)
   bool is_int8() const { return !scales.empty(); }
+  bool is_bf16() const { return !bdata.empty(); }
 };
 
 // One GEMM call: c[m x n] = epilogue(a[m x k] . W^T).
@@ -152,6 +158,22 @@ struct KernelTable {
   void (*qgemm)(const GemmArgs& args, int row_begin, int row_end, int col_begin,
                 int col_end) = nullptr;
 
+  // --- bf16 GEMM (null in tables without one) ------------------------------
+  const char* bgemm_name = nullptr;  // e.g. "bf16_gemm_8x32__avx512bf16"
+  int bgemm_mr = 1;
+  int bgemm_nr = 1;
+  // Rounds w ([n][k] row-major) to bf16 (f32_to_bf16) into out->bdata.
+  void (*bgemm_pack)(const float* w, int n, int k, PackedWeights* out) = nullptr;
+  // gemm's contract on bf16 weights: each element of a is rounded to bf16
+  // (f32_to_bf16) and, with k zero-padded to even, each output is
+  //   s = 0; for each pair q: s = (s + a[2q+1] w[2q+1]) + a[2q] w[2q]
+  // in fp32 (each product of two bf16 values is exact in fp32; the two
+  // additions round), then c = epilogue(s) -- vdpbf16ps's order, so the
+  // reference (ref::bgemm) and the kernels agree bit for bit before the
+  // epilogue.
+  void (*bgemm)(const GemmArgs& args, int row_begin, int row_end, int col_begin,
+                int col_end) = nullptr;
+
   // --- provenance -------------------------------------------------------
   // The isa of the table whose code runs each op: this table's own, or that
   // of the table it borrows the op from (kernels/ops.h lists both).
@@ -162,6 +184,7 @@ struct KernelTable {
     const char* gelu_erf = nullptr;
     const char* tanh = nullptr;
     const char* attention = nullptr;
+    const char* bgemm = nullptr;  // null without a bf16 GEMM
   };
   Implementations implemented_by;
 };
@@ -208,6 +231,11 @@ const KernelTable* avx512_kernels();
 // available_kernels().
 const KernelTable* avx512vnni_kernels();
 
+// The avx512vnni table with the AVX512-BF16 (vdpbf16ps) GEMM for bf16
+// weights, or nullptr when this build has none. Runnable when cpu_features()
+// has avx512_bf16 as well as everything avx512vnni needs.
+const KernelTable* avx512bf16_kernels();
+
 // The NEON table, or nullptr when this build has no NEON kernels (not
 // AArch64). NEON is part of the AArch64 baseline, so non-null means this
 // CPU can run it.
@@ -215,7 +243,7 @@ const KernelTable* neon_kernels();
 
 // The best table this CPU supports, chosen once per process; the
 // environment variable CROSSRANK_ISA ("ref", "avx2", "avx512", "avx512vnni",
-// "neon") forces another one; "avx2" is the AVX2 table with the AVX2 int8
+// "avx512bf16", "neon") forces another one; "avx2" is the AVX2 table with the AVX2 int8
 // GEMM, "avx512" adds the 512-bit fp32 GEMM and attention.
 // Asking for an ISA the CPU lacks falls back to the best it has.
 const KernelTable& active_kernels();
@@ -232,6 +260,14 @@ struct CpuFeatures {
   bool avx512vl = false;
   bool avx512_vnni = false;  // the EVEX VNNI (vpdpbusd on xmm/ymm/zmm)
   bool avx_vnni = false;     // the VEX VNNI of later CPUs (not used yet)
+  bool avx512_bf16 = false;  // vcvtne2ps2bf16, vdpbf16ps
+  // AMX: the CPU has the tiles (CPUID), the OS enables their state in XCR0,
+  // and Linux granted this process the permission (arch_prctl); amx_bf16 and
+  // amx_int8 are true only when all three hold. amx_status says which check
+  // failed, or "usable", or "not an AMX CPU".
+  bool amx_bf16 = false;
+  bool amx_int8 = false;
+  std::string amx_status;
   bool neon = false;
   std::string brand;  // e.g. "AMD EPYC 7B13", empty if unknown
 };

@@ -51,28 +51,39 @@
   X(avx512vnni, "qs8_gemm_8x16__avx512vnni", 8, 16) \
   X(neon, "qs8_gemm_4x4__neon", 4, 4)
 
+// bf16 GEMM micro-kernels: X(namespace, name, mr, nr). Each namespace
+// defines bgemm_pack and bgemm. Tables without one name `no_bgemm`.
+#define CROSSRANK_BGEMM_KERNELS(X)                    \
+  X(ref, "bf16_gemm_1x1__ref", 1, 1)                  \
+  X(avx512bf16, "bf16_gemm_8x32__avx512bf16", 8, 32)
+
 // Kernel tables, best first (available_kernels() keeps this order):
 //   X(table namespace, isa name, built, cpu runs it (on CpuFeatures f),
-//     gemm, qgemm, add_layernorm, gelu_erf, tanh, attention)
-// where each of the last six names the namespace whose op the table uses.
+//     gemm, qgemm, add_layernorm, gelu_erf, tanh, attention, bgemm)
+// where each of the last seven names the namespace whose op the table uses
+// (bgemm: no_bgemm for a table without a bf16 GEMM).
 // A table is built when its folder is; the ops it borrows come from tables
 // built with it (the x86 folders are built together).
 // clang-format off
 #define CROSSRANK_KERNEL_TABLES(X)                                                         \
+  X(avx512bf16, "avx512bf16", CROSSRANK_FLAG_IS_SET(CROSSRANK_HAVE_AVX512BF16_KERNELS),    \
+    f.avx2 && f.fma && f.avx512f && f.avx512_vnni && f.avx512vl && f.avx512bw &&           \
+        f.avx512_bf16,                                                                     \
+    avx512, avx512vnni, avx2, avx2, avx2, avx512, avx512bf16)                              \
   X(avx512vnni, "avx512vnni", CROSSRANK_FLAG_IS_SET(CROSSRANK_HAVE_AVX512VNNI_KERNELS),    \
     f.avx2 && f.fma && f.avx512f && f.avx512_vnni && f.avx512vl && f.avx512bw,             \
-    avx512, avx512vnni, avx2, avx2, avx2, avx512)                                          \
+    avx512, avx512vnni, avx2, avx2, avx2, avx512, no_bgemm)                                \
   X(avx512, "avx512f", CROSSRANK_FLAG_IS_SET(CROSSRANK_HAVE_AVX512_KERNELS),               \
     f.avx2 && f.fma && f.avx512f,                                                          \
-    avx512, avx2, avx2, avx2, avx2, avx512)                                                \
+    avx512, avx2, avx2, avx2, avx2, avx512, no_bgemm)                                      \
   X(avx2, "avx2_fma", CROSSRANK_FLAG_IS_SET(CROSSRANK_HAVE_AVX2_KERNELS),                  \
     f.avx2 && f.fma,                                                                       \
-    avx2, avx2, avx2, avx2, avx2, avx2)                                                    \
+    avx2, avx2, avx2, avx2, avx2, avx2, no_bgemm)                                          \
   /* tanh runs on the pooler's one row per sequence only: NEON keeps ref's. */             \
   X(neon, "neon", CROSSRANK_FLAG_IS_SET(CROSSRANK_HAVE_NEON_KERNELS),                      \
     f.neon,                                                                                \
-    neon, neon, neon, neon, ref, neon)                                                     \
-  X(ref, "ref", 1, true, ref, ref, ref, ref, ref, ref)
+    neon, neon, neon, neon, ref, neon, no_bgemm)                                           \
+  X(ref, "ref", 1, true, ref, ref, ref, ref, ref, ref, ref)
 // clang-format on
 
 namespace crossrank::kernels {
@@ -102,10 +113,32 @@ CROSSRANK_GEMM_KERNELS(CROSSRANK_DECLARE_GEMM)
 CROSSRANK_QGEMM_KERNELS(CROSSRANK_DECLARE_QGEMM)
 #undef CROSSRANK_DECLARE_QGEMM
 
+#define CROSSRANK_DECLARE_BGEMM(ns, name, mr, nr)                                            \
+  namespace ns {                                                                             \
+  inline constexpr char kBGemmName[] = name;                                                 \
+  inline constexpr int kBGemmMr = mr;                                                        \
+  inline constexpr int kBGemmNr = nr;                                                        \
+  void bgemm_pack(const float* w, int n, int k, PackedWeights* out);                         \
+  void bgemm(const GemmArgs& args, int row_begin, int row_end, int col_begin, int col_end); \
+  }
+CROSSRANK_BGEMM_KERNELS(CROSSRANK_DECLARE_BGEMM)
+#undef CROSSRANK_DECLARE_BGEMM
+
+// The bgemm column of a table without a bf16 GEMM: null entries, which
+// KernelTable documents as "no bf16 GEMM" (dtype 'bf16' is refused).
+namespace no_bgemm {
+inline constexpr const char* kIsa = nullptr;
+inline constexpr const char* kBGemmName = nullptr;
+inline constexpr int kBGemmMr = 1;
+inline constexpr int kBGemmNr = 1;
+inline constexpr void (*bgemm_pack)(const float*, int, int, PackedWeights*) = nullptr;
+inline constexpr void (*bgemm)(const GemmArgs&, int, int, int, int) = nullptr;
+}  // namespace no_bgemm
+
 // A table's own namespace names its ISA; the namespaces its other ops come
 // from declare those ops (a repeated declaration is harmless).
 #define CROSSRANK_DECLARE_TABLE_OPS(table, isa_name, built, cpu, gemm_ns, qgemm_ns, ln_ns,     \
-                                    gelu_ns, tanh_ns, attention_ns)                           \
+                                    gelu_ns, tanh_ns, attention_ns, bgemm_ns)                 \
   namespace table {                                                                           \
   inline constexpr char kIsa[] = isa_name;                                                    \
   }                                                                                           \

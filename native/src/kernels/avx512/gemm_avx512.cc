@@ -18,10 +18,10 @@
 
 #include <cstdint>
 
+#include "kernels/avx512/tile_epilogue.h"
 #include "kernels/gemm_driver.h"
 #include "kernels/gemm_pack.h"
 #include "kernels/ops.h"
-#include "kernels/x86/vmath.h"
 
 // GCC 12's AVX-512 headers build their cast and extract intrinsics on an
 // "undefined" vector, which -Wmaybe-uninitialized reports at every use.
@@ -35,15 +35,6 @@ namespace {
 constexpr int kNr = kGemmNr;
 // Rows per block, for reuse of each panel of W from L2 (36 strips of 8).
 constexpr int kMc = 288;
-
-// GELU on both 256-bit halves with the AVX2 kernel's code, so that the
-// two tables agree bit for bit.
-inline __m512 gelu_halves(__m512 v) {
-  const __m256 lo = x86::gelu_ps(_mm512_castps512_ps256(v));
-  const __m256 hi = x86::gelu_ps(_mm512_castps512_ps256(_mm512_shuffle_f32x4(v, v, 0xEE)));
-  // Lanes 0-3 of the first operand's 128-bit blocks (0, 1) then the second's.
-  return _mm512_shuffle_f32x4(_mm512_zextps256_ps512(lo), _mm512_zextps256_ps512(hi), 0x44);
-}
 
 template <int MR>
 inline void ukernel(int k, const float* a, std::size_t lda, const float* w, float* c,
@@ -71,37 +62,7 @@ inline void ukernel(int k, const float* a, std::size_t lda, const float* w, floa
     }
   }
 
-  // Masked loads of columns past the tile read nothing (no fault), so a
-  // partial tile runs the same instructions on its valid lanes.
-  if (t.epilogue != Epilogue::kNone) {
-    const __m512 bias0 = _mm512_maskz_loadu_ps(m0, t.bias);
-    const __m512 bias1 = _mm512_maskz_loadu_ps(m1, t.bias + 16);
-#pragma GCC unroll 8
-    for (int r = 0; r < MR; ++r) {
-      acc0[r] = _mm512_add_ps(acc0[r], bias0);
-      acc1[r] = _mm512_add_ps(acc1[r], bias1);
-    }
-  }
-  if (t.epilogue == Epilogue::kBiasGelu) {
-#pragma GCC unroll 8
-    for (int r = 0; r < MR; ++r) {
-      acc0[r] = gelu_halves(acc0[r]);
-      acc1[r] = gelu_halves(acc1[r]);
-    }
-  } else if (t.epilogue == Epilogue::kBiasResidual) {
-    // Loaded just before the store of the same elements: c may alias it.
-#pragma GCC unroll 8
-    for (int r = 0; r < MR; ++r) {
-      const float* res = t.residual + r * t.ldr;
-      acc0[r] = _mm512_add_ps(acc0[r], _mm512_maskz_loadu_ps(m0, res));
-      acc1[r] = _mm512_add_ps(acc1[r], _mm512_maskz_loadu_ps(m1, res + 16));
-    }
-  }
-#pragma GCC unroll 8
-  for (int r = 0; r < MR; ++r) {
-    _mm512_mask_storeu_ps(c + r * ldc, m0, acc0[r]);
-    _mm512_mask_storeu_ps(c + r * ldc + 16, m1, acc1[r]);
-  }
+  finish_tile<MR>(acc0, acc1, c, ldc, t, m0, m1);
 }
 
 // The micro-kernel as the GEMM driver (kernels/gemm_driver.h) calls it.
@@ -114,11 +75,9 @@ struct MicroKernel {
     __mmask16 m0, m1;
   };
   static Columns columns(int nv) {
-    const __mmask16 m0 = nv >= 16 ? 0xFFFF : static_cast<__mmask16>((1u << nv) - 1);
-    const __mmask16 m1 = nv >= 32 ? 0xFFFF
-                         : nv > 16 ? static_cast<__mmask16>((1u << (nv - 16)) - 1)
-                                   : 0;
-    return {m0, m1};
+    Columns cols;
+    column_masks(nv, &cols.m0, &cols.m1);
+    return cols;
   }
   // Masked loads of columns past the tile read nothing: one tile for all.
   static constexpr bool kFullTiles = false;

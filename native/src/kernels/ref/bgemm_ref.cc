@@ -1,0 +1,58 @@
+// Reference bf16 GEMM (the bgemm contract in kernels.h): W rounded to bf16
+// and kept as [n][k + k % 2]; each row of A rounded to bf16 as it is read;
+// each output summed pair by pair in vdpbf16ps's order. Every product of two
+// bf16 values is exact in fp32 (8 + 8 significant bits), so only the fp32
+// additions round, and a kernel that adds in the same order gives the same
+// bits whether it multiplies and adds (vdpbf16ps, AMX) or fuses the two.
+#include <algorithm>
+#include <vector>
+
+#include "kernels/bf16.h"
+#include "kernels/ref/ref_kernels.h"
+
+namespace crossrank::kernels::ref {
+
+void bgemm_pack(const float* w, int n, int k, PackedWeights* out) {
+  const int k_even = k + k % 2;
+  out->n = n;
+  out->k = k;
+  out->packed_for = kBGemmName;
+  out->bdata.assign(static_cast<std::size_t>(n) * k_even, 0);
+  for (int j = 0; j < n; ++j)
+    for (int p = 0; p < k; ++p)
+      out->bdata[static_cast<std::size_t>(j) * k_even + p] =
+          f32_to_bf16(w[static_cast<std::size_t>(j) * k + p]);
+}
+
+float bf16_pair_dot(const float* a, const std::uint16_t* w, int k_even) {
+  float s = 0.f;
+  // The odd k of each pair first, then the even one (q ^ 1 runs 1, 0, 3, 2,
+  // ...): vdpbf16ps's order. Written as one statement per step on purpose:
+  // GCC 12 at -O3 vectorises the two-statement form (s += odd; s += even)
+  // into an in-order reduction that adds one product twice.
+  for (int q = 0; q < k_even; ++q) {
+    const int p = q ^ 1;
+    s += a[p] * bf16_to_f32_bits(w[p]);
+  }
+  return s;
+}
+
+void bgemm(const GemmArgs& args, int row_begin, int row_end, int col_begin, int col_end) {
+  const int k = args.w->k;
+  const int k_even = k + k % 2;
+  const std::uint16_t* w = args.w->bdata.data();
+  std::vector<float> a_row(static_cast<std::size_t>(k_even), 0.f);
+  std::vector<float> out(static_cast<std::size_t>(std::max(0, col_end - col_begin)));
+  for (int i = row_begin; i < row_end; ++i) {
+    const float* a = args.a + static_cast<std::size_t>(i) * args.lda;
+    for (int p = 0; p < k; ++p) a_row[p] = round_to_bf16(a[p]);
+    for (int j = col_begin; j < col_end; ++j) {
+      const float s = bf16_pair_dot(a_row.data(), w + static_cast<std::size_t>(j) * k_even, k_even);
+      out[j - col_begin] = apply_epilogue(args, i, j, s);
+    }
+    // Every residual is read before c is written: c may alias it.
+    std::copy(out.begin(), out.end(), args.c + static_cast<std::size_t>(i) * args.ldc + col_begin);
+  }
+}
+
+}  // namespace crossrank::kernels::ref

@@ -1,0 +1,335 @@
+// The bf16 GEMM of every kernel table that has one (AVX512-BF16 natively,
+// the reference everywhere; a table this CPU cannot run is skipped, saying
+// so, and never counted as a pass):
+// - rounding: f32_to_bf16 is round-to-nearest-even with fp32 subnormals to
+//   zero, and each kernel rounds A exactly so (k = 1, W = 1: c is A rounded);
+// - the reference's pairwise fp32 sum is close to the exact dot product of
+//   the rounded operands (so the reference itself is right);
+// - every kernel gives the reference's bits for the sum, bias and residual
+//   epilogues, at sizes around its micro-tile, and the GELU within the
+//   vectorised GELU's error;
+// - splits over blocks and threads change nothing;
+// - the scheme stays close to the fp32 product.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <limits>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "common/thread_pool.h"
+#include "kernels/bf16.h"
+#include "kernels/kernels.h"
+#include "kernels/ref/ref_kernels.h"
+#include "kernel_test_helpers.h"
+
+namespace crossrank::kernels {
+namespace {
+
+// A GELU against erf's: within kGeluTol max(1, |x|) (kernel_test's bound),
+// so two of them within twice that.
+constexpr double kGeluTol = 5e-7;
+
+std::uint64_t test_seed() { return testing::test_seed("bgemm_test"); }
+
+// Uniform in [-scale, scale).
+std::vector<float> random_floats(std::size_t n, std::mt19937_64& rng, float scale = 1.f) {
+  return testing::random_floats(n, rng, -scale, scale);
+}
+
+float from_bits(std::uint32_t bits) {
+  float f;
+  std::memcpy(&f, &bits, sizeof f);
+  return f;
+}
+std::uint32_t to_bits(float f) {
+  std::uint32_t bits;
+  std::memcpy(&bits, &f, sizeof bits);
+  return bits;
+}
+
+using testing::around_tile;
+
+using testing::kAllEpilogues;
+
+// Every table built into this binary that has a bf16 GEMM, best first.
+std::vector<const KernelTable*> bf16_tables() {
+  std::vector<const KernelTable*> tables;
+  for (const KernelTable* t : {avx512bf16_kernels(), avx512vnni_kernels(), avx512_kernels(),
+                               avx2_kernels(), neon_kernels(), &ref_kernels()})
+    if (t != nullptr && t->bgemm != nullptr) tables.push_back(t);
+  return tables;
+}
+
+using testing::cpu_runs;
+
+std::string requirement(const KernelTable* table) {
+  if (table == avx512bf16_kernels())
+    return "AVX512-BF16 with AVX-512 VNNI, VL and BW (and AVX2+FMA)";
+  return table->isa;
+}
+
+class BGemmTest : public ::testing::TestWithParam<const KernelTable*> {
+ protected:
+  void SetUp() override {
+    const std::string why = testing::not_run_reason(GetParam(), GetParam()->bgemm_name,
+                                                    requirement(GetParam()));
+    if (!why.empty()) GTEST_SKIP() << why;
+  }
+  const KernelTable& table() const { return *GetParam(); }
+  std::mt19937_64 rng_{test_seed()};
+};
+
+using testing::table_name;
+
+struct Case {
+  int m, n, k;
+  int lda, ldc;
+};
+
+// Runs table.bgemm and ref::bgemm on one case and compares: bit for bit but
+// for the GELU. Also checks that padding columns of c stay untouched.
+void check_against_ref(const KernelTable& table, const Case& g, Epilogue ep,
+                       std::mt19937_64& rng, float scale = 1.f) {
+  SCOPED_TRACE(::testing::Message() << table.isa << " m=" << g.m << " n=" << g.n
+                                    << " k=" << g.k << " lda=" << g.lda << " ldc=" << g.ldc
+                                    << " epilogue=" << static_cast<int>(ep));
+  const std::vector<float> a = random_floats(static_cast<std::size_t>(g.m) * g.lda, rng, scale);
+  const std::vector<float> w = random_floats(static_cast<std::size_t>(g.n) * g.k, rng, scale);
+  const std::vector<float> bias = random_floats(g.n, rng);
+  const std::vector<float> residual = random_floats(static_cast<std::size_t>(g.m) * g.ldc, rng);
+  PackedWeights packed, ref_packed;
+  table.bgemm_pack(w.data(), g.n, g.k, &packed);
+  ref::bgemm_pack(w.data(), g.n, g.k, &ref_packed);
+  ASSERT_TRUE(packed.is_bf16());
+  ASSERT_STREQ(packed.packed_for, table.bgemm_name);
+
+  constexpr float kSentinel = -12345.5f;
+  std::vector<float> got(static_cast<std::size_t>(g.m) * g.ldc, kSentinel);
+  std::vector<float> want(got.size(), kSentinel);
+  GemmArgs args{g.m, a.data(), g.lda, &packed, bias.data(), residual.data(), g.ldc,
+                got.data(), g.ldc, ep};
+  table.bgemm(args, 0, g.m, 0, g.n);
+  args.w = &ref_packed;
+  args.c = want.data();
+  ref::bgemm(args, 0, g.m, 0, g.n);
+  // The GELU's input x (the same sum plus bias in both): each GELU is within
+  // kGeluTol max(1, |x|) of erf's.
+  std::vector<float> pre(got.size(), 0.f);
+  if (ep == Epilogue::kBiasGelu) {
+    args.c = pre.data();
+    args.epilogue = Epilogue::kBias;
+    ref::bgemm(args, 0, g.m, 0, g.n);
+  }
+
+  int failures = 0;
+  for (int i = 0; i < g.m && failures < 5; ++i) {
+    for (int j = 0; j < g.ldc && failures < 5; ++j) {
+      const float x = got[static_cast<std::size_t>(i) * g.ldc + j];
+      const float y = want[static_cast<std::size_t>(i) * g.ldc + j];
+      if (j >= g.n) {
+        if (x != kSentinel) {
+          ADD_FAILURE() << "padding written at row " << i << " col " << j;
+          ++failures;
+        }
+        continue;
+      }
+      const float pre_x = pre[static_cast<std::size_t>(i) * g.ldc + j];
+      const bool ok = ep == Epilogue::kBiasGelu
+                          ? std::fabs(x - y) <= 2 * kGeluTol * std::max(1.f, std::fabs(pre_x))
+                          : to_bits(x) == to_bits(y);
+      if (!ok) {
+        ADD_FAILURE() << "c[" << i << "][" << j << "] = " << x << " (0x" << std::hex
+                      << to_bits(x) << "), reference " << y << " (0x" << to_bits(y)
+                      << std::dec << ")";
+        ++failures;
+      }
+    }
+  }
+}
+
+TEST(Bf16Rounding, NearestEvenAndSpecialValues) {
+  EXPECT_EQ(f32_to_bf16(1.0f), 0x3F80);
+  EXPECT_EQ(f32_to_bf16(-3.0f), 0xC040);
+  // 1 + 2^-8 is halfway between 1 and 1 + 2^-7: ties go to the even 1.
+  EXPECT_EQ(f32_to_bf16(1.0f + std::ldexp(1.0f, -8)), 0x3F80);
+  // 1 + 3 * 2^-8 is halfway between 1 + 2^-7 (odd) and 1 + 2^-6: up.
+  EXPECT_EQ(f32_to_bf16(1.0f + 3 * std::ldexp(1.0f, -8)), 0x3F82);
+  // Just above the halfway point rounds up.
+  EXPECT_EQ(f32_to_bf16(from_bits(0x3F808001u)), 0x3F81);
+  EXPECT_EQ(f32_to_bf16(from_bits(0x3F807FFFu)), 0x3F80);
+  EXPECT_EQ(f32_to_bf16(std::numeric_limits<float>::max()), 0x7F80);  // rounds to inf
+  EXPECT_EQ(f32_to_bf16(INFINITY), 0x7F80);
+  EXPECT_EQ(f32_to_bf16(-INFINITY), 0xFF80);
+  EXPECT_EQ(f32_to_bf16(from_bits(0x00400000u)), 0x0000);  // subnormal -> +0
+  EXPECT_EQ(f32_to_bf16(from_bits(0x80000001u)), 0x8000);  // subnormal -> -0
+  EXPECT_EQ(f32_to_bf16(std::numeric_limits<float>::min()), 0x0080);  // smallest normal
+  const std::uint16_t nan = f32_to_bf16(from_bits(0x7F800001u));  // signalling NaN
+  EXPECT_TRUE(std::isnan(bf16_to_f32_bits(nan)));
+  EXPECT_NE(nan & 0x0040, 0);  // quiet
+}
+
+// With k = 1 and W = 1 every output is the kernel's rounding of one element
+// of A (plus +0), which must be f32_to_bf16's for ties, subnormals and extremes.
+TEST_P(BGemmTest, RoundsAToNearestEven) {
+  std::vector<float> a = {1.0f + std::ldexp(1.0f, -8),
+                          1.0f + 3 * std::ldexp(1.0f, -8),
+                          from_bits(0x3F808001u),
+                          -from_bits(0x3F808001u),
+                          from_bits(0x00400000u),
+                          from_bits(0x80000001u),
+                          std::numeric_limits<float>::min(),
+                          1e30f,
+                          -2.5e-30f,
+                          65504.f,
+                          3.14159265f};
+  std::mt19937_64& rng = rng_;
+  for (float x : random_floats(200, rng, 100.f)) a.push_back(x);
+  const int m = static_cast<int>(a.size());
+  const float one = 1.f;
+  PackedWeights packed;
+  table().bgemm_pack(&one, 1, 1, &packed);
+  std::vector<float> c(a.size());
+  GemmArgs args{m, a.data(), 1, &packed, nullptr, nullptr, 0, c.data(), 1, Epilogue::kNone};
+  table().bgemm(args, 0, m, 0, 1);
+  for (int i = 0; i < m; ++i)
+    // The sum starts at +0 and adds the zero pad's product first: a -0 ends as +0.
+    EXPECT_EQ(to_bits(c[i]), to_bits(0.f + round_to_bf16(a[i]))) << "a = " << a[i];
+}
+
+TEST_P(BGemmTest, MatchesReferenceAroundTile) {
+  const std::vector<int> ms = around_tile(table().bgemm_mr, {67, 130});
+  const std::vector<int> ns = around_tile(table().bgemm_nr, {3 * table().bgemm_nr + 5, 384});
+  for (int m : ms)
+    for (int n : ns)
+      for (int k : {1, 2, 7, 16, 33, 384})
+        for (Epilogue ep : kAllEpilogues) {
+          const bool strided = ((m + n + k) & 1) != 0;
+          check_against_ref(table(), {m, n, k, strided ? k + 3 : k, strided ? n + 5 : n}, ep,
+                            rng_);
+          if (HasFailure()) return;
+        }
+}
+
+TEST_P(BGemmTest, MatchesReferenceAtLargeAndSmallMagnitudes) {
+  // Products near 1e30 and 1e-30 (normal in fp32): no flush, no overflow.
+  for (float scale : {1e15f, 1e-15f, 1e-3f})
+    for (Epilogue ep : {Epilogue::kNone, Epilogue::kBiasResidual}) {
+      check_against_ref(table(), {13, 37, 384, 384, 37}, ep, rng_, scale);
+      if (HasFailure()) return;
+    }
+}
+
+TEST_P(BGemmTest, ResidualAliasesOutput) {
+  const int m = 19, n = 70, k = 65;
+  const std::vector<float> a = random_floats(static_cast<std::size_t>(m) * k, rng_);
+  const std::vector<float> w = random_floats(static_cast<std::size_t>(n) * k, rng_);
+  const std::vector<float> bias = random_floats(n, rng_);
+  std::vector<float> c = random_floats(static_cast<std::size_t>(m) * n, rng_);
+  std::vector<float> want = c;
+  PackedWeights packed, ref_packed;
+  table().bgemm_pack(w.data(), n, k, &packed);
+  ref::bgemm_pack(w.data(), n, k, &ref_packed);
+  GemmArgs args{m, a.data(), k, &packed, bias.data(), c.data(), n, c.data(), n,
+                Epilogue::kBiasResidual};
+  table().bgemm(args, 0, m, 0, n);
+  args.w = &ref_packed;
+  args.residual = args.c = want.data();
+  ref::bgemm(args, 0, m, 0, n);
+  EXPECT_EQ(0, std::memcmp(c.data(), want.data(), c.size() * sizeof(float)));
+}
+
+TEST_P(BGemmTest, SplitsMatchWholeCall) {
+  const int m = 67, n = 3 * table().bgemm_nr + 5, k = 33;
+  const std::vector<float> a = random_floats(static_cast<std::size_t>(m) * k, rng_);
+  const std::vector<float> w = random_floats(static_cast<std::size_t>(n) * k, rng_);
+  const std::vector<float> bias = random_floats(n, rng_);
+  PackedWeights packed;
+  table().bgemm_pack(w.data(), n, k, &packed);
+  std::vector<float> whole(static_cast<std::size_t>(m) * n), parts(whole.size()),
+      threaded(whole.size());
+  GemmArgs args{m, a.data(), k, &packed, bias.data(), nullptr, 0, whole.data(), n,
+                Epilogue::kBiasGelu};
+  table().bgemm(args, 0, m, 0, n);
+  args.c = parts.data();
+  const int nr = table().bgemm_nr;
+  for (int r0 = 0; r0 < m; r0 += 10)
+    for (int c0 = 0; c0 < n; c0 += nr)
+      table().bgemm(args, r0, std::min(m, r0 + 10), c0, std::min(n, c0 + nr));
+  EXPECT_EQ(0, std::memcmp(whole.data(), parts.data(), whole.size() * sizeof(float)));
+  // gemm_parallel sends bf16 weights to the bf16 GEMM.
+  ThreadPool pool(3);
+  args.c = threaded.data();
+  gemm_parallel(table(), args, pool);
+  EXPECT_EQ(0, std::memcmp(whole.data(), threaded.data(), whole.size() * sizeof(float)));
+}
+
+// The scheme against fp32: inputs rounded to 8 significant bits each, so on
+// uniform data (k = 384) the normalised error is about 2^-9 * sqrt(2) ~
+// 0.3 %; 1 % still fails on any wrong pairing, column or rounding mode
+// that truncates.
+TEST_P(BGemmTest, SchemeIsCloseToFloatGemm) {
+  const int m = 40, n = 96, k = 384;
+  const std::vector<float> a = random_floats(static_cast<std::size_t>(m) * k, rng_);
+  const std::vector<float> w = random_floats(static_cast<std::size_t>(n) * k, rng_);
+  PackedWeights packed;
+  table().bgemm_pack(w.data(), n, k, &packed);
+  std::vector<float> c(static_cast<std::size_t>(m) * n);
+  GemmArgs args{m, a.data(), k, &packed, nullptr, nullptr, 0, c.data(), n, Epilogue::kNone};
+  table().bgemm(args, 0, m, 0, n);
+  double err = 0, norm = 0, err_vs_rounded = 0;
+  for (int i = 0; i < m; ++i)
+    for (int j = 0; j < n; ++j) {
+      double exact = 0, rounded = 0, sum_abs = 0;
+      for (int p = 0; p < k; ++p) {
+        exact += static_cast<double>(a[i * k + p]) * w[j * k + p];
+        const double t = static_cast<double>(round_to_bf16(a[i * k + p])) *
+                         round_to_bf16(w[j * k + p]);
+        rounded += t;
+        sum_abs += std::fabs(t);
+      }
+      const double got = c[static_cast<std::size_t>(i) * n + j];
+      err += (got - exact) * (got - exact);
+      norm += exact * exact;
+      // The fp32 pairwise sum of the rounded products: k additions.
+      err_vs_rounded = std::max(err_vs_rounded, std::fabs(got - rounded) / (sum_abs * k));
+    }
+  EXPECT_LT(std::sqrt(err / norm), 0.01);
+  EXPECT_LE(err_vs_rounded, std::ldexp(1.0, -24));
+}
+
+INSTANTIATE_TEST_SUITE_P(Tables, BGemmTest, ::testing::ValuesIn(bf16_tables()), table_name);
+
+// The AVX512-BF16 table is there exactly when the CPU can run it, and says so
+// when it is not.
+TEST(BGemmDispatch, Avx512Bf16TableMatchesCpu) {
+  const CpuFeatures& f = cpu_features();
+  const KernelTable* t = avx512bf16_kernels();
+  if (t == nullptr) GTEST_SKIP() << "NOT RUN: not an x86-64 build";
+  const bool runs = f.avx2 && f.fma && f.avx512f && f.avx512_vnni && f.avx512vl && f.avx512bw &&
+                    f.avx512_bf16;
+  EXPECT_EQ(cpu_runs(t), runs);
+  if (!runs)
+    GTEST_SKIP() << "NOT RUN: this CPU (" << f.brand << ") lacks AVX512-BF16: the "
+                 << t->bgemm_name << " kernel is not tested here";
+  EXPECT_STREQ(available_kernels().front()->isa, "avx512bf16");
+}
+
+// A table with a bf16 GEMM has all of it.
+TEST(BGemmDispatch, TablesAreComplete) {
+  for (const KernelTable* t : bf16_tables()) {
+    EXPECT_NE(t->bgemm_name, nullptr) << t->isa;
+    EXPECT_NE(t->bgemm_pack, nullptr) << t->isa;
+    EXPECT_GE(t->bgemm_mr, 1);
+    EXPECT_GE(t->bgemm_nr, 1);
+  }
+}
+
+}  // namespace
+}  // namespace crossrank::kernels
