@@ -2,11 +2,11 @@
 // `require('crossrank')` works on every supported Node (require(esm) is not
 // there on all of them) and CommonJS TypeScript projects get types:
 //   dist/cjs/index.js    lib/index.ts bundled as CommonJS by esbuild
-//   dist/cjs/*.d.ts      tsc's declarations, copied; dist/cjs/package.json says
+//   dist/cjs/**/*.d.ts   tsc's declarations, copied; dist/cjs/package.json says
 //                        "type": "commonjs", so TypeScript reads them as CommonJS
 // Runs after `tsc -p tsconfig.json` (npm run build:ts).
 import { copyFileSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { build } from 'esbuild';
@@ -36,6 +36,11 @@ await build({
   logLevel: 'warning',
 });
 
-for (const file of readdirSync(esmDir)) {
-  if (file.endsWith('.d.ts')) copyFileSync(join(esmDir, file), join(cjsDir, file));
+// Every declaration file, subfolders (hub/, server/) included: index.d.ts refers to them.
+for (const entry of readdirSync(esmDir, { recursive: true, withFileTypes: true })) {
+  if (!entry.isFile() || !entry.name.endsWith('.d.ts')) continue;
+  const from = join(entry.parentPath, entry.name);
+  const to = join(cjsDir, relative(esmDir, from));
+  mkdirSync(dirname(to), { recursive: true });
+  copyFileSync(from, to);
 }
