@@ -13,7 +13,7 @@ import { performance } from 'node:perf_hooks';
 import test from 'ava';
 
 import { CrossEncoder } from '../lib/index.js';
-import { defaultModelPath } from '../lib/default-model.js';
+import { offlineModelPath } from '../lib/default-model.js';
 import { RerankServer } from '../lib/server/server.js';
 import { firstInvalidUtf8 } from '../lib/server/text.js';
 import { minilmAvailable, minilmDir, repoRoot, sharedDataAvailable } from './helpers/fixtures.js';
@@ -270,7 +270,7 @@ serial('Expect: 100-continue with a body declared over the limit gets 413 at onc
 });
 
 test('/info gives the int8 folder weights_file_dtype I8, an fp32 folder F32', async (t) => {
-  const int8 = CrossEncoder.load(defaultModelPath());
+  const int8 = CrossEncoder.load(offlineModelPath());
   t.teardown(() => int8.dispose());
   const { base } = await start(t, int8);
   const info = (await (await fetch(`${base}/info`)).json()) as Record<string, unknown>;
