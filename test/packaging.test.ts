@@ -22,6 +22,7 @@ import { commitOf, FakeHub, folderFiles } from './helpers/fake-hub.js';
 import { repoRoot, tinyDir } from './helpers/fixtures.js';
 import { loadGoldens } from './helpers/goldens.js';
 import { notRun } from './helpers/not-run.js';
+import { TINY_LOGIT_TOL } from './helpers/tolerances.js';
 
 const prebuiltFiles = ['crossrank.node', 'crossrank-tokenizer.node'];
 const maxGlibc = '2.28';
@@ -194,7 +195,6 @@ function installConsumer(name: string, { scripts = false } = {}): string {
 const predictScript = `
 import { readFileSync } from 'node:fs';
 import { CrossEncoder, cpuInfo } from 'crossrank';
-import { TINY_LOGIT_TOL } from './helpers/tolerances.js';
 const { modelDir, pairs } = JSON.parse(readFileSync(process.argv[2], 'utf8'));
 const model = CrossEncoder.load(modelDir, { maxLength: 512 });
 const logits = await model.predict(pairs, { activation: 'none' });
