@@ -36,7 +36,10 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 ctest --test-dir "$build" --output-
 # a few times slower, hence the longer ava timeout. One test is left out:
 # the scalar reference kernels on the 6-layer MiniLM model, which take over
 # 20 minutes instrumented; the same kernels run instrumented on the tiny model
-# (parity-ref) and in ctest's *_ref runs, so no code goes unchecked.
+# (parity-ref) and in ctest's *_ref runs, so no code goes unchecked. The
+# server's overload test is left out as well: it asserts timing (no 504 within a
+# 5 s timeout), which an instrumented engine cannot meet; the same server code
+# runs instrumented in the other server tests.
 # The packaging test is left out too: it installs the packed tarball and must
 # load the prebuilt binaries in it, not this build (it checks packaging, and
 # runs uninstrumented in npm test).
@@ -48,4 +51,5 @@ fi
 CROSSRANK_ADDON_PATH="$addon" LD_PRELOAD="$runtime" \
   ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:allow_user_segv_handler=1 \
   node node_modules/ava/entrypoints/cli.mjs --timeout=20m \
-  --match='!reference kernels, all-MiniLM-L6-v2*' "$@"
+  --match='!reference kernels, all-MiniLM-L6-v2*' \
+  --match='!under 48 concurrent requests every answer is 200 or 429*' "$@"

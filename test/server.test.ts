@@ -111,7 +111,8 @@ serial('/predict: raw pairs, one score per pair, or one row per pair for a sever
 });
 
 serial('concurrent requests share engine batches and each gets exactly the scores it would get alone', async (t) => {
-  const { base } = await start(t, minilm!);
+  // This test is about coalescing, not overload: budgets wide enough that a slow (sanitizer) build is never refused.
+  const { base } = await start(t, minilm!, { requestTimeoutMs: 600_000, maxQueueMs: 600_000 });
   const requests = Array.from({ length: 8 }, (_, i) => pairsFrom(300 + i * 37, 3 + ((i * 5) % 11)));
   const alone: Float32Array[] = [];
   for (const pairs of requests) alone.push(await minilm!.predict(pairs));
@@ -123,7 +124,7 @@ serial('concurrent requests share engine batches and each gets exactly the score
   t.true(batches < requests.length, `coalescing: ${batches} batches for ${requests.length} requests`);
 
   // The comparison mode never mixes requests.
-  const single = await start(t, minilm!, { coalesce: false });
+  const single = await start(t, minilm!, { coalesce: false, requestTimeoutMs: 600_000, maxQueueMs: 600_000 });
   const separate = await Promise.all(requests.map(async (pairs) => (await (await post(single.base, '/predict', { pairs })).json()) as { scores: number[] }));
   separate.forEach((answer, i) => t.deepEqual(Float32Array.from(answer.scores), alone[i]!));
   t.true((await metric(single.base, 'crossrank_batch_pairs_count')) >= requests.length);
