@@ -1,5 +1,6 @@
 /**
- * Writes a pre-quantised copy of a model folder: model.safetensors with the
+ * Writes a pre-quantised copy of a model folder (one model.safetensors, or a
+ * sharded checkpoint's index and shards): model.safetensors with the
  * encoder's linear layers and word embeddings in int8 plus their F32 scales
  * (tensor names in the README), or with `{ dtype: 'bf16' }` the encoder's
  * linear layers in BF16 (rounded to nearest even), and the folder's other
@@ -14,6 +15,8 @@ import { engineAddon } from './native.js';
 
 /** Weight files of other formats, which the quantised folder must not carry along. */
 const WEIGHT_EXTENSIONS = new Set(['.safetensors', '.bin', '.pt', '.pth', '.onnx', '.h5', '.msgpack', '.ot']);
+/** Shard indexes: the quantised copy is one model.safetensors, and an index would name shards it lacks. */
+const isShardIndex = (name: string): boolean => /\.(safetensors|bin)\.index\.json$/.test(name);
 
 export interface QuantizeOptions {
   /** 'int8' (default) or 'bf16'. */
@@ -43,6 +46,6 @@ export function quantizeModel(modelDir: string, outDir: string, options: Quantiz
   }
   for (const name of readdirSync(source)) {
     const path = join(source, name);
-    if (statSync(path).isFile() && !WEIGHT_EXTENSIONS.has(extname(name))) copyFileSync(path, join(target, name));
+    if (statSync(path).isFile() && !WEIGHT_EXTENSIONS.has(extname(name)) && !isShardIndex(name)) copyFileSync(path, join(target, name));
   }
 }

@@ -15,6 +15,7 @@ import test from 'ava';
 import { CrossEncoder, SentenceEncoder } from '../lib/index.js';
 import { commitOf, FakeHub, folderFiles, sentenceRepoFiles, sha256 } from './helpers/fake-hub.js';
 import { fixtureAvailable, repoRoot, tinyDir } from './helpers/fixtures.js';
+import { shardModel } from './helpers/safetensors.js';
 
 const python = join(process.env['CROSSRANK_CACHE'] ?? join(repoRoot, '.cache'), 'hub-venv', 'bin', 'python');
 const available = fixtureAvailable(python, 'run scripts/setup-hub-python.sh (npm test runs it)');
@@ -24,9 +25,12 @@ const MAIN = commitOf('interop-main');
 const TAGGED = commitOf('interop-v1');
 const taggedConfig = Buffer.from(TINY['config.json']!.toString().replace('"relevant"', '"relevant-v1"').replace('"relevant":', '"relevant-v1":'));
 const SENTENCE = sentenceRepoFiles(TINY, 'mean', 36);
+const { 'model.safetensors': tinyWeights, ...TINY_WITHOUT_WEIGHTS } = TINY;
+const SHARDED = { ...TINY_WITHOUT_WEIGHTS, ...shardModel(tinyWeights!, 2) };
 const hub = await FakeHub.start({
   'crossrank-test/tiny': { commits: { [MAIN]: TINY, [TAGGED]: { ...TINY, 'config.json': taggedConfig } }, refs: { main: MAIN, v1: TAGGED } },
   'crossrank-test/sentence': { commits: { [MAIN]: SENTENCE }, refs: { main: MAIN } },
+  'crossrank-test/sharded': { commits: { [MAIN]: SHARDED }, refs: { main: MAIN } },
 });
 process.env['HF_ENDPOINT'] = hub.url;
 delete process.env['HF_HUB_OFFLINE'];
@@ -69,7 +73,9 @@ print(json.dumps({'version': hh.__version__, 'paths': paths, 'tagged': tagged}))
   t.is(model.config.path, join(cacheDir, 'models--crossrank-test--tiny', 'snapshots', MAIN));
   t.deepEqual(Array.from(model.predictSync(PAIRS, { activation: 'none' })), folderLogits());
   // Python cached only config.json at v1: not a whole model, so crossrank does not take it for one.
-  t.throws(() => CrossEncoder.load('crossrank-test/tiny', { cacheDir, localFilesOnly: true, revision: 'v1' }), { message: /not in the cache/ });
+  t.throws(() => CrossEncoder.load('crossrank-test/tiny', { cacheDir, localFilesOnly: true, revision: 'v1' }), {
+    message: /is in the cache .* without model\.safetensors, tokenizer\.json or vocab\.txt: only part of it was downloaded/,
+  });
 });
 
 test('what huggingface_hub snapshot_download fetches, crossrank loads offline, a sentence encoder with its Pooling folder too', async (t) => {
@@ -80,6 +86,16 @@ test('what huggingface_hub snapshot_download fetches, crossrank loads offline, a
   t.teardown(() => model.dispose());
   t.is(model.config.poolingSource, '1_Pooling/config.json');
   t.is(model.config.commit, MAIN);
+});
+
+test('a sharded checkpoint huggingface_hub snapshot_download fetches, crossrank loads offline', async (t) => {
+  if (!available) return t.pass('skipped outside CI: no huggingface_hub');
+  const cacheDir = join(work, 'sharded-from-python');
+  await py(`print(json.dumps({'path': hh.snapshot_download('crossrank-test/sharded')}))`, cacheDir);
+  const model = CrossEncoder.load('crossrank-test/sharded', { cacheDir, localFilesOnly: true });
+  t.teardown(() => model.dispose());
+  t.is(model.config.commit, MAIN);
+  t.deepEqual(Array.from(model.predictSync(PAIRS, { activation: 'none' })), folderLogits());
 });
 
 test.serial('what crossrank downloads, huggingface_hub finds with HF_HUB_OFFLINE=1, and its cache scan finds sound', async (t) => {

@@ -13,6 +13,7 @@ import test from 'ava';
 import { CrossEncoder, HubError, type LoadOptions, ModelNotReadyError, SentenceEncoder } from '../lib/index.js';
 import { commitOf, FakeHub, folderFiles, gitBlobSha1, sentenceRepoFiles, sha256 } from './helpers/fake-hub.js';
 import { repoRoot, tinyDir } from './helpers/fixtures.js';
+import { shardModel } from './helpers/safetensors.js';
 
 const TINY = folderFiles(tinyDir);
 const WEIGHTS = TINY['model.safetensors']!;
@@ -25,6 +26,9 @@ const withLabels = (labels: [string, string]): Buffer => {
   return Buffer.from(JSON.stringify(config, null, 2));
 };
 const SENTENCE_FILES = sentenceRepoFiles(TINY, 'cls', 36);
+const { 'model.safetensors': _single, ...TINY_WITHOUT_WEIGHTS } = TINY;
+const SHARDED = { ...TINY_WITHOUT_WEIGHTS, ...shardModel(WEIGHTS, 2) };
+const { 'model-00002-of-00002.safetensors': _lost, ...SHARD_MISSING } = SHARDED;
 const TOKEN = 'hf_fake_token_for_tests';
 
 const hub = await FakeHub.start({
@@ -35,6 +39,8 @@ const hub = await FakeHub.start({
   'crossrank-test/offline': { commits: { [V2]: TINY }, refs: { main: V2 } },
   'crossrank-test/sentence': { commits: { [V1]: SENTENCE_FILES }, refs: { main: V1 } },
   'crossrank-test/gated': { commits: { [V1]: TINY }, refs: { main: V1 }, token: TOKEN },
+  'crossrank-test/sharded': { commits: { [V1]: SHARDED }, refs: { main: V1 } },
+  'crossrank-test/shard-missing': { commits: { [V1]: SHARD_MISSING }, refs: { main: V1 } },
   'crossrank-test/pickled': {
     commits: { [V1]: { 'config.json': TINY['config.json']!, 'vocab.txt': TINY['vocab.txt']!, 'pytorch_model.bin': Buffer.from('not really a pickle') } },
     refs: { main: V1 },
@@ -302,6 +308,40 @@ test('a repository with only pytorch_model.bin is refused before any download, s
   t.regex(error!.message, /safetensors conversion/);
   t.false(requestsFor('crossrank-test/pickled').some((r) => r.path.includes('/resolve/')));
   t.deepEqual(listTree(cacheDir), []);
+});
+
+test('a sharded checkpoint: the index and every shard it names are downloaded, and the model scores as the single file', async (t) => {
+  const cacheDir = newCache();
+  const model = await CrossEncoder.load('crossrank-test/sharded', { cacheDir }).ready;
+  t.teardown(() => model.dispose());
+  t.deepEqual(Array.from(await model.predict(PAIRS, { activation: 'none' })), await folderScores());
+  const snapshot = join(cacheDir, 'models--crossrank-test--sharded', 'snapshots', V1);
+  t.deepEqual(listTree(snapshot).sort(), [
+    'config.json',
+    'model-00001-of-00002.safetensors',
+    'model-00002-of-00002.safetensors',
+    'model.safetensors.index.json',
+    'tokenizer_config.json',
+    'vocab.txt',
+  ]);
+  // Cached: complete with every shard, so the next load asks the hub nothing.
+  const before = hub.requests.length;
+  const again = CrossEncoder.load('crossrank-test/sharded', { cacheDir });
+  t.teardown(() => again.dispose());
+  t.deepEqual(Array.from(again.predictSync(PAIRS, { activation: 'none' })), await folderScores());
+  t.is(hub.requests.length, before);
+  // A snapshot missing a shard is incomplete: offline, it is refused naming the shard.
+  rmSync(join(snapshot, 'model-00002-of-00002.safetensors'));
+  const offline = t.throws(() => CrossEncoder.load('crossrank-test/sharded', { cacheDir, localFilesOnly: true }), { instanceOf: HubError });
+  t.regex(offline!.message, /is in the cache .* without model-00002-of-00002\.safetensors: only part of it was downloaded/);
+});
+
+test('an index naming a shard the repository lacks is refused, and no snapshot is made', async (t) => {
+  const cacheDir = newCache();
+  const error = await t.throwsAsync(CrossEncoder.load('crossrank-test/shard-missing', { cacheDir }).ready, { instanceOf: HubError });
+  t.is(error?.reason, 'unsupported');
+  t.regex(error!.message, /model\.safetensors\.index\.json names model-00002-of-00002\.safetensors, which the repository does not have/);
+  t.deepEqual(listTree(join(cacheDir, 'models--crossrank-test--shard-missing', 'snapshots')), []);
 });
 
 test.serial('two processes downloading the same model at once: one fetches the weights, both load them', async (t) => {

@@ -46,19 +46,52 @@ export function cachedCommit(cacheDir: string, id: string, revision: string): st
 
 /**
  * The files of a snapshot a model of this kind cannot load without, given the
- * files present: config.json, model.safetensors, and tokenizer.json or
- * vocab.txt; for a sentence encoder with modules.json, its Pooling config.
- * Empty when the snapshot is complete.
+ * files present: config.json, model.safetensors (or the index of a sharded
+ * checkpoint and every shard it names), and tokenizer.json or vocab.txt; for a
+ * sentence encoder with modules.json, its Pooling config. Empty when the
+ * snapshot is complete.
  */
 export function missingModelFiles(has: (file: string) => boolean, readText: (file: string) => string, kind: ModelKind): string[] {
   const missing: string[] = [];
   if (!has('config.json')) missing.push('config.json');
-  if (!has('model.safetensors')) missing.push('model.safetensors');
+  if (!has('model.safetensors')) {
+    if (has(SHARD_INDEX)) {
+      // A malformed index is the engine's to report, with the file named.
+      for (const shard of shardFiles(readText(SHARD_INDEX)) ?? []) if (!has(shard)) missing.push(shard);
+    } else {
+      missing.push('model.safetensors');
+    }
+  }
   if (!has('tokenizer.json') && !has('vocab.txt')) missing.push('tokenizer.json or vocab.txt');
   if (kind === 'sentence-encoder' && has('modules.json')) {
     for (const file of poolingConfigFiles(readText('modules.json'))) if (!has(file)) missing.push(file);
   }
   return missing;
+}
+
+/** The index transformers writes beside the shards of a checkpoint too large for one file. */
+export const SHARD_INDEX = 'model.safetensors.index.json';
+
+/**
+ * The shard files a model.safetensors.index.json names, in the order it first
+ * names them, or undefined when the index is not a weight_map of tensor names
+ * to plain file names beside it (a shard path can never leave the folder).
+ */
+export function shardFiles(indexJson: string): string[] | undefined {
+  let index: unknown;
+  try {
+    index = JSON.parse(indexJson);
+  } catch {
+    return undefined;
+  }
+  const weightMap = typeof index === 'object' && index !== null ? (index as { weight_map?: unknown }).weight_map : undefined;
+  if (typeof weightMap !== 'object' || weightMap === null || Array.isArray(weightMap)) return undefined;
+  const shards = new Set<string>();
+  for (const shard of Object.values(weightMap)) {
+    if (typeof shard !== 'string' || !/^[^/\\]+$/.test(shard) || shard === '.' || shard === '..') return undefined;
+    shards.add(shard);
+  }
+  return shards.size > 0 ? [...shards] : undefined;
 }
 
 /** The Pooling modules' config files that modules.json names (it is checked properly at load). */
@@ -82,9 +115,11 @@ export function poolingConfigFiles(modulesJson: string): string[] {
 export interface CachedSnapshot {
   commit: string;
   dir: string;
+  /** The files the model needs that the snapshot lacks: it loads only when this is empty. */
+  missing: string[];
 }
 
-/** The cached snapshot of `id` at `revision` if it holds every file the model needs; undefined otherwise. */
+/** The cached snapshot of `id` at `revision`, with what it lacks; undefined when the revision is not cached. */
 export function findCachedModel(cacheDir: string, id: string, revision: string, kind: ModelKind): CachedSnapshot | undefined {
   const commit = cachedCommit(cacheDir, id, revision);
   if (commit === undefined) return undefined;
@@ -95,5 +130,5 @@ export function findCachedModel(cacheDir: string, id: string, revision: string, 
     (file) => readFileSync(join(dir, file), 'utf8'),
     kind,
   );
-  return missing.length === 0 ? { commit, dir } : undefined;
+  return { commit, dir, missing };
 }

@@ -18,7 +18,7 @@ import { createReadStream } from 'node:fs';
 import { mkdir, open, readFile, rename, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { dirname, join, relative } from 'node:path';
 
-import { COMMIT_HASH, type ModelKind, poolingConfigFiles, repoFolder, repoFolderName } from './cache.js';
+import { COMMIT_HASH, type ModelKind, poolingConfigFiles, repoFolder, repoFolderName, SHARD_INDEX, shardFiles } from './cache.js';
 import { HubError, type HubErrorReason } from './errors.js';
 import { withFileLock } from './lock.js';
 
@@ -251,14 +251,8 @@ async function checkBlob(path: string, meta: FileMetadata): Promise<string | und
 /** Which files of the repository to download, or why there are none crossrank can use. */
 function filesToDownload(hub: Hub, kind: ModelKind, files: Set<string>): string[] {
   if (!files.has('config.json')) throw hub.fail('the repository has no config.json, so it is not a transformers model', 'unsupported');
-  if (!files.has('model.safetensors')) {
-    if (files.has('model.safetensors.index.json')) {
-      throw hub.fail(
-        'the weights are split into shards (model.safetensors.index.json); crossrank loads a single model.safetensors, ' +
-          'so nothing was downloaded',
-        'unsupported',
-      );
-    }
+  const sharded = !files.has('model.safetensors') && files.has(SHARD_INDEX);
+  if (!files.has('model.safetensors') && !sharded) {
     const pickled = [...files].filter((f) => /\.(bin|pt|pth|ckpt)$/.test(f));
     throw hub.fail(
       `the repository has no model.safetensors${pickled.length > 0 ? ` (only ${pickled.join(', ')})` : ''}, and nothing was downloaded. ` +
@@ -270,8 +264,9 @@ function filesToDownload(hub: Hub, kind: ModelKind, files: Set<string>): string[
   }
   const tokenizer = files.has('tokenizer.json') ? 'tokenizer.json' : files.has('vocab.txt') ? 'vocab.txt' : undefined;
   if (tokenizer === undefined) throw hub.fail('the repository has neither tokenizer.json nor vocab.txt', 'unsupported');
-  // The weights first: if they fail, nothing else has been written.
-  const wanted = ['model.safetensors', 'config.json', tokenizer, ...TOKENIZER_EXTRAS];
+  // The weights first: if they fail, nothing else has been written. A sharded
+  // checkpoint's shards follow its index (download() reads it for their names).
+  const wanted = [sharded ? SHARD_INDEX : 'model.safetensors', 'config.json', tokenizer, ...TOKENIZER_EXTRAS];
   if (kind === 'sentence-encoder') wanted.push(...SENTENCE_FILES);
   return wanted.filter((file) => files.has(file));
 }
@@ -330,7 +325,18 @@ async function download(request: DownloadRequest): Promise<DownloadedModel> {
     });
   };
 
-  for (const file of wanted) await fetchFile(file);
+  for (const file of wanted) {
+    await fetchFile(file);
+    if (file === SHARD_INDEX) {
+      const shards = shardFiles(await readFile(blobs.get(SHARD_INDEX)!, 'utf8'));
+      if (shards === undefined) {
+        throw hub.fail(`${SHARD_INDEX} is not a weight_map of tensor names to shard files beside it`, 'unsupported');
+      }
+      const absent = shards.filter((shard) => !files.has(shard));
+      if (absent.length > 0) throw hub.fail(`${SHARD_INDEX} names ${absent.join(', ')}, which the repository does not have`, 'unsupported');
+      for (const shard of shards) await fetchFile(shard);
+    }
+  }
   if (request.kind === 'sentence-encoder' && blobs.has('modules.json')) {
     const poolingFiles = poolingConfigFiles(await readFile(blobs.get('modules.json')!, 'utf8'));
     for (const file of poolingFiles) {

@@ -68,13 +68,17 @@ export function locateModel(nameOrPath: string, kind: ModelKind, options: HubOpt
   const revision = options.revision ?? 'main';
   const cacheDir = resolve(options.cacheDir ?? hubCacheDir());
   const cached = findCachedModel(cacheDir, id, revision, kind);
-  if (cached !== undefined) return { dir: cached.dir, modelId: id, commit: cached.commit };
+  if (cached !== undefined && cached.missing.length === 0) return { dir: cached.dir, modelId: id, commit: cached.commit };
 
   const noFolder = `there is no folder ${asFolder}`;
   if (options.localFilesOnly || hubOffline()) {
     const why = options.localFilesOnly ? 'localFilesOnly is set' : 'HF_HUB_OFFLINE is set';
+    const where =
+      cached === undefined
+        ? `is not in the cache ${cacheDir}`
+        : `is in the cache ${cacheDir} without ${cached.missing.join(', ')}: only part of it was downloaded`;
     throw new HubError(
-      `crossrank: ${id} (revision ${revision}) is not in the cache ${cacheDir}, ${noFolder}, and ${why}: ` +
+      `crossrank: ${id} (revision ${revision}) ${where}, ${noFolder}, and ${why}: ` +
         `download it first where the hub is reachable (crossrank download ${id}${revision === 'main' ? '' : ` --revision ${revision}`})`,
       id,
       'not-cached',

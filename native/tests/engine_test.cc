@@ -566,6 +566,91 @@ TEST_F(Safetensors, MissingFile) {
               ("not a regular file"));
 }
 
+// Sharded checkpoints: model.safetensors.index.json and its shards, as
+// transformers saves models above its shard size.
+class ShardedSafetensors : public Safetensors {
+ protected:
+  void write_shards() {
+    write_file(dir_.file("model-00001-of-00002.safetensors"),
+               build_safetensors({{"a", "F32", {2}, f32_bytes({1.f, 2.f})},
+                                  {"b", "F32", {1}, f32_bytes({3.f})}},
+                                 R"({"format": "pt"})"));
+    write_file(dir_.file("model-00002-of-00002.safetensors"),
+               build_safetensors({{"c", "F16", {1}, std::string("\x00\x3c", 2)}}));
+  }
+  std::string index(const std::string& weight_map) {
+    const std::string path = dir_.file("model.safetensors.index.json");
+    write_file(path, R"({"metadata": {"total_size": 14}, "weight_map": )" + weight_map + "}");
+    return path;
+  }
+  std::string open_error() {
+    return error_of<ModelError>([&] { SafetensorsFile::open_model_weights(dir_.path()); });
+  }
+  const std::string kWeightMap =
+      R"({"a": "model-00001-of-00002.safetensors", "b": "model-00001-of-00002.safetensors",)"
+      R"( "c": "model-00002-of-00002.safetensors"})";
+};
+
+TEST_F(ShardedSafetensors, ReadsEveryShardAsOneFile) {
+  write_shards();
+  const std::string index_path = index(kWeightMap);
+  const auto file = SafetensorsFile::open_model_weights(dir_.path());
+  EXPECT_EQ(file->path(), index_path);
+  EXPECT_EQ(file->tensors().size(), 3u);
+  EXPECT_EQ(file->metadata().at("format"), "pt");
+  std::vector<float> values;
+  ASSERT_TRUE(tensor_to_f32(*file->find("a"), &values));
+  EXPECT_EQ(values, (std::vector<float>{1.f, 2.f}));
+  ASSERT_TRUE(tensor_to_f32(*file->find("c"), &values));
+  EXPECT_EQ(values, (std::vector<float>{1.f}));
+}
+
+TEST_F(ShardedSafetensors, PrefersASingleFileAsTransformersDoes) {
+  write_shards();
+  index(kWeightMap);
+  write(build_safetensors({{"only", "F32", {1}, f32_bytes({9.f})}}));
+  const auto file = SafetensorsFile::open_model_weights(dir_.path());
+  EXPECT_EQ(file->path(), dir_.file("model.safetensors"));
+  EXPECT_NE(file->find("only"), nullptr);
+  EXPECT_EQ(file->find("a"), nullptr);
+}
+
+TEST_F(ShardedSafetensors, WithNeitherFileNamesModelSafetensors) {
+  EXPECT_CONTAINS(open_error(), (dir_.file("model.safetensors") + ": cannot open"));
+}
+
+TEST_F(ShardedSafetensors, RefusesBadIndexes) {
+  write_shards();
+  const std::string path = dir_.file("model.safetensors.index.json");
+  write_file(path, "{\"weight_map\": ");
+  EXPECT_CONTAINS(open_error(), (path + ": "));
+  index("[]");
+  EXPECT_CONTAINS(open_error(), ("weight_map must be a non-empty object"));
+  index("{}");
+  EXPECT_CONTAINS(open_error(), ("weight_map must be a non-empty object"));
+  index(R"({"a": 1})");
+  EXPECT_CONTAINS(open_error(), ("the shard of 'a' is not a string"));
+  index(R"({"a": "../model-00001-of-00002.safetensors"})");
+  EXPECT_CONTAINS(open_error(), ("is not a file name in the model folder"));
+  index(R"({"a": "missing.safetensors"})");
+  EXPECT_CONTAINS(open_error(), (dir_.file("missing.safetensors") + ": cannot open"));
+  index(R"({"a": "model-00002-of-00002.safetensors"})");
+  EXPECT_CONTAINS(open_error(), ("weight_map names tensor 'a' in model-00002-of-00002.safetensors, which does not hold it"));
+}
+
+TEST_F(ShardedSafetensors, RefusesATensorStoredInTwoShards) {
+  write_shards();
+  write_file(dir_.file("model-00002-of-00002.safetensors"),
+             build_safetensors({{"a", "F32", {2}, f32_bytes({5.f, 6.f})}}));
+  index(R"({"a": "model-00001-of-00002.safetensors", "b": "model-00002-of-00002.safetensors"})");
+  // b is not in shard 2: named first.
+  EXPECT_CONTAINS(open_error(), ("weight_map names tensor 'b'"));
+  index(R"({"b": "model-00001-of-00002.safetensors", "c": "model-00002-of-00002.safetensors", "a": "model-00002-of-00002.safetensors"})");
+  EXPECT_CONTAINS(open_error(), ("weight_map names tensor 'c'"));
+  index(R"({"b": "model-00001-of-00002.safetensors", "a": "model-00002-of-00002.safetensors"})");
+  EXPECT_CONTAINS(open_error(), ("tensor 'a' is stored in more than one shard"));
+}
+
 // ---------------------------------------------------------------------------
 // Half-precision conversion
 

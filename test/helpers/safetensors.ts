@@ -16,7 +16,10 @@ export interface SafetensorsFile {
 }
 
 export function readSafetensors(path: string): SafetensorsFile {
-  const bytes = readFileSync(path);
+  return parseSafetensors(readFileSync(path));
+}
+
+export function parseSafetensors(bytes: Buffer): SafetensorsFile {
   const headerLength = Number(bytes.readBigUInt64LE(0));
   const header = JSON.parse(bytes.subarray(8, 8 + headerLength).toString('utf8')) as Record<string, unknown>;
   const { __metadata__: metadata, ...tensors } = header;
@@ -91,4 +94,34 @@ export function convertF16(file: SafetensorsFile, dtype: 'F32' | 'BF16'): Safete
     offset += bytes.length;
   }
   return { tensors, metadata: file.metadata, data: Buffer.concat(chunks) };
+}
+
+/**
+ * Splits a model.safetensors into `count` shard files and the index
+ * transformers writes beside them (model.safetensors.index.json), tensors
+ * dealt out in header order so every shard holds some.
+ */
+export function shardModel(weights: Buffer, count: number): Record<string, Buffer> {
+  const file = parseSafetensors(weights);
+  const names = Object.keys(file.tensors);
+  const shardName = (i: number): string => `model-${String(i + 1).padStart(5, '0')}-of-${String(count).padStart(5, '0')}.safetensors`;
+  const out: Record<string, Buffer> = {};
+  const weightMap: Record<string, string> = {};
+  for (let shard = 0; shard < count; shard++) {
+    const mine = names.slice(Math.floor((names.length * shard) / count), Math.floor((names.length * (shard + 1)) / count));
+    const tensors: Record<string, TensorEntry> = {};
+    const chunks: Buffer[] = [];
+    let offset = 0;
+    for (const name of mine) {
+      const entry = file.tensors[name]!;
+      const bytes = file.data.subarray(entry.data_offsets[0], entry.data_offsets[1]);
+      tensors[name] = { dtype: entry.dtype, shape: entry.shape, data_offsets: [offset, offset + bytes.length] };
+      chunks.push(bytes);
+      offset += bytes.length;
+      weightMap[name] = shardName(shard);
+    }
+    out[shardName(shard)] = encodeSafetensors({ ...tensors, __metadata__: { format: 'pt' } }, Buffer.concat(chunks));
+  }
+  out['model.safetensors.index.json'] = Buffer.from(JSON.stringify({ metadata: { total_size: file.data.length }, weight_map: weightMap }, null, 2));
+  return out;
 }

@@ -58,8 +58,8 @@ std::unique_ptr<BertModel> BertModel::load(const std::string& model_dir, int thr
   BertWeights weights;
   {
     // The mapping is only needed while converting and packing.
-    const SafetensorsFile file(join_path(model_dir, "model.safetensors"));
-    weights = load_weights(config, file, table, dtype, head);
+    const std::unique_ptr<SafetensorsFile> file = SafetensorsFile::open_model_weights(model_dir);
+    weights = load_weights(config, *file, table, dtype, head);
   }
   return std::unique_ptr<BertModel>(
       new BertModel(std::move(config), std::move(weights), threads, table));

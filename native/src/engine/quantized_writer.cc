@@ -48,7 +48,8 @@ void write_quantized_model(const std::string& model_dir, const std::string& out_
   // Loading the model first checks every name, shape and dtype against
   // config.json, so only a usable fp32 model is written out quantised.
   const ModelConfig config = load_config(model_dir);
-  const SafetensorsFile file(join_path(model_dir, "model.safetensors"));
+  const std::unique_ptr<SafetensorsFile> weights_file = SafetensorsFile::open_model_weights(model_dir);
+  const SafetensorsFile& file = *weights_file;
   load_weights(config, file, kernels::ref_kernels(), Dtype::kFloat32);
   const bool bf16 = dtype == StoredDtype::kBfloat16;
 

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "engine/errors.h"
+#include "engine/files.h"
 #include "engine/json.h"
 
 namespace crossrank::engine {
@@ -107,6 +108,64 @@ SafetensorsFile::SafetensorsFile(std::string path) : path_(std::move(path)) {
 
 SafetensorsFile::~SafetensorsFile() {
   if (mapping_ != nullptr) ::munmap(mapping_, mapping_size_);
+}
+
+std::unique_ptr<SafetensorsFile> SafetensorsFile::open_model_weights(const std::string& model_dir) {
+  const std::string single = join_path(model_dir, "model.safetensors");
+  const std::string index_path = join_path(model_dir, "model.safetensors.index.json");
+  struct stat st {};
+  if (::stat(single.c_str(), &st) == 0 || ::stat(index_path.c_str(), &st) != 0) {
+    // One file (also when neither exists: the error then names model.safetensors).
+    return std::unique_ptr<SafetensorsFile>(new SafetensorsFile(single));
+  }
+
+  std::unique_ptr<SafetensorsFile> merged(new SafetensorsFile());
+  merged->path_ = index_path;
+  json::Value index;
+  try {
+    index = json::parse(read_file(index_path));
+  } catch (const json::ParseError& error) {
+    merged->fail(error.what());
+  }
+  const json::Value* weight_map = index.is_object() ? index.find("weight_map") : nullptr;
+  if (weight_map == nullptr || !weight_map->is_object() || weight_map->as_object().empty()) {
+    merged->fail("weight_map must be a non-empty object of tensor name to shard file");
+  }
+  // Shards in the order the index first names them; each opened once.
+  std::map<std::string, SafetensorsFile*> shard_by_name;
+  for (const json::Value::Member& entry : weight_map->as_object()) {
+    if (!entry.second.is_string()) {
+      merged->fail("weight_map: the shard of '" + entry.first + "' is not a string");
+    }
+    const std::string& shard_name = entry.second.as_string();
+    // A shard is a plain file name beside the index, never a path out of the folder.
+    if (shard_name.empty() || shard_name == "." || shard_name == ".." ||
+        shard_name.find('/') != std::string::npos || shard_name.find('\\') != std::string::npos) {
+      merged->fail("weight_map: shard '" + shard_name + "' of '" + entry.first +
+                   "' is not a file name in the model folder");
+    }
+    SafetensorsFile*& shard = shard_by_name[shard_name];
+    if (shard == nullptr) {
+      merged->shards_.emplace_back(new SafetensorsFile(join_path(model_dir, shard_name)));
+      shard = merged->shards_.back().get();
+    }
+    if (shard->find(entry.first) == nullptr) {
+      merged->fail("weight_map names tensor '" + entry.first + "' in " + shard_name +
+                   ", which does not hold it");
+    }
+  }
+  // Every tensor of every shard, each from exactly one shard.
+  for (const auto& [shard_name, shard] : shard_by_name) {
+    for (const auto& [name, view] : shard->tensors()) {
+      if (!merged->tensors_.emplace(name, view).second) {
+        merged->fail("tensor '" + name + "' is stored in more than one shard (again in " +
+                     shard_name + ")");
+      }
+    }
+    // The shards' own __metadata__ (transformers writes {"format": "pt"} in each).
+    merged->metadata_.insert(shard->metadata().begin(), shard->metadata().end());
+  }
+  return merged;
 }
 
 const TensorView* SafetensorsFile::find(const std::string& name) const {

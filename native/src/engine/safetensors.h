@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -37,6 +38,11 @@ class SafetensorsFile {
 
   // Maps and validates path; throws ModelError naming path (and the tensor).
   explicit SafetensorsFile(std::string path);
+  // The weights of a model folder, looked up as transformers does:
+  // <dir>/model.safetensors, else the shards <dir>/model.safetensors.index.json
+  // names, each validated as above and seen as one file whose path() is the
+  // index. Throws ModelError naming the index (and the shard or tensor).
+  static std::unique_ptr<SafetensorsFile> open_model_weights(const std::string& model_dir);
   ~SafetensorsFile();
   SafetensorsFile(const SafetensorsFile&) = delete;
   SafetensorsFile& operator=(const SafetensorsFile&) = delete;
@@ -48,6 +54,7 @@ class SafetensorsFile {
   const std::map<std::string, std::string>& metadata() const { return metadata_; }
 
  private:
+  SafetensorsFile() = default;
   void parse_header(const unsigned char* header, std::size_t header_size,
                     const unsigned char* data, std::size_t data_size);
   [[noreturn]] void fail(const std::string& what) const;
@@ -57,6 +64,8 @@ class SafetensorsFile {
   std::size_t mapping_size_ = 0;
   std::map<std::string, TensorView> tensors_;
   std::map<std::string, std::string> metadata_;
+  // A sharded checkpoint's files; tensors_ points into their mappings.
+  std::vector<std::unique_ptr<SafetensorsFile>> shards_;
 };
 
 // Exact conversions to fp32.
