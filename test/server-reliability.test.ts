@@ -6,6 +6,7 @@
  */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { Agent, request } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -127,6 +128,20 @@ serial('over the queue-time budget a request gets 429 and Retry-After before its
   const { base, port } = await start(t, minilm!, { maxBatchTokens: 256, maxQueueMs: 400, requestTimeoutMs: 180_000 });
   const big = fetch(`${base}/predict`, { method: 'POST', body: JSON.stringify({ pairs: pairsFrom(0, 400) }) });
   await until(async () => (await metric(base, 'crossrank_queued_pairs')) > 0, 'the first request to be queued');
+  // Refused at the same moment, clients are told to come back one after another, not all at once.
+  const retryAfters: number[] = [];
+  for (let i = 0; i < 3; i++) {
+    const next = await rawConnect(port);
+    next.socket.write(postHead(100_000));
+    await until(() => next.received().includes('\r\n\r\n{'), 'the refusal');
+    retryAfters.push(Number(/\r\nRetry-After: (\d+)\r\n/i.exec(next.received())?.[1]));
+    next.socket.destroy();
+  }
+  t.log(`Retry-After of three refusals in a row: ${retryAfters.join(', ')} s`);
+  // Each is told after the room the ones before it take (~25,000 tokens each), up to the 60 s cap.
+  const [first, second, third] = retryAfters as [number, number, number];
+  t.true(first >= 1 && second >= first && third >= second, `Retry-After ${retryAfters.join(', ')}`);
+  t.true(third > first || first === 60, `Retry-After ${retryAfters.join(', ')}: later refusals are told later, unless capped`);
   // Headers only, declaring 200 kB: the refusal cannot depend on a body never sent.
   const raw = await rawConnect(port);
   raw.socket.write(postHead(200_000));
@@ -141,6 +156,45 @@ serial('over the queue-time budget a request gets 429 and Retry-After before its
   t.is(((await refused.json()) as { error_type: string }).error_type, 'overloaded');
   t.is((await big).status, 200, 'the queued request is still answered');
   t.true((await metric(base, 'crossrank_requests_dropped_total{reason="overloaded"}')) >= 2);
+});
+
+/** POSTs on a keep-alive agent (one socket, so each request reuses the last one's connection). */
+function post(agent: Agent, port: number, body: string): Promise<{ status: number; retryAfter: number; ms: number }> {
+  const started = performance.now();
+  return new Promise((resolve, reject) => {
+    const req = request({ port, host: '127.0.0.1', path: '/predict', method: 'POST', agent, headers: { 'content-length': Buffer.byteLength(body) } }, (res) => {
+      res.resume();
+      res.on('end', () => resolve({ status: res.statusCode!, retryAfter: Number(res.headers['retry-after'] ?? 0), ms: performance.now() - started }));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+serial('a request sent again on its connection before its Retry-After is held until then, and let go at shutdown', async (t) => {
+  const { server, base, port } = await start(t, minilm!, { maxBatchTokens: 256, maxQueueMs: 1500, requestTimeoutMs: 180_000 });
+  const big = fetch(`${base}/predict`, { method: 'POST', body: JSON.stringify({ pairs: pairsFrom(0, 400) }) });
+  await until(async () => (await metric(base, 'crossrank_queued_pairs')) > 0, 'the first request to be queued');
+  const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+  t.teardown(() => agent.destroy());
+  const body = JSON.stringify({ pairs: pairsFrom(500, 100) });
+  const first = await post(agent, port, body);
+  t.is(first.status, 429);
+  t.true(first.retryAfter >= 1);
+  // Sent again at once, as a load generator that ignores Retry-After does: held for
+  // the Retry-After it was given, at most maxQueueMs (1.5 s), before it is looked at.
+  const again = await post(agent, port, body);
+  t.log(`second request answered ${again.status} after ${again.ms.toFixed(0)} ms (Retry-After ${first.retryAfter} s, hold at most 1500 ms)`);
+  t.true(again.ms >= Math.min(1000 * first.retryAfter, 1500) - 50, `answered after ${again.ms.toFixed(0)} ms`);
+  t.is(await metric(base, 'crossrank_requests_held_total'), 1);
+  t.is(again.status, 429, 'the 400 pairs ahead still fill the queue');
+  // Held again, then the server stops: the held request is answered 503 at once, the queued one 200.
+  const third = post(agent, port, body);
+  await until(async () => (await metric(base, 'crossrank_requests_held_total')) === 2, 'the third request to be held');
+  const closing = server.close();
+  t.is((await third).status, 503);
+  t.is((await big).status, 200);
+  await closing;
 });
 
 serial('under 48 concurrent requests every answer is 200 or 429, none times out', async (t) => {

@@ -7,7 +7,9 @@
  * 2,000 idle keep-alive connections, a 50 MB body, and SIGTERM under load.
  * Prints Markdown for the README's Reliability section.
  *
- *   npx tsx bench/serve/faults.ts [--seconds 40] [--flood 15000] [--threads 2] [--load-only | --faults-only]
+ *   npx tsx bench/serve/faults.ts [--seconds 40] [--flood 15000] [--threads 2] [--levels 1,16,64,256,256!]
+ *                                 [--load-only | --faults-only]
+ * (a level "N!" is N connections that ignore Retry-After)
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -72,6 +74,8 @@ async function health(port: number): Promise<{ status: number | string; ms: numb
 
 interface Level {
   connections: number;
+  /** From the server's /metrics over the window: engine milliseconds per pair (rises when refusals steal its CPU). */
+  engineMsPerPair: number;
   ok: number;
   overloaded: number;
   timedOut: number;
@@ -105,8 +109,17 @@ function send(agent: Agent, port: number, body: string): Promise<{ status: numbe
  * retry), or not at all with `ignoreRetryAfter` (as autocannon does).
  * Only answers that arrive within the window count.
  */
+/** The engine's totals so far: pairs scored and seconds computing (the _sum of two /metrics histograms). */
+async function engineTotals(port: number): Promise<{ pairs: number; seconds: number }> {
+  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  // A histogram with no observation yet has no _sum line.
+  const sum = (name: string): number => Number(new RegExp(`^${name}_sum (\\S+)$`, 'm').exec(text)?.[1] ?? 0);
+  return { pairs: sum('crossrank_batch_pairs'), seconds: sum('crossrank_batch_compute_seconds') };
+}
+
 async function level(port: number, connections: number, ignoreRetryAfter = false): Promise<Level> {
   const agent = new Agent({ keepAlive: true, maxSockets: connections });
+  const before = await engineTotals(port);
   const counts = new Map<number, number>();
   const latencies: number[] = [];
   const end = performance.now() + seconds * 1000;
@@ -124,6 +137,8 @@ async function level(port: number, connections: number, ignoreRetryAfter = false
       }
     }),
   );
+  // The engine's totals at the window's end, before the requests still in flight are answered.
+  const after = await engineTotals(port);
   agent.destroy();
   latencies.sort((a, b) => a - b);
   const ok = counts.get(200) ?? 0;
@@ -132,6 +147,7 @@ async function level(port: number, connections: number, ignoreRetryAfter = false
   const total = [...counts.values()].reduce((a, b) => a + b, 0);
   return {
     connections,
+    engineMsPerPair: (1000 * (after.seconds - before.seconds)) / (after.pairs - before.pairs),
     ok,
     overloaded,
     timedOut,
@@ -186,16 +202,18 @@ async function main(): Promise<void> {
 
   const { child, port } = await startServer();
   say('');
-  say('| connections | 200 | 429 | 504 | other | pairs/s (200s) | vs in-process | p50 ms | p99 ms |');
-  say('|---|---|---|---|---|---|---|---|---|');
-  const rows: [number, boolean][] = process.argv.includes('--faults-only')
-    ? []
-    : [[1, false], [16, false], [64, false], [256, false], [256, true]];
+  say('| connections | 200 | 429 | 504 | other | pairs/s (200s) | vs in-process | engine ms/pair | p50 ms | p99 ms |');
+  say('|---|---|---|---|---|---|---|---|---|---|');
+  const levelsAt = process.argv.indexOf('--levels');
+  const chosen = levelsAt > 0 ? process.argv[levelsAt + 1]!.split(',') : ['1', '16', '64', '256', '256!'];
+  // "256!": 256 connections that ignore Retry-After.
+  const rows: [number, boolean][] = process.argv.includes('--faults-only') ? [] : chosen.map((l) => [parseInt(l, 10), l.endsWith('!')]);
   for (const [connections, ignoreRetryAfter] of rows) {
     const r = await level(port, connections, ignoreRetryAfter);
     say(
       `| ${connections}${ignoreRetryAfter ? ' (Retry-After ignored)' : ''} | ${r.ok} | ${r.overloaded} | ${r.timedOut} | ${r.other} | ${r.pairsPerSecond.toFixed(1)} | ` +
-        `${((100 * r.pairsPerSecond) / inProcess).toFixed(0)} % | ${r.p50.toFixed(0)} | ${r.p99.toFixed(0)} |`,
+        `${((100 * r.pairsPerSecond) / inProcess).toFixed(0)} % | ${r.engineMsPerPair.toFixed(2)} | ` +
+        `${r.p50.toFixed(0)} | ${r.p99.toFixed(0)} |`,
     );
   }
 

@@ -146,6 +146,10 @@ export class ServerMetrics {
     SECONDS,
   );
   readonly computeSeconds = new Histogram('crossrank_batch_compute_seconds', 'Engine time per batch', SECONDS);
+  readonly heldRequests = new Counter(
+    'crossrank_requests_held_total',
+    'Requests sent again on a connection before the Retry-After it was given, held until then',
+  );
   readonly refusedConnections = new Counter(
     'crossrank_connections_refused_total',
     'Connections answered 503 at once because every allowed connection had a request in progress',
@@ -188,6 +192,7 @@ export class ServerMetrics {
       this.batchTokens,
       this.queueWait,
       this.computeSeconds,
+      this.heldRequests,
       this.refusedConnections,
       ...this.#gauges,
       this.#eventLoop,

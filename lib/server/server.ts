@@ -87,6 +87,8 @@ export const DEFAULT_SERVER_OPTIONS: Defaulted = {
 const INITIAL_TOKENS_PER_BYTE = 0.25;
 /** How long an answered request's unread body is drained before its connection is closed. */
 const LINGER_MS = 2000;
+/** The longest Retry-After a refusal gives (see #retryAfter). */
+const MAX_RETRY_AFTER_SECONDS = 60;
 /** Node checks the header and request timeouts this often. */
 const CONNECTION_CHECK_MS = 1000;
 
@@ -107,6 +109,8 @@ class ClientGone extends Error {}
 /** What one request carries through its handling. */
 interface RequestContext {
   started: number;
+  /** When the request's queue-time budget starts: its arrival, or the end of its hold (#holdEarlyReturn). */
+  queueFrom: number;
   signal: AbortSignal;
   /** Pairs the request asked to score (for the request log). */
   pairs: number;
@@ -132,6 +136,12 @@ export class RerankServer {
   #closed: Promise<void> | undefined;
   /** Tokens per body byte of the requests scored so far, smoothed: sizes a body before it is read. */
   #tokensPerByte = INITIAL_TOKENS_PER_BYTE;
+  /** When (performance.now() in seconds) the next refused client is told to come back; see #retryAfter. */
+  #nextReturnAt = 0;
+  /** Per connection, when (performance.now() in ms) its last refusal told it to come back; see #holdEarlyReturn. */
+  readonly #toldToReturnAt = new WeakMap<Socket, number>();
+  /** Aborted by close(): requests held by #holdEarlyReturn go on at once (to their 503). */
+  readonly #stopSignal = new AbortController();
   /** The weights file's dtype as /info reports it, read once. */
   #weightsFileDtype: string | undefined;
 
@@ -213,6 +223,7 @@ export class RerankServer {
   close(): Promise<void> {
     if (this.#closed) return this.#closed;
     this.#stopping = true;
+    this.#stopSignal.abort();
     const closed = new Promise<void>((resolve, reject) => {
       this.#http.close((error) => (error ? reject(error) : resolve()));
     });
@@ -242,7 +253,7 @@ export class RerankServer {
     const endpoint = method ? path : 'other';
     this.#inFlight++;
     const abort = new AbortController();
-    const context: RequestContext = { started, signal: abort.signal, pairs: 0, bodyBytes: 0 };
+    const context: RequestContext = { started, queueFrom: started, signal: abort.signal, pairs: 0, bodyBytes: 0 };
     res.once('close', () => {
       if (!res.writableFinished) abort.abort(new ClientGone('the client disconnected'));
     });
@@ -259,6 +270,10 @@ export class RerankServer {
       if (method === 'GET') {
         this.#get(path, res);
       } else {
+        if (await this.#holdEarlyReturn(req.socket, abort.signal)) {
+          context.queueFrom = performance.now();
+          if (this.#stopping) throw new HttpError(503, 'the server is shutting down', 'unavailable');
+        }
         const body = await this.#readJson(req, res, expectsContinue, context);
         this.#send(res, 200, await this.#post(path, body, context));
       }
@@ -286,14 +301,64 @@ export class RerankServer {
     // With nothing ahead of it a request is always taken, however large:
     // refusing it would only mean refusing it again.
     if (backlog === 0) return;
-    const budget = this.options.maxQueueMs / 1000 - (performance.now() - started) / 1000;
+    const now = performance.now() / 1000;
+    const budget = this.options.maxQueueMs / 1000 - (now - started / 1000);
     const finish = this.#batcher.backlogSeconds(ownTokens);
     if (finish <= budget) return;
+    const own = finish - backlog;
     throw new QueueFullError(
-      `the queue holds ${backlog.toFixed(1)} s of engine work; this request (~${(finish - backlog).toFixed(1)} s) would not reach the ` +
+      `the queue holds ${backlog.toFixed(1)} s of engine work; this request (~${own.toFixed(1)} s) would not reach the ` +
         `engine within the ${this.options.maxQueueMs} ms queue budget`,
-      Math.max(1, Math.ceil(finish - budget)),
+      this.#retryAfter(now, finish - budget, own),
     );
+  }
+
+  /**
+   * Holds a request that came back on its connection before the Retry-After
+   * that connection was given (load generators and naive retry loops ignore
+   * it) until that time, its body unread; true if it was held. Refused at
+   * once, such a client would only send again at once: a flood of refusals
+   * that takes the CPU the engine needs. A client that honours Retry-After
+   * never waits here. At most maxQueueMs, and never past shutdown or the
+   * request's own timeout; the request is then admitted or refused as any.
+   */
+  async #holdEarlyReturn(socket: Socket, signal: AbortSignal): Promise<boolean> {
+    const returnAt = this.#toldToReturnAt.get(socket);
+    if (returnAt === undefined) return false;
+    this.#toldToReturnAt.delete(socket);
+    const wait = Math.min(returnAt - performance.now(), this.options.maxQueueMs);
+    if (wait <= 0) return false;
+    this.metrics.heldRequests.inc();
+    await new Promise<void>((resolve) => {
+      const stop = this.#stopSignal.signal;
+      const done = (): void => {
+        clearTimeout(timer);
+        signal.removeEventListener('abort', done);
+        stop.removeEventListener('abort', done);
+        resolve();
+      };
+      const timer = setTimeout(done, wait);
+      signal.addEventListener('abort', done, { once: true });
+      stop.addEventListener('abort', done, { once: true });
+    });
+    signal.throwIfAborted();
+    return true;
+  }
+
+  /**
+   * Retry-After for a refused request that would fit in `wait` seconds and
+   * needs `own` seconds of engine. Told the same wait, every refused client
+   * of a busy moment would come back at once and all but one be refused
+   * again, each refusal costing CPU the engine needs. So the refused are
+   * given successive return times, each after the room the clients told
+   * before it will take, and come back about one at a time: a virtual queue
+   * in front of the real one. Capped, so that a burst of clients that never
+   * return does not push the next ones out for long.
+   */
+  #retryAfter(now: number, wait: number, own: number): number {
+    const returnAt = Math.min(Math.max(this.#nextReturnAt, now + wait), now + MAX_RETRY_AFTER_SECONDS);
+    this.#nextReturnAt = returnAt + own;
+    return Math.max(1, Math.ceil(returnAt - now));
   }
 
   #get(path: string, res: ServerResponse): void {
@@ -484,7 +549,7 @@ export class RerankServer {
     if (context.bodyBytes > 0) {
       this.#tokensPerByte = 0.8 * this.#tokensPerByte + 0.2 * (tokens / context.bodyBytes);
     }
-    this.#admit(tokens, context.started);
+    this.#admit(tokens, context.queueFrom);
     const scores = await this.#batcher.submit(encoded, context.signal);
     applyActivation(scores, this.model.config.numLabels, activation);
     this.metrics.pairs.inc({}, pairs.length);
@@ -505,7 +570,7 @@ export class RerankServer {
     if (declared > limit) return Promise.reject(tooLarge());
     try {
       // Sized from its declared length (chunked bodies count as empty here and are checked once tokenised).
-      this.#admit(Number.isFinite(declared) ? declared * this.#tokensPerByte : 0, context.started);
+      this.#admit(Number.isFinite(declared) ? declared * this.#tokensPerByte : 0, context.queueFrom);
     } catch (error) {
       return Promise.reject(error);
     }
@@ -563,6 +628,7 @@ export class RerankServer {
     } else if (error instanceof QueueFullError) {
       // 429, as TEI and Cohere answer when overloaded.
       this.metrics.dropped.inc({ reason: 'overloaded' });
+      if (res.socket) this.#toldToReturnAt.set(res.socket, performance.now() + 1000 * error.retryAfterSeconds);
       answer = new HttpError(429, `the server is overloaded: ${error.message}`, 'overloaded', {
         'Retry-After': String(error.retryAfterSeconds),
       });
