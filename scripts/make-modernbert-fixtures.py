@@ -112,17 +112,20 @@ def train_modernbert_tokenizer(texts, out_dir):
     return AutoTokenizer.from_pretrained(out_dir)
 
 
+class _NormsAsLayerNorm:
+    """ModernBERT's model as make-family-fixtures.py's randomize sees it: its norms ("norm",
+    "attn_norm", "mlp_norm", "final_norm") named like BERT's LayerNorm, so they are drawn as such."""
+
+    def __init__(self, model):
+        self.model = model
+
+    def named_parameters(self):
+        for name, p in self.model.named_parameters():
+            yield name.replace("norm.", "LayerNorm."), p
+
+
 def randomize(model, seed):
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            if "norm.weight" in name:
-                v = 1.0 + torch.randn(p.shape, generator=gen) * STD
-            elif "norm.bias" in name:
-                v = torch.randn(p.shape, generator=gen) * LN_BETA_STD
-            else:
-                v = torch.randn(p.shape, generator=gen) * STD
-            p.copy_(v)
+    families.randomize(_NormsAsLayerNorm(model), seed)
 
 
 def make_model(name, tok, out_dir):
