@@ -539,7 +539,7 @@ void BertModel::rotate(int l, Pass& pass, Rows rows) {
   const int which = config_.local_layer(l) ? 1 : 0;
   const float* cos_table = rotary_cos_[which].data();
   const float* sin_table = rotary_sin_[which].data();
-  // In Kernel rows [query | key | value]; the queries of Rows::kFirst are
+  // qkv rows are [query | key | value]; the queries of Rows::kFirst are
   // position 0's, whose rotation is the identity.
   const std::size_t first_part = rows == Rows::kAll ? 0 : 1;
   pool_.parallel_for(pass.sequences, [&](std::size_t s) {
