@@ -58,7 +58,8 @@ test(`MiniLM-L6 cross-encoder: hidden states at layers 0, 1, 3, 6 within ${HIDDE
   await checkHiddenParity(t, minilmDir, loadHiddenGoldens('minilm'), HIDDEN_TOL);
 });
 
-for (const family of ['tiny-xlm-roberta', 'tiny-roberta', 'tiny-electra'] as const) {
+// ModernBERT's last layer is last_hidden_state, after its final norm (see make-modernbert-fixtures.py).
+for (const family of ['tiny-xlm-roberta', 'tiny-roberta', 'tiny-electra', 'tiny-modernbert', 'tiny-modernbert-mean'] as const) {
   test(`${family}: hidden states after every layer, [CLS] and mean, within 1e-4 of PyTorch`, async (t) => {
     if (!sharedDataAvailable()) return t.pass('shared data missing outside CI');
     await checkHiddenParity(t, join(fixturesDir, family), loadHiddenGoldens(family), 1e-4);

@@ -4,9 +4,11 @@
  * held to the same tolerances. Each ava test file runs in its own process, so
  * the variable is set before the addon is first loaded.
  */
+import { join } from 'node:path';
+
 import test from 'ava';
 
-import { minilmAvailable, minilmDir, sharedDataAvailable, tinyDir } from './helpers/fixtures.js';
+import { fixturesDir, minilmAvailable, minilmDir, sharedDataAvailable, tinyDir } from './helpers/fixtures.js';
 import { loadGoldens } from './helpers/goldens.js';
 import { checkParity } from './helpers/parity.js';
 import { MINILM_LOGIT_TOL, TINY_LOGIT_TOL } from './helpers/tolerances.js';
@@ -30,3 +32,11 @@ test(`reference kernels, all-MiniLM-L6-v2 cross-encoder: logits within ${MINILM_
   const result = await checkParity(t, crossrank, minilmDir, loadGoldens('minilm'), MINILM_LOGIT_TOL);
   t.true(result.cases >= 300);
 });
+
+for (const name of ['tiny-modernbert', 'tiny-modernbert-mean']) {
+  test(`reference kernels, ${name}: logits within 1e-5 of PyTorch (rotary, sliding window, gated GELU)`, async (t) => {
+    if (!sharedDataAvailable()) return t.pass('shared data missing outside CI');
+    const result = await checkParity(t, crossrank, join(fixturesDir, name), loadGoldens(name), 1e-5);
+    t.true(result.cases >= 300);
+  });
+}

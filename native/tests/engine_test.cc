@@ -411,6 +411,71 @@ TEST(Config, ErrorsNameFileFieldAndProblem) {
   }
 }
 
+std::string modernbert_config_with(const std::string& fields) {
+  return std::string(R"({"model_type": "modernbert",
+    "architectures": ["ModernBertForSequenceClassification"], "hidden_size": 768,
+    "num_hidden_layers": 22, "num_attention_heads": 12, "intermediate_size": 1152,
+    "vocab_size": 50368, "max_position_embeddings": 8192)") +
+         (fields.empty() ? "" : ", " + fields) + "}";
+}
+
+TEST(Config, ModernBertFieldsAndDefaults) {
+  // gte-reranker-modernbert-base's fields.
+  const ModelConfig c = parse_config(
+      modernbert_config_with(R"("norm_eps": 1e-05, "global_rope_theta": 160000.0,
+        "local_rope_theta": 10000.0, "local_attention": 128, "global_attn_every_n_layers": 3,
+        "classifier_pooling": "mean", "hidden_activation": "gelu",
+        "classifier_activation": "gelu", "norm_bias": false, "attention_bias": false,
+        "mlp_bias": false, "classifier_bias": false, "rope_scaling": null)"),
+      kPath);
+  EXPECT_EQ(c.family, Family::kModernBert);
+  EXPECT_EQ(c.layer_norm_eps, 1e-5);
+  EXPECT_EQ(c.max_length(), 8192);
+  EXPECT_FALSE(c.token_types_from_input);
+  EXPECT_TRUE(c.mean_pooling);
+  EXPECT_EQ(c.local_attention, 128);
+  EXPECT_EQ(c.global_rope_theta, 160000.0);
+  EXPECT_EQ(c.local_rope_theta, 10000.0);
+  // Layers 0, 3, 6, ... are global.
+  EXPECT_FALSE(c.local_layer(0));
+  EXPECT_TRUE(c.local_layer(1));
+  EXPECT_TRUE(c.local_layer(2));
+  EXPECT_FALSE(c.local_layer(3));
+  // Defaults as transformers' ModernBertConfig; local_rope_theta null: the global one.
+  const ModelConfig d = parse_config(modernbert_config_with(R"("local_rope_theta": null)"), kPath);
+  EXPECT_FALSE(d.mean_pooling);
+  EXPECT_EQ(d.local_rope_theta, 160000.0);
+  EXPECT_EQ(d.global_attn_every_n_layers, 3);
+  EXPECT_FALSE(d.norm_bias);
+}
+
+TEST(Config, ModernBertRefusesUnsupportedValuesByName) {
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {R"("hidden_activation": "gelu_python_tanh")", "hidden_activation: \"gelu_python_tanh\""},
+      {R"("classifier_activation": "silu")", "classifier_activation: \"silu\" is not supported"},
+      {R"("classifier_pooling": "max")", "classifier_pooling: \"max\" is not supported"},
+      {R"("rope_scaling": {"type": "linear", "factor": 2.0})", "rope_scaling: is not supported"},
+      {R"("local_attention": 0)", "local_attention: 0 is outside"},
+      {R"("global_attn_every_n_layers": 0)", "global_attn_every_n_layers: 0 is outside"},
+      {R"("norm_bias": "yes")", "norm_bias: expected true or false"},
+      {R"("global_rope_theta": -1)", "global_rope_theta: expected a number in"},
+      {R"("norm_eps": 0)", "norm_eps: expected a number in"},
+  };
+  for (const auto& [fields, expected] : cases) {
+    const std::string message =
+        error_of<ModelError>([&] { parse_config(modernbert_config_with(fields), kPath); });
+    EXPECT_CONTAINS(message, ("/models/x/config.json: " + expected)) << fields;
+  }
+  // Rotary embeddings rotate halves of a head: an odd head size is refused.
+  EXPECT_CONTAINS(error_of<ModelError>([] {
+                    parse_config(R"({"model_type": "modernbert", "hidden_size": 36,
+                      "num_hidden_layers": 1, "num_attention_heads": 4, "intermediate_size": 8,
+                      "vocab_size": 10})",
+                                 kPath);
+                  }),
+                  ("num_attention_heads: 4 gives an odd head size (9)"));
+}
+
 TEST(Config, MissingFileAndJoinPath) {
   TempDir dir;
   EXPECT_CONTAINS(error_of<ModelError>([&] { load_config(dir.path()); }),

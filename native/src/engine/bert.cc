@@ -100,8 +100,9 @@ void BertModel::validate(const BatchInput& input) const {
   }
   // GEMM rows and strides are ints: keep the widest activation under 2^31
   // elements.
-  const std::uint64_t widest = static_cast<std::uint64_t>(
-      std::max(3 * config_.hidden_size, config_.intermediate_size));
+  const int ffn_width = (config_.family == Family::kModernBert ? 2 : 1) * config_.intermediate_size;
+  const std::uint64_t widest =
+      static_cast<std::uint64_t>(std::max(3 * config_.hidden_size, ffn_width));
   if (total * widest > static_cast<std::uint64_t>(INT_MAX)) {
     throw InputError("ids.length (" + std::to_string(total) +
                      ") is too many tokens for one call; split the batch");
@@ -197,6 +198,7 @@ struct BertModel::Pass {
   float* first_queries = nullptr;  // ...when the last attention block computed them apart
   float* pooled = nullptr;        // sequences x hidden: the head's inner layer
   float* embedded = nullptr;      // tokens x embedding_size, when projected to hidden
+  float* normed = nullptr;        // tokens x hidden: ModernBERT's pre-norm layer inputs
 };
 
 BertModel::Pass BertModel::begin_pass(const BatchInput& input) {
@@ -214,23 +216,29 @@ BertModel::Pass BertModel::begin_pass(const BatchInput& input) {
   pass.scratch_floats = kernels::attention_scratch_floats(max_length, config_.head_dim());
   const std::size_t tokens = pass.tokens;
   const std::size_t sequences = pass.sequences;
+  const bool modernbert = config_.family == Family::kModernBert;
+  // ModernBERT's Wi gives the gated feed-forward's input and gate side by side.
+  const std::size_t ffn_width =
+      (modernbert ? 2 : 1) * static_cast<std::size_t>(config_.intermediate_size);
+  if (modernbert) grow_rotary_tables(max_length);
   const std::size_t sizes[] = {tokens * H,
                                tokens * 3 * H,
                                tokens * H,
-                               tokens * static_cast<std::size_t>(config_.intermediate_size),
+                               tokens * ffn_width,
                                slots * pass.scratch_floats,
                                sequences * H,
                                sequences * H,
                                sequences * H,
                                weights_.has_embeddings_project
                                    ? tokens * static_cast<std::size_t>(config_.embedding_size)
-                                   : 0};
+                                   : 0,
+                               modernbert ? tokens * H : 0};
   std::size_t total_floats = 0;
   for (std::size_t size : sizes) total_floats += Carver::rounded(size);
   Carver carve(workspace(total_floats));
   float** const pieces[] = {&pass.x,       &pass.qkv,   &pass.context,       &pass.intermediate,
                             &pass.scratch, &pass.first, &pass.first_queries_buffer, &pass.pooled,
-                            &pass.embedded};
+                            &pass.embedded, &pass.normed};
   for (std::size_t i = 0; i < std::size(pieces); ++i) *pieces[i] = carve.take(sizes[i]);
   return pass;
 }
@@ -274,9 +282,20 @@ void BertModel::linear(int m, const float* a, int lda, const PackedWeights& w,
 }
 
 void BertModel::embed(Pass& pass) {
-  // Summed in Hugging Face's order: (word + token type) + position.
   const BertWeights& w = weights_;
   const BatchInput& input = pass.input;
+  if (config_.family == Family::kModernBert) {
+    // The token's row alone, normed: positions are rotary, there are no types.
+    const auto H = static_cast<std::size_t>(config_.hidden_size);
+    parallel_rows(pool_, pass.tokens, [&](std::size_t begin, std::size_t end) {
+      for (std::size_t t = begin; t < end; ++t) {
+        std::copy_n(w.word_embeddings.data() + input.ids[t] * H, H, pass.x + t * H);
+      }
+    });
+    layer_norm(pass.x, pass.tokens, w.embeddings_norm_gamma, w.embeddings_norm_beta);
+    return;
+  }
+  // Summed in Hugging Face's order: (word + token type) + position.
   // ELECTRA's tables may be narrower than the encoder: summed and
   // normalised at their width, then projected.
   const auto E = static_cast<std::size_t>(config_.embedding_size);
@@ -300,7 +319,7 @@ void BertModel::embed(Pass& pass) {
   }
 }
 
-void BertModel::attend(Pass& pass, Rows rows) {
+void BertModel::attend(Pass& pass, Rows rows, int window) {
   // One scratch slot per pool thread, each sized for the longest sequence;
   // (sequence, head) items are handed out dynamically.
   const int hidden = config_.hidden_size;
@@ -321,6 +340,8 @@ void BertModel::attend(Pass& pass, Rows rows) {
     args.head_dim = config_.head_dim();
     args.scale = 1.0f / std::sqrt(static_cast<float>(args.head_dim));
     args.scratch = pass.scratch + slot * pass.scratch_floats;
+    args.window = window;
+    args.query_position = 0;  // all rows from the first, or the first row alone
     for (;;) {
       const std::size_t item = next.fetch_add(1, std::memory_order_relaxed);
       if (item >= items) break;
@@ -437,6 +458,10 @@ void BertModel::head(Pass& pass, const Target& target) {
 void BertModel::forward(const BatchInput& input, const Target& target) {
   Pass pass = begin_pass(input);
   embed(pass);
+  if (config_.family == Family::kModernBert) {
+    forward_modernbert(pass, target);
+    return;
+  }
 
   // Only first ([CLS]) rows leave the last layer for the head, and for
   // [CLS] pooling after the last layer; every other output needs every row.
@@ -464,6 +489,188 @@ void BertModel::forward(const BatchInput& input, const Target& target) {
     return;
   }
   head(pass, target);
+}
+
+// --- ModernBERT ------------------------------------------------------------
+// transformers' ModernBertForSequenceClassification, eager attention:
+//   x = norm(tok_embeddings[id])
+//   per layer l: x += Wo(attention(rotate(Wqkv(attn_norm(x)))))  (attn_norm: identity in layer 0)
+//                x += Wo(gelu(input) * gate), [input | gate] = Wi(mlp_norm(x))
+//   x = final_norm(x); pooled = x's first row, or the mean of its rows
+//   logits = classifier(norm(gelu(dense(pooled))))
+// Local layers (l % global_attn_every_n_layers != 0) attend within
+// +-local_attention / 2 and rotate with local_rope_theta.
+
+void BertModel::grow_rotary_tables(int positions) {
+  if (positions <= rotary_positions_) return;
+  const int dim = config_.head_dim();
+  const int half = dim / 2;
+  const double thetas[2] = {config_.global_rope_theta, config_.local_rope_theta};
+  for (int which = 0; which < 2; ++which) {
+    // As transformers computes them in fp32: inv_freq = 1 / theta^(2i / dim),
+    // angle = inv_freq * position, then cos and sin of the fp32 angle.
+    std::vector<float> inv_freq(static_cast<std::size_t>(half));
+    for (int i = 0; i < half; ++i) {
+      const float exponent = static_cast<float>(2 * i) / static_cast<float>(dim);
+      const auto power = static_cast<float>(std::pow(thetas[which], static_cast<double>(exponent)));
+      inv_freq[static_cast<std::size_t>(i)] = 1.0f / power;
+    }
+    std::vector<float>& cos_table = rotary_cos_[which];
+    std::vector<float>& sin_table = rotary_sin_[which];
+    cos_table.resize(static_cast<std::size_t>(positions) * half);
+    sin_table.resize(static_cast<std::size_t>(positions) * half);
+    for (int p = rotary_positions_; p < positions; ++p) {
+      for (int i = 0; i < half; ++i) {
+        const float angle = inv_freq[static_cast<std::size_t>(i)] * static_cast<float>(p);
+        const std::size_t at = static_cast<std::size_t>(p) * half + i;
+        cos_table[at] = static_cast<float>(std::cos(static_cast<double>(angle)));
+        sin_table[at] = static_cast<float>(std::sin(static_cast<double>(angle)));
+      }
+    }
+  }
+  rotary_positions_ = positions;
+}
+
+void BertModel::rotate(int l, Pass& pass, Rows rows) {
+  const int heads = config_.num_attention_heads;
+  const int dim = config_.head_dim();
+  const int half = dim / 2;
+  const auto H = static_cast<std::size_t>(config_.hidden_size);
+  const int which = config_.local_layer(l) ? 1 : 0;
+  const float* cos_table = rotary_cos_[which].data();
+  const float* sin_table = rotary_sin_[which].data();
+  // qkv rows are [query | key | value]; the queries of Rows::kFirst are
+  // position 0's, whose rotation is the identity.
+  const std::size_t first_part = rows == Rows::kAll ? 0 : 1;
+  pool_.parallel_for(pass.sequences, [&](std::size_t s) {
+    for (std::size_t t = pass.offsets[s]; t < pass.offsets[s + 1]; ++t) {
+      const std::size_t position = t - pass.offsets[s];
+      const float* c = cos_table + position * half;
+      const float* sn = sin_table + position * half;
+      for (std::size_t part = first_part; part < 2; ++part) {
+        float* row = pass.qkv + t * 3 * H + part * H;
+        for (int h = 0; h < heads; ++h) {
+          float* x = row + static_cast<std::size_t>(h) * dim;
+          // x * cos + rotate_half(x) * sin, rotate_half(x) = [-x2 | x1].
+          for (int i = 0; i < half; ++i) {
+            const float x1 = x[i];
+            const float x2 = x[i + half];
+            const float first = x1 * c[i];
+            const float second = -x2 * sn[i];
+            const float third = x2 * c[i];
+            const float fourth = x1 * sn[i];
+            x[i] = first + second;
+            x[i + half] = third + fourth;
+          }
+        }
+      }
+    }
+  });
+}
+
+void BertModel::layer_norm_into(const float* rows, std::size_t count,
+                                const std::vector<float>& gamma, const std::vector<float>& beta,
+                                float* out) {
+  const int hidden = config_.hidden_size;
+  const auto eps = static_cast<float>(config_.layer_norm_eps);
+  parallel_rows(pool_, count, [&](std::size_t begin, std::size_t end) {
+    const std::size_t at = begin * static_cast<std::size_t>(hidden);
+    table_.add_layernorm(rows + at, nullptr, gamma.data(), beta.data(), eps,
+                         static_cast<int>(end - begin), hidden, hidden, out + at);
+  });
+}
+
+void BertModel::modernbert_layer(int l, Pass& pass, Rows rows) {
+  const LayerWeights& layer = weights_.layers[static_cast<std::size_t>(l)];
+  const int hidden = config_.hidden_size;
+  const int inter = config_.intermediate_size;
+  const auto H = static_cast<std::size_t>(hidden);
+  const int m = static_cast<int>(pass.tokens);
+  // Attention: every token's keys and values are needed even when only the
+  // first rows go on (Rows::kFirst, the last layer before [CLS] pooling).
+  const float* attn_in = pass.x;
+  if (l > 0) {
+    layer_norm_into(pass.x, pass.tokens, layer.attention_norm_gamma, layer.attention_norm_beta,
+                    pass.normed);
+    attn_in = pass.normed;
+  }
+  pass.first_queries = nullptr;
+  linear(m, attn_in, hidden, layer.qkv, layer.qkv_bias, Epilogue::kBias, pass.qkv, 3 * hidden);
+  rotate(l, pass, rows);
+  attend(pass, rows, config_.local_layer(l) ? config_.local_attention : 0);
+  float* out = pass.x;
+  std::size_t count = pass.tokens;
+  if (rows == Rows::kFirst) {
+    for (std::size_t s = 0; s < pass.sequences; ++s) {
+      std::copy_n(pass.x + pass.offsets[s] * H, H, pass.first + s * H);
+    }
+    out = pass.first;
+    count = pass.sequences;
+  }
+  const int n = static_cast<int>(count);
+  linear(n, pass.context, hidden, layer.attention_output, layer.attention_output_bias,
+         Epilogue::kBiasResidual, out, hidden);
+  // Gated feed-forward: [input | gate] = Wi(mlp_norm(x)), x += Wo(gelu(input) * gate).
+  layer_norm_into(out, count, layer.output_norm_gamma, layer.output_norm_beta, pass.normed);
+  const int width = 2 * inter;
+  linear(n, pass.normed, hidden, layer.intermediate, layer.intermediate_bias, Epilogue::kBias,
+         pass.intermediate, width);
+  parallel_rows(pool_, count, [&](std::size_t begin, std::size_t end) {
+    for (std::size_t r = begin; r < end; ++r) {
+      float* input = pass.intermediate + r * static_cast<std::size_t>(width);
+      const float* gate = input + inter;
+      table_.gelu_erf(input, static_cast<std::size_t>(inter));
+      for (int j = 0; j < inter; ++j) input[j] *= gate[j];
+    }
+  });
+  linear(n, pass.intermediate, width, layer.output, layer.output_bias, Epilogue::kBiasResidual,
+         out, hidden);
+}
+
+void BertModel::modernbert_head(Pass& pass, const Target& target) {
+  // pass.first holds each sequence's pooled row.
+  const int hidden = config_.hidden_size;
+  const int n = static_cast<int>(pass.sequences);
+  const std::size_t pooled_floats = pass.sequences * static_cast<std::size_t>(hidden);
+  linear(n, pass.first, hidden, weights_.head_dense, weights_.head_dense_bias,
+         Epilogue::kBiasGelu, pass.pooled, hidden);
+  layer_norm(pass.pooled, pass.sequences, weights_.head_norm_gamma, weights_.head_norm_beta);
+  if (target.kind == Target::Kind::kPooler) {
+    std::copy_n(pass.pooled, pooled_floats, target.out);
+    return;
+  }
+  linear(n, pass.pooled, hidden, weights_.head_output, weights_.head_output_bias, Epilogue::kBias,
+         target.out, config_.num_labels);
+}
+
+void BertModel::forward_modernbert(Pass& pass, const Target& target) {
+  const bool hidden_out = target.kind == Target::Kind::kHidden;
+  const auto num_layers = static_cast<int>(weights_.layers.size());
+  // hidden_states[l] for l < num_layers; after the last layer, final_norm's
+  // output (transformers' last_hidden_state, what pooling reads).
+  const Pooling pooling = hidden_out ? target.pooling
+                          : config_.mean_pooling ? Pooling::kMean
+                                                 : Pooling::kCls;
+  const int layers = hidden_out ? target.layer : num_layers;
+  // Only the first rows leave the last layer when it is pooled by [CLS].
+  const bool first_rows_last = layers == num_layers && pooling == Pooling::kCls;
+  const int full_layers = first_rows_last ? num_layers - 1 : layers;
+  for (int l = 0; l < full_layers; ++l) modernbert_layer(l, pass, Rows::kAll);
+  float* pooled = hidden_out ? target.out : pass.first;
+  if (first_rows_last) {
+    modernbert_layer(num_layers - 1, pass, Rows::kFirst);
+    layer_norm(pass.first, pass.sequences, weights_.final_norm_gamma, weights_.final_norm_beta);
+    if (hidden_out) {
+      std::copy_n(pass.first, pass.sequences * static_cast<std::size_t>(config_.hidden_size),
+                  pooled);
+    }
+  } else {
+    if (layers == num_layers) {
+      layer_norm(pass.x, pass.tokens, weights_.final_norm_gamma, weights_.final_norm_beta);
+    }
+    pool(pass, pooling, pooled);
+  }
+  if (!hidden_out) modernbert_head(pass, target);
 }
 
 float* BertModel::workspace(std::size_t floats) {

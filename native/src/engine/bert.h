@@ -112,8 +112,24 @@ class BertModel {
                   const std::vector<float>& beta);
   void linear(int m, const float* a, int lda, const kernels::PackedWeights& w,
               const std::vector<float>& bias, kernels::Epilogue epilogue, float* c, int ldc);
-  // Attention of every sequence into pass.context (see Pass::first_queries).
-  void attend(Pass& pass, Rows rows);
+  // Attention of every sequence into pass.context (see Pass::first_queries);
+  // window > 0: each query sees only the keys within window / 2 of it.
+  void attend(Pass& pass, Rows rows, int window = 0);
+
+  // ModernBERT's forward pass and its steps (pre-norm layers, rotary
+  // positions, gated GELU, final norm; see modernbert in bert.cc).
+  void forward_modernbert(Pass& pass, const Target& target);
+  void modernbert_layer(int l, Pass& pass, Rows rows);
+  void modernbert_head(Pass& pass, const Target& target);
+  // Rotates the query and key of every token (Rows::kAll) or the keys only
+  // (kFirst, whose queries are position 0's: rotation by zero) by its
+  // position, with layer l's theta.
+  void rotate(int l, Pass& pass, Rows rows);
+  // Grows the rotary cos/sin tables to `positions` rows.
+  void grow_rotary_tables(int positions);
+  // out[r] = layernorm(rows[r]) * gamma + beta, rows and out both count x hidden.
+  void layer_norm_into(const float* rows, std::size_t count, const std::vector<float>& gamma,
+                       const std::vector<float>& beta, float* out);
 
   // At least `floats` floats of activations, kept between runs.
   float* workspace(std::size_t floats);
@@ -128,6 +144,10 @@ class BertModel {
   // run cost about 3 % of the run in the kernel zeroing new pages.
   std::unique_ptr<float[]> workspace_;
   std::size_t workspace_floats_ = 0;
+  // ModernBERT's rotary tables, [position][head_dim / 2] for the global
+  // (index 0) and local (1) theta, grown to the longest sequence seen.
+  std::vector<float> rotary_cos_[2], rotary_sin_[2];
+  int rotary_positions_ = 0;
 };
 
 }  // namespace crossrank::engine

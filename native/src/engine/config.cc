@@ -24,10 +24,12 @@ constexpr FamilyNames kFamilies[] = {
     {"roberta", Family::kRoberta, "RobertaForSequenceClassification", "RobertaModel"},
     {"xlm-roberta", Family::kRoberta, "XLMRobertaForSequenceClassification", "XLMRobertaModel"},
     {"electra", Family::kElectra, "ElectraForSequenceClassification", "ElectraModel"},
+    {"modernbert", Family::kModernBert, "ModernBertForSequenceClassification", "ModernBertModel"},
 };
 constexpr const char* kSupported =
     "bert (BertForSequenceClassification), roberta (RobertaForSequenceClassification), "
-    "xlm-roberta (XLMRobertaForSequenceClassification), electra (ElectraForSequenceClassification)";
+    "xlm-roberta (XLMRobertaForSequenceClassification), electra (ElectraForSequenceClassification), "
+    "modernbert (ModernBertForSequenceClassification)";
 
 class ConfigReader {
  public:
@@ -70,6 +72,25 @@ class ConfigReader {
     return static_cast<int>(number);
   }
 
+  bool bool_field(std::string_view field, bool default_value) const {
+    const json::Value* value = get(field);
+    if (value == nullptr) return default_value;
+    if (!value->is_bool()) fail(field, "expected true or false, found " + describe(*value));
+    return value->as_bool();
+  }
+
+  // A number in (min, max); a missing field takes default_value.
+  double number_field(std::string_view field, double min, double max, double default_value) const {
+    const json::Value* value = get(field);
+    if (value == nullptr) return default_value;
+    if (!value->is_number() || !(value->as_double() > min) || !(value->as_double() < max)) {
+      std::ostringstream range;
+      range << "expected a number in (" << min << ", " << max << "), found " << describe(*value);
+      fail(field, range.str());
+    }
+    return value->as_double();
+  }
+
   static std::string describe(const json::Value& value) {
     if (value.is_string()) return "\"" + value.as_string() + "\"";
     if (value.is_number()) {
@@ -104,6 +125,45 @@ void read_roberta_fields(const ConfigReader& reader, ModelConfig& config) {
 // ELECTRA: embedding tables embedding_size wide (transformers' default 128).
 void read_electra_fields(const ConfigReader& reader, ModelConfig& config) {
   config.embedding_size = reader.int_field("embedding_size", 1, 1 << 16, 128);
+}
+
+// ModernBERT: its own names for the norms' epsilon and the activations,
+// rotary positions with one theta for global and one for local layers, the
+// local layers' window, which linears have biases, and the pooling.
+void read_modernbert_fields(const ConfigReader& reader, ModelConfig& config) {
+  config.token_types_from_input = false;
+  config.position_offset = 0;
+  config.layer_norm_eps = reader.number_field("norm_eps", 0.0, 1.0, 1e-5);
+  for (const char* field : {"hidden_activation", "classifier_activation"}) {
+    const std::string act = reader.string_field(field, "gelu");
+    if (act != "gelu") {
+      reader.fail(field, "\"" + act + "\" is not supported; supported: \"gelu\" (exact erf GELU)");
+    }
+  }
+  const std::string pooling = reader.string_field("classifier_pooling", "cls");
+  if (pooling != "cls" && pooling != "mean") {
+    reader.fail("classifier_pooling",
+                "\"" + pooling + "\" is not supported; supported: \"cls\", \"mean\"");
+  }
+  config.mean_pooling = pooling == "mean";
+  if (reader.get("rope_scaling") != nullptr) {
+    reader.fail("rope_scaling", "is not supported (only unscaled rotary embeddings); remove it or "
+                                "set it to null");
+  }
+  if (config.head_dim() % 2 != 0) {
+    reader.fail("num_attention_heads",
+                std::to_string(config.num_attention_heads) + " gives an odd head size (" +
+                    std::to_string(config.head_dim()) + "); rotary embeddings need an even one");
+  }
+  config.global_rope_theta = reader.number_field("global_rope_theta", 0.0, 1e12, 160000.0);
+  config.local_rope_theta =
+      reader.number_field("local_rope_theta", 0.0, 1e12, config.global_rope_theta);
+  config.local_attention = reader.int_field("local_attention", 2, 1 << 20, 128);
+  config.global_attn_every_n_layers = reader.int_field("global_attn_every_n_layers", 1, 1024, 3);
+  config.norm_bias = reader.bool_field("norm_bias", false);
+  config.attention_bias = reader.bool_field("attention_bias", false);
+  config.mlp_bias = reader.bool_field("mlp_bias", false);
+  config.classifier_bias = reader.bool_field("classifier_bias", false);
 }
 
 }  // namespace
@@ -213,6 +273,7 @@ ModelConfig parse_config(std::string_view text, const std::string& path, Head he
   config.embedding_size = config.hidden_size;
   if (config.family == Family::kRoberta) read_roberta_fields(reader, config);
   if (config.family == Family::kElectra) read_electra_fields(reader, config);
+  if (config.family == Family::kModernBert) read_modernbert_fields(reader, config);
   return config;
 }
 

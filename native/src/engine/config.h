@@ -22,6 +22,9 @@ enum class Family {
   kBert,     // bert: absolute positions from 0, token types from the input
   kRoberta,  // roberta, xlm-roberta: positions from pad_token_id + 1, token type row 0
   kElectra,  // electra: BERT's embeddings at embedding_size, projected to hidden_size
+  // modernbert: pre-norm layers with rotary positions, gated GELU, alternating
+  // global and sliding-window attention, final norm, its own pooling and head
+  kModernBert,
 };
 
 struct ModelConfig {
@@ -47,6 +50,21 @@ struct ModelConfig {
   // False when the family's tokenizer gives the model no token type ids
   // (RoBERTa, XLM-R): transformers then uses row 0 for every token.
   bool token_types_from_input = true;
+
+  // ModernBERT only (see read_modernbert_fields in config.cc).
+  double global_rope_theta = 160000.0;
+  double local_rope_theta = 10000.0;
+  int local_attention = 128;           // a local layer's window: keys within +-window/2
+  int global_attn_every_n_layers = 3;  // layer l is global when l % n == 0
+  bool norm_bias = false;              // the LayerNorms have a bias
+  bool attention_bias = false;         // Wqkv and Wo have biases
+  bool mlp_bias = false;               // Wi and Wo have biases
+  bool classifier_bias = false;        // the head's dense layer has a bias
+  bool mean_pooling = false;           // classifier_pooling "mean" (else "cls")
+  // True for ModernBERT's sliding-window layers.
+  bool local_layer(int layer) const {
+    return family == Family::kModernBert && layer % global_attn_every_n_layers != 0;
+  }
 
   int head_dim() const { return hidden_size / num_attention_heads; }
   // The longest sequence the position table holds.

@@ -30,9 +30,9 @@ std::vector<float> dequantize(const QuantizedMatrix& m) {
 
 namespace {
 
-// "encoder.layer.<digits>.<rest>" -> true and rest.
-bool encoder_layer_part(const std::string& name, std::string* rest) {
-  const std::string head = "encoder.layer.";
+// "<head><digits>.<rest>" -> true and rest (head: "encoder.layer." in BERT's
+// families, "layers." in ModernBERT).
+bool encoder_layer_part(const std::string& name, const std::string& head, std::string* rest) {
   if (name.compare(0, head.size(), head) != 0) return false;
   std::size_t p = head.size();
   const std::size_t digits = p;
@@ -46,12 +46,20 @@ bool encoder_layer_part(const std::string& name, std::string* rest) {
 
 bool is_quantized_tensor_name(const std::string& full_name) {
   std::string name = full_name;
-  for (const std::string prefix : {"bert.", "roberta.", "electra."}) {
+  for (const std::string prefix : {"bert.", "roberta.", "electra.", "model."}) {
     if (name.compare(0, prefix.size(), prefix) == 0) name = name.substr(prefix.size());
   }
   if (name == "embeddings.word_embeddings.weight") return true;
+  if (name == "embeddings.tok_embeddings.weight") return true;  // ModernBERT
   std::string rest;
-  if (!encoder_layer_part(name, &rest)) return false;
+  if (encoder_layer_part(name, "layers.", &rest)) {  // ModernBERT
+    for (const char* linear : {"attn.Wqkv.weight", "attn.Wo.weight", "mlp.Wi.weight",
+                               "mlp.Wo.weight"}) {
+      if (rest == linear) return true;
+    }
+    return false;
+  }
+  if (!encoder_layer_part(name, "encoder.layer.", &rest)) return false;
   for (const char* linear : {"attention.self.query.weight", "attention.self.key.weight",
                              "attention.self.value.weight", "attention.output.dense.weight",
                              "intermediate.dense.weight", "output.dense.weight"}) {

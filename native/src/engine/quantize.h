@@ -42,7 +42,8 @@ std::vector<float> dequantize(const QuantizedMatrix& m);
 // The suffix naming a matrix's scales tensor: "X.weight" -> "X.weight_scale".
 inline constexpr char kScaleSuffix[] = "_scale";
 
-// True when `name` (with or without the "bert.", "roberta." or "electra." prefix) is one of the
+// True when `name` (with or without the "bert.", "roberta.", "electra." or ModernBERT's "model."
+// prefix) is one of the
 // tensors a pre-quantised file stores as int8.
 bool is_quantized_tensor_name(const std::string& name);
 

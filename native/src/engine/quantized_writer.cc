@@ -58,7 +58,8 @@ void write_quantized_model(const std::string& model_dir, const std::string& out_
     // bf16 files round the encoder's linear weights only: the word
     // embeddings stay as they are (the engine reads them in fp32).
     const bool bf16_tensor = bf16 && is_quantized_tensor_name(name) &&
-                             name.find("word_embeddings") == std::string::npos;
+                             name.find("word_embeddings") == std::string::npos &&
+                             name.find("tok_embeddings") == std::string::npos;
     if (bf16 ? !bf16_tensor : (ends_with(name, kScaleSuffix) || !is_quantized_tensor_name(name))) {
       tensors.push_back({name, dtype_name(view.dtype), view.shape,
                          std::string(reinterpret_cast<const char*>(view.data), view.nbytes)});

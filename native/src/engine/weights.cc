@@ -18,17 +18,21 @@ class WeightReader {
     // ...ForSequenceClassification names the encoder "bert.*" or
     // "roberta.*" (XLM-R too); a bare encoder checkpoint has no prefix. The
     // head is always "classifier.*".
+    const bool modernbert = config.family == Family::kModernBert;
     const std::string family_prefix = config.family == Family::kBert      ? "bert."
                                       : config.family == Family::kElectra ? "electra."
+                                      : modernbert                        ? "model."
                                                                           : "roberta.";
-    if (file.find(family_prefix + "embeddings.word_embeddings.weight") != nullptr) {
+    const std::string probe =
+        modernbert ? "embeddings.tok_embeddings.weight" : "embeddings.word_embeddings.weight";
+    if (file.find(family_prefix + probe) != nullptr) {
       prefix_ = family_prefix;
-    } else if (file.find("embeddings.word_embeddings.weight") != nullptr) {
+    } else if (file.find(probe) != nullptr) {
       prefix_ = "";
     } else {
-      fail(family_prefix + "embeddings.word_embeddings.weight",
-           "is missing (neither it nor embeddings.word_embeddings.weight is in the file); is this "
-           "a " + config.model_type + " checkpoint?");
+      fail(family_prefix + probe, "is missing (neither it nor " + probe +
+                                      " is in the file); is this a " + config.model_type +
+                                      " checkpoint?");
     }
   }
 
@@ -140,21 +144,23 @@ class WeightReader {
   }
 
   // An encoder linear layer, in int8, bf16 or fp32 as the model runs.
+  // An encoder linear layer, in int8, bf16 or fp32 as the model runs.
+  // Without has_bias (ModernBERT's bias-free linears) the bias is zeros.
   kernels::PackedWeights encoder_linear(const std::string& name, int n, int k,
-                                        std::vector<float>* bias, const BertWeights& w) {
-    if (w.bf16) {
-      *bias = read(name + ".bias", {n});
-      return pack_bf16(read(name + ".weight", {n, k}), n, k);
-    }
-    if (!w.int8) return linear(name, n, k, bias);
-    *bias = read(name + ".bias", {n});
+                                        std::vector<float>* bias, const BertWeights& w,
+                                        bool has_bias = true) {
+    *bias = has_bias ? read(name + ".bias", {n}) : std::vector<float>(static_cast<std::size_t>(n));
+    if (w.bf16) return pack_bf16(read(name + ".weight", {n, k}), n, k);
+    if (!w.int8) return pack(read(name + ".weight", {n, k}), n, k);
     return pack_int8(read_int8(name + ".weight", n, k));
   }
 
+  // Without has_bias (ModernBERT's norm_bias false) beta is zeros.
   void layer_norm(const std::string& name, std::vector<float>* gamma, std::vector<float>* beta,
-                  int width) {
-    *gamma = read(name + ".weight", {width});
-    *beta = read(name + ".bias", {width});
+                  int width, bool has_bias = true, bool head = false) {
+    *gamma = read(name + ".weight", {width}, head);
+    *beta = has_bias ? read(name + ".bias", {width}, head)
+                     : std::vector<float>(static_cast<std::size_t>(width));
   }
 
   TensorDtype dtype() const { return dtype_; }
@@ -167,6 +173,48 @@ class WeightReader {
   TensorDtype dtype_ = TensorDtype::kF32;
 };
 
+// ModernBERT's layers and head (the embeddings are read by load_weights).
+void load_modernbert_layers(const ModelConfig& config, WeightReader& reader, BertWeights& w,
+                            Head head) {
+  const int hidden = config.hidden_size;
+  const int inter = config.intermediate_size;
+  w.layers.resize(static_cast<std::size_t>(config.num_hidden_layers));
+  for (int l = 0; l < config.num_hidden_layers; ++l) {
+    LayerWeights& layer = w.layers[static_cast<std::size_t>(l)];
+    const std::string base = "layers." + std::to_string(l) + ".";
+    // Layer 0's attn_norm is an identity (the embeddings were just normed).
+    if (l > 0) {
+      reader.layer_norm(base + "attn_norm", &layer.attention_norm_gamma,
+                        &layer.attention_norm_beta, hidden, config.norm_bias);
+    }
+    layer.qkv = reader.encoder_linear(base + "attn.Wqkv", 3 * hidden, hidden, &layer.qkv_bias, w,
+                                      config.attention_bias);
+    layer.attention_output = reader.encoder_linear(base + "attn.Wo", hidden, hidden,
+                                                   &layer.attention_output_bias, w,
+                                                   config.attention_bias);
+    reader.layer_norm(base + "mlp_norm", &layer.output_norm_gamma, &layer.output_norm_beta,
+                      hidden, config.norm_bias);
+    layer.intermediate = reader.encoder_linear(base + "mlp.Wi", 2 * inter, hidden,
+                                               &layer.intermediate_bias, w, config.mlp_bias);
+    layer.output = reader.encoder_linear(base + "mlp.Wo", hidden, inter, &layer.output_bias, w,
+                                         config.mlp_bias);
+  }
+  reader.layer_norm("final_norm", &w.final_norm_gamma, &w.final_norm_beta, hidden,
+                    config.norm_bias);
+  if (head != Head::kClassifier) return;
+  // The head: dense, GELU, LayerNorm, then the classifier (always biased).
+  w.head_gelu = true;
+  w.head_dense_bias.assign(static_cast<std::size_t>(hidden), 0.f);
+  w.head_dense = reader.pack(reader.read("head.dense.weight", {hidden, hidden}, /*head=*/true),
+                             hidden, hidden);
+  if (config.classifier_bias) w.head_dense_bias = reader.read("head.dense.bias", {hidden}, true);
+  reader.layer_norm("head.norm", &w.head_norm_gamma, &w.head_norm_beta, hidden, config.norm_bias,
+                    /*head=*/true);
+  w.head_output = reader.linear("classifier", config.num_labels, hidden, &w.head_output_bias,
+                                /*head=*/true);
+  w.has_head = true;
+}
+
 }  // namespace
 
 BertWeights load_weights(const ModelConfig& config, const SafetensorsFile& file,
@@ -176,7 +224,9 @@ BertWeights load_weights(const ModelConfig& config, const SafetensorsFile& file,
   const int inter = config.intermediate_size;
   BertWeights w;
 
-  const bool file_int8 = reader.stored_int8("encoder.layer.0.attention.self.query.weight");
+  const bool modernbert = config.family == Family::kModernBert;
+  const bool file_int8 = reader.stored_int8(modernbert ? "layers.0.attn.Wqkv.weight"
+                                                       : "encoder.layer.0.attention.self.query.weight");
   if (dtype == Dtype::kFloat32 && file_int8) {
     throw ModelError(file.path() + ": holds int8 weights (written by crossrank quantize); "
                      "load it with dtype 'int8'");
@@ -201,7 +251,8 @@ BertWeights load_weights(const ModelConfig& config, const SafetensorsFile& file,
   }
 
   const int embedding = config.embedding_size;
-  const std::string word_embeddings = "embeddings.word_embeddings.weight";
+  const std::string word_embeddings =
+      modernbert ? "embeddings.tok_embeddings.weight" : "embeddings.word_embeddings.weight";
   if (w.int8) {
     // Quantised in the file too (see quantize.h), so that a model quantised
     // at load and one read from a pre-quantised file compute the same.
@@ -209,6 +260,14 @@ BertWeights load_weights(const ModelConfig& config, const SafetensorsFile& file,
         dequantize(reader.read_int8(word_embeddings, config.vocab_size, embedding));
   } else {
     w.word_embeddings = reader.read(word_embeddings, {config.vocab_size, embedding});
+  }
+  if (modernbert) {
+    // No position or token-type tables: rotary positions, no token types.
+    reader.layer_norm("embeddings.norm", &w.embeddings_norm_gamma, &w.embeddings_norm_beta, hidden,
+                      config.norm_bias);
+    load_modernbert_layers(config, reader, w, head);
+    w.weights_dtype = reader.dtype();
+    return w;
   }
   w.position_embeddings = reader.read("embeddings.position_embeddings.weight",
                                       {config.max_position_embeddings, embedding});

@@ -46,6 +46,13 @@ struct BertWeights {
   kernels::PackedWeights head_output;  // [num_labels][hidden]
   std::vector<float> head_output_bias;
   bool head_gelu = false;  // ELECTRA's head: GELU, not tanh, after its dense layer
+  // ModernBERT: the encoder's final norm, and the head's norm after its
+  // dense layer and GELU. (Its layers use LayerWeights as: qkv Wqkv,
+  // attention_output attn.Wo, attention_norm attn_norm (empty in layer 0,
+  // an identity), intermediate Wi (2 x intermediate rows: input then gate),
+  // output mlp.Wo, output_norm mlp_norm; absent biases are zeros.)
+  std::vector<float> final_norm_gamma, final_norm_beta;
+  std::vector<float> head_norm_gamma, head_norm_beta;
   // The checkpoint's tensor dtype (F32, F16 or BF16): JS's weightsDtype.
   TensorDtype weights_dtype = TensorDtype::kF32;
   bool int8 = false;  // encoder linears in int8 (see quantize.h)
