@@ -324,12 +324,12 @@ test('a sharded checkpoint: the index and every shard it names are downloaded, a
     'tokenizer_config.json',
     'vocab.txt',
   ]);
-  // Cached: complete with every shard, so the next load asks the hub nothing.
-  const before = hub.requests.length;
+  // Cached: complete with every shard, so the next load asks the hub nothing (other tests share the hub).
+  const before = requestsFor('crossrank-test/sharded').length;
   const again = CrossEncoder.load('crossrank-test/sharded', { cacheDir });
   t.teardown(() => again.dispose());
   t.deepEqual(Array.from(again.predictSync(PAIRS, { activation: 'none' })), await folderScores());
-  t.is(hub.requests.length, before);
+  t.is(requestsFor('crossrank-test/sharded').length, before);
   // A snapshot missing a shard is incomplete: offline, it is refused naming the shard.
   rmSync(join(snapshot, 'model-00002-of-00002.safetensors'));
   const offline = t.throws(() => CrossEncoder.load('crossrank-test/sharded', { cacheDir, localFilesOnly: true }), { instanceOf: HubError });
