@@ -20,6 +20,7 @@ import { type CounterTensorSpec, writeCounterModel } from './helpers/counter-wei
 import { fixturesDir, readJson, sharedDataAvailable } from './helpers/fixtures.js';
 import { type GoldenCase, resolveText } from './helpers/goldens.js';
 import { checkParity } from './helpers/parity.js';
+import { copyModel, readSafetensors, writeSafetensors } from './helpers/safetensors.js';
 import { QUANTIZED_RELATIVE_TOL, SCALE_LOGIT_TOL } from './helpers/tolerances.js';
 
 interface ScaleFamily {
@@ -88,3 +89,48 @@ for (const [name, family] of Object.entries(goldens.families)) {
     }
   });
 }
+
+test('8,194 positions (bge-reranker-v2-m3): maxLength 8192 loads, the tokenizer cuts a long pair at 8,192, 8,193 is refused', async (t) => {
+  // tiny-xlm-roberta with its position table grown from 514 to 8,194 rows (rows repeated).
+  const dir = copyModel(join(fixturesDir, 'tiny-xlm-roberta'));
+  try {
+    const file = readSafetensors(join(dir, 'model.safetensors'));
+    const name = 'roberta.embeddings.position_embeddings.weight';
+    const chunks: Buffer[] = [];
+    const tensors: typeof file.tensors = {};
+    let offset = 0;
+    for (const [tensor, entry] of Object.entries(file.tensors)) {
+      let bytes = file.data.subarray(entry.data_offsets[0], entry.data_offsets[1]);
+      let shape = entry.shape;
+      if (tensor === name) {
+        t.is(entry.dtype, 'F32');
+        const rowBytes = entry.shape[1]! * 4;
+        bytes = Buffer.concat(Array.from({ length: 8194 }, (_, row) => bytes.subarray((row % 514) * rowBytes, (row % 514 + 1) * rowBytes)));
+        shape = [8194, entry.shape[1]!];
+      }
+      tensors[tensor] = { ...entry, shape, data_offsets: [offset, offset + bytes.length] };
+      chunks.push(bytes);
+      offset += bytes.length;
+    }
+    writeSafetensors(join(dir, 'model.safetensors'), { ...file, tensors, data: Buffer.concat(chunks) });
+    const config = readJson<Record<string, unknown>>(join(dir, 'config.json'));
+    writeFileSync(join(dir, 'config.json'), JSON.stringify({ ...config, max_position_embeddings: 8194 }));
+
+    const model = CrossEncoder.load(dir, { maxLength: 8192 });
+    try {
+      t.is(model.config.maxPositionEmbeddings, 8194);
+      t.is(model.config.maxLength, 8192);
+      const pair: [string, string] = ['where is the fox', Array.from({ length: 3000 }, (_, i) => `fox ${i} 東京`).join(' ')];
+      const encoded = model.tokenize([pair]);
+      t.is(encoded.lengths[0], 8192);
+      t.is(encoded.ids[8191], 2, 'ends with </s>');
+      const [logit] = await model.predict([pair], { activation: 'none' });
+      t.true(Number.isFinite(logit));
+    } finally {
+      model.dispose();
+    }
+    t.throws(() => CrossEncoder.load(dir, { maxLength: 8193 }), { instanceOf: RangeError, message: /maxLength 8193 exceeds/ });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
