@@ -3,7 +3,7 @@
  * (normalised and not), the sentence-transformers configuration it reads, and
  * its errors. Small bi-encoder folders are made from the committed tiny model.
  */
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import test from 'ava';
@@ -11,7 +11,7 @@ import test from 'ava';
 import { CrossEncoder, DisposedError, ModelLoadError, SentenceEncoder } from '../lib/index.js';
 import { sentenceMinilmAvailable, sentenceMinilmDir, sharedDataAvailable, tinyDir } from './helpers/fixtures.js';
 import { loadEmbedGoldens, maxAbsDiff, resolveText } from './helpers/goldens.js';
-import { copyModel, readSafetensors, writeSafetensors } from './helpers/safetensors.js';
+import { bareEncoderCopy, copyModel } from './helpers/safetensors.js';
 import { CLEARLY_DIFFERENT, EMBEDDING_TOL, FLOAT_FORMULA_TOL } from './helpers/tolerances.js';
 
 const MEAN_POOLING = { word_embedding_dimension: 36, pooling_mode_cls_token: false, pooling_mode_mean_tokens: true };
@@ -39,18 +39,7 @@ function tinySentenceFolder(
 
 /** The tiny model as a bare BertModel checkpoint: no "bert." prefix, no classifier, architectures [BertModel]. */
 function tinyBareFolder(architectures: string[] | null = ['BertModel']): string {
-  const dir = copyModel(tinyDir);
-  const file = readSafetensors(join(dir, 'model.safetensors'));
-  const tensors: typeof file.tensors = {};
-  for (const [name, entry] of Object.entries(file.tensors)) {
-    if (!name.startsWith('classifier.')) tensors[name.replace(/^bert\./, '')] = entry;
-  }
-  writeSafetensors(join(dir, 'model.safetensors'), { ...file, tensors });
-  const config = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as Record<string, unknown>;
-  if (architectures) config['architectures'] = architectures;
-  else delete config['architectures'];
-  writeFileSync(join(dir, 'config.json'), JSON.stringify(config));
-  return dir;
+  return bareEncoderCopy(tinyDir, 'bert.', architectures);
 }
 
 test(`all-MiniLM-L6-v2: token ids exact, embeddings within ${EMBEDDING_TOL.toExponential()} of sentence-transformers, normalised and not`, async (t) => {

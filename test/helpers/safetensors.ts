@@ -125,3 +125,23 @@ export function shardModel(weights: Buffer, count: number): Record<string, Buffe
   out['model.safetensors.index.json'] = Buffer.from(JSON.stringify({ metadata: { total_size: file.data.length }, weight_map: weightMap }, null, 2));
   return out;
 }
+
+/**
+ * A copy of a sequence-classification model folder laid out as its bare
+ * encoder: the classifier's tensors dropped, the encoder prefix (`bert.`,
+ * `roberta.`) taken off, config.json's architectures set (or removed: null).
+ */
+export function bareEncoderCopy(dir: string, prefix: string, architectures: string[] | null): string {
+  const copy = copyModel(dir);
+  const file = readSafetensors(join(copy, 'model.safetensors'));
+  const tensors: Record<string, TensorEntry> = {};
+  for (const [name, entry] of Object.entries(file.tensors)) {
+    if (!name.startsWith('classifier.')) tensors[name.startsWith(prefix) ? name.slice(prefix.length) : name] = entry;
+  }
+  writeSafetensors(join(copy, 'model.safetensors'), { ...file, tensors });
+  const config = JSON.parse(readFileSync(join(copy, 'config.json'), 'utf8')) as Record<string, unknown>;
+  if (architectures) config['architectures'] = architectures;
+  else delete config['architectures'];
+  writeFileSync(join(copy, 'config.json'), JSON.stringify(config));
+  return copy;
+}

@@ -46,3 +46,20 @@ export const DOUBLE_TOL = 1e-12;
  * 1000 times SAME_ENGINE_TOL, so that no rounding noise can pass for a difference.
  */
 export const CLEARLY_DIFFERENT = 1e-3;
+
+/**
+ * A random model at a real reranker's size (12 layers, hidden up to 768,
+ * intermediate 3072, ~512 tokens) against PyTorch fp32: as MINILM_LOGIT_TOL,
+ * twice the depth, and sums over 768- and 3072-term dot products and
+ * 512-key softmaxes; the logits are O(0.1-1).
+ */
+export const SCALE_LOGIT_TOL = 1e-4;
+
+/**
+ * int8 and bf16 logits against PyTorch fp32, relative to the largest logit of
+ * the cases compared: the rounding of every GEMM input (int8: per-row scales,
+ * 8 bits; bf16: 8 significant bits) adds up over the layers, while an error
+ * of the scheme itself (a wrong scale, pairing or sign) is of the size of the
+ * logits. The limits of test/families.test.ts, for the deeper models.
+ */
+export const QUANTIZED_RELATIVE_TOL = { int8: 0.1, bf16: 0.02 } as const;

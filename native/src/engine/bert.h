@@ -66,8 +66,9 @@ class BertModel {
   // Safe to call from several threads; runs are serialised per model.
   std::vector<float> run(const BatchInput& input);
 
-  // As run, but returns the pooler's output (tanh of the dense layer on each
-  // sequence's [CLS] row), num_sequences x hidden_size: the representation
+  // As run, but returns the pooler's output (the head's dense layer on each
+  // sequence's first row, then its activation: tanh for BERT, RoBERTa and
+  // XLM-R, GELU for ELECTRA), num_sequences x hidden_size: the representation
   // the classifier reads, to compare dtypes on an untrained head.
   std::vector<float> run_pooled(const BatchInput& input);
 
