@@ -640,7 +640,8 @@ TEST(Dispatch, TablesAreComplete) {
 TEST(Dispatch, ImplementedByNamesTheTableWhoseCodeRuns) {
   std::vector<const KernelTable*> built = {&ref_kernels()};
   for (const KernelTable* t :
-       {avx2_kernels(), avx512_kernels(), avx512vnni_kernels(), neon_kernels()})
+       {avx2_kernels(), avx512_kernels(), avx512vnni_kernels(), neon_kernels(),
+        neon_i8mm_kernels(), neon_bf16_kernels(), neon_i8mm_bf16_kernels()})
     if (t != nullptr) built.push_back(t);
   auto lender = [&](const char* isa) -> const KernelTable* {
     for (const KernelTable* t : built)
