@@ -95,6 +95,24 @@ test('the prebuilt x64 addon gives ISA flags to the kernel files only, AVX-512 t
   t.false(commands.some((c) => /\s-march=/.test(c.command)), 'no file is built for a -march above the baseline');
 });
 
+test('the prebuilt arm64 addon gives -march flags to the Arm I8MM and BF16 kernel files only, each its own', (t) => {
+  if (!prebuiltPlatforms.includes('linux-arm64-gnu')) return t.pass('not run (no arm64 prebuild)');
+  const commands = JSON.parse(
+    readFileSync(join(repoRoot, 'build', 'prebuild', 'linux-arm64-gnu', 'compile_commands.json'), 'utf8'),
+  ) as { file: string; command: string }[];
+  const sources = JSON.parse(readFileSync(join(repoRoot, 'native', 'sources.json'), 'utf8')) as Record<string, string[]>;
+  const files = (key: string) => sources[key]!.map((f) => join(repoRoot, f));
+  const withFlag = (flag: string) => commands.filter((c) => c.command.includes(flag)).map((c) => c.file).sort();
+  const withAnyMarch = commands.filter((c) => /\s-march=/.test(c.command)).map((c) => c.file).sort();
+  const i8mm = withFlag('-march=armv8.2-a+i8mm');
+  const bf16 = withFlag('-march=armv8.2-a+bf16');
+  // A compiler without the flags builds neither group (CMake checks); with them, exactly these files.
+  if (i8mm.length > 0) t.deepEqual(i8mm, files('kernels_neon_i8mm').sort());
+  if (bf16.length > 0) t.deepEqual(bf16, files('kernels_neon_bf16').sort());
+  t.deepEqual(withAnyMarch, [...i8mm, ...bf16].sort(), 'no other file is built above the arm64 baseline');
+  t.log(`arm64 prebuild: I8MM kernel files ${i8mm.length}, BF16 kernel files ${bf16.length}`);
+});
+
 interface PackResult {
   filename: string;
   size: number;
