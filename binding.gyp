@@ -4,7 +4,9 @@
 # kernels_avx512vnni files get ISA flags, each group its own; the dispatch
 # table calls them only on a CPU that has AVX2 and FMA (and AVX-512 VNNI, VL
 # and BW for the second). On arm64
-# the kernels_neon files join the addon's sources: NEON is baseline there.
+# the kernels_neon files join the addon's sources: NEON is baseline there; the
+# kernels_neon_i8mm and kernels_neon_bf16 files get -march=armv8.2-a+i8mm /
+# +bf16, each group its own (the table runs them when HWCAP2 lists them).
 {
   "target_defaults": {
     "include_dirs": ["native/src"],
@@ -33,7 +35,9 @@
       ["target_arch=='x64'", {"defines": ["CROSSRANK_HAVE_AVX2_KERNELS=1", "CROSSRANK_HAVE_AVX512_KERNELS=1",
                                           "CROSSRANK_HAVE_AVX512VNNI_KERNELS=1",
                                           "CROSSRANK_HAVE_AVX512BF16_KERNELS=1"]}],
-      ["target_arch=='arm64'", {"defines": ["CROSSRANK_HAVE_NEON_KERNELS=1"]}]
+      ["target_arch=='arm64'", {"defines": ["CROSSRANK_HAVE_NEON_KERNELS=1",
+                                            "CROSSRANK_HAVE_NEON_I8MM_KERNELS=1",
+                                            "CROSSRANK_HAVE_NEON_BF16_KERNELS=1"]}]
     ]
   },
   "targets": [
@@ -54,7 +58,8 @@
                                                  "crossrank_kernels_avx512vnni",
                                                  "crossrank_kernels_avx512bf16"]}],
         ["target_arch=='arm64'", {
-          "sources": ["<!@(node -p \"require('./native/sources.json').kernels_neon.join(' ')\")"]
+          "sources": ["<!@(node -p \"require('./native/sources.json').kernels_neon.join(' ')\")"],
+          "dependencies": ["crossrank_kernels_neon_i8mm", "crossrank_kernels_neon_bf16"]
         }]
       ]
     }
@@ -97,6 +102,24 @@
           "xcode_settings": {"OTHER_CPLUSPLUSFLAGS": ["-mavx2", "-mfma", "-mf16c", "-mavx512f",
                                                       "-mavx512vl", "-mavx512bw", "-mavx512bf16"]},
           "msvs_settings": {"VCCLCompilerTool": {"AdditionalOptions": ["/arch:AVX512"]}}
+        }
+      ]
+    }],
+    ["target_arch=='arm64'", {
+      "targets": [
+        {
+          "target_name": "crossrank_kernels_neon_i8mm",
+          "type": "static_library",
+          "sources": ["<!@(node -p \"require('./native/sources.json').kernels_neon_i8mm.join(' ')\")"],
+          "cflags_cc": ["-march=armv8.2-a+i8mm"],
+          "xcode_settings": {"OTHER_CPLUSPLUSFLAGS": ["-march=armv8.2-a+i8mm"]}
+        },
+        {
+          "target_name": "crossrank_kernels_neon_bf16",
+          "type": "static_library",
+          "sources": ["<!@(node -p \"require('./native/sources.json').kernels_neon_bf16.join(' ')\")"],
+          "cflags_cc": ["-march=armv8.2-a+bf16"],
+          "xcode_settings": {"OTHER_CPLUSPLUSFLAGS": ["-march=armv8.2-a+bf16"]}
         }
       ]
     }]

@@ -144,5 +144,9 @@ test('crossrank info reports the bf16 kernel and why AMX is or is not used', (t)
   t.regex(info.amx, /usable|not an AMX CPU|XCR0|arch_prctl|Linux/);
   // The bf16 kernel is there exactly when the CPU has AVX512-BF16 (and the table is not forced).
   if (process.env['CROSSRANK_ISA'] === undefined && process.arch === 'x64') t.is(bgemm !== '', info.features['avx512Bf16'] === true && info.available.includes('avx512bf16'));
+  // On arm64 it is there exactly when HWCAP2 lists BF16 (bfmmla): the neon_bf16 tables.
+  t.is(typeof info.features['armBf16'], 'boolean');
+  t.is(typeof info.features['armI8mm'], 'boolean');
+  if (process.env['CROSSRANK_ISA'] === undefined && process.arch === 'arm64') t.is(bgemm !== '', info.features['armBf16'] === true);
   t.log(`isa ${info.isa}, bgemm '${bgemm}', amx: ${info.amx}`);
 });

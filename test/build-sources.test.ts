@@ -44,6 +44,24 @@ test('AVX512-BF16 flags go only to files under kernels/avx512bf16/', (t) => {
   for (const file of [...(lists['core'] ?? []), ...(lists['kernels_avx2'] ?? [])]) t.false(file.includes('/avx512bf16/'), file);
 });
 
+test('Arm I8MM and BF16 flags go only to files under kernels/neon_i8mm/ and kernels/neon_bf16/', (t) => {
+  for (const file of lists['kernels_neon_i8mm'] ?? []) t.true(file.startsWith('native/src/kernels/neon_i8mm/'), file);
+  for (const file of lists['kernels_neon_bf16'] ?? []) t.true(file.startsWith('native/src/kernels/neon_bf16/'), file);
+  for (const file of [...(lists['core'] ?? []), ...(lists['kernels_neon'] ?? [])]) {
+    t.false(file.includes('/neon_i8mm/') || file.includes('/neon_bf16/'), file);
+  }
+  const cmake = readFileSync(join(repoRoot, 'CMakeLists.txt'), 'utf8');
+  const gyp = readFileSync(join(repoRoot, 'binding.gyp'), 'utf8');
+  // CMake takes the first of these that compiles the intrinsic (GCC: -march, zig's clang: -mcpu).
+  t.true(cmake.includes('"-march=armv8.2-a+${feature}" "-mcpu=generic+${feature}"'));
+  for (const [key, flag] of [['kernels_neon_i8mm', '-march=armv8.2-a+i8mm'], ['kernels_neon_bf16', '-march=armv8.2-a+bf16']] as const) {
+    t.regex(cmake, new RegExp(`crossrank_source_list\\(${key} `), `CMake reads ${key}`);
+    t.regex(gyp, new RegExp(`\\.${key}\\.`), `gyp reads ${key}`);
+    t.regex(cmake, new RegExp(`crossrank_arm_feature_flag\\(${flag.split('+')[1]}\\b`), `CMake finds a flag for ${key}`);
+    t.true(gyp.includes(`"${flag}"`), `gyp gives ${key} ${flag}`);
+  }
+});
+
 test('CMakeLists.txt and binding.gyp take their lists from sources.json', (t) => {
   const cmake = readFileSync(join(repoRoot, 'CMakeLists.txt'), 'utf8');
   const gyp = readFileSync(join(repoRoot, 'binding.gyp'), 'utf8');

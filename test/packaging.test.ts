@@ -95,6 +95,26 @@ test('the prebuilt x64 addon gives ISA flags to the kernel files only, AVX-512 t
   t.false(commands.some((c) => /\s-march=/.test(c.command)), 'no file is built for a -march above the baseline');
 });
 
+test('the prebuilt arm64 addon gives -march flags to the Arm I8MM and BF16 kernel files only, each its own', (t) => {
+  if (!prebuiltPlatforms.includes('linux-arm64-gnu')) return t.pass('not run (no arm64 prebuild)');
+  const commands = JSON.parse(
+    readFileSync(join(repoRoot, 'build', 'prebuild', 'linux-arm64-gnu', 'compile_commands.json'), 'utf8'),
+  ) as { file: string; command: string }[];
+  const sources = JSON.parse(readFileSync(join(repoRoot, 'native', 'sources.json'), 'utf8')) as Record<string, string[]>;
+  const files = (key: string) => sources[key]!.map((f) => join(repoRoot, f));
+  // -march=armv8.2-a+<feature> (GCC) or -mcpu=generic+<feature> (zig's clang): CMake's choice.
+  const withFlag = (feature: string) =>
+    commands.filter((c) => new RegExp(`\\s-(march=armv8\\.2-a|mcpu=generic)\\+${feature}\\b`).test(c.command)).map((c) => c.file).sort();
+  const withAnyMarch = commands.filter((c) => /\s-(march|mcpu)=/.test(c.command)).map((c) => c.file).sort();
+  const i8mm = withFlag('i8mm');
+  const bf16 = withFlag('bf16');
+  // A compiler without the flags builds neither group (CMake checks); with them, exactly these files.
+  if (i8mm.length > 0) t.deepEqual(i8mm, files('kernels_neon_i8mm').sort());
+  if (bf16.length > 0) t.deepEqual(bf16, files('kernels_neon_bf16').sort());
+  t.deepEqual(withAnyMarch, [...i8mm, ...bf16].sort(), 'no other file is built above the arm64 baseline');
+  t.log(`arm64 prebuild: I8MM kernel files ${i8mm.length}, BF16 kernel files ${bf16.length}`);
+});
+
 interface PackResult {
   filename: string;
   size: number;
@@ -326,7 +346,16 @@ test('arm64: the same install predicts under qemu-aarch64 with the arm64 prebuil
   if (!existsSync(arm64Node)) throw new Error(`missing ${arm64Node}: run \`npm run fetch-node-arm64\``);
   const project = installConsumer('consumer-arm64');
   const underQemu = [qemu, '-L', arm64Sysroot, arm64Node];
-  checkRun(t, predictInConsumer(project, underQemu, undefined), project, 'linux-arm64-gnu', 'neon');
+  // qemu-aarch64's default CPU has Arm BF16 and I8MM: the best table is the one with both
+  // when the prebuild's compiler took their flags (its compile commands list their files).
+  const armCommands = JSON.parse(
+    readFileSync(join(repoRoot, 'build', 'prebuild', 'linux-arm64-gnu', 'compile_commands.json'), 'utf8'),
+  ) as { file: string }[];
+  const armTables = ['neon_i8mm/qgemm_neon_i8mm.cc', 'neon_bf16/bgemm_neon_bf16.cc'].every((f) =>
+    armCommands.some((c) => c.file.endsWith(f)),
+  );
+  checkRun(t, predictInConsumer(project, underQemu, undefined), project, 'linux-arm64-gnu', armTables ? 'neon_i8mm_bf16' : 'neon');
+  if (armTables) checkRun(t, predictInConsumer(project, underQemu, 'neon'), project, 'linux-arm64-gnu', 'neon');
   checkRun(t, predictInConsumer(project, underQemu, 'ref'), project, 'linux-arm64-gnu', 'ref');
 });
 

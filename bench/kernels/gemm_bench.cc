@@ -49,6 +49,8 @@
 
 #if defined(__x86_64__) || defined(_M_X64)
 #include <immintrin.h>
+#elif defined(__aarch64__)
+#include <arm_neon.h>
 #endif
 
 #include "common/thread_pool.h"
@@ -223,6 +225,71 @@ bool cpu_runs_peak_loop() {
   const kernels::CpuFeatures& f = kernels::cpu_features();
   return f.avx2 && f.fma;
 }
+#elif defined(__aarch64__)
+// AArch64: twelve independent chains of the instruction each kernel runs,
+// as on x86. Under qemu these rates (and the kernels') say nothing of a
+// real core's: emulated, every bfmmla is a chain of softfloat calls.
+constexpr bool kHavePeakLoop = true;
+// fmla on 4 lanes: 8 FLOPs an instruction.
+constexpr double kFlopsPerIteration = 12 * 4 * 2;
+float fma_loop(long iterations) {
+  float32x4_t x = vdupq_n_f32(0.5f), y = vdupq_n_f32(1e-3f);
+  float32x4_t acc[12];
+  for (float32x4_t& a : acc) a = vdupq_n_f32(0.f);
+  for (long i = 0; i < iterations; ++i) {
+    __asm__ volatile("" : "+w"(x), "+w"(y));
+#pragma GCC unroll 12
+    for (int c = 0; c < 12; ++c) acc[c] = vfmaq_f32(acc[c], x, y);
+  }
+  float32x4_t s = acc[0];
+  for (int c = 1; c < 12; ++c) s = vaddq_f32(s, acc[c]);
+  return vaddvq_f32(s);
+}
+// smmla: a 2x8 by 8x2 int8 product, 32 multiply-adds (64 ops) an instruction.
+constexpr double kI8mmOpsPerIteration = 12 * 32 * 2;
+__attribute__((target("arch=armv8.2-a+i8mm"))) float i8mm_dot_loop(long iterations) {
+  int8x16_t x = vdupq_n_s8(3), y = vdupq_n_s8(-2);
+  int32x4_t acc[12];
+  for (int32x4_t& a : acc) a = vdupq_n_s32(0);
+  for (long i = 0; i < iterations; ++i) {
+    __asm__ volatile("" : "+w"(x), "+w"(y));
+#pragma GCC unroll 12
+    for (int c = 0; c < 12; ++c) acc[c] = vmmlaq_s32(acc[c], x, y);
+  }
+  int32x4_t s = acc[0];
+  for (int c = 1; c < 12; ++c) s = vaddq_s32(s, acc[c]);
+  return static_cast<float>(vaddvq_s32(s));
+}
+// bfmmla: a 2x4 by 4x2 bf16 product, 16 multiply-adds (32 FLOPs).
+constexpr double kBfmmlaFlopsPerIteration = 12 * 16 * 2;
+__attribute__((target("arch=armv8.2-a+bf16"))) float bfmmla_loop(long iterations) {
+  // The bits pass through an empty asm: GCC would otherwise build them with
+  // an fp16 fmov immediate, which +bf16 alone does not allow.
+  uint16x8_t x_bits = vdupq_n_u16(0x3F00), y_bits = vdupq_n_u16(0x3A83);  // 0.5, ~1e-3
+  __asm__("" : "+w"(x_bits), "+w"(y_bits));
+  bfloat16x8_t x = vreinterpretq_bf16_u16(x_bits);
+  bfloat16x8_t y = vreinterpretq_bf16_u16(y_bits);
+  float32x4_t acc[12];
+  for (float32x4_t& a : acc) a = vdupq_n_f32(0.f);
+  for (long i = 0; i < iterations; ++i) {
+    __asm__ volatile("" : "+w"(x), "+w"(y));
+#pragma GCC unroll 12
+    for (int c = 0; c < 12; ++c) acc[c] = vbfmmlaq_f32(acc[c], x, y);
+  }
+  float32x4_t s = acc[0];
+  for (int c = 1; c < 12; ++c) s = vaddq_f32(s, acc[c]);
+  return vaddvq_f32(s);
+}
+// The x86 loops' names, never chosen here.
+constexpr double kInt8OpsPerIteration = 1;
+constexpr double kVnniOpsPerIteration = 1;
+float int8_dot_loop(long) { return 0.f; }
+constexpr double kFlops512PerIteration = 1;
+float fma512_loop(long) { return 0.f; }
+float vnni_dot_loop(long) { return 0.f; }
+constexpr double kBf16FlopsPerIteration = 1;
+float bf16_dot_loop(long) { return 0.f; }
+bool cpu_runs_peak_loop() { return true; }
 #else
 // Other ISAs: no peak loop yet; the table shows GFLOP/s without fractions.
 constexpr bool kHavePeakLoop = false;
@@ -259,6 +326,22 @@ enum class Dtype { kF32, kInt8, kBf16 };
 // times on `table`.
 PeakLoop peak_loop_for(const kernels::KernelTable& table, Dtype dtype) {
   if (!kHavePeakLoop || !cpu_runs_peak_loop()) return {};
+#if defined(__aarch64__)
+  // Each Arm kernel against its own instruction's loop.
+  const kernels::KernelTable* arm_bf16 = kernels::neon_bf16_kernels();
+  const kernels::KernelTable* arm_i8mm = kernels::neon_i8mm_kernels();
+  if (dtype == Dtype::kBf16) {
+    if (arm_bf16 != nullptr && table.bgemm == arm_bf16->bgemm && kernels::cpu_features().arm_bf16)
+      return {"bf16 (bfmmla) peak", bfmmla_loop, kBfmmlaFlopsPerIteration};
+    return {};
+  }
+  if (dtype == Dtype::kInt8) {
+    if (arm_i8mm != nullptr && table.qgemm == arm_i8mm->qgemm && kernels::cpu_features().arm_i8mm)
+      return {"int8 (smmla) peak", i8mm_dot_loop, kI8mmOpsPerIteration};
+    return {};
+  }
+  return {"FMA peak (fmla 128-bit)", fma_loop, kFlopsPerIteration};
+#endif
   if (dtype == Dtype::kBf16) {
     const kernels::KernelTable* bf16 = kernels::avx512bf16_kernels();
     if (bf16 != nullptr && table.bgemm == bf16->bgemm)

@@ -58,21 +58,46 @@ using testing::around_tile;
 
 using testing::kAllEpilogues;
 
-// Every table built into this binary that has a bf16 GEMM, best first.
+using testing::cpu_runs;
+
+// Every table built into this binary that has a bf16 GEMM, best first; a
+// table whose bf16 GEMM is the very function of a table already listed (the
+// Arm tables with and without I8MM) only once, the one this CPU runs if
+// any: under qemu each run of the bfmmla kernel costs a minute.
 std::vector<const KernelTable*> bf16_tables() {
   std::vector<const KernelTable*> tables;
   for (const KernelTable* t : {avx512bf16_kernels(), avx512vnni_kernels(), avx512_kernels(),
-                               avx2_kernels(), neon_kernels(), &ref_kernels()})
-    if (t != nullptr && t->bgemm != nullptr) tables.push_back(t);
+                               avx2_kernels(), neon_i8mm_bf16_kernels(), neon_bf16_kernels(),
+                               neon_kernels(), &ref_kernels()}) {
+    if (t == nullptr || t->bgemm == nullptr) continue;
+    auto same = std::find_if(tables.begin(), tables.end(),
+                             [t](const KernelTable* u) { return u->bgemm == t->bgemm; });
+    if (same == tables.end()) {
+      tables.push_back(t);
+    } else if (!cpu_runs(*same) && cpu_runs(t)) {
+      *same = t;  // the one this CPU runs (BF16 without I8MM: neon_bf16)
+    }
+  }
   return tables;
 }
-
-using testing::cpu_runs;
 
 std::string requirement(const KernelTable* table) {
   if (table == avx512bf16_kernels())
     return "AVX512-BF16 with AVX-512 VNNI, VL and BW (and AVX2+FMA)";
+  if (table == neon_bf16_kernels()) return "Arm BF16 (HWCAP2_BF16)";
+  if (table == neon_i8mm_bf16_kernels()) return "Arm BF16 and I8MM (HWCAP2_BF16, HWCAP2_I8MM)";
   return table->isa;
+}
+
+// The reference a table's bf16 GEMM must equal bit for bit: Arm's BFDOT /
+// BFMMLA round their sums to odd (ref::bgemm_round_odd), vdpbf16ps and AMX
+// to nearest even (ref::bgemm). Both on ref::bgemm_pack's weights.
+using BGemmFn = void (*)(const GemmArgs&, int, int, int, int);
+BGemmFn reference_for(const KernelTable& table) {
+  if (table.implemented_by.bgemm != nullptr &&
+      std::strcmp(table.implemented_by.bgemm, "neon_bf16") == 0)
+    return ref::bgemm_round_odd;
+  return ref::bgemm;
 }
 
 class BGemmTest : public ::testing::TestWithParam<const KernelTable*> {
@@ -116,16 +141,17 @@ void check_against_ref(const KernelTable& table, const Case& g, Epilogue ep,
   GemmArgs args{g.m, a.data(), g.lda, &packed, bias.data(), residual.data(), g.ldc,
                 got.data(), g.ldc, ep};
   table.bgemm(args, 0, g.m, 0, g.n);
+  const BGemmFn reference = reference_for(table);
   args.w = &ref_packed;
   args.c = want.data();
-  ref::bgemm(args, 0, g.m, 0, g.n);
+  reference(args, 0, g.m, 0, g.n);
   // The GELU's input x (the same sum plus bias in both): each GELU is within
   // kGeluTol max(1, |x|) of erf's.
   std::vector<float> pre(got.size(), 0.f);
   if (ep == Epilogue::kBiasGelu) {
     args.c = pre.data();
     args.epilogue = Epilogue::kBias;
-    ref::bgemm(args, 0, g.m, 0, g.n);
+    reference(args, 0, g.m, 0, g.n);
   }
 
   int failures = 0;
@@ -173,6 +199,58 @@ TEST(Bf16Rounding, NearestEvenAndSpecialValues) {
   const std::uint16_t nan = f32_to_bf16(from_bits(0x7F800001u));  // signalling NaN
   EXPECT_TRUE(std::isnan(bf16_to_f32_bits(nan)));
   EXPECT_NE(nan & 0x0040, 0);  // quiet
+}
+
+// Arm's BFDOT / BFMMLA additions (FPCR.EBF = 0): round to odd, subnormal
+// results to zero, overflow to infinity.
+TEST(Bf16RoundOdd, AdditionRoundsToOdd) {
+  const float one = 1.f, ulp = std::ldexp(1.f, -23);
+  // Exact sums stay exact.
+  EXPECT_EQ(ref::add_round_odd(one, one), 2.f);
+  EXPECT_EQ(to_bits(ref::add_round_odd(3.f, -3.f)), to_bits(0.f));
+  EXPECT_EQ(to_bits(ref::add_round_odd(-0.f, -0.f)), to_bits(-0.f));
+  // 1 + ulp/2 lies between 1 (even) and 1 + ulp (odd): nearest-even says 1.
+  EXPECT_EQ(to_bits(ref::add_round_odd(one, ulp / 2)), 0x3F800001u);
+  EXPECT_EQ(to_bits(ref::add_round_odd(one, ulp / 4)), 0x3F800001u);
+  EXPECT_EQ(to_bits(ref::add_round_odd(-one, -ulp / 4)), 0xBF800001u);
+  // Between 1 + 2 ulp (even) and 1 + 3 ulp (odd), nearer the even one.
+  EXPECT_EQ(to_bits(ref::add_round_odd(one + 2 * ulp, ulp / 4)), 0x3F800003u);
+  // Between 1 + ulp (odd) and 1 + 2 ulp: stays odd.
+  EXPECT_EQ(to_bits(ref::add_round_odd(one + ulp, ulp * 0.75f)), 0x3F800001u);
+  // Just below 1 after subtracting a tiny amount: 1 - 2^-24 ulp-steps.
+  EXPECT_EQ(to_bits(ref::add_round_odd(one, -std::ldexp(1.f, -40))), 0x3F7FFFFFu);
+  // Subnormal results flush to zero of their sign; overflow goes to infinity.
+  const float min = std::numeric_limits<float>::min();
+  EXPECT_EQ(to_bits(ref::add_round_odd(1.5f * min, -min)), to_bits(0.f));
+  EXPECT_EQ(to_bits(ref::add_round_odd(-1.5f * min, min)), to_bits(-0.f));
+  const float max = std::numeric_limits<float>::max();
+  EXPECT_EQ(ref::add_round_odd(max, max), INFINITY);
+  EXPECT_EQ(ref::add_round_odd(-max, -max), -INFINITY);
+  EXPECT_TRUE(std::isnan(ref::add_round_odd(INFINITY, -INFINITY)));
+}
+
+// The round-to-odd pair sum stays within k ulps-of-the-sum-of-|terms| of the
+// exact dot product of the rounded operands (each rounding errs by less
+// than one ulp; k of them).
+TEST(Bf16RoundOdd, PairDotIsCloseToExactDot) {
+  std::mt19937_64 rng(test_seed());
+  for (int k_even : {2, 8, 384, 1536}) {
+    const std::vector<float> a = random_floats(k_even, rng, 3.f);
+    const std::vector<float> w = random_floats(k_even, rng, 3.f);
+    std::vector<float> a_bf(k_even);
+    std::vector<std::uint16_t> w_bf(k_even);
+    double exact = 0, sum_abs = 0;
+    for (int p = 0; p < k_even; ++p) {
+      a_bf[p] = round_to_bf16(a[p]);
+      w_bf[p] = f32_to_bf16(w[p]);
+      const double t = static_cast<double>(a_bf[p]) * bf16_to_f32_bits(w_bf[p]);
+      exact += t;
+      sum_abs += std::fabs(t);
+    }
+    const double got = ref::bf16_pair_dot_round_odd(a_bf.data(), w_bf.data(), k_even);
+    EXPECT_LE(std::fabs(got - exact), k_even * std::ldexp(sum_abs, -23)) << "k = " << k_even;
+    EXPECT_NE(got, 0.0);
+  }
 }
 
 // With k = 1 and W = 1 every output is the kernel's rounding of one element
@@ -241,7 +319,7 @@ TEST_P(BGemmTest, ResidualAliasesOutput) {
   table().bgemm(args, 0, m, 0, n);
   args.w = &ref_packed;
   args.residual = args.c = want.data();
-  ref::bgemm(args, 0, m, 0, n);
+  reference_for(table())(args, 0, m, 0, n);
   EXPECT_EQ(0, std::memcmp(c.data(), want.data(), c.size() * sizeof(float)));
 }
 
@@ -319,6 +397,23 @@ TEST(BGemmDispatch, Avx512Bf16TableMatchesCpu) {
     GTEST_SKIP() << "NOT RUN: this CPU (" << f.brand << ") lacks AVX512-BF16: the "
                  << t->bgemm_name << " kernel is not tested here";
   EXPECT_STREQ(available_kernels().front()->isa, "avx512bf16");
+}
+
+// The Arm BF16 tables are there exactly when HWCAP2 lists BF16 (and I8MM for
+// the table with both), and say so when they are not.
+TEST(BGemmDispatch, ArmBf16TablesMatchCpu) {
+  const KernelTable* t = neon_bf16_kernels();
+  if (t == nullptr) GTEST_SKIP() << "NOT RUN: not an AArch64 build with +bf16";
+  const CpuFeatures& f = cpu_features();
+  EXPECT_EQ(cpu_runs(t), f.arm_bf16);
+  ASSERT_NE(neon_i8mm_bf16_kernels(), nullptr);
+  EXPECT_EQ(cpu_runs(neon_i8mm_bf16_kernels()), f.arm_bf16 && f.arm_i8mm);
+  if (!f.arm_bf16)
+    GTEST_SKIP() << "NOT RUN: this CPU lacks Arm BF16 (HWCAP2_BF16): the " << t->bgemm_name
+                 << " kernel is not tested here";
+  std::printf("bgemm_test: %s runs on this CPU (HWCAP2_BF16)\n", t->bgemm_name);
+  EXPECT_STREQ(available_kernels().front()->isa,
+               f.arm_i8mm ? "neon_i8mm_bf16" : "neon_bf16");
 }
 
 // A table with a bf16 GEMM has all of it.

@@ -1114,6 +1114,48 @@ TEST_F(Model, Int8ForwardIsBitIdenticalOnAvx512VnniAndAvx2) {
   EXPECT_EQ(0, std::memcmp(want.data(), got.data(), want.size() * sizeof(float)));
 }
 
+// On AArch64 the int8 forward is the same on every table whose int8 GEMM is
+// NEON's or I8MM's (the same exact int32 sums, the same float steps), and the
+// bf16 forward runs on each table with a bf16 GEMM (Arm BF16 under qemu -cpu
+// max), within bf16's error of the fp32 forward and not equal to it. A table
+// the CPU lacks is named, never counted.
+TEST_F(Model, ArmInt8AndBf16ForwardsOnEveryTable) {
+  const kernels::KernelTable* neon = kernels::neon_kernels();
+  if (neon == nullptr) GTEST_SKIP() << "NOT RUN: not an AArch64 build";
+  const TinyModel m = make_tiny_model(13);
+  const std::string folder = write_model(dir_, "tiny", m);
+  const Batch batch = random_batch(m, {5, 1, 16, 3, 9}, 14);
+  const std::vector<float> fp32 = BertModel::load(folder, 2, *neon)->run(batch.input());
+  const std::vector<float> int8 =
+      BertModel::load(folder, 2, *neon, Dtype::kInt8)->run(batch.input());
+  const std::vector<const kernels::KernelTable*> tables = kernels::available_kernels();
+  for (const kernels::KernelTable* t : {kernels::neon_i8mm_bf16_kernels(),
+                                        kernels::neon_i8mm_kernels(),
+                                        kernels::neon_bf16_kernels()}) {
+    if (t == nullptr) continue;
+    if (std::find(tables.begin(), tables.end(), t) == tables.end()) {
+      std::printf("engine_test: NOT RUN on the %s table: this CPU lacks it\n", t->isa);
+      continue;
+    }
+    SCOPED_TRACE(std::string("kernels ") + t->isa);
+    std::printf("engine_test: int8 and bf16 forwards on the %s table (%s, %s)\n", t->isa,
+                t->qgemm_name, t->bgemm_name != nullptr ? t->bgemm_name : "no bf16 GEMM");
+    auto on_int8 = BertModel::load(folder, 3, *t, Dtype::kInt8);
+    ASSERT_TRUE(on_int8->int8());
+    const std::vector<float> got = on_int8->run(batch.input());
+    ASSERT_EQ(got.size(), int8.size());
+    EXPECT_EQ(0, std::memcmp(got.data(), int8.data(), got.size() * sizeof(float)));
+    if (t->bgemm == nullptr) continue;
+    auto on_bf16 = BertModel::load(folder, 3, *t, Dtype::kBfloat16);
+    ASSERT_TRUE(on_bf16->bf16());
+    const std::vector<float> bf16 = on_bf16->run(batch.input());
+    ASSERT_EQ(bf16.size(), fp32.size());
+    EXPECT_NE(bf16, fp32) << "the bf16 forward gave the fp32 bits: did it run the bf16 GEMM?";
+    for (std::size_t i = 0; i < bf16.size(); ++i)
+      EXPECT_NEAR(bf16[i], fp32[i], 2e-2 * std::max(1.f, std::fabs(fp32[i]))) << "logit " << i;
+  }
+}
+
 TEST_F(Model, ConcurrentRunsGiveTheSameResults) {
   const TinyModel m = make_tiny_model(3);
   auto model = BertModel::load(write_model(dir_, "tiny", m), 2);

@@ -610,8 +610,26 @@ TEST_P(KernelTableTest, AttentionLargeScores) {
   for (int seq_len : {2, 17, 130}) check_attention(table(), seq_len, 2, 64, 12.f, rng_);
 }
 
-INSTANTIATE_TEST_SUITE_P(Tables, KernelTableTest, ::testing::ValuesIn(available_kernels()),
-                         table_name);
+// The tables this CPU runs, best first, less the Arm BF16 / I8MM tables
+// whose fp32 ops (the ones tested here) are all the very functions of the
+// NEON table: they bring int8 and bf16 GEMMs only (tested in qgemm_test and
+// bgemm_test) and would repeat NEON's runs under qemu.
+std::vector<const KernelTable*> tables_with_distinct_fp32_ops() {
+  std::vector<const KernelTable*> tables;
+  const KernelTable* neon = neon_kernels();
+  for (const KernelTable* t : available_kernels()) {
+    const bool repeats_neon =
+        neon != nullptr && t != neon && t->gemm == neon->gemm && t->gemm_pack == neon->gemm_pack &&
+        t->add_layernorm == neon->add_layernorm && t->gelu_erf == neon->gelu_erf &&
+        t->tanh == neon->tanh && t->attention == neon->attention &&
+        t->attention_heads == neon->attention_heads;
+    if (!repeats_neon) tables.push_back(t);
+  }
+  return tables;
+}
+
+INSTANTIATE_TEST_SUITE_P(Tables, KernelTableTest,
+                         ::testing::ValuesIn(tables_with_distinct_fp32_ops()), table_name);
 
 // ---- dispatch and CPU features -----------------------------------------------
 
@@ -640,7 +658,8 @@ TEST(Dispatch, TablesAreComplete) {
 TEST(Dispatch, ImplementedByNamesTheTableWhoseCodeRuns) {
   std::vector<const KernelTable*> built = {&ref_kernels()};
   for (const KernelTable* t :
-       {avx2_kernels(), avx512_kernels(), avx512vnni_kernels(), neon_kernels()})
+       {avx2_kernels(), avx512_kernels(), avx512vnni_kernels(), neon_kernels(),
+        neon_i8mm_kernels(), neon_bf16_kernels(), neon_i8mm_bf16_kernels()})
     if (t != nullptr) built.push_back(t);
   auto lender = [&](const char* isa) -> const KernelTable* {
     for (const KernelTable* t : built)
@@ -822,14 +841,22 @@ TEST(Dispatch, Avx512VnniTableMatchesCpu) {
 
 TEST(Dispatch, NeonTableMatchesCpu) {
 #if defined(__aarch64__) || defined(_M_ARM64)
-  // NEON is baseline on AArch64: its table must be built in and chosen.
+  // NEON is baseline on AArch64: its table must be built in, and chosen
+  // unless the CPU also has Arm BF16 or I8MM (HWCAP2), whose tables come first.
   ASSERT_NE(neon_kernels(), nullptr);
-  EXPECT_TRUE(cpu_features().neon);
-  EXPECT_EQ(available_kernels().front(), neon_kernels());
+  const CpuFeatures& f = cpu_features();
+  EXPECT_TRUE(f.neon);
+  const char* best = f.arm_i8mm && f.arm_bf16 && neon_i8mm_bf16_kernels() != nullptr ? "neon_i8mm_bf16"
+                     : f.arm_i8mm && neon_i8mm_kernels() != nullptr                 ? "neon_i8mm"
+                     : f.arm_bf16 && neon_bf16_kernels() != nullptr                 ? "neon_bf16"
+                                                                                    : "neon";
+  std::printf("HWCAP2: BF16 %s, I8MM %s: best table %s\n", f.arm_bf16 ? "yes" : "no",
+              f.arm_i8mm ? "yes" : "no", best);
+  EXPECT_STREQ(available_kernels().front()->isa, best);
   EXPECT_STREQ(neon_kernels()->isa, "neon");
   const char* want = std::getenv("CROSSRANK_ISA");
   EXPECT_STREQ(active_kernels().isa,
-               want != nullptr && std::strcmp(want, "ref") == 0 ? "ref" : "neon");
+               want != nullptr && std::strcmp(want, "ref") == 0 ? "ref" : best);
 #else
   EXPECT_EQ(neon_kernels(), nullptr);
   GTEST_SKIP() << "not an AArch64 build";

@@ -54,7 +54,8 @@ std::uint64_t test_seed() { return testing::test_seed("qgemm_test"); }
 // Every table built into this binary, best first.
 std::vector<const KernelTable*> compiled_tables() {
   std::vector<const KernelTable*> tables;
-  for (const KernelTable* t : {avx512vnni_kernels(), avx2_kernels(), neon_kernels()})
+  for (const KernelTable* t : {avx512vnni_kernels(), avx2_kernels(), neon_i8mm_bf16_kernels(),
+                               neon_i8mm_kernels(), neon_kernels()})
     if (t != nullptr) tables.push_back(t);
   tables.push_back(&ref_kernels());
   return tables;
@@ -66,6 +67,8 @@ using testing::cpu_runs;
 std::string requirement(const KernelTable* table) {
   if (table == avx512vnni_kernels()) return "AVX-512 VNNI, VL and BW (and AVX2+FMA)";
   if (table == avx2_kernels()) return "AVX2+FMA";
+  if (table == neon_i8mm_kernels()) return "Arm I8MM (HWCAP2_I8MM)";
+  if (table == neon_i8mm_bf16_kernels()) return "Arm I8MM and BF16 (HWCAP2_I8MM, HWCAP2_BF16)";
   return table->isa;
 }
 
@@ -318,16 +321,10 @@ TEST_P(QGemmTest, SplitsMatchWholeCall) {
 INSTANTIATE_TEST_SUITE_P(Tables, QGemmTest, ::testing::ValuesIn(compiled_tables()),
                          table_name);
 
-// The VNNI kernel sums the same exact integers as the AVX2 one and then runs
-// the same float steps, so their outputs must agree bit for bit, on every
-// epilogue, tail and residual alias.
-TEST(QGemmAvx512Vnni, BitIdenticalToAvx2) {
-  const KernelTable* vnni = avx512vnni_kernels();
-  const KernelTable* avx2 = avx2_kernels();
-  if (vnni == nullptr || avx2 == nullptr) GTEST_SKIP() << "NOT RUN: not an x86-64 build";
-  if (!cpu_runs(vnni))
-    GTEST_SKIP() << "NOT RUN: this CPU (" << cpu_features().brand << ") lacks "
-                 << requirement(vnni);
+// Runs `got` and `want` (tables that sum the same exact integers and then run
+// the same float steps) on every epilogue, tail and residual alias, and
+// expects the same bits.
+void expect_bit_identical(const KernelTable& want_table, const KernelTable& got_table) {
   std::mt19937_64 rng(test_seed());
   for (int m : {1, 4, 7, 8, 9, 67})
     for (int n : {3, 16, 37, 384})
@@ -351,10 +348,40 @@ TEST(QGemmAvx512Vnni, BitIdenticalToAvx2) {
             t.qgemm(args, 0, m, 0, n);
             return c;
           };
-          const std::vector<float> want = run(*avx2);
-          const std::vector<float> got = run(*vnni);
+          const std::vector<float> want = run(want_table);
+          const std::vector<float> got = run(got_table);
           ASSERT_EQ(0, std::memcmp(want.data(), got.data(), want.size() * sizeof(float)));
         }
+}
+
+// The VNNI kernel sums the same exact integers as the AVX2 one and then runs
+// the same float steps, so their outputs must agree bit for bit.
+TEST(QGemmAvx512Vnni, BitIdenticalToAvx2) {
+  const KernelTable* vnni = avx512vnni_kernels();
+  const KernelTable* avx2 = avx2_kernels();
+  if (vnni == nullptr || avx2 == nullptr) GTEST_SKIP() << "NOT RUN: not an x86-64 build";
+  if (!cpu_runs(vnni))
+    GTEST_SKIP() << "NOT RUN: this CPU (" << cpu_features().brand << ") lacks "
+                 << requirement(vnni);
+  expect_bit_identical(*avx2, *vnni);
+}
+
+// The I8MM (smmla) kernel sums the same exact integers as the NEON one and
+// then runs the NEON frame's float steps: the same bits. Its table is there
+// exactly when HWCAP2 lists I8MM, and a CPU without it says so.
+TEST(QGemmNeonI8mm, TableMatchesCpuAndBitIdenticalToNeon) {
+  const KernelTable* i8mm = neon_i8mm_kernels();
+  if (i8mm == nullptr) GTEST_SKIP() << "NOT RUN: not an AArch64 build with +i8mm";
+  const CpuFeatures& f = cpu_features();
+  EXPECT_EQ(cpu_runs(i8mm), f.arm_i8mm);
+  ASSERT_NE(neon_i8mm_bf16_kernels(), nullptr);
+  EXPECT_EQ(cpu_runs(neon_i8mm_bf16_kernels()), f.arm_i8mm && f.arm_bf16);
+  if (!f.arm_i8mm)
+    GTEST_SKIP() << "NOT RUN: this CPU lacks " << requirement(i8mm) << ": the "
+                 << i8mm->qgemm_name << " kernel is not tested here";
+  std::printf("qgemm_test: %s runs on this CPU (HWCAP2_I8MM)\n", i8mm->qgemm_name);
+  expect_bit_identical(*neon_kernels(), *i8mm);
+  expect_bit_identical(*neon_kernels(), *neon_i8mm_bf16_kernels());
 }
 
 TEST(QGemmDispatch, EveryTableHasAnInt8Gemm) {

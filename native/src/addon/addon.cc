@@ -44,6 +44,8 @@ class CrossrankAddon : public Napi::Addon<CrossrankAddon> {
     features.Set("amxBf16", cpu.amx_bf16);
     features.Set("amxInt8", cpu.amx_int8);
     features.Set("neon", cpu.neon);
+    features.Set("armBf16", cpu.arm_bf16);  // HWCAP2_BF16: bfmmla, bfdot
+    features.Set("armI8mm", cpu.arm_i8mm);  // HWCAP2_I8MM: smmla
 
     Napi::Object ops = Napi::Object::New(env);
     ops.Set("gemm", table.gemm_name != nullptr ? table.gemm_name : "");

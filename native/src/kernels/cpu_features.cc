@@ -11,6 +11,9 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 #endif
+#if defined(__linux__) && defined(__aarch64__)
+#include <sys/auxv.h>
+#endif
 
 namespace crossrank::kernels {
 namespace {
@@ -117,6 +120,16 @@ CpuFeatures detect() {
   CpuFeatures f;
 #if defined(__aarch64__) || defined(_M_ARM64)
   f.neon = true;  // Advanced SIMD is mandatory on AArch64.
+#endif
+#if defined(__linux__) && defined(__aarch64__)
+  // The kernel reports what it lets user space run (the ID registers alone
+  // do not say whether it traps the instructions). Bits from the Linux
+  // uapi's asm/hwcap.h, spelled here for older headers.
+  constexpr unsigned long kHwcap2I8mm = 1ul << 13;
+  constexpr unsigned long kHwcap2Bf16 = 1ul << 14;
+  const unsigned long hwcap2 = getauxval(AT_HWCAP2);
+  f.arm_i8mm = (hwcap2 & kHwcap2I8mm) != 0;
+  f.arm_bf16 = (hwcap2 & kHwcap2Bf16) != 0;
 #endif
   return f;
 }

@@ -89,6 +89,9 @@ const KernelTable* avx512_kernels() { return table_if_built<avx512_row>(); }
 const KernelTable* avx512vnni_kernels() { return table_if_built<avx512vnni_row>(); }
 const KernelTable* avx512bf16_kernels() { return table_if_built<avx512bf16_row>(); }
 const KernelTable* neon_kernels() { return table_if_built<neon_row>(); }
+const KernelTable* neon_i8mm_kernels() { return table_if_built<neon_i8mm_row>(); }
+const KernelTable* neon_bf16_kernels() { return table_if_built<neon_bf16_row>(); }
+const KernelTable* neon_i8mm_bf16_kernels() { return table_if_built<neon_i8mm_bf16_row>(); }
 
 std::vector<const KernelTable*> available_kernels() {
   std::vector<const KernelTable*> tables;

@@ -45,17 +45,23 @@ void pack_int8_panels(const std::int8_t* q, const float* scales, int n, int k, i
 
 void pack_bf16_pair_panels(const float* w, int n, int k, int nr, const char* packed_for,
                            PackedWeights* out) {
+  pack_bf16_group_panels(w, n, k, nr, 2, packed_for, out);
+}
+
+void pack_bf16_group_panels(const float* w, int n, int k, int nr, int group,
+                            const char* packed_for, PackedWeights* out) {
   const int panels = (n + nr - 1) / nr;
-  const int k_even = k + k % 2;
+  const int k_padded = (k + group - 1) / group * group;
   out->n = n;
   out->k = k;
   out->packed_for = packed_for;
-  out->bdata.assign(static_cast<std::size_t>(panels) * nr * k_even, 0);
+  out->bdata.assign(static_cast<std::size_t>(panels) * nr * k_padded, 0);
   for (int j = 0; j < n; ++j) {
-    std::uint16_t* panel = out->bdata.data() + static_cast<std::size_t>(j / nr) * nr * k_even;
+    std::uint16_t* panel = out->bdata.data() + static_cast<std::size_t>(j / nr) * nr * k_padded;
     const float* row = w + static_cast<std::size_t>(j) * k;
     for (int p = 0; p < k; ++p) {
-      panel[static_cast<std::size_t>(p / 2) * 2 * nr + 2 * (j % nr) + p % 2] = f32_to_bf16(row[p]);
+      panel[static_cast<std::size_t>(p / group) * group * nr + group * (j % nr) + p % group] =
+          f32_to_bf16(row[p]);
     }
   }
 }

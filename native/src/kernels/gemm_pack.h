@@ -25,6 +25,13 @@ void pack_column_panels(const float* w, int n, int k, int nr, const char* packed
 void pack_bf16_pair_panels(const float* w, int n, int k, int nr, const char* packed_for,
                            PackedWeights* out);
 
+// The same with `group` consecutive k per column instead of a pair (k
+// zero-padded to a multiple of group): for each group of k, the nr columns'
+// group values one after the other. Group 4 is bfmmla's layout (columns 2c
+// and 2c+1 of one group are one 16-byte operand).
+void pack_bf16_group_panels(const float* w, int n, int k, int nr, int group,
+                            const char* packed_for, PackedWeights* out);
+
 // Bytes of int8 column panels of nr outputs for an n x k matrix, k padded to
 // kQuantBlock (every int8 GEMM's panels, whatever their inner layout).
 std::size_t int8_panel_bytes(int n, int k, int nr);

@@ -241,9 +241,17 @@ const KernelTable* avx512bf16_kernels();
 // CPU can run it.
 const KernelTable* neon_kernels();
 
+// The NEON table with the I8MM (smmla) int8 GEMM, with the BF16 (bfmmla)
+// bf16 GEMM, and with both; nullptr when this build has none (not AArch64,
+// or a compiler without +i8mm / +bf16). Runnable when cpu_features() has
+// arm_i8mm / arm_bf16 / both; available_kernels() checks.
+const KernelTable* neon_i8mm_kernels();
+const KernelTable* neon_bf16_kernels();
+const KernelTable* neon_i8mm_bf16_kernels();
+
 // The best table this CPU supports, chosen once per process; the
 // environment variable CROSSRANK_ISA ("ref", "avx2", "avx512", "avx512vnni",
-// "avx512bf16", "neon") forces another one; "avx2" is the AVX2 table with the AVX2 int8
+// "avx512bf16", "neon", "neon_i8mm", "neon_bf16", "neon_i8mm_bf16") forces another one; "avx2" is the AVX2 table with the AVX2 int8
 // GEMM, "avx512" adds the 512-bit fp32 GEMM and attention.
 // Asking for an ISA the CPU lacks falls back to the best it has.
 const KernelTable& active_kernels();
@@ -269,6 +277,10 @@ struct CpuFeatures {
   bool amx_int8 = false;
   std::string amx_status;
   bool neon = false;
+  // Arm BF16 (bfmmla, bfdot) and I8MM (smmla, usmmla): HWCAP2_BF16 and
+  // HWCAP2_I8MM of getauxval(AT_HWCAP2), on Linux only.
+  bool arm_bf16 = false;
+  bool arm_i8mm = false;
   std::string brand;  // e.g. "AMD EPYC 7B13", empty if unknown
 };
 const CpuFeatures& cpu_features();

@@ -49,13 +49,15 @@
   X(ref, "qs8_gemm_1x1__ref", 1, 1)                 \
   X(avx2, "qs8_gemm_4x16__avx2", 4, 16)             \
   X(avx512vnni, "qs8_gemm_8x16__avx512vnni", 8, 16) \
-  X(neon, "qs8_gemm_4x4__neon", 4, 4)
+  X(neon, "qs8_gemm_4x4__neon", 4, 4)              \
+  X(neon_i8mm, "qs8_gemm_8x8__neon_i8mm", 8, 8)
 
 // bf16 GEMM micro-kernels: X(namespace, name, mr, nr). Each namespace
 // defines bgemm_pack and bgemm. Tables without one name `no_bgemm`.
 #define CROSSRANK_BGEMM_KERNELS(X)                    \
   X(ref, "bf16_gemm_1x1__ref", 1, 1)                  \
-  X(avx512bf16, "bf16_gemm_8x32__avx512bf16", 8, 32)
+  X(avx512bf16, "bf16_gemm_8x32__avx512bf16", 8, 32) \
+  X(neon_bf16, "bf16_gemm_8x8__neon_bf16", 8, 8)
 
 // Kernel tables, best first (available_kernels() keeps this order):
 //   X(table namespace, isa name, built, cpu runs it (on CpuFeatures f),
@@ -80,6 +82,19 @@
     f.avx2 && f.fma,                                                                       \
     avx2, avx2, avx2, avx2, avx2, avx2, no_bgemm)                                          \
   /* tanh runs on the pooler's one row per sequence only: NEON keeps ref's. */             \
+  /* Arm BF16 and I8MM (Graviton 3/4, Neoverse V1/V2): NEON's table with the */           \
+  /* bfmmla bf16 GEMM and/or the smmla int8 GEMM. */                                        \
+  X(neon_i8mm_bf16, "neon_i8mm_bf16",                                                      \
+    CROSSRANK_FLAG_IS_SET(CROSSRANK_HAVE_NEON_I8MM_KERNELS) &&                             \
+        CROSSRANK_FLAG_IS_SET(CROSSRANK_HAVE_NEON_BF16_KERNELS),                           \
+    f.neon && f.arm_i8mm && f.arm_bf16,                                                    \
+    neon, neon_i8mm, neon, neon, ref, neon, neon_bf16)                                     \
+  X(neon_i8mm, "neon_i8mm", CROSSRANK_FLAG_IS_SET(CROSSRANK_HAVE_NEON_I8MM_KERNELS),       \
+    f.neon && f.arm_i8mm,                                                                  \
+    neon, neon_i8mm, neon, neon, ref, neon, no_bgemm)                                      \
+  X(neon_bf16, "neon_bf16", CROSSRANK_FLAG_IS_SET(CROSSRANK_HAVE_NEON_BF16_KERNELS),       \
+    f.neon && f.arm_bf16,                                                                  \
+    neon, neon, neon, neon, ref, neon, neon_bf16)                                          \
   X(neon, "neon", CROSSRANK_FLAG_IS_SET(CROSSRANK_HAVE_NEON_KERNELS),                      \
     f.neon,                                                                                \
     neon, neon, neon, neon, ref, neon, no_bgemm)                                           \

@@ -27,6 +27,7 @@
 
 #include "kernels/gemm_driver.h"
 #include "kernels/gemm_pack.h"
+#include "kernels/neon/tile_epilogue.h"
 #include "kernels/neon/vmath.h"
 #include "kernels/ops.h"
 
@@ -51,44 +52,6 @@ CROSSRANK_NEON_INLINE void step_lane(Acc* acc, const float32x4_t* av, const floa
   for (int r = 0; r < MR; ++r)
 #pragma GCC unroll 4
     for (int v = 0; v < kNv; ++v) acc[r][v] = vfmaq_laneq_f32(acc[r][v], b[v], av[r], L);
-}
-
-// Applies the epilogue to an MR x kNr tile of dot products and stores the
-// first nv columns of each row. A partial tile reads bias and residual
-// through a zero-padded row of kNr floats (NEON has no masked loads).
-template <int MR, bool kFull>
-inline void epilogue(const float (&tile)[MR][kNr], float* c, std::size_t ldc, const GemmTile& t,
-                     int nv) {
-  float stage[kNr];
-  auto load_row = [&](const float* src, float32x4_t* v) {
-    if (!kFull) {
-      std::memset(stage, 0, sizeof stage);
-      std::memcpy(stage, src, static_cast<std::size_t>(nv) * sizeof(float));
-      src = stage;
-    }
-    for (int i = 0; i < kNv; ++i) v[i] = vld1q_f32(src + 4 * i);
-  };
-  float32x4_t bias[kNv];
-  for (int i = 0; i < kNv; ++i) bias[i] = vdupq_n_f32(0.f);
-  if (t.epilogue != Epilogue::kNone) load_row(t.bias, bias);
-  for (int r = 0; r < MR; ++r) {
-    float32x4_t v[kNv];
-    for (int i = 0; i < kNv; ++i) v[i] = vld1q_f32(tile[r] + 4 * i);
-    if (t.epilogue != Epilogue::kNone) {
-      for (int i = 0; i < kNv; ++i) v[i] = vaddq_f32(v[i], bias[i]);
-    }
-    if (t.epilogue == Epilogue::kBiasGelu) {
-      for (int i = 0; i < kNv; ++i) v[i] = gelu_ps(v[i]);
-    } else if (t.epilogue == Epilogue::kBiasResidual) {
-      // Loaded just before the store of the same elements: c may alias it.
-      float32x4_t res[kNv];
-      load_row(t.residual + r * t.ldr, res);
-      for (int i = 0; i < kNv; ++i) v[i] = vaddq_f32(v[i], res[i]);
-    }
-    float* out = kFull ? c + r * ldc : stage;
-    for (int i = 0; i < kNv; ++i) vst1q_f32(out + 4 * i, v[i]);
-    if (!kFull) std::memcpy(c + r * ldc, stage, static_cast<std::size_t>(nv) * sizeof(float));
-  }
 }
 
 template <int MR, bool kFull>
@@ -127,7 +90,7 @@ inline void ukernel(int k, const float* a, std::size_t lda, const float* w, floa
   for (int r = 0; r < MR; ++r)
 #pragma GCC unroll 4
     for (int v = 0; v < kNv; ++v) vst1q_f32(tile[r] + 4 * v, acc[r][v]);
-  epilogue<MR, kFull>(tile, c, ldc, t, nv);
+  finish_tile<MR, kFull>(tile, c, ldc, t, nv);
 }
 
 // The micro-kernel as the GEMM driver (kernels/gemm_driver.h) calls it.

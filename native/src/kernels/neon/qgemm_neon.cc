@@ -24,9 +24,9 @@
 #include <arm_neon.h>
 
 #include <cstdint>
-#include <cstring>
 
 #include "kernels/gemm_pack.h"
+#include "kernels/neon/qgemm_frame_neon.h"
 #include "kernels/ops.h"
 #include "kernels/qgemm_frame.h"
 #include "kernels/ref/ref_kernels.h"
@@ -65,7 +65,7 @@ inline void tile_sums(const QTile& t, float (*sums)[kNr]) {
     for (int r = 0; r < MR; ++r) {
       const float scale = t.block_scales[r * t.ld_scales + blk];
       for (int j = 0; j < kNr; ++j)
-        sums[r][j] += static_cast<float>(vaddvq_s32(acc[r][j])) * scale;
+        add_block_sum(&sums[r][j], vaddvq_s32(acc[r][j]), scale);
     }
   }
 }
@@ -78,30 +78,7 @@ struct Tiles {
   }
 };
 
-// The NEON pieces of the int8 frame (kernels/qgemm_frame.h).
-struct Frame {
-  static constexpr int kNr = neon::kNr;
-  // Rows per block: the block's quantised rows stay in L2 while each panel
-  // of W is streamed past them once.
-  static constexpr int kMc = 96;
-  static constexpr int kMaxMr = neon::kMr;
-  static void quantize_row(const float* x, int k, int kp, std::int8_t* q, float* block_scales,
-                           std::int32_t* /*block_corrections: not asked for*/) {
-    quantize_blocks_s8(x, k, q, block_scales);
-    std::memset(q + k, 0, static_cast<std::size_t>(kp - k));
-  }
-  static void before_tile(const GemmArgs&, int, int, int, int) {}
-  static void store_tile(const float (*sums)[kNr], const GemmArgs& args, int i, int j, int rows,
-                         int nv) {
-    const float* col_scales = args.w->scales.data();
-    for (int r = 0; r < rows; ++r) {
-      float* c = args.c + static_cast<std::size_t>(i + r) * args.ldc;
-      for (int jj = 0; jj < nv; ++jj) {
-        c[j + jj] = ref::apply_epilogue(args, i + r, j + jj, sums[r][jj] * col_scales[j + jj]);
-      }
-    }
-  }
-};
+using Frame = QFrame<kNr, kMr>;
 
 }  // namespace
 

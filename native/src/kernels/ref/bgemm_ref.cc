@@ -5,6 +5,9 @@
 // additions round, and a kernel that adds in the same order gives the same
 // bits whether it multiplies and adds (vdpbf16ps, AMX) or fuses the two.
 #include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
 #include <vector>
 
 #include "kernels/bf16.h"
@@ -37,7 +40,12 @@ float bf16_pair_dot(const float* a, const std::uint16_t* w, int k_even) {
   return s;
 }
 
-void bgemm(const GemmArgs& args, int row_begin, int row_end, int col_begin, int col_end) {
+namespace {
+
+// The bgemm contract with `dot` as the sum of one output.
+template <class Dot>
+void bgemm_with(const GemmArgs& args, int row_begin, int row_end, int col_begin, int col_end,
+                Dot dot) {
   const int k = args.w->k;
   const int k_even = k + k % 2;
   const std::uint16_t* w = args.w->bdata.data();
@@ -47,12 +55,68 @@ void bgemm(const GemmArgs& args, int row_begin, int row_end, int col_begin, int 
     const float* a = args.a + static_cast<std::size_t>(i) * args.lda;
     for (int p = 0; p < k; ++p) a_row[p] = round_to_bf16(a[p]);
     for (int j = col_begin; j < col_end; ++j) {
-      const float s = bf16_pair_dot(a_row.data(), w + static_cast<std::size_t>(j) * k_even, k_even);
+      const float s = dot(a_row.data(), w + static_cast<std::size_t>(j) * k_even, k_even);
       out[j - col_begin] = apply_epilogue(args, i, j, s);
     }
     // Every residual is read before c is written: c may alias it.
     std::copy(out.begin(), out.end(), args.c + static_cast<std::size_t>(i) * args.ldc + col_begin);
   }
+}
+
+float flush_subnormal(float x) {
+  return std::fabs(x) < std::numeric_limits<float>::min() ? std::copysign(0.f, x) : x;
+}
+
+// A bf16 product as BFDOT makes it: exact (8 x 8 significant bits) unless
+// it leaves the normal range, where it flushes to zero or overflows.
+float product_ftz(float a, float w) {
+  const double p = static_cast<double>(a) * w;
+  if (std::fabs(p) > std::numeric_limits<float>::max()) return p > 0 ? INFINITY : -INFINITY;
+  return flush_subnormal(static_cast<float>(p));
+}
+
+}  // namespace
+
+float add_round_odd(float a, float b) {
+  const float s = a + b;  // nearest
+  if (std::isnan(s)) return std::numeric_limits<float>::quiet_NaN();
+  if (std::isinf(s)) return s;  // an infinite operand, or past the largest float
+  // a + b == s + e exactly (Knuth's two-sum), |e| <= half an ulp of s.
+  const float bv = s - a;
+  const float e = (a - (s - bv)) + (b - bv);
+  if (e == 0) return flush_subnormal(s);
+  constexpr float kMax = std::numeric_limits<float>::max();
+  if (std::fabs(s) == kMax && (e > 0) == (s > 0)) return s > 0 ? INFINITY : -INFINITY;
+  // Inexact: the sum lies strictly between two floats, of which the odd one
+  // is the one toward zero with its last bit set. s is one of the two; the
+  // one toward zero is s, or the float below s in magnitude when e points
+  // back toward zero.
+  const bool away = s > 0 ? e < 0 : e > 0;
+  std::uint32_t bits;
+  std::memcpy(&bits, &s, sizeof bits);
+  bits = (bits - (away ? 1u : 0u)) | 1u;
+  float odd;
+  std::memcpy(&odd, &bits, sizeof odd);
+  return flush_subnormal(odd);
+}
+
+float bf16_pair_dot_round_odd(const float* a, const std::uint16_t* w, int k_even) {
+  float s = 0.f;
+  for (int p = 0; p < k_even; p += 2) {
+    const float pair = add_round_odd(product_ftz(a[p], bf16_to_f32_bits(w[p])),
+                                     product_ftz(a[p + 1], bf16_to_f32_bits(w[p + 1])));
+    s = add_round_odd(s, pair);
+  }
+  return s;
+}
+
+void bgemm(const GemmArgs& args, int row_begin, int row_end, int col_begin, int col_end) {
+  bgemm_with(args, row_begin, row_end, col_begin, col_end, bf16_pair_dot);
+}
+
+void bgemm_round_odd(const GemmArgs& args, int row_begin, int row_end, int col_begin,
+                     int col_end) {
+  bgemm_with(args, row_begin, row_end, col_begin, col_end, bf16_pair_dot_round_odd);
 }
 
 }  // namespace crossrank::kernels::ref

@@ -20,4 +20,21 @@ float apply_epilogue(const GemmArgs& args, int row, int col, float v);
 // values each, pair by pair in vdpbf16ps's order.
 float bf16_pair_dot(const float* a, const std::uint16_t* w, int k_even);
 
+// fp32 a + b rounded to odd (of the two fp32 values around an inexact sum,
+// the one whose last significand bit is 1), past the largest float to
+// infinity, a subnormal result flushed to a zero of its sign, any NaN the
+// default NaN: the additions of Arm's BFDOT and BFMMLA with FPCR.EBF = 0.
+float add_round_odd(float a, float b);
+
+// The bgemm sum of one output as Arm's BFDOT / BFMMLA make it: for each pair
+// of k in order, the two exact products added (rounded to odd), then added
+// to the sum (rounded to odd); products below the smallest normal float
+// flushed to zero.
+float bf16_pair_dot_round_odd(const float* a, const std::uint16_t* w, int k_even);
+
+// The bgemm contract with bf16_pair_dot_round_odd's sums, on weights packed
+// by ref::bgemm_pack: the reference of the Arm BF16 kernel.
+void bgemm_round_odd(const GemmArgs& args, int row_begin, int row_end, int col_begin,
+                     int col_end);
+
 }  // namespace crossrank::kernels::ref
