@@ -121,6 +121,10 @@ class BertModel {
   ModelConfig config_;
   BertWeights weights_;
   const kernels::KernelTable& table_;
+  // The attention op: the table's attention on bf16 for a bf16 model when
+  // it has one (unless CROSSRANK_BF16_ATTENTION=0, which benches use to
+  // measure what it gains), else its fp32 attention.
+  void (*attention_heads_)(const kernels::AttentionArgs& args, int head_begin, int head_end);
   ThreadPool pool_;
   std::mutex run_mutex_;  // the pool is not re-entrant: one forward pass at a time
   // One forward pass's activations, grown to the largest batch seen and
