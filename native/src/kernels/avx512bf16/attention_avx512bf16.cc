@@ -6,8 +6,8 @@
 //   1. Per head, K is packed into panels of 32 keys, each pair of head
 //      columns (t, t + 1) one 32-bit lane per key (t low, t + 1 high), and V
 //      into rows of key pairs (2q, 2q + 1), each output column one lane
-//      (key 2q low): head_dim padded to 32, zero past seq_len. Both rounded
-//      with f32_to_bf16 (as ref and vcvtne2ps2bf16 round).
+//      (key 2q low): head_dim padded to 32, zero past seq_len. Every rounding
+//      to bf16 here is vcvtne2ps2bf16's, which is f32_to_bf16's (kernels/bf16.h).
 //   2. A block of up to 48 query rows is rounded into pairs of columns; the
 //      scores of 8 rows x 32 keys take one broadcast of a row's pair and two
 //      vdpbf16ps per pair of columns: the lane's chain over the pairs in
@@ -27,7 +27,6 @@
 #include <cmath>
 #include <cstdint>
 
-#include "kernels/bf16.h"
 #include "kernels/ops.h"
 #include "kernels/x86/softmax_row.h"
 
@@ -43,9 +42,27 @@ constexpr int kKeys = 32;     // keys per panel of packed K (two zmm of fp32 sco
 constexpr int kCols = 32;     // output columns per P V tile (two zmm)
 constexpr int kRowBlock = 48;
 
-inline std::uint32_t bf16_pair(float low, float high) {
-  return static_cast<std::uint32_t>(f32_to_bf16(low)) |
-         static_cast<std::uint32_t>(f32_to_bf16(high)) << 16;
+// 32 floats (lanes of `lo` then `hi`) rounded to bf16 in order: sixteen
+// 32-bit pairs (element 2i low, 2i + 1 high). vcvtne2ps2bf16 rounds as
+// f32_to_bf16.
+inline __m512i bf16_pairs(__m512 lo, __m512 hi) {
+  const __m512bh packed = _mm512_cvtne2ps_pbh(hi, lo);
+  return reinterpret_cast<const __m512i&>(packed);
+}
+
+inline __mmask16 lanes_below(int n) {
+  return n >= 16 ? static_cast<__mmask16>(0xFFFF)
+                 : static_cast<__mmask16>((1u << std::max(n, 0)) - 1);
+}
+
+// x[0, n) rounded to bf16 in pairs, zero past n: (n + 1) / 2 words of out.
+inline void to_bf16_pairs(const float* x, int n, std::uint32_t* out) {
+  for (int i = 0; i < n; i += 32) {
+    const __m512 lo = _mm512_maskz_loadu_ps(lanes_below(n - i), x + i);
+    const __m512 hi = _mm512_maskz_loadu_ps(lanes_below(n - i - 16), x + i + 16);
+    const int words = std::min(16, (n - i + 1) / 2);
+    _mm512_mask_storeu_epi32(out + i / 2, lanes_below(words), bf16_pairs(lo, hi));
+  }
 }
 
 inline __m512 dot(__m512 acc, __m512i a, __m512i b) {
@@ -172,28 +189,41 @@ void attention_bf16_heads(const AttentionArgs& args, int head_begin, int head_en
     const float* v = args.qkv + 2 * hidden + h * d;
     // 1. K in panels of column pairs, V in rows of key pairs; zeros past
     // seq_len and head_dim.
+    alignas(64) std::uint32_t row_pairs[kCols / 2];
     for (int p0 = 0; p0 < hd.padded; p0 += kKeys) {
       std::uint32_t* panel = kp + static_cast<std::size_t>(p0) * hd.pairs;
       for (int jj = 0; jj < kKeys; ++jj) {
         const int j = p0 + jj;
+        if (j >= args.seq_len) {
+          for (int t = 0; t < hd.pairs; ++t) panel[t * kKeys + jj] = 0;
+          continue;
+        }
         const float* row = k + static_cast<std::size_t>(j) * ld;
-        for (int t = 0; t < hd.pairs; ++t) {
-          std::uint32_t pair = 0;
-          if (j < args.seq_len)
-            pair = bf16_pair(row[2 * t], 2 * t + 1 < d ? row[2 * t + 1] : 0.f);
-          panel[t * kKeys + jj] = pair;
+        for (int t0 = 0; t0 < hd.pairs; t0 += kCols / 2) {
+          const int cols = std::min(kCols, d - 2 * t0);
+          to_bf16_pairs(row + 2 * t0, cols, row_pairs);
+          const int pairs = std::min(kCols / 2, hd.pairs - t0);
+          for (int t = 0; t < pairs; ++t) panel[(t0 + t) * kKeys + jj] = row_pairs[t];
         }
       }
     }
+    // vpermw: bf16 i of key 2q's 16 columns and bf16 i of key 2q + 1's
+    // (elements i and 16 + i of the packed pair) side by side.
+    alignas(64) static constexpr std::uint16_t kInterleave[32] = {
+        0, 16, 1, 17, 2,  18, 3,  19, 4,  20, 5,  21, 6,  22, 7,  23,
+        8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31};
+    const __m512i interleave = _mm512_load_si512(kInterleave);
     for (int q = 0; q < hd.padded / 2; ++q) {
       std::uint32_t* out = vp + static_cast<std::size_t>(q) * hd.d_pad;
       const int j = 2 * q;
       const float* row0 = v + static_cast<std::size_t>(j) * ld;
       const float* row1 = row0 + ld;
-      for (int c = 0; c < hd.d_pad; ++c) {
-        const float low = j < args.seq_len && c < d ? row0[c] : 0.f;
-        const float high = j + 1 < args.seq_len && c < d ? row1[c] : 0.f;
-        out[c] = bf16_pair(low, high);
+      for (int c = 0; c < hd.d_pad; c += 16) {
+        const __mmask16 m = lanes_below(d - c);
+        const __m512 x0 = j < args.seq_len ? _mm512_maskz_loadu_ps(m, row0 + c) : _mm512_setzero_ps();
+        const __m512 x1 =
+            j + 1 < args.seq_len ? _mm512_maskz_loadu_ps(m, row1 + c) : _mm512_setzero_ps();
+        _mm512_storeu_si512(out + c, _mm512_permutexvar_epi16(interleave, bf16_pairs(x0, x1)));
       }
     }
     for (int block = 0; block < args.num_queries; block += kRowBlock) {
@@ -201,8 +231,7 @@ void attention_bf16_heads(const AttentionArgs& args, int head_begin, int head_en
       // 2. The block's query rows in pairs of columns, then its scores.
       for (int r = 0; r < rows; ++r) {
         const float* qrow = args.q + static_cast<std::size_t>(block + r) * args.ld_q + h * d;
-        for (int t = 0; t < hd.pairs; ++t)
-          qb[r * hd.pairs + t] = bf16_pair(qrow[2 * t], 2 * t + 1 < d ? qrow[2 * t + 1] : 0.f);
+        to_bf16_pairs(qrow, d, qb + r * hd.pairs);
       }
       const int keys_begin = attended_keys(args, args.query_position + block).begin;
       const int keys_end = attended_keys(args, args.query_position + block + rows - 1).end;
@@ -223,7 +252,10 @@ void attention_bf16_heads(const AttentionArgs& args, int head_begin, int head_en
         }
         inv_sum[r] = x86::softmax_row(s, args.seq_len, hd.padded);
         std::uint32_t* p = pb + static_cast<std::size_t>(r) * (padded / 2);
-        for (int q = pair_begin; q < pair_end; ++q) p[q] = bf16_pair(s[2 * q], s[2 * q + 1]);
+        // Whole 32-key chunks around the block's pairs (every score of the
+        // row is set by now); only [pair_begin, pair_end) is read.
+        const int from = 2 * pair_begin / kKeys * kKeys;
+        to_bf16_pairs(s + from, 2 * pair_end - from, p + from / 2);
       }
       float* o = args.out + static_cast<std::size_t>(block) * args.ld_out + h * d;
       for (int r = 0; r < rows; r += kMr)
