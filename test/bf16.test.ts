@@ -93,10 +93,10 @@ bf16Test('the bf16 kernel gives the reference bf16 GEMM\'s logits to float round
 
 const attention = cpuInfo().kernels['attentionBf16'] ?? '';
 if (attention === '') console.warn(`NOT RUN: bf16 attention test: the active kernels (${cpuInfo().isa}) have no attention on bf16`);
-(attention === '' ? test.skip : test)('a bf16 model runs attention on bf16 where the kernels have it, and CROSSRANK_BF16_ATTENTION=0 keeps it fp32', async (t) => {
+(attention === '' ? test.skip : test)('a bf16 model runs attention on bf16 with CROSSRANK_BF16_ATTENTION=1 where the kernels have it, fp32 attention by default', async (t) => {
   const floats = (hex: string): Float32Array => new Float32Array(Uint8Array.from(Buffer.from(hex, 'hex')).buffer);
-  const on = floats((await childLogits(cpuInfo().isa, tinyDir, 'bf16')).hex);
-  const off = floats((await childLogits(cpuInfo().isa, tinyDir, 'bf16', { CROSSRANK_BF16_ATTENTION: '0' })).hex);
+  const on = floats((await childLogits(cpuInfo().isa, tinyDir, 'bf16', { CROSSRANK_BF16_ATTENTION: '1' })).hex);
+  const off = floats((await childLogits(cpuInfo().isa, tinyDir, 'bf16')).hex);
   let maxDiff = 0;
   let maxAbs = 0;
   for (let i = 0; i < on.length; i++) {

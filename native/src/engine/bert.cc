@@ -75,7 +75,7 @@ BertModel::BertModel(ModelConfig config, BertWeights weights, int threads,
       attention_heads_(table.attention_heads),
       pool_(std::max(threads, 1)) {
   const char* bf16_attention = std::getenv("CROSSRANK_BF16_ATTENTION");
-  const bool allowed = bf16_attention == nullptr || std::strcmp(bf16_attention, "0") != 0;
+  const bool allowed = bf16_attention != nullptr && std::strcmp(bf16_attention, "1") == 0;
   if (weights_.bf16 && allowed && table.attention_bf16_heads != nullptr)
     attention_heads_ = table.attention_bf16_heads;
 }
