@@ -41,14 +41,14 @@ function bf16Tiny(): string {
 }
 
 /** Logits of the tiny model in a child process with CROSSRANK_ISA set, as hex float32 bytes. */
-async function childLogits(isa: string, dir: string, dtype: string): Promise<{ bgemm: string; dtype: string; hex: string }> {
+async function childLogits(isa: string, dir: string, dtype: string, env: Record<string, string> = {}): Promise<{ bgemm: string; dtype: string; hex: string }> {
   const script = `
     import { CrossEncoder, cpuInfo } from ${JSON.stringify(pathToFileURL(join(repoRoot, 'dist', 'lib', 'index.js')).href)};
     const model = CrossEncoder.load(${JSON.stringify(dir)}, { threads: 2, dtype: ${JSON.stringify(dtype)} });
     const logits = model.predictSync(${JSON.stringify(pairs)}, { activation: 'none' });
     process.stdout.write(JSON.stringify({ bgemm: cpuInfo().kernels.bgemm, dtype: model.config.dtype, hex: Buffer.from(Float32Array.from(logits).buffer).toString('hex') }));
   `;
-  const { stdout } = await run('node', ['--input-type=module', '-e', script], { env: { ...process.env, CROSSRANK_ISA: isa } });
+  const { stdout } = await run('node', ['--input-type=module', '-e', script], { env: { ...process.env, CROSSRANK_ISA: isa, ...env } });
   return JSON.parse(stdout) as { bgemm: string; dtype: string; hex: string };
 }
 
@@ -89,6 +89,23 @@ bf16Test('the bf16 kernel gives the reference bf16 GEMM\'s logits to float round
   for (let i = 0; i < x.length; i++) maxDiff = Math.max(maxDiff, Math.abs(x[i]! - y[i]!));
   t.log(`max |${bgemm} - ref| ${maxDiff.toExponential(2)}`);
   t.true(maxDiff < 1e-4, `max |diff| ${maxDiff}`);
+});
+
+const attention = cpuInfo().kernels['attentionBf16'] ?? '';
+if (attention === '') console.warn(`NOT RUN: bf16 attention test: the active kernels (${cpuInfo().isa}) have no attention on bf16`);
+(attention === '' ? test.skip : test)('a bf16 model runs attention on bf16 with CROSSRANK_BF16_ATTENTION=1 where the kernels have it, fp32 attention by default', async (t) => {
+  const floats = (hex: string): Float32Array => new Float32Array(Uint8Array.from(Buffer.from(hex, 'hex')).buffer);
+  const on = floats((await childLogits(cpuInfo().isa, tinyDir, 'bf16', { CROSSRANK_BF16_ATTENTION: '1' })).hex);
+  const off = floats((await childLogits(cpuInfo().isa, tinyDir, 'bf16')).hex);
+  let maxDiff = 0;
+  let maxAbs = 0;
+  for (let i = 0; i < on.length; i++) {
+    maxDiff = Math.max(maxDiff, Math.abs(on[i]! - off[i]!));
+    maxAbs = Math.max(maxAbs, Math.abs(off[i]!));
+  }
+  t.log(`attention on bf16 (${attention}) against fp32 attention in the bf16 model: max |diff| ${maxDiff.toExponential(2)}`);
+  t.true(maxDiff > 0, 'the switch changed nothing: attention on bf16 did not run');
+  t.true(maxDiff < 0.02 * maxAbs, `max |diff| ${maxDiff} against max |logit| ${maxAbs}`);
 });
 
 test("where the kernels have no bf16 GEMM, dtype 'bf16' is refused naming the CPU requirement", async (t) => {

@@ -104,6 +104,17 @@ export function contenders({ repo, python, onnxDir, pytorchQueries }: Paths): Co
       minSpearman: BF16_MIN_MEAN_SPEARMAN,
     },
     {
+      // bf16 with attention on bf16 too (opt-in), beside the run above (fp32 attention), to show what it gains.
+      id: 'crossrank-bf16-attention',
+      group: 'crossrank',
+      name: 'crossrank bf16 (bf16 attention)',
+      mode: 'predict(100 pairs), dtype bf16, CROSSRANK_BF16_ATTENTION=1',
+      command: [process.execPath, script('crossrank.mjs'), '--dtype', 'bf16', '--bf16-attention', 'on'],
+      needsOnnx: false,
+      quantized: true,
+      minSpearman: BF16_MIN_MEAN_SPEARMAN,
+    },
+    {
       // The AVX2 int8 kernel forced, beside the VNNI one above where the CPU has it.
       id: 'crossrank-int8-avx2',
       group: 'crossrank',

@@ -426,5 +426,154 @@ TEST(BGemmDispatch, TablesAreComplete) {
   }
 }
 
+
+// ---- attention on bf16 ------------------------------------------------------
+//
+// Every table's attention_bf16_heads gives ref::attention_bf16_heads' bits
+// (the reference writes out the contract's roundings, kernels.h), over
+// lengths around the 32-key panels and 8-row strips, odd head widths, large
+// scores and sliding windows; the reference itself stays within bf16's error
+// of the fp32 attention and is not the fp32 attention.
+namespace bf16_attention {
+
+std::vector<const KernelTable*> tables() {
+  std::vector<const KernelTable*> out;
+  for (const KernelTable* t : bf16_tables())
+    if (t->attention_bf16_heads != nullptr && t != &ref_kernels()) out.push_back(t);
+  return out;
+}
+
+struct Problem {
+  int seq_len, num_heads, head_dim;
+  float scale;
+  int window = 0;
+  int ld_qkv() const { return 3 * num_heads * head_dim + 5; }  // a row stride past the row
+  int ld_out() const { return num_heads * head_dim + 3; }
+};
+
+constexpr float kSentinel = -1234.5f;
+
+// Runs op (all heads, or one head per call) on the problem's qkv and returns
+// the output rows (padding columns must keep kSentinel).
+template <class Op>
+std::vector<float> run(Op op, const Problem& pr, const std::vector<float>& qkv, bool by_head,
+                       int num_queries = -1, int query_position = 0) {
+  if (num_queries < 0) num_queries = pr.seq_len;
+  std::vector<float> out(static_cast<std::size_t>(num_queries) * pr.ld_out(), kSentinel);
+  std::vector<float> scratch(attention_scratch_floats(pr.seq_len, pr.head_dim));
+  AttentionArgs args;
+  args.qkv = qkv.data();
+  args.ld_qkv = pr.ld_qkv();
+  args.q = qkv.data() + static_cast<std::size_t>(query_position) * pr.ld_qkv();
+  args.ld_q = pr.ld_qkv();
+  args.num_queries = num_queries;
+  args.query_position = query_position;
+  args.out = out.data();
+  args.ld_out = pr.ld_out();
+  args.seq_len = pr.seq_len;
+  args.num_heads = pr.num_heads;
+  args.head_dim = pr.head_dim;
+  args.scale = pr.scale;
+  args.scratch = scratch.data();
+  args.window = pr.window;
+  if (by_head) {
+    for (int h = 0; h < pr.num_heads; ++h) op(args, h, h + 1);
+  } else {
+    op(args, 0, pr.num_heads);
+  }
+  return out;
+}
+
+std::vector<Problem> problems() {
+  std::vector<Problem> out;
+  for (int seq_len : {1, 2, 3, 8, 9, 31, 32, 33, 64, 100, 130})
+    for (int head_dim : {64, 20, 7, 33}) {
+      out.push_back({seq_len, 2, head_dim, 1.f / std::sqrt(static_cast<float>(head_dim))});
+      out.push_back({seq_len, 1, head_dim, 12.f});  // scores up to hundreds: softmax peaks
+    }
+  for (int window : {2, 5, 16, 64})
+    for (int seq_len : {9, 50, 130}) out.push_back({seq_len, 2, 64, 0.125f, window});
+  return out;
+}
+
+class Bf16AttentionTest : public ::testing::TestWithParam<const KernelTable*> {
+ protected:
+  void SetUp() override {
+    const std::string why =
+        testing::not_run_reason(GetParam(), "attention on bf16", requirement(GetParam()));
+    if (!why.empty()) GTEST_SKIP() << why;
+  }
+  std::mt19937_64 rng_{test_seed()};
+};
+
+TEST_P(Bf16AttentionTest, MatchesReferenceBitForBit) {
+  const KernelTable& table = *GetParam();
+  for (const Problem& pr : problems()) {
+    SCOPED_TRACE(::testing::Message() << table.isa << " seq_len=" << pr.seq_len
+                                      << " head_dim=" << pr.head_dim << " scale=" << pr.scale
+                                      << " window=" << pr.window);
+    const std::vector<float> qkv =
+        random_floats(static_cast<std::size_t>(pr.seq_len) * pr.ld_qkv(), rng_);
+    const std::vector<float> want = run(ref::attention_bf16_heads, pr, qkv, false);
+    const std::vector<float> got = run(table.attention_bf16_heads, pr, qkv, false);
+    ASSERT_EQ(0, std::memcmp(want.data(), got.data(), want.size() * sizeof(float)));
+    const std::vector<float> by_head = run(table.attention_bf16_heads, pr, qkv, true);
+    ASSERT_EQ(0, std::memcmp(want.data(), by_head.data(), want.size() * sizeof(float)));
+    // The last layer's [CLS]-only block: one query row, then rows from the middle.
+    const std::vector<float> first = run(table.attention_bf16_heads, pr, qkv, false, 1);
+    ASSERT_EQ(0, std::memcmp(want.data(), first.data(), pr.ld_out() * sizeof(float)));
+    if (pr.seq_len > 3) {
+      const int from = pr.seq_len / 3, count = pr.seq_len - from;
+      const std::vector<float> tail = run(table.attention_bf16_heads, pr, qkv, false, count, from);
+      ASSERT_EQ(0, std::memcmp(want.data() + static_cast<std::size_t>(from) * pr.ld_out(),
+                               tail.data(), tail.size() * sizeof(float)));
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Tables, Bf16AttentionTest, ::testing::ValuesIn(tables()), table_name);
+GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(Bf16AttentionTest);
+
+// The reference against the fp32 attention at BERT's scale 1 / sqrt(head_dim)
+// (scores of order 1: at scale 12 a score's rounding error of 2^-8 |score|
+// moves the softmax by tens of percent, as it would in any bf16 attention):
+// inputs rounded to 8 significant bits move each output (a convex
+// combination of |v| <= 1) by about 2^-8 here; 0.02 still fails on a wrong
+// pairing or a missing weight, and some outputs must differ (the roundings
+// happen).
+TEST(Bf16AttentionReference, CloseToFloatAttentionButRounded) {
+  std::mt19937_64 rng(test_seed());
+  for (const Problem& pr : problems()) {
+    if (pr.scale > 1.f) continue;
+    SCOPED_TRACE(::testing::Message() << "seq_len=" << pr.seq_len << " head_dim=" << pr.head_dim
+                                      << " window=" << pr.window);
+    const std::vector<float> qkv =
+        random_floats(static_cast<std::size_t>(pr.seq_len) * pr.ld_qkv(), rng);
+    const std::vector<float> fp32 = run(ref::attention_heads, pr, qkv, false);
+    const std::vector<float> bf16 = run(ref::attention_bf16_heads, pr, qkv, false);
+    double max_err = 0;
+    int differ = 0;
+    for (std::size_t i = 0; i < fp32.size(); ++i) {
+      max_err = std::max(max_err, std::fabs(static_cast<double>(fp32[i]) - bf16[i]));
+      differ += fp32[i] != bf16[i];
+    }
+    EXPECT_LT(max_err, 0.02);
+    EXPECT_GT(differ, 0);
+  }
+}
+
+// The AVX512-BF16 table has attention on bf16 exactly when the CPU runs it.
+TEST(Bf16AttentionDispatch, Avx512Bf16TableHasIt) {
+  const KernelTable* t = avx512bf16_kernels();
+  if (t == nullptr) GTEST_SKIP() << "NOT RUN: not an x86-64 build";
+  EXPECT_NE(t->attention_bf16_heads, nullptr);
+  EXPECT_STREQ(t->implemented_by.attention_bf16, "avx512bf16");
+  EXPECT_NE(ref_kernels().attention_bf16_heads, nullptr);
+  if (avx512vnni_kernels() != nullptr)
+    EXPECT_EQ(avx512vnni_kernels()->attention_bf16_heads, nullptr);
+}
+
+}  // namespace bf16_attention
+
 }  // namespace
 }  // namespace crossrank::kernels

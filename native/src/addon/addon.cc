@@ -58,6 +58,9 @@ class CrossrankAddon : public Napi::Addon<CrossrankAddon> {
     ops.Set("gelu", table.implemented_by.gelu_erf);
     ops.Set("tanh", table.implemented_by.tanh);
     ops.Set("attention", table.implemented_by.attention);
+    // Attention of bf16 models on bf16 products; empty without one.
+    ops.Set("attentionBf16",
+            table.implemented_by.attention_bf16 != nullptr ? table.implemented_by.attention_bf16 : "");
 
     const std::vector<const kernels::KernelTable*> tables = kernels::available_kernels();
     Napi::Array available = Napi::Array::New(env, tables.size());

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <atomic>
 #include <climits>
+#include <cstdlib>
+#include <cstring>
 #include <cmath>
 #include <iterator>
 #include <utility>
@@ -70,7 +72,13 @@ BertModel::BertModel(ModelConfig config, BertWeights weights, int threads,
     : config_(std::move(config)),
       weights_(std::move(weights)),
       table_(table),
-      pool_(std::max(threads, 1)) {}
+      attention_heads_(table.attention_heads),
+      pool_(std::max(threads, 1)) {
+  const char* bf16_attention = std::getenv("CROSSRANK_BF16_ATTENTION");
+  const bool allowed = bf16_attention != nullptr && std::strcmp(bf16_attention, "1") == 0;
+  if (weights_.bf16 && allowed && table.attention_bf16_heads != nullptr)
+    attention_heads_ = table.attention_bf16_heads;
+}
 
 void BertModel::validate(const BatchInput& input) const {
   if (input.num_type_ids != input.num_ids) {
@@ -353,7 +361,7 @@ void BertModel::attend(Pass& pass, Rows rows, int window) {
       args.ld_q = apart ? hidden : 3 * hidden;
       args.num_queries = first_only ? 1 : args.seq_len;
       args.out = pass.context + (first_only ? s : pass.offsets[s]) * H;
-      table_.attention_heads(args, head, head + 1);
+      attention_heads_(args, head, head + 1);
     }
   });
 }

@@ -138,6 +138,12 @@ class BertModel {
   ModelConfig config_;
   BertWeights weights_;
   const kernels::KernelTable& table_;
+  // The attention op: the table's fp32 attention, or, for a bf16 model with
+  // CROSSRANK_BF16_ATTENTION=1, the table's attention on bf16 when it has
+  // one. Opt-in: on Zen 4 with MiniLM (head_dim 32) the bf16 attention
+  // measured slower end to end than the fp32 one (its packing of K, V and
+  // the weights outweighs the halved products at 16 pairs per score).
+  void (*attention_heads_)(const kernels::AttentionArgs& args, int head_begin, int head_end);
   ThreadPool pool_;
   std::mutex run_mutex_;  // the pool is not re-entrant: one forward pass at a time
   // One forward pass's activations, grown to the largest batch seen and

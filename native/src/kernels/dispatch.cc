@@ -43,6 +43,8 @@ namespace {
       t.bgemm_pack = bgemm_ns::bgemm_pack;                                                  \
       t.bgemm = bgemm_ns::bgemm;                                                            \
       t.implemented_by.bgemm = bgemm_ns::kIsa;                                              \
+      t.attention_bf16_heads = bgemm_ns::attention_bf16_heads;                              \
+      t.implemented_by.attention_bf16 = bgemm_ns::kAttentionBf16Isa;                        \
       t.implemented_by.gemm = gemm_ns::kIsa;                                                \
       t.implemented_by.qgemm = qgemm_ns::kIsa;                                              \
       t.implemented_by.add_layernorm = ln_ns::kIsa;                                         \

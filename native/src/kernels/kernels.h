@@ -174,6 +174,20 @@ struct KernelTable {
   void (*bgemm)(const GemmArgs& args, int row_begin, int row_end, int col_begin,
                 int col_end) = nullptr;
 
+  // --- attention on bf16 (null in tables without it) ------------------------
+  // attention_heads with Q K^T and P V on bf16 inputs and fp32 sums, for
+  // models whose dtype is bf16. Q, K and V are rounded to bf16 (f32_to_bf16);
+  // with head_dim zero-padded to even, each score is the bgemm sum of a
+  // query row and a key row (pairs of columns, the odd one first) times
+  // scale; softmax in fp32 on the unnormalised weights p_j = exp(s_j - max)
+  // as the x86 kernels compute it (x86/softmax_row.h: that exp, the sum in
+  // eight lanes by key index mod 8); each p_j is rounded to bf16 and each
+  // output column is the bgemm sum over pairs of keys (2q, 2q+1), from key
+  // 0, of p_j v_j, times 1 / sum p. ref::attention_bf16_heads computes
+  // exactly this, so a kernel gives its bits.
+  void (*attention_bf16_heads)(const AttentionArgs& args, int head_begin,
+                               int head_end) = nullptr;
+
   // --- provenance -------------------------------------------------------
   // The isa of the table whose code runs each op: this table's own, or that
   // of the table it borrows the op from (kernels/ops.h lists both).
@@ -185,6 +199,7 @@ struct KernelTable {
     const char* tanh = nullptr;
     const char* attention = nullptr;
     const char* bgemm = nullptr;  // null without a bf16 GEMM
+    const char* attention_bf16 = nullptr;  // null without attention on bf16
   };
   Implementations implemented_by;
 };

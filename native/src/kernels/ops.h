@@ -139,6 +139,35 @@ CROSSRANK_QGEMM_KERNELS(CROSSRANK_DECLARE_QGEMM)
 CROSSRANK_BGEMM_KERNELS(CROSSRANK_DECLARE_BGEMM)
 #undef CROSSRANK_DECLARE_BGEMM
 
+// Attention on bf16 (KernelTable::attention_bf16_heads) comes with a
+// table's bf16 GEMM: X(namespace, isa name) for each bgemm namespace that
+// defines attention_bf16_heads. Every other bgemm namespace (and no_bgemm)
+// sees no_bf16_attention's null entries through a using-directive, which
+// qualified lookup consults only when the namespace declares none itself.
+#define CROSSRANK_BF16_ATTENTION_KERNELS(X) \
+  X(ref, "ref")                             \
+  X(avx512bf16, "avx512bf16")
+
+namespace no_bf16_attention {
+inline constexpr const char* kAttentionBf16Isa = nullptr;
+inline constexpr void (*attention_bf16_heads)(const AttentionArgs&, int, int) = nullptr;
+}  // namespace no_bf16_attention
+
+#define CROSSRANK_DECLARE_BF16_ATTENTION(ns, isa_name)                       \
+  namespace ns {                                                             \
+  inline constexpr const char* kAttentionBf16Isa = isa_name;                 \
+  void attention_bf16_heads(const AttentionArgs& args, int head_begin, int head_end); \
+  }
+CROSSRANK_BF16_ATTENTION_KERNELS(CROSSRANK_DECLARE_BF16_ATTENTION)
+#undef CROSSRANK_DECLARE_BF16_ATTENTION
+
+#define CROSSRANK_BGEMM_NO_BF16_ATTENTION(ns, name, mr, nr) \
+  namespace ns {                                            \
+  using namespace no_bf16_attention;                        \
+  }
+CROSSRANK_BGEMM_KERNELS(CROSSRANK_BGEMM_NO_BF16_ATTENTION)
+#undef CROSSRANK_BGEMM_NO_BF16_ATTENTION
+
 // The bgemm column of a table without a bf16 GEMM: null entries, which
 // KernelTable documents as "no bf16 GEMM" (dtype 'bf16' is refused).
 namespace no_bgemm {
@@ -148,6 +177,7 @@ inline constexpr int kBGemmMr = 1;
 inline constexpr int kBGemmNr = 1;
 inline constexpr void (*bgemm_pack)(const float*, int, int, PackedWeights*) = nullptr;
 inline constexpr void (*bgemm)(const GemmArgs&, int, int, int, int) = nullptr;
+using namespace no_bf16_attention;
 }  // namespace no_bgemm
 
 // A table's own namespace names its ISA; the namespaces its other ops come

@@ -12,9 +12,13 @@ std::size_t attention_scratch_floats(int seq_len, int head_dim) {
   // Enough for every attention kernel in every table: the reference uses
   // seq_len floats; the AVX2, AVX-512 and NEON kernels keep one head's K
   // packed (head_dim x seq_len padded to 16 keys, 32 for AVX-512) plus up
-  // to 48 rows of scores.
+  // to 48 rows of scores; the bf16 attention keeps K and V in bf16 (head_dim
+  // padded to 32 for V: at most head_dim + 16 floats per key together), 48
+  // rows of scores and their bf16 weights (24 floats per key), 48 query rows
+  // in bf16 and 64-byte alignment of each part.
   const std::size_t padded = (static_cast<std::size_t>(seq_len) + 31) / 32 * 32;
-  return padded * (static_cast<std::size_t>(head_dim) + 48) + 64;
+  const auto d = static_cast<std::size_t>(head_dim);
+  return padded * (d + 16 + 48 + 24) + 24 * (d + 2) + 128;
 }
 
 namespace ref {
