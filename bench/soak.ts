@@ -33,8 +33,9 @@ const boundMb = Number(values['bound-mb']);
 const modelDir = values.model!;
 if (!Number.isInteger(iterations) || iterations < 100) throw new RangeError('--iterations must be an integer >= 100');
 if (!(boundMb > 0)) throw new RangeError('--bound-mb must be a positive number');
-const gc = (globalThis as { gc?: () => void }).gc;
-if (!gc) throw new Error('run with node --expose-gc');
+const exposedGc = (globalThis as { gc?: () => void }).gc;
+if (!exposedGc) throw new Error('run with node --expose-gc');
+const gc: () => void = exposedGc;
 
 const SAMPLES = 50;
 const RELOADS = 20;

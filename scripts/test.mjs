@@ -108,6 +108,7 @@ if (requireAll && notRun.length > 0) {
   process.exit(1);
 }
 run('build (engine, tokenizer, TypeScript)', 'npm', ['run', 'build']);
+run('type-check the tests, benches and scripts with the library', 'npm', ['run', 'typecheck']);
 run('fetch the test models', 'npm', ['run', 'fetch-models']);
 run("Python's huggingface_hub for the cache interop test", 'npm', ['run', 'setup:hub-python']);
 run('Rust tokenizer tests', 'npm', ['run', 'test:cargo']);

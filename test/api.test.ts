@@ -109,7 +109,7 @@ test('rank sorts best first, honours topK and returnDocuments (all-MiniLM-L6-v2 
   t.is(ranked.length, passages.length);
   t.deepEqual(new Set(ranked.map((r) => r.index)).size, passages.length);
   for (const [i, r] of ranked.entries()) {
-    t.is(r.score, scores[r.index]);
+    t.is(r.score, scores[r.index]!);
     t.is(r.document, undefined);
     if (i > 0) t.true(ranked[i - 1]!.score >= r.score);
   }

@@ -40,7 +40,7 @@ test('crossrank rank --json on XLM-RoBERTa: the library ranking and its scores',
   t.deepEqual(output.results.map((r) => r.index), expected.map((r) => r.index));
   for (const [i, r] of output.results.entries()) {
     t.is(r.score, expected[i]!.score);
-    t.is(r.document, documents[r.index]);
+    t.is(r.document, documents[r.index]!);
   }
 });
 

@@ -9,7 +9,7 @@
  * `npm test` builds the binaries first (npm run prebuild:binaries) and
  * fetches the arm64 Node (npm run fetch-node-arm64).
  */
-import { execFile, execFileSync, spawnSync } from 'node:child_process';
+import { execFile, execFileSync, spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -193,7 +193,7 @@ function userPath(): string {
 const npmCli = join(dirname(process.execPath), '..', 'lib', 'node_modules', 'npm', 'bin', 'npm-cli.js');
 
 /** Runs npm in a project as the user would, with only the user's PATH. */
-function npm(project: string, args: string[]): ReturnType<typeof spawnSync<string>> {
+function npm(project: string, args: string[]): SpawnSyncReturns<string> {
   if (!existsSync(npmCli)) throw new Error(`cannot find npm beside this node at ${npmCli}`);
   return spawnSync(process.execPath, [npmCli, ...args, '--offline', '--no-audit', '--no-fund'], {
     cwd: project,

@@ -33,7 +33,7 @@ test(`reference kernels, all-MiniLM-L6-v2 cross-encoder: logits within ${MINILM_
   t.true(result.cases >= 300);
 });
 
-for (const name of ['tiny-modernbert', 'tiny-modernbert-mean']) {
+for (const name of ['tiny-modernbert', 'tiny-modernbert-mean'] as const) {
   test(`reference kernels, ${name}: logits within 1e-5 of PyTorch (rotary, sliding window, gated GELU)`, async (t) => {
     if (!sharedDataAvailable()) return t.pass('shared data missing outside CI');
     const result = await checkParity(t, crossrank, join(fixturesDir, name), loadGoldens(name), 1e-5);

@@ -77,7 +77,7 @@ test('retrieveAndRerank reranks exactly the retrieved documents with the cross-e
   );
   for (const r of results) {
     t.is(r.document, documents[r.index]);
-    t.is(Number(r.retrievalScore.toFixed(6)), new Map([[0, 1], [4, 0.8], [2, 0.6]]).get(r.index));
+    t.is(Number(r.retrievalScore.toFixed(6)), new Map([[0, 1], [4, 0.8], [2, 0.6]]).get(r.index)!);
   }
   for (let i = 1; i < results.length; i++) t.true(results[i - 1]!.score >= results[i]!.score);
 

@@ -50,7 +50,7 @@ serial('TEI /rerank: sorted [{index, score, text?}], sigmoid scores, raw_scores 
   for (let i = 1; i < ranks.length; i++) t.true(ranks[i - 1]!.score >= ranks[i]!.score, 'sorted best first');
   for (const r of ranks) {
     t.is(r.score, expected[r.index]!, `score of text ${r.index}`);
-    t.is(r.text, texts[r.index]);
+    t.is(r.text, texts[r.index]!);
   }
 
   const raw = (await (await post(base, '/rerank', { query, texts, raw_scores: true })).json()) as { index: number; score: number; text?: string }[];

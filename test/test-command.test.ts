@@ -37,7 +37,7 @@ test('without qemu and the cross compiler, npm test lists the NEON and arm64 sui
 });
 
 test('CROSSRANK_REQUIRE_ALL=1 or CI=true turn a suite that cannot run into a failure', (t) => {
-  for (const env of [{ CROSSRANK_REQUIRE_ALL: '1' }, { CI: 'true' }]) {
+  for (const env of [{ CROSSRANK_REQUIRE_ALL: '1' }, { CI: 'true' }] as Record<string, string>[]) {
     const result = plan(env);
     t.is(result.status, 1, JSON.stringify(env));
     t.regex(result.stdout, /^NOT RUN: NEON/m);

@@ -77,7 +77,7 @@ test('the score is the maximum over the windows, and the winner is the argmax', 
   t.is(result!.window!.count, sentences.length);
   t.is(result!.window!.index, best);
   t.true(Math.abs(result!.score - alone[best]!) <= 1e-6, `${result!.score} vs ${alone[best]}`);
-  t.is(document.slice(result!.window!.start, result!.window!.end), sentences[best]);
+  t.is(document.slice(result!.window!.start, result!.window!.end), sentences[best]!);
 });
 
 test('maxTokensPerDoc reads only the first tokens of a document', async (t) => {

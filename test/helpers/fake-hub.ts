@@ -182,7 +182,7 @@ export class FakeHub {
     let data = original;
     if (this.faults.corrupt?.test(path)) {
       data = Buffer.from(original);
-      data[data.length >> 1] ^= 0xff;
+      data[data.length >> 1]! ^= 0xff;
     }
     let start = 0;
     const range = /^bytes=(\d+)-$/.exec(req.headers.range ?? '');

@@ -8,6 +8,9 @@ import { join } from 'node:path';
 
 import { fixturesDir, readJson, sharedDataDir } from './fixtures.js';
 
+/** The models with golden files in test/fixtures (<name>-goldens.json, <name>-hidden-goldens.json). */
+export type GoldenName = 'tiny' | 'minilm' | 'tiny-xlm-roberta' | 'tiny-roberta' | 'tiny-electra' | 'tiny-modernbert' | 'tiny-modernbert-mean';
+
 export type TextRef =
   | string
   | { trecQuery: string }
@@ -36,7 +39,7 @@ export interface GoldenFile {
   cases: GoldenCase[];
 }
 
-export function loadGoldens(name: 'tiny' | 'minilm' | 'tiny-xlm-roberta' | 'tiny-roberta' | 'tiny-electra'): GoldenFile {
+export function loadGoldens(name: GoldenName): GoldenFile {
   return readJson<GoldenFile>(join(fixturesDir, `${name}-goldens.json`));
 }
 
@@ -137,7 +140,7 @@ export function loadEmbedGoldens(): EmbedGoldenFile {
   return readJson<EmbedGoldenFile>(join(fixturesDir, 'minilm-embed-goldens.json'));
 }
 
-export function loadHiddenGoldens(name: 'tiny' | 'minilm' | 'tiny-xlm-roberta' | 'tiny-roberta' | 'tiny-electra'): HiddenGoldenFile {
+export function loadHiddenGoldens(name: GoldenName): HiddenGoldenFile {
   return readJson<HiddenGoldenFile>(join(fixturesDir, `${name}-hidden-goldens.json`));
 }
 
