@@ -1,8 +1,9 @@
-"""Export a BERT cross-encoder folder to ONNX for the end-to-end benchmark (developer-only).
+"""Export a cross-encoder folder (BERT or XLM-RoBERTa) to ONNX for the end-to-end benchmark (developer-only).
 
 Writes, under OUT (default <repo>/.cache/onnx/<model folder name>):
-  model.onnx            torch.onnx.export of transformers' BertForSequenceClassification (fp32),
-                        inputs input_ids / attention_mask / token_type_ids (int64), output logits,
+  model.onnx            torch.onnx.export of transformers' AutoModelForSequenceClassification (fp32),
+                        inputs input_ids / attention_mask (int64), and token_type_ids when the model
+                        has more than one token type (BERT; not XLM-R), output logits,
                         dynamic axes batch and sequence
   model-optimized.onnx  the same graph after onnxruntime.transformers' BERT optimizer
                         (fused Attention, SkipLayerNormalization, BiasGelu, EmbedLayerNormalization)
@@ -38,25 +39,52 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def export_plain(model_dir: Path, target: Path) -> None:
-    import torch
-    from transformers import BertForSequenceClassification
+def input_names(config: dict) -> list[str]:
+    """The graph's inputs: XLM-R (type_vocab_size 1) has no token types, and its tokenizer gives none."""
+    names = ["input_ids", "attention_mask"]
+    return names + ["token_type_ids"] if int(config.get("type_vocab_size", 2)) > 1 else names
 
-    model = BertForSequenceClassification.from_pretrained(model_dir, torchscript=True)
-    model.eval()
-    # Two pairs of different lengths so nothing gets specialised to one shape.
-    input_ids = torch.tensor([[101, 2054, 2003, 102, 1037, 3231, 102, 0], [101, 2129, 102, 1037, 2062, 3231, 2182, 102]])
-    attention_mask = (input_ids != 0).long()
-    token_type_ids = torch.tensor([[0, 0, 0, 0, 1, 1, 1, 0], [0, 0, 0, 1, 1, 1, 1, 1]])
+
+def load_model(model_dir: Path, torchscript: bool = False):
+    """The folder's sequence-classification model, in eval mode.
+
+    The state dict is read here rather than by from_pretrained, which refuses a safetensors file without
+    its "format" metadata, as bench/counter-model.ts writes them; every weight must be in the file.
+    """
+    from safetensors.torch import load_file
+    from transformers import AutoConfig, AutoModelForSequenceClassification
+
+    config = AutoConfig.from_pretrained(model_dir)
+    config.torchscript = torchscript
+    model, info = AutoModelForSequenceClassification.from_pretrained(
+        None, config=config, state_dict=load_file(model_dir / "model.safetensors"), output_loading_info=True
+    )
+    if info["missing_keys"] or info["mismatched_keys"]:
+        raise SystemExit(f"export-onnx.py: error: {model_dir / 'model.safetensors'}: missing {info['missing_keys']}, "
+                         f"mismatched {info['mismatched_keys']}")
+    return model.eval()
+
+
+def export_plain(model_dir: Path, target: Path, config: dict) -> None:
+    import torch
+    from transformers import AutoTokenizer
+
+    model = load_model(model_dir, torchscript=True)
+    # Two pairs of different lengths (one padded) so nothing gets specialised to one shape; the ids
+    # come from the model's own tokenizer, so they fit its vocabulary and padding id.
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    encoded = tokenizer(["what is a reranker", "how"], ["a model that scores pairs", "a longer passage about scoring"],
+                        padding=True, return_tensors="pt", return_token_type_ids=True)
+    names = input_names(config)
     dynamic = {0: "batch", 1: "sequence"}
     with torch.no_grad():
         torch.onnx.export(
             model,
-            (input_ids, attention_mask, token_type_ids),
+            tuple(encoded[name] for name in names),
             str(target),
-            input_names=["input_ids", "attention_mask", "token_type_ids"],
+            input_names=names,
             output_names=["logits"],
-            dynamic_axes={"input_ids": dynamic, "attention_mask": dynamic, "token_type_ids": dynamic, "logits": {0: "batch"}},
+            dynamic_axes={**{name: dynamic for name in names}, "logits": {0: "batch"}},
             opset_version=OPSET,
             do_constant_folding=True,
         )
@@ -82,10 +110,10 @@ def check_against_torch(model_dir: Path, onnx_paths: list[Path]) -> dict[str, fl
     import numpy as np
     import onnxruntime as ort
     import torch
-    from transformers import AutoTokenizer, BertForSequenceClassification
+    from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    model = BertForSequenceClassification.from_pretrained(model_dir).eval()
+    model = load_model(model_dir)
     pairs = [
         ("how do rerankers work", "A reranker reads the query and the passage together and outputs a score."),
         ("what is the boiling point of water", "Bananas are rich in potassium."),
@@ -105,7 +133,7 @@ def check_against_torch(model_dir: Path, onnx_paths: list[Path]) -> dict[str, fl
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--model", type=Path, default=DEFAULT_MODEL, help="Hugging Face BertForSequenceClassification folder")
+    parser.add_argument("--model", type=Path, default=DEFAULT_MODEL, help="Hugging Face BERT or XLM-RoBERTa sequence-classification folder")
     parser.add_argument("--out", type=Path, help="output folder (default .cache/onnx/<model name>)")
     parser.add_argument("--force", action="store_true", help="export even if export.json says it is up to date")
     args = parser.parse_args()
@@ -133,7 +161,7 @@ def main() -> int:
     config = json.loads((model_dir / "config.json").read_text())
     plain = out / "model.onnx"
     optimized = out / "model-optimized.onnx"
-    export_plain(model_dir, plain)
+    export_plain(model_dir, plain, config)
     onnx.checker.check_model(str(plain))
     export_optimized(plain, optimized, config)
 
