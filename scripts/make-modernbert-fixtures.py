@@ -10,8 +10,8 @@ Debian's torch 1.13) does not have, so this script has its own venv:
 
 transformers 4.48.3 imports on torch 1.13 except for one thing: modeling_modernbert.py decorates
 methods with @torch.compile (torch 2), used only when config.reference_compile is true, and builds
-nn.LayerNorm(..., bias=norm_bias) (torch 2.1). Before importing transformers, this script alone
-gives torch 1.13 a torch.compile that returns the function unchanged (reference_compile is false
+nn.LayerNorm(..., bias=norm_bias) (torch 2.1). Before importing transformers, this script (through
+scripts/torch1_compat.py) gives torch 1.13 a torch.compile that returns the function unchanged (reference_compile is false
 and attn_implementation "eager" here, so the compiled paths never run) and an nn.LayerNorm that
 takes bias= and, with bias=False, drops its bias parameter (F.layer_norm with bias None, as torch
 2.1 does).
@@ -39,19 +39,12 @@ import time
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
+import sys
+
 import torch
 
-if not hasattr(torch, "compile"):  # torch 1.13: see the docstring
-    torch.compile = lambda *args, **kwargs: (lambda fn: fn)
-
-if "bias" not in torch.nn.LayerNorm.__init__.__code__.co_varnames:  # torch < 2.1: see the docstring
-    class _LayerNorm(torch.nn.LayerNorm):
-        def __init__(self, normalized_shape, eps=1e-5, elementwise_affine=True, bias=True, **kwargs):
-            super().__init__(normalized_shape, eps=eps, elementwise_affine=elementwise_affine, **kwargs)
-            if not bias:
-                self.bias = None  # F.layer_norm without a bias, as torch 2.1's LayerNorm(bias=False)
-
-    torch.nn.LayerNorm = _LayerNorm
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import torch1_compat  # noqa: F401,E402  (patches torch 1.13 for transformers 4.48: see the docstring)
 
 import transformers
 import tokenizers

@@ -13,8 +13,9 @@ element i of the tensor named N is a function of (N, i) only,
 
     seed = FNV-1a-32(UTF-8 bytes of N)
     h    = fmix32((seed + i * 0x9E3779B1) mod 2^32)        (MurmurHash3's finaliser)
-    LayerNorm.weight: 1 + ((h >> 16) - 2^15) * 2^-19         uniform in [1 - 1/16, 1 + 1/16)
-    LayerNorm.bias:       ((h >> 16) - 2^15) * 2^-20         uniform in [-1/32, 1/32)
+    *norm.weight:     1 + ((h >> 16) - 2^15) * 2^-19         uniform in [1 - 1/16, 1 + 1/16)
+    *norm.bias:           ((h >> 16) - 2^15) * 2^-20         uniform in [-1/32, 1/32)
+    (any name ending in norm.weight / norm.bias, case aside: BERT's LayerNorm, ModernBERT's norms)
     anything else:        ((h >> 8) - 2^23) * 2^-28          uniform in [-1/32, 1/32)
 
 Every value is an integer of at most 24 bits times a power of two, so float32 holds it exactly and
@@ -26,6 +27,12 @@ token ids and logits with transformers' on long pairs from ../shared/data.
 
 The vocabularies are cut to the tiny-F fixtures' tokenizers (2,000 entries for XLM-R and RoBERTa;
 BERT and ELECTRA keep the 30,522-entry uncased WordPiece vocabulary).
+
+ModernBERT needs transformers >= 4.48, which the 4.44 venv lacks: its goldens are made apart, with
+make-modernbert-fixtures.py's venv (its docstring says how to make it; it patches torch 1.13 for
+4.48 the same way here), into scale-goldens-modernbert.json:
+
+    .cache/venv-modernbert/bin/python scripts/make-scale-goldens.py --modernbert
 """
 import argparse
 import hashlib
@@ -39,12 +46,20 @@ import time
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
+import sys
+
 import numpy as np
 import torch
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+if "--modernbert" in sys.argv:
+    # transformers 4.48's ModernBERT on torch 1.13: the patches make-modernbert-fixtures.py applies
+    # before it imports transformers (its module docstring explains them).
+    sys.path.insert(0, HERE)
+    import torch1_compat  # noqa: F401  (patches torch on import)
 import transformers
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-HERE = os.path.dirname(os.path.abspath(__file__))
 _spec = importlib.util.spec_from_file_location("make_fixtures", os.path.join(HERE, "make-fixtures.py"))
 base = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(base)
@@ -77,6 +92,17 @@ FAMILIES = {
         hidden_size=768, embedding_size=768, num_attention_heads=12, intermediate_size=3072,
         max_position_embeddings=512, type_vocab_size=2, layer_norm_eps=1e-12, pad_token_id=0)),
 }
+# Alibaba-NLP/gte-reranker-modernbert-base (ModernBERT-base's shape): made with --modernbert only.
+MODERNBERT = {
+    "modernbert": dict(tokenizer="tiny-modernbert", config=dict(
+        model_type="modernbert", architectures=["ModernBertForSequenceClassification"], num_hidden_layers=22,
+        hidden_size=768, num_attention_heads=12, intermediate_size=1152, max_position_embeddings=8192,
+        global_attn_every_n_layers=3, local_attention=128, global_rope_theta=160000.0,
+        local_rope_theta=10000.0, norm_eps=1e-5, norm_bias=False, attention_bias=False, mlp_bias=False,
+        classifier_pooling="mean", classifier_activation="gelu", hidden_activation="gelu",
+        pad_token_id=3, cls_token_id=1, sep_token_id=2, bos_token_id=1, eos_token_id=2)),
+}
+OUT_MODERNBERT = os.path.join(base.FIXTURES, "scale-goldens-modernbert.json")
 # Bench and peak-RSS models only (--write-model), never in the goldens.
 EXTRA_SHAPES = {
     # BAAI/bge-reranker-v2-m3: XLM-R large with 8,194 positions (8,192 tokens after the pad offset)
@@ -112,9 +138,9 @@ def counter_tensor(name, shape):
         h ^= h >> np.uint32(13)
         h *= np.uint32(0xC2B2AE35)
         h ^= h >> np.uint32(16)
-    if name.endswith("LayerNorm.weight"):
+    if name.lower().endswith("norm.weight"):
         v = 1.0 + ((h >> np.uint32(16)).astype(np.float64) - 2.0 ** 15) * 2.0 ** -19
-    elif name.endswith("LayerNorm.bias"):
+    elif name.lower().endswith("norm.bias"):
         v = ((h >> np.uint32(16)).astype(np.float64) - 2.0 ** 15) * 2.0 ** -20
     else:
         v = ((h >> np.uint32(8)).astype(np.float64) - 2.0 ** 23) * 2.0 ** -28
@@ -127,7 +153,9 @@ def build(shape_spec, vocab_size):
     fields = dict(shape_spec["config"], vocab_size=vocab_size, num_labels=1, hidden_act="gelu")
     config = transformers.AutoConfig.for_model(**{k: v for k, v in fields.items() if k != "architectures"})
     config.architectures = fields["architectures"]
-    model = AutoModelForSequenceClassification.from_config(config)
+    # Eager attention: the plain softmax(QK^T)V transformers' other families use (ModernBERT would
+    # otherwise pick SDPA, which torch 1.13 lacks).
+    model = AutoModelForSequenceClassification.from_config(config, attn_implementation="eager")
     tensors = []
     with torch.no_grad():
         for name, p in model.named_parameters():
@@ -161,12 +189,12 @@ def write_model(shape_name, out_dir, max_length=None):
     print("wrote %s (%s shape, random counter weights)" % (out_dir, shape_name))
 
 
-def goldens(data):
+def goldens(data, families, out_path):
     cases = {c["name"]: c for c in base.build_cases(data)}
     doc = {"generator": GENERATOR, "torch": torch.__version__, "transformers": transformers.__version__,
            "families": {}}
     torch.set_num_threads(max(1, os.cpu_count() or 1))
-    for family, spec in FAMILIES.items():
+    for family, spec in families.items():
         t0 = time.time()
         with tempfile.TemporaryDirectory() as tmp:
             copy_tokenizer(spec["tokenizer"], tmp)
@@ -180,7 +208,7 @@ def goldens(data):
                 enc = tok([q], [p], truncation=c["truncation"], max_length=c["maxLength"],
                           return_token_type_ids=True)
                 ids, tt = list(enc["input_ids"][0]), list(enc["token_type_ids"][0])
-                extra = {"token_type_ids": torch.tensor([tt])} if spec["config"]["type_vocab_size"] > 1 else {}
+                extra = {"token_type_ids": torch.tensor([tt])} if spec["config"].get("type_vocab_size", 1) > 1 else {}
                 logits = model(input_ids=torch.tensor([ids]), attention_mask=torch.ones(1, len(ids), dtype=torch.long),
                                **extra).logits[0]
                 out.append({k: c[k] for k in ("name", "query", "passage", "truncation", "maxLength")})
@@ -193,10 +221,10 @@ def goldens(data):
             family, len(tensors), sum(int(np.prod(t["shape"])) for t in tensors) / 1e6,
             [len(c["ids"]) for c in out], [round(c["logits"][0], 5) for c in out], time.time() - t0))
         del model
-    with open(OUT, "w", encoding="ascii") as f:
+    with open(out_path, "w", encoding="ascii") as f:
         json.dump(doc, f, ensure_ascii=True, indent=1)
         f.write("\n")
-    print("wrote", OUT)
+    print("wrote", out_path)
 
 
 def main():
@@ -204,11 +232,15 @@ def main():
     ap.add_argument("--write-model", nargs=2, metavar=("SHAPE", "DIR"),
                     help="write a whole model folder of SHAPE (%s)" % ", ".join(list(FAMILIES) + list(EXTRA_SHAPES)))
     ap.add_argument("--max-length", type=int, help="with --write-model: tokenizer_config model_max_length")
+    ap.add_argument("--modernbert", action="store_true",
+                    help="the ModernBERT goldens (transformers >= 4.48) into %s" % os.path.basename(OUT_MODERNBERT))
     args = ap.parse_args()
     if args.write_model:
         write_model(args.write_model[0], args.write_model[1], args.max_length)
+    elif args.modernbert:
+        goldens(base.Data(), MODERNBERT, OUT_MODERNBERT)
     else:
-        goldens(base.Data())
+        goldens(base.Data(), FAMILIES, OUT)
 
 
 if __name__ == "__main__":

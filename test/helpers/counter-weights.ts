@@ -22,8 +22,9 @@ function fnv1a32(name: string): number {
 export function counterTensor(name: string, count: number): Float32Array {
   const seed = fnv1a32(name);
   const out = new Float32Array(count);
-  const layerNormWeight = name.endsWith('LayerNorm.weight');
-  const layerNormBias = name.endsWith('LayerNorm.bias');
+  // Any normalisation layer: BERT's *.LayerNorm, ModernBERT's *norm (norm, attn_norm, mlp_norm, final_norm).
+  const layerNormWeight = /norm\.weight$/i.test(name);
+  const layerNormBias = /norm\.bias$/i.test(name);
   for (let i = 0; i < count; i++) {
     let h = (seed + Math.imul(i, 0x9e3779b1)) >>> 0;
     h ^= h >>> 16;
