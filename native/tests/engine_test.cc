@@ -461,10 +461,12 @@ TEST(Config, ModernBertRefusesUnsupportedValuesByName) {
       {R"("global_rope_theta": -1)", "global_rope_theta: expected a number in"},
       {R"("norm_eps": 0)", "norm_eps: expected a number in"},
   };
-  for (const auto& [fields, expected] : cases) {
+  for (const auto& test_case : cases) {
+    // Not a structured binding: C++17 lambdas cannot capture those (clang refuses).
+    const std::string& fields = test_case.first;
     const std::string message =
         error_of<ModelError>([&] { parse_config(modernbert_config_with(fields), kPath); });
-    EXPECT_CONTAINS(message, ("/models/x/config.json: " + expected)) << fields;
+    EXPECT_CONTAINS(message, ("/models/x/config.json: " + test_case.second)) << fields;
   }
   // Rotary embeddings rotate halves of a head: an odd head size is refused.
   EXPECT_CONTAINS(error_of<ModelError>([] {
