@@ -358,7 +358,8 @@ export class RerankServer {
   #retryAfter(now: number, wait: number, own: number): number {
     const returnAt = Math.min(Math.max(this.#nextReturnAt, now + wait), now + MAX_RETRY_AFTER_SECONDS);
     this.#nextReturnAt = returnAt + own;
-    return Math.max(1, Math.ceil(returnAt - now));
+    // Clamped after rounding up: returnAt - now can exceed the cap by a rounding error.
+    return Math.max(1, Math.min(MAX_RETRY_AFTER_SECONDS, Math.ceil(returnAt - now)));
   }
 
   #get(path: string, res: ServerResponse): void {
