@@ -35,6 +35,7 @@
       ["target_arch=='x64'", {"defines": ["CROSSRANK_HAVE_AVX2_KERNELS=1", "CROSSRANK_HAVE_AVX512_KERNELS=1",
                                           "CROSSRANK_HAVE_AVX512VNNI_KERNELS=1",
                                           "CROSSRANK_HAVE_AVX512BF16_KERNELS=1"]}],
+      ["target_arch=='x64' and OS!='win'", {"defines": ["CROSSRANK_HAVE_AMX_KERNELS=1"]}],
       ["target_arch=='arm64'", {"defines": ["CROSSRANK_HAVE_NEON_KERNELS=1",
                                             "CROSSRANK_HAVE_NEON_I8MM_KERNELS=1",
                                             "CROSSRANK_HAVE_NEON_BF16_KERNELS=1"]}]
@@ -57,6 +58,7 @@
         ["target_arch=='x64'", {"dependencies": ["crossrank_kernels_avx2", "crossrank_kernels_avx512",
                                                  "crossrank_kernels_avx512vnni",
                                                  "crossrank_kernels_avx512bf16"]}],
+        ["target_arch=='x64' and OS!='win'", {"dependencies": ["crossrank_kernels_amx"]}],
         ["target_arch=='arm64'", {
           "sources": ["<!@(node -p \"require('./native/sources.json').kernels_neon.join(' ')\")"],
           "dependencies": ["crossrank_kernels_neon_i8mm", "crossrank_kernels_neon_bf16"]
@@ -102,6 +104,21 @@
           "xcode_settings": {"OTHER_CPLUSPLUSFLAGS": ["-mavx2", "-mfma", "-mf16c", "-mavx512f",
                                                       "-mavx512vl", "-mavx512bw", "-mavx512bf16"]},
           "msvs_settings": {"VCCLCompilerTool": {"AdditionalOptions": ["/arch:AVX512"]}}
+        }
+      ]
+    }],
+    ["target_arch=='x64' and OS!='win'", {
+      "targets": [
+        {
+          "target_name": "crossrank_kernels_amx",
+          "type": "static_library",
+          "sources": ["<!@(node -p \"require('./native/sources.json').kernels_amx.join(' ')\")"],
+          "cflags_cc": ["-mavx2", "-mfma", "-mf16c", "-mavx512f", "-mavx512vl", "-mavx512bw",
+                        "-mavx512bf16", "-mavx512vnni", "-mamx-tile", "-mamx-bf16", "-mamx-int8"],
+          "xcode_settings": {"OTHER_CPLUSPLUSFLAGS": ["-mavx2", "-mfma", "-mf16c", "-mavx512f",
+                                                      "-mavx512vl", "-mavx512bw", "-mavx512bf16",
+                                                      "-mavx512vnni", "-mamx-tile", "-mamx-bf16",
+                                                      "-mamx-int8"]}
         }
       ]
     }],

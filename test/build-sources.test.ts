@@ -44,6 +44,19 @@ test('AVX512-BF16 flags go only to files under kernels/avx512bf16/', (t) => {
   for (const file of [...(lists['core'] ?? []), ...(lists['kernels_avx2'] ?? [])]) t.false(file.includes('/avx512bf16/'), file);
 });
 
+test('AMX flags go only to files under kernels/amx/, with the AVX512-BF16 ones', (t) => {
+  for (const file of lists['kernels_amx'] ?? []) t.true(file.startsWith('native/src/kernels/amx/'), file);
+  for (const [key, files] of Object.entries(lists)) {
+    if (key !== 'kernels_amx') for (const file of files) t.false(file.includes('/amx/'), `${key}: ${file}`);
+  }
+  const cmake = readFileSync(join(repoRoot, 'CMakeLists.txt'), 'utf8');
+  const gyp = readFileSync(join(repoRoot, 'binding.gyp'), 'utf8');
+  t.regex(cmake, /crossrank_source_list\(kernels_amx /);
+  t.regex(cmake, /CROSSRANK_AMX_FLAGS \$\{CROSSRANK_AVX512BF16_FLAGS\} -mavx512vnni -mamx-tile -mamx-bf16 -mamx-int8/);
+  t.regex(gyp, /\.kernels_amx\./);
+  for (const flag of ['-mavx512bf16', '-mamx-tile', '-mamx-bf16', '-mamx-int8']) t.true(gyp.includes(`"${flag}"`), flag);
+});
+
 test('Arm I8MM and BF16 flags go only to files under kernels/neon_i8mm/ and kernels/neon_bf16/', (t) => {
   for (const file of lists['kernels_neon_i8mm'] ?? []) t.true(file.startsWith('native/src/kernels/neon_i8mm/'), file);
   for (const file of lists['kernels_neon_bf16'] ?? []) t.true(file.startsWith('native/src/kernels/neon_bf16/'), file);
@@ -65,7 +78,7 @@ test('Arm I8MM and BF16 flags go only to files under kernels/neon_i8mm/ and kern
 test('CMakeLists.txt and binding.gyp take their lists from sources.json', (t) => {
   const cmake = readFileSync(join(repoRoot, 'CMakeLists.txt'), 'utf8');
   const gyp = readFileSync(join(repoRoot, 'binding.gyp'), 'utf8');
-  for (const key of ['core', 'kernels_avx2', 'kernels_avx512', 'kernels_avx512vnni', 'kernels_avx512bf16', 'addon']) {
+  for (const key of ['core', 'kernels_avx2', 'kernels_avx512', 'kernels_avx512vnni', 'kernels_avx512bf16', 'kernels_amx', 'addon']) {
     t.regex(cmake, new RegExp(`crossrank_source_list\\(${key} `), `CMake reads ${key}`);
     t.regex(gyp, new RegExp(`sources\\.json'\\)\\.${key}|sources\\.json"\\)\\.${key}|\\.${key}\\.`), `gyp reads ${key}`);
   }

@@ -70,7 +70,13 @@ test('CROSSRANK_ISA chooses between the AVX-512 and the AVX2 kernels; info names
     t.is(avx512.kernels['qgemm'], 'qs8_gemm_4x16__avx2');
     t.is(avx512.kernels['gemm'], 'f32_gemm_8x32__avx512f');
   }
-  if (best.available.includes('avx512vnni')) {
+  if (best.available.includes('amx')) {
+    // amx is the avx512bf16 table with the tile GEMMs for int8 and bf16 weights.
+    t.is(best.isa, 'amx');
+    t.is(best.kernels['qgemm'], 'qs8_gemm_16x16__amx');
+    t.is(best.kernels['bgemm'], 'bf16_gemm_32x32__amx');
+    t.is(best.kernels['gemm'], 'f32_gemm_8x32__avx512f');
+  } else if (best.available.includes('avx512vnni')) {
     // avx512bf16 is the avx512vnni table plus the bf16 GEMM.
     t.is(best.isa, best.available.includes('avx512bf16') ? 'avx512bf16' : 'avx512vnni');
     t.is(best.kernels['qgemm'], 'qs8_gemm_8x16__avx512vnni');

@@ -86,8 +86,11 @@ test('the prebuilt x64 addon gives ISA flags to the kernel files only, AVX-512 t
   ) as { file: string; command: string }[];
   const sources = JSON.parse(readFileSync(join(repoRoot, 'native', 'sources.json'), 'utf8')) as Record<string, string[]>;
   const files = (key: string) => sources[key]!.map((f) => join(repoRoot, f));
-  const avx512Files = [...files('kernels_avx512'), ...files('kernels_avx512vnni'), ...files('kernels_avx512bf16')];
+  const avx512Files = [...files('kernels_avx512'), ...files('kernels_avx512vnni'), ...files('kernels_avx512bf16'), ...files('kernels_amx')];
   const kernelFiles = [...files('kernels_avx2'), ...avx512Files];
+  // The tile instructions go to the AMX files alone (zig's clang has them: the prebuilt addon carries the amx table).
+  const compiledWithAmx = commands.filter((c) => /\s-mamx-/.test(c.command)).map((c) => c.file);
+  t.deepEqual(compiledWithAmx.sort(), files('kernels_amx').sort());
   const compiledWithIsaFlags = commands.filter((c) => /\s-m(avx|fma|f16c)/.test(c.command)).map((c) => c.file);
   t.deepEqual(compiledWithIsaFlags.sort(), kernelFiles.sort());
   const compiledWithAvx512 = commands.filter((c) => /\s-m(avx512|evex512)/.test(c.command)).map((c) => c.file);

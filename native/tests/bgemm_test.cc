@@ -66,7 +66,8 @@ using testing::cpu_runs;
 // any: under qemu each run of the bfmmla kernel costs a minute.
 std::vector<const KernelTable*> bf16_tables() {
   std::vector<const KernelTable*> tables;
-  for (const KernelTable* t : {avx512bf16_kernels(), avx512vnni_kernels(), avx512_kernels(),
+  for (const KernelTable* t : {amx_kernels(), amx_emulated_kernels(), avx512bf16_kernels(),
+                               avx512vnni_kernels(), avx512_kernels(),
                                avx2_kernels(), neon_i8mm_bf16_kernels(), neon_bf16_kernels(),
                                neon_kernels(), &ref_kernels()}) {
     if (t == nullptr || t->bgemm == nullptr) continue;
@@ -82,6 +83,11 @@ std::vector<const KernelTable*> bf16_tables() {
 }
 
 std::string requirement(const KernelTable* table) {
+  if (table == amx_kernels())
+    return "AMX-BF16 and AMX-INT8 usable (CPUID, XCR0, arch_prctl permission: " +
+           cpu_features().amx_status + ") with AVX512-BF16";
+  if (table == amx_emulated_kernels())
+    return "AVX512-BF16 (the code around the emulated tiles)";
   if (table == avx512bf16_kernels())
     return "AVX512-BF16 with AVX-512 VNNI, VL and BW (and AVX2+FMA)";
   if (table == neon_bf16_kernels()) return "Arm BF16 (HWCAP2_BF16)";
@@ -90,13 +96,16 @@ std::string requirement(const KernelTable* table) {
 }
 
 // The reference a table's bf16 GEMM must equal bit for bit: Arm's BFDOT /
-// BFMMLA round their sums to odd (ref::bgemm_round_odd), vdpbf16ps and AMX
-// to nearest even (ref::bgemm). Both on ref::bgemm_pack's weights.
+// BFMMLA round their sums to odd (ref::bgemm_round_odd); AMX's tdpbf16ps
+// sums even and odd elements apart over 16 pairs, then adds both
+// (ref::bgemm_amx); vdpbf16ps adds each pair odd first (ref::bgemm). All on
+// ref::bgemm_pack's weights.
 using BGemmFn = void (*)(const GemmArgs&, int, int, int, int);
 BGemmFn reference_for(const KernelTable& table) {
-  if (table.implemented_by.bgemm != nullptr &&
-      std::strcmp(table.implemented_by.bgemm, "neon_bf16") == 0)
-    return ref::bgemm_round_odd;
+  const char* isa = table.implemented_by.bgemm;
+  if (isa != nullptr && std::strcmp(isa, "neon_bf16") == 0) return ref::bgemm_round_odd;
+  if (isa != nullptr && (std::strcmp(isa, "amx") == 0 || std::strcmp(isa, "amx_emulated") == 0))
+    return ref::bgemm_amx;
   return ref::bgemm;
 }
 
@@ -253,6 +262,36 @@ TEST(Bf16RoundOdd, PairDotIsCloseToExactDot) {
   }
 }
 
+// AMX's order (even and odd products summed apart over 16 pairs, then
+// added) is a different rounding from vdpbf16ps's (pair by pair, odd
+// first): on random data they disagree somewhere, so each kernel must be
+// checked against its own reference; both stay within k roundings of the
+// exact dot product of the rounded operands.
+TEST(Bf16AmxOrder, DiffersFromPairOrderAndIsCloseToExactDot) {
+  std::mt19937_64 rng(test_seed());
+  int differ = 0;
+  for (int trial = 0; trial < 50; ++trial) {
+    const int k_even = 384;
+    const std::vector<float> a = random_floats(k_even, rng, 3.f);
+    const std::vector<float> w = random_floats(k_even, rng, 3.f);
+    std::vector<float> a_bf(k_even);
+    std::vector<std::uint16_t> w_bf(k_even);
+    double exact = 0, sum_abs = 0;
+    for (int p = 0; p < k_even; ++p) {
+      a_bf[p] = round_to_bf16(a[p]);
+      w_bf[p] = f32_to_bf16(w[p]);
+      const double t = static_cast<double>(a_bf[p]) * bf16_to_f32_bits(w_bf[p]);
+      exact += t;
+      sum_abs += std::fabs(t);
+    }
+    const float amx = ref::bf16_pair_dot_amx(a_bf.data(), w_bf.data(), k_even);
+    const float pairs = ref::bf16_pair_dot(a_bf.data(), w_bf.data(), k_even);
+    EXPECT_LE(std::fabs(amx - exact), k_even * std::ldexp(sum_abs, -24)) << "trial " << trial;
+    if (to_bits(amx) != to_bits(pairs)) ++differ;
+  }
+  EXPECT_GT(differ, 0);
+}
+
 // With k = 1 and W = 1 every output is the kernel's rounding of one element
 // of A (plus +0), which must be f32_to_bf16's for ties, subnormals and extremes.
 TEST_P(BGemmTest, RoundsAToNearestEven) {
@@ -282,11 +321,13 @@ TEST_P(BGemmTest, RoundsAToNearestEven) {
 }
 
 TEST_P(BGemmTest, MatchesReferenceAroundTile) {
-  const std::vector<int> ms = around_tile(table().bgemm_mr, {67, 130});
+  // 16 and 17 rows: the AMX kernel's tile of 32 rows uses one or two row tiles.
+  const std::vector<int> ms = around_tile(table().bgemm_mr, {16, 17, 67, 130});
   const std::vector<int> ns = around_tile(table().bgemm_nr, {3 * table().bgemm_nr + 5, 384});
   for (int m : ms)
     for (int n : ns)
-      for (int k : {1, 2, 7, 16, 33, 384})
+      // 32 and 65: one whole step of AMX's 32 k, and two steps and one k.
+      for (int k : {1, 2, 7, 16, 32, 33, 65, 384})
         for (Epilogue ep : kAllEpilogues) {
           const bool strided = ((m + n + k) & 1) != 0;
           check_against_ref(table(), {m, n, k, strided ? k + 3 : k, strided ? n + 5 : n}, ep,
@@ -383,6 +424,34 @@ TEST_P(BGemmTest, SchemeIsCloseToFloatGemm) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Tables, BGemmTest, ::testing::ValuesIn(bf16_tables()), table_name);
+
+// The AMX table is there exactly when the CPU, the OS and the kernel's
+// permission allow it (cpu_features().amx_status says which check failed).
+TEST(BGemmDispatch, AmxTableMatchesCpu) {
+  const CpuFeatures& f = cpu_features();
+  const KernelTable* t = amx_kernels();
+  if (t == nullptr) GTEST_SKIP() << "NOT RUN: not an x86-64 build with -mamx-tile";
+  const bool runs = f.avx2 && f.fma && f.avx512f && f.avx512_vnni && f.avx512vl && f.avx512bw &&
+                    f.avx512_bf16 && f.amx_bf16 && f.amx_int8;
+  EXPECT_EQ(cpu_runs(t), runs);
+  EXPECT_FALSE(f.amx_status.empty());
+  if (!runs)
+    GTEST_SKIP() << "NOT RUN: AMX is not usable on this CPU (" << f.brand
+                 << "): " << f.amx_status << "; the " << t->bgemm_name << " and "
+                 << t->qgemm_name << " kernels are not tested here on hardware (their "
+                 << "emulated twins are)";
+  EXPECT_EQ(f.amx_status, "usable");
+  EXPECT_STREQ(available_kernels().front()->isa, "amx");
+  std::printf("bgemm_test: %s and %s run on this CPU's AMX tiles\n", t->bgemm_name,
+              t->qgemm_name);
+}
+
+// The emulated AMX table is never offered to run a model.
+TEST(BGemmDispatch, EmulatedAmxIsNeverAvailable) {
+  const KernelTable* t = amx_emulated_kernels();
+  if (t == nullptr) GTEST_SKIP() << "NOT RUN: not an x86-64 build";
+  for (const KernelTable* available : available_kernels()) EXPECT_NE(available, t);
+}
 
 // The AVX512-BF16 table is there exactly when the CPU can run it, and says so
 // when it is not.

@@ -73,8 +73,12 @@ inline const char* epilogue_name(Epilogue e) {
   return "?";
 }
 
-// Whether this CPU runs the table (it is among available_kernels()).
+// Whether this CPU runs the table: it is among available_kernels(), or it
+// is the emulated AMX table (never available, by design) and the CPU runs
+// the AVX512-BF16 code around its emulated tiles.
 inline bool cpu_runs(const KernelTable* table) {
+  if (table != nullptr && table == amx_emulated_kernels())
+    return cpu_runs(avx512bf16_kernels());
   const std::vector<const KernelTable*> tables = available_kernels();
   return std::find(tables.begin(), tables.end(), table) != tables.end();
 }

@@ -54,7 +54,8 @@ std::uint64_t test_seed() { return testing::test_seed("qgemm_test"); }
 // Every table built into this binary, best first.
 std::vector<const KernelTable*> compiled_tables() {
   std::vector<const KernelTable*> tables;
-  for (const KernelTable* t : {avx512vnni_kernels(), avx2_kernels(), neon_i8mm_bf16_kernels(),
+  for (const KernelTable* t : {amx_kernels(), amx_emulated_kernels(), avx512vnni_kernels(),
+                               avx2_kernels(), neon_i8mm_bf16_kernels(),
                                neon_i8mm_kernels(), neon_kernels()})
     if (t != nullptr) tables.push_back(t);
   tables.push_back(&ref_kernels());
@@ -65,6 +66,10 @@ using testing::cpu_runs;
 
 // What a table needs that this CPU may lack, for the message of a skip.
 std::string requirement(const KernelTable* table) {
+  if (table == amx_kernels())
+    return "AMX-INT8 and AMX-BF16 usable (CPUID, XCR0, arch_prctl permission: " +
+           cpu_features().amx_status + ") with AVX512-BF16";
+  if (table == amx_emulated_kernels()) return "AVX512-BF16 (the code around the emulated tiles)";
   if (table == avx512vnni_kernels()) return "AVX-512 VNNI, VL and BW (and AVX2+FMA)";
   if (table == avx2_kernels()) return "AVX2+FMA";
   if (table == neon_i8mm_kernels()) return "Arm I8MM (HWCAP2_I8MM)";
@@ -326,7 +331,7 @@ INSTANTIATE_TEST_SUITE_P(Tables, QGemmTest, ::testing::ValuesIn(compiled_tables(
 // expects the same bits.
 void expect_bit_identical(const KernelTable& want_table, const KernelTable& got_table) {
   std::mt19937_64 rng(test_seed());
-  for (int m : {1, 4, 7, 8, 9, 67})
+  for (int m : {1, 4, 7, 8, 9, 16, 17, 67})
     for (int n : {3, 16, 37, 384})
       for (int k : {1, 33, 100, 384})
         for (Epilogue ep : kAllEpilogues) {
@@ -364,6 +369,23 @@ TEST(QGemmAvx512Vnni, BitIdenticalToAvx2) {
     GTEST_SKIP() << "NOT RUN: this CPU (" << cpu_features().brand << ") lacks "
                  << requirement(vnni);
   expect_bit_identical(*avx2, *vnni);
+}
+
+// The AMX kernel (tdpbssd) sums the same exact integers per block as the
+// VNNI one and then runs its float steps: the same bits, on the hardware
+// where the CPU has AMX, and on the tile emulation wherever it has
+// AVX512-BF16.
+void expect_amx_bit_identical_to_vnni(const KernelTable* amx) {
+  const KernelTable* vnni = avx512vnni_kernels();
+  if (amx == nullptr || vnni == nullptr) GTEST_SKIP() << "NOT RUN: not an x86-64 build";
+  if (!cpu_runs(amx))
+    GTEST_SKIP() << "NOT RUN: this CPU (" << cpu_features().brand << ") lacks "
+                 << requirement(amx) << ": the " << amx->qgemm_name << " kernel is not tested";
+  expect_bit_identical(*vnni, *amx);
+}
+TEST(QGemmAmx, BitIdenticalToVnni) { expect_amx_bit_identical_to_vnni(amx_kernels()); }
+TEST(QGemmAmx, EmulatedBitIdenticalToVnni) {
+  expect_amx_bit_identical_to_vnni(amx_emulated_kernels());
 }
 
 // The I8MM (smmla) kernel sums the same exact integers as the NEON one and

@@ -74,12 +74,19 @@ class CrossrankAddon : public Napi::Addon<CrossrankAddon> {
     result.Set("features", features);
     result.Set("kernels", ops);
     result.Set("available", available);
-    // Why the AMX tables are or are not used. No AMX kernel is built yet, so
-    // even "usable" AMX falls back to the next table.
-    result.Set("amx", cpu.amx_status + (cpu.amx_bf16 || cpu.amx_int8
-                                            ? "; this build has no AMX kernels, using " +
-                                                  std::string(table.isa)
-                                            : ""));
+    // Why the AMX table is or is not used: which check failed (CPUID, XCR0,
+    // the arch_prctl permission), or "usable" and which table runs anyway
+    // (a build without AMX kernels, a CPU lacking the rest of the table's
+    // needs, or CROSSRANK_ISA).
+    std::string amx = cpu.amx_status;
+    if (cpu.amx_bf16 || cpu.amx_int8) {
+      if (kernels::amx_kernels() == nullptr) {
+        amx += "; this build has no AMX kernels, using " + std::string(table.isa);
+      } else if (std::string(table.isa) != "amx") {
+        amx += "; using " + std::string(table.isa);
+      }
+    }
+    result.Set("amx", amx);
     return result;
   }
 

@@ -90,6 +90,8 @@ const KernelTable* avx2_kernels() { return table_if_built<avx2_row>(); }
 const KernelTable* avx512_kernels() { return table_if_built<avx512_row>(); }
 const KernelTable* avx512vnni_kernels() { return table_if_built<avx512vnni_row>(); }
 const KernelTable* avx512bf16_kernels() { return table_if_built<avx512bf16_row>(); }
+const KernelTable* amx_kernels() { return table_if_built<amx_row>(); }
+const KernelTable* amx_emulated_kernels() { return table_if_built<amx_emulated_row>(); }
 const KernelTable* neon_kernels() { return table_if_built<neon_row>(); }
 const KernelTable* neon_i8mm_kernels() { return table_if_built<neon_i8mm_row>(); }
 const KernelTable* neon_bf16_kernels() { return table_if_built<neon_bf16_row>(); }

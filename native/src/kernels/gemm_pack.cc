@@ -50,8 +50,13 @@ void pack_bf16_pair_panels(const float* w, int n, int k, int nr, const char* pac
 
 void pack_bf16_group_panels(const float* w, int n, int k, int nr, int group,
                             const char* packed_for, PackedWeights* out) {
+  pack_bf16_group_panels_padded(w, n, k, nr, group, group, packed_for, out);
+}
+
+void pack_bf16_group_panels_padded(const float* w, int n, int k, int nr, int group,
+                                   int k_multiple, const char* packed_for, PackedWeights* out) {
   const int panels = (n + nr - 1) / nr;
-  const int k_padded = (k + group - 1) / group * group;
+  const int k_padded = (k + k_multiple - 1) / k_multiple * k_multiple;
   out->n = n;
   out->k = k;
   out->packed_for = packed_for;

@@ -32,6 +32,11 @@ void pack_bf16_pair_panels(const float* w, int n, int k, int nr, const char* pac
 void pack_bf16_group_panels(const float* w, int n, int k, int nr, int group,
                             const char* packed_for, PackedWeights* out);
 
+// pack_bf16_group_panels with k zero-padded to a multiple of k_multiple (a
+// multiple of group): the AMX kernel reads whole tiles of 32 k (16 pairs).
+void pack_bf16_group_panels_padded(const float* w, int n, int k, int nr, int group,
+                                   int k_multiple, const char* packed_for, PackedWeights* out);
+
 // Bytes of int8 column panels of nr outputs for an n x k matrix, k padded to
 // kQuantBlock (every int8 GEMM's panels, whatever their inner layout).
 std::size_t int8_panel_bytes(int n, int k, int nr);

@@ -111,7 +111,7 @@ inline KeyRange attended_keys(const AttentionArgs& args, int position) {
 std::size_t attention_scratch_floats(int seq_len, int head_dim);
 
 struct KernelTable {
-  const char* isa = nullptr;  // "ref", "avx2_fma", "avx512f", "avx512vnni", "neon"
+  const char* isa = nullptr;  // "ref", "avx2_fma", "avx512f", "avx512vnni", "amx", "neon", ...
 
   // --- GEMM -----------------------------------------------------------
   const char* gemm_name = nullptr;  // e.g. "f32_gemm_6x16__avx2_fma"
@@ -251,6 +251,20 @@ const KernelTable* avx512vnni_kernels();
 // has avx512_bf16 as well as everything avx512vnni needs.
 const KernelTable* avx512bf16_kernels();
 
+// The avx512bf16 table with the AMX tile GEMMs (tdpbf16ps for bf16
+// weights, tdpbssd for int8), or nullptr when this build has none (not
+// x86-64, or a compiler without -mamx-tile). Runnable when cpu_features()
+// has amx_bf16 and amx_int8 (CPUID, XCR0 and the Linux permission) as well
+// as everything avx512bf16 needs.
+const KernelTable* amx_kernels();
+
+// The same AMX kernels on a scalar emulation of the tiles
+// (kernels/amx/tiles.h), for tests only: never in available_kernels(),
+// never chosen. Its code outside the tiles is AVX512-BF16, so it runs where
+// avx512bf16_kernels() does. nullptr when this build has no AVX512-BF16
+// kernels.
+const KernelTable* amx_emulated_kernels();
+
 // The NEON table, or nullptr when this build has no NEON kernels (not
 // AArch64). NEON is part of the AArch64 baseline, so non-null means this
 // CPU can run it.
@@ -266,7 +280,7 @@ const KernelTable* neon_i8mm_bf16_kernels();
 
 // The best table this CPU supports, chosen once per process; the
 // environment variable CROSSRANK_ISA ("ref", "avx2", "avx512", "avx512vnni",
-// "avx512bf16", "neon", "neon_i8mm", "neon_bf16", "neon_i8mm_bf16") forces another one; "avx2" is the AVX2 table with the AVX2 int8
+// "avx512bf16", "amx", "neon", "neon_i8mm", "neon_bf16", "neon_i8mm_bf16") forces another one; "avx2" is the AVX2 table with the AVX2 int8
 // GEMM, "avx512" adds the 512-bit fp32 GEMM and attention.
 // Asking for an ISA the CPU lacks falls back to the best it has.
 const KernelTable& active_kernels();

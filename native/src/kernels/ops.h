@@ -50,14 +50,18 @@
   X(avx2, "qs8_gemm_4x16__avx2", 4, 16)             \
   X(avx512vnni, "qs8_gemm_8x16__avx512vnni", 8, 16) \
   X(neon, "qs8_gemm_4x4__neon", 4, 4)              \
-  X(neon_i8mm, "qs8_gemm_8x8__neon_i8mm", 8, 8)
+  X(neon_i8mm, "qs8_gemm_8x8__neon_i8mm", 8, 8)     \
+  X(amx, "qs8_gemm_16x16__amx", 16, 16)             \
+  X(amx_emulated, "qs8_gemm_16x16__amx_emulated", 16, 16)
 
 // bf16 GEMM micro-kernels: X(namespace, name, mr, nr). Each namespace
 // defines bgemm_pack and bgemm. Tables without one name `no_bgemm`.
 #define CROSSRANK_BGEMM_KERNELS(X)                    \
   X(ref, "bf16_gemm_1x1__ref", 1, 1)                  \
   X(avx512bf16, "bf16_gemm_8x32__avx512bf16", 8, 32) \
-  X(neon_bf16, "bf16_gemm_8x8__neon_bf16", 8, 8)
+  X(neon_bf16, "bf16_gemm_8x8__neon_bf16", 8, 8)     \
+  X(amx, "bf16_gemm_32x32__amx", 32, 32)              \
+  X(amx_emulated, "bf16_gemm_32x32__amx_emulated", 32, 32)
 
 // Kernel tables, best first (available_kernels() keeps this order):
 //   X(table namespace, isa name, built, cpu runs it (on CpuFeatures f),
@@ -68,6 +72,12 @@
 // built with it (the x86 folders are built together).
 // clang-format off
 #define CROSSRANK_KERNEL_TABLES(X)                                                         \
+  /* AMX (Intel Xeon 4th generation and later): the avx512bf16 table with the */           \
+  /* tile GEMMs for int8 and bf16 weights. */                                              \
+  X(amx, "amx", CROSSRANK_FLAG_IS_SET(CROSSRANK_HAVE_AMX_KERNELS),                         \
+    f.avx2 && f.fma && f.avx512f && f.avx512_vnni && f.avx512vl && f.avx512bw &&           \
+        f.avx512_bf16 && f.amx_bf16 && f.amx_int8,                                         \
+    avx512, amx, avx2, avx2, avx2, avx512, amx)                                            \
   X(avx512bf16, "avx512bf16", CROSSRANK_FLAG_IS_SET(CROSSRANK_HAVE_AVX512BF16_KERNELS),    \
     f.avx2 && f.fma && f.avx512f && f.avx512_vnni && f.avx512vl && f.avx512bw &&           \
         f.avx512_bf16,                                                                     \
@@ -98,7 +108,12 @@
   X(neon, "neon", CROSSRANK_FLAG_IS_SET(CROSSRANK_HAVE_NEON_KERNELS),                      \
     f.neon,                                                                                \
     neon, neon, neon, neon, ref, neon, no_bgemm)                                           \
-  X(ref, "ref", 1, true, ref, ref, ref, ref, ref, ref, ref)
+  X(ref, "ref", 1, true, ref, ref, ref, ref, ref, ref, ref)                                \
+  /* The AMX GEMMs on the scalar tile emulation (kernels/amx/tiles.h), for */              \
+  /* the kernel tests on CPUs without AMX: never chosen, never available. */               \
+  X(amx_emulated, "amx_emulated", CROSSRANK_FLAG_IS_SET(CROSSRANK_HAVE_AVX512BF16_KERNELS),\
+    false,                                                                                 \
+    avx512, amx_emulated, avx2, avx2, avx2, avx512, amx_emulated)
 // clang-format on
 
 namespace crossrank::kernels {
@@ -167,6 +182,17 @@ CROSSRANK_BF16_ATTENTION_KERNELS(CROSSRANK_DECLARE_BF16_ATTENTION)
   }
 CROSSRANK_BGEMM_KERNELS(CROSSRANK_BGEMM_NO_BF16_ATTENTION)
 #undef CROSSRANK_BGEMM_NO_BF16_ATTENTION
+
+// The AMX tables run attention on bf16 with the AVX512-BF16 kernel (the
+// contract's vdpbf16ps order; no tile attention yet).
+#define CROSSRANK_BORROW_BF16_ATTENTION(ns)                                  \
+  namespace ns {                                                             \
+  using avx512bf16::attention_bf16_heads;                                    \
+  inline constexpr const char* kAttentionBf16Isa = avx512bf16::kAttentionBf16Isa; \
+  }
+CROSSRANK_BORROW_BF16_ATTENTION(amx)
+CROSSRANK_BORROW_BF16_ATTENTION(amx_emulated)
+#undef CROSSRANK_BORROW_BF16_ATTENTION
 
 // The bgemm column of a table without a bf16 GEMM: null entries, which
 // KernelTable documents as "no bf16 GEMM" (dtype 'bf16' is refused).

@@ -30,10 +30,9 @@
 
 #include <algorithm>
 #include <cstdint>
-#include <cstdlib>
-#include <new>
 
 #include "kernels/avx512/tile_epilogue.h"
+#include "kernels/avx512bf16/round_rows.h"
 #include "kernels/gemm_driver.h"
 #include "kernels/gemm_pack.h"
 #include "kernels/ops.h"
@@ -49,45 +48,6 @@ constexpr int kNr = kBGemmNr;
 // Rows of A rounded to bf16 at a time: at K = 1536 a block is 288 KB,
 // which stays in L2 while the panels of W stream past it.
 constexpr int kMc = 96;
-
-// One growing buffer per thread for the rounded rows of A.
-struct RowBuffer {
-  std::uint16_t* data = nullptr;
-  std::size_t capacity = 0;  // in bf16 values
-  ~RowBuffer() { std::free(data); }
-  std::uint16_t* get(std::size_t values) {
-    if (values > capacity) {
-      std::free(data);
-      const std::size_t bytes = (values * sizeof(std::uint16_t) + 63) / 64 * 64;
-      data = static_cast<std::uint16_t*>(std::aligned_alloc(64, bytes));
-      capacity = data == nullptr ? 0 : values;
-      if (data == nullptr) throw std::bad_alloc();
-    }
-    return data;
-  }
-};
-thread_local RowBuffer row_buffer;
-
-// Rounds k floats of each of rows rows of a to bf16 into out (row stride
-// k_even, the pad value 0).
-void round_rows(const float* a, std::size_t lda, int rows, int k, int k_even,
-                std::uint16_t* out) {
-  for (int r = 0; r < rows; ++r) {
-    const float* src = a + r * lda;
-    std::uint16_t* dst = out + static_cast<std::size_t>(r) * k_even;
-    for (int p = 0; p < k_even; p += 32) {
-      const int left = k - p;
-      const __mmask16 lo = left >= 16 ? 0xFFFF : left > 0 ? (1u << left) - 1 : 0;
-      const __mmask16 hi = left >= 32 ? 0xFFFF : left > 16 ? (1u << (left - 16)) - 1 : 0;
-      const __m512 v_lo = _mm512_maskz_loadu_ps(lo, src + p);
-      const __m512 v_hi = _mm512_maskz_loadu_ps(hi, src + p + 16);
-      const __m512bh packed = _mm512_cvtne2ps_pbh(v_hi, v_lo);
-      const int out_left = k_even - p;
-      const __mmask32 store = out_left >= 32 ? 0xFFFFFFFFu : (1u << out_left) - 1;
-      _mm512_mask_storeu_epi16(dst + p, store, reinterpret_cast<const __m512i&>(packed));
-    }
-  }
-}
 
 // a: MR rows of pairs (32-bit words), row stride a_stride words.
 template <int MR>
@@ -132,7 +92,7 @@ struct MicroKernel {
     static const A* rows(const GemmArgs& args, int ib, int ie, std::size_t* lda) {
       const int k = args.w->k;
       const int k_even = k + k % 2;
-      std::uint16_t* out = row_buffer.get(static_cast<std::size_t>(ie - ib) * k_even);
+      std::uint16_t* out = bf16_row_buffer.get(static_cast<std::size_t>(ie - ib) * k_even);
       round_rows(args.a + static_cast<std::size_t>(ib) * args.lda, args.lda, ie - ib, k, k_even,
                  out);
       *lda = static_cast<std::size_t>(k_even / 2);

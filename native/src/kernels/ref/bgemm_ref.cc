@@ -110,6 +110,30 @@ float bf16_pair_dot_round_odd(const float* a, const std::uint16_t* w, int k_even
   return s;
 }
 
+float bf16_pair_dot_amx(const float* a, const std::uint16_t* w, int k_even) {
+  float s = 0.f;
+  const int pairs = k_even / 2;
+  for (int step = 0; step < pairs; step += kAmxStepPairs) {
+    float even = 0.f, odd = 0.f;
+    for (int q = step; q < step + kAmxStepPairs; ++q) {
+      // Past k the operands are the padding's zeros: +0 products, which
+      // still turn a -0 temporary into +0.
+      const bool inside = q < pairs;
+      const float a_even = inside ? a[2 * q] : 0.f, a_odd = inside ? a[2 * q + 1] : 0.f;
+      const float w_even = inside ? bf16_to_f32_bits(w[2 * q]) : 0.f;
+      const float w_odd = inside ? bf16_to_f32_bits(w[2 * q + 1]) : 0.f;
+      even = flush_subnormal(even + product_ftz(a_even, w_even));
+      odd = flush_subnormal(odd + product_ftz(a_odd, w_odd));
+    }
+    s = flush_subnormal(s + flush_subnormal(even + odd));
+  }
+  return s;
+}
+
+void bgemm_amx(const GemmArgs& args, int row_begin, int row_end, int col_begin, int col_end) {
+  bgemm_with(args, row_begin, row_end, col_begin, col_end, bf16_pair_dot_amx);
+}
+
 void bgemm(const GemmArgs& args, int row_begin, int row_end, int col_begin, int col_end) {
   bgemm_with(args, row_begin, row_end, col_begin, col_end, bf16_pair_dot);
 }

@@ -37,4 +37,17 @@ float bf16_pair_dot_round_odd(const float* a, const std::uint16_t* w, int k_even
 void bgemm_round_odd(const GemmArgs& args, int row_begin, int row_end, int col_begin,
                      int col_end);
 
+// The bgemm sum of one output as AMX's TDPBF16PS makes it (Intel SDM), one
+// instruction per step of kAmxStepPairs pairs of k (k zero-padded to whole
+// steps): in each step the even elements' products are summed in one fp32
+// temporary from +0 and the odd ones' in another, in k order, each addition
+// rounded to nearest even; then sum += even + odd. Products and sums below
+// the smallest normal float are flushed to zero (DAZ/FTZ).
+inline constexpr int kAmxStepPairs = 16;
+float bf16_pair_dot_amx(const float* a, const std::uint16_t* w, int k_even);
+
+// The bgemm contract with bf16_pair_dot_amx's sums, on weights packed by
+// ref::bgemm_pack: the reference of the AMX bf16 kernel.
+void bgemm_amx(const GemmArgs& args, int row_begin, int row_end, int col_begin, int col_end);
+
 }  // namespace crossrank::kernels::ref

@@ -49,6 +49,9 @@ static_assert(kBlock == 32, "quantize_block reads one block as four 8-float vect
 // BERT-base's widest K) stay in L2 while every panel of W is streamed past
 // them once.
 constexpr int kMc_ = 96;
+// The AMX kernel loads whole tiles of kQGemmMaxMr rows of the block, valid
+// or not: the block's buffer must hold them.
+static_assert(kMc_ % kQGemmMaxMr == 0, "a row block is whole tiles of the tallest kernel");
 
 float horizontal_max(__m256 v) {
   __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));

@@ -17,9 +17,9 @@ namespace crossrank::kernels::x86 {
 
 // Columns of every tile on the frame (one panel of packed W).
 inline constexpr int kQTileCols = 16;
-// The largest mr of any int8 kernel on the qgemm_tiles frame (the AVX-512
-// VNNI kernel's).
-inline constexpr int kQGemmMaxMr = 8;
+// The largest mr of any int8 kernel on the qgemm_tiles frame (the AMX
+// kernel's: one tile of 16 rows).
+inline constexpr int kQGemmMaxMr = 16;
 
 // Packed W: pack_int8_panels (kernels/gemm_pack.h) with kQTileCols columns
 // per panel and groups of kQGroup k values; a kernel may transform the
