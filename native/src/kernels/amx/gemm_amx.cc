@@ -17,7 +17,7 @@
 #include "kernels/amx/tiles.h"
 #include "kernels/ops.h"
 
-#if !defined(__AMX_TILE__) || !defined(__AMX_BF16__) || !defined(__AMX_INT8__)
+#if !defined(CROSSRANK_AMX_INSTRUCTIONS)
 #error "kernels/amx/ is built with -mamx-tile -mamx-bf16 -mamx-int8"
 #endif
 

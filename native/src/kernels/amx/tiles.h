@@ -23,7 +23,10 @@
 #include <cstring>
 #include <limits>
 
-#if defined(__AMX_TILE__)
+// GCC names the AMX flags' macros __AMX_TILE__ ..., clang __AMXTILE__ ...
+#if (defined(__AMX_TILE__) && defined(__AMX_BF16__) && defined(__AMX_INT8__)) || \
+    (defined(__AMXTILE__) && defined(__AMXBF16__) && defined(__AMXINT8__))
+#define CROSSRANK_AMX_INSTRUCTIONS 1
 #include <immintrin.h>
 #endif
 
@@ -50,7 +53,7 @@ static_assert(sizeof(TileConfig) == 64, "ldtilecfg reads exactly 64 bytes");
 inline constexpr int kTileRows = 16;
 inline constexpr int kTileBytesPerRow = 64;
 
-#if defined(__AMX_TILE__) && defined(__AMX_BF16__) && defined(__AMX_INT8__)
+#if defined(CROSSRANK_AMX_INSTRUCTIONS)
 // GCC's _tile_* intrinsics are macros that paste the tile number into the
 // instruction's text, so it must be a literal: each operation picks its
 // literal from the template argument.
