@@ -30,6 +30,7 @@
 #include "engine/safetensors.h"
 #include "engine/weights.h"
 #include "kernels/kernels.h"
+#include "kernels/ref/ref_kernels.h"
 
 namespace crossrank::engine {
 namespace {
@@ -1114,6 +1115,68 @@ TEST_F(Model, Int8ForwardIsBitIdenticalOnAvx512VnniAndAvx2) {
   const std::vector<float> got = on_vnni->run(batch.input());
   ASSERT_EQ(want.size(), got.size());
   EXPECT_EQ(0, std::memcmp(want.data(), got.data(), want.size() * sizeof(float)));
+}
+
+// On x86 the AMX tables (the hardware where the CPU has AMX, the tile
+// emulation wherever it has AVX512-BF16) run the whole model: the int8
+// forward is bit for bit the VNNI table's (the same exact int32 sums per
+// block, the same float steps), and the bf16 forward is that of the
+// avx512bf16 table with its bf16 GEMM replaced by AMX's reference
+// (ref::bgemm_amx), but for the GELU's last bits (the reference GEMM's GELU
+// is the scalar erf one), and within bf16's error of the fp32 forward.
+TEST_F(Model, AmxInt8AndBf16Forwards) {
+  const kernels::KernelTable* vnni = kernels::avx512vnni_kernels();
+  const kernels::KernelTable* bf16_table = kernels::avx512bf16_kernels();
+  if (vnni == nullptr || bf16_table == nullptr) GTEST_SKIP() << "NOT RUN: not an x86-64 build";
+  const std::vector<const kernels::KernelTable*> tables = kernels::available_kernels();
+  if (std::find(tables.begin(), tables.end(), bf16_table) == tables.end())
+    GTEST_SKIP() << "NOT RUN: this CPU lacks AVX512-BF16, which the AMX tables (emulated too) need";
+  const TinyModel m = make_tiny_model(15);
+  const std::string folder = write_model(dir_, "tiny", m);
+  // 67 tokens in the packed batch: the GEMMs' rows fill tiles of 16 and 32
+  // rows and leave partial ones.
+  const Batch batch = random_batch(m, {5, 1, 16, 13, 9, 16, 7}, 16);
+  const std::vector<float> fp32 = BertModel::load(folder, 2, *vnni)->run(batch.input());
+  const std::vector<float> int8 =
+      BertModel::load(folder, 2, *vnni, Dtype::kInt8)->run(batch.input());
+  kernels::KernelTable amx_reference = *bf16_table;
+  amx_reference.bgemm_name = "bf16_gemm_1x1__ref (amx order)";
+  amx_reference.bgemm_mr = amx_reference.bgemm_nr = 1;
+  amx_reference.bgemm_pack = kernels::ref::bgemm_pack;
+  amx_reference.bgemm = kernels::ref::bgemm_amx;
+  const std::vector<float> want_bf16 =
+      BertModel::load(folder, 2, amx_reference, Dtype::kBfloat16)->run(batch.input());
+  int ran = 0;
+  for (const kernels::KernelTable* t : {kernels::amx_kernels(), kernels::amx_emulated_kernels()}) {
+    if (t == nullptr) continue;
+    const bool runs = t == kernels::amx_emulated_kernels() ||
+                      std::find(tables.begin(), tables.end(), t) != tables.end();
+    if (!runs) {
+      std::printf("engine_test: NOT RUN on the %s table: %s\n", t->isa,
+                  kernels::cpu_features().amx_status.c_str());
+      continue;
+    }
+    ++ran;
+    SCOPED_TRACE(std::string("kernels ") + t->isa);
+    std::printf("engine_test: int8 and bf16 forwards on the %s table (%s, %s)\n", t->isa,
+                t->qgemm_name, t->bgemm_name);
+    auto on_int8 = BertModel::load(folder, 2, *t, Dtype::kInt8);
+    ASSERT_TRUE(on_int8->int8());
+    const std::vector<float> got = on_int8->run(batch.input());
+    ASSERT_EQ(got.size(), int8.size());
+    EXPECT_EQ(0, std::memcmp(got.data(), int8.data(), got.size() * sizeof(float)));
+    auto on_bf16 = BertModel::load(folder, 2, *t, Dtype::kBfloat16);
+    ASSERT_TRUE(on_bf16->bf16());
+    const std::vector<float> bf16 = on_bf16->run(batch.input());
+    ASSERT_EQ(bf16.size(), fp32.size());
+    EXPECT_NE(bf16, fp32) << "the bf16 forward gave the fp32 bits: did it run the bf16 GEMM?";
+    for (std::size_t i = 0; i < bf16.size(); ++i) {
+      EXPECT_NEAR(bf16[i], want_bf16[i], 1e-5f * std::max(1.f, std::fabs(want_bf16[i])))
+          << "logit " << i;
+      EXPECT_NEAR(bf16[i], fp32[i], 2e-2f * std::max(1.f, std::fabs(fp32[i]))) << "logit " << i;
+    }
+  }
+  EXPECT_GE(ran, 1);
 }
 
 // On AArch64 the int8 forward is the same on every table whose int8 GEMM is
