@@ -175,12 +175,19 @@ struct EmulatedTiles {
     State& s = state();
     const int pairs = s.config.colsb[A] / 4;
     const int cols = s.config.colsb[C] / 4;
+    // The operands as fp32 (denormals as zero) once, not once per product.
+    float a[kTileRows][2 * kTileBytesPerRow / 4], b[kTileRows][2 * kTileBytesPerRow / 4];
+    for (int r = 0; r < kTileRows; ++r)
+      for (int e = 0; e < 2 * kTileBytesPerRow / 4; ++e) {
+        a[r][e] = bf16_at(A, r, e);
+        b[r][e] = bf16_at(B, r, e);
+      }
     for (int m = 0; m < s.config.rows[C]; ++m) {
       for (int n = 0; n < cols; ++n) {
         float even = 0.f, odd = 0.f;
         for (int k = 0; k < pairs; ++k) {
-          even = flush(even + product(bf16_at(A, m, 2 * k), bf16_at(B, k, 2 * n)));
-          odd = flush(odd + product(bf16_at(A, m, 2 * k + 1), bf16_at(B, k, 2 * n + 1)));
+          even = flush(even + product(a[m][2 * k], b[k][2 * n]));
+          odd = flush(odd + product(a[m][2 * k + 1], b[k][2 * n + 1]));
         }
         float c;
         std::memcpy(&c, s.tile[C] + m * kTileBytesPerRow + 4 * n, sizeof c);
