@@ -451,6 +451,11 @@ TEST(BGemmDispatch, EmulatedAmxIsNeverAvailable) {
   const KernelTable* t = amx_emulated_kernels();
   if (t == nullptr) GTEST_SKIP() << "NOT RUN: not an x86-64 build";
   for (const KernelTable* available : available_kernels()) EXPECT_NE(available, t);
+  EXPECT_STREQ(t->implemented_by.bgemm, "amx_emulated");
+  EXPECT_STREQ(t->implemented_by.qgemm, "amx_emulated");
+  EXPECT_STREQ(t->implemented_by.attention_bf16, "amx_emulated");
+  ASSERT_NE(amx_kernels(), nullptr);
+  EXPECT_STREQ(amx_kernels()->implemented_by.attention_bf16, "amx");
 }
 
 // The AVX512-BF16 table is there exactly when the CPU can run it, and says so
@@ -565,6 +570,16 @@ std::vector<Problem> problems() {
   return out;
 }
 
+// The reference a table's attention on bf16 must equal bit for bit: the
+// AMX kernel sums in tdpbf16ps's order, the AVX512-BF16 one in vdpbf16ps's.
+using AttentionFn = void (*)(const AttentionArgs&, int, int);
+AttentionFn attention_reference_for(const KernelTable& table) {
+  const char* isa = table.implemented_by.attention_bf16;
+  if (isa != nullptr && (std::strcmp(isa, "amx") == 0 || std::strcmp(isa, "amx_emulated") == 0))
+    return ref::attention_bf16_heads_amx;
+  return ref::attention_bf16_heads;
+}
+
 class Bf16AttentionTest : public ::testing::TestWithParam<const KernelTable*> {
  protected:
   void SetUp() override {
@@ -583,7 +598,7 @@ TEST_P(Bf16AttentionTest, MatchesReferenceBitForBit) {
                                       << " window=" << pr.window);
     const std::vector<float> qkv =
         random_floats(static_cast<std::size_t>(pr.seq_len) * pr.ld_qkv(), rng_);
-    const std::vector<float> want = run(ref::attention_bf16_heads, pr, qkv, false);
+    const std::vector<float> want = run(attention_reference_for(table), pr, qkv, false);
     const std::vector<float> got = run(table.attention_bf16_heads, pr, qkv, false);
     ASSERT_EQ(0, std::memcmp(want.data(), got.data(), want.size() * sizeof(float)));
     const std::vector<float> by_head = run(table.attention_bf16_heads, pr, qkv, true);

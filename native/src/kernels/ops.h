@@ -161,7 +161,9 @@ CROSSRANK_BGEMM_KERNELS(CROSSRANK_DECLARE_BGEMM)
 // qualified lookup consults only when the namespace declares none itself.
 #define CROSSRANK_BF16_ATTENTION_KERNELS(X) \
   X(ref, "ref")                             \
-  X(avx512bf16, "avx512bf16")
+  X(avx512bf16, "avx512bf16")               \
+  X(amx, "amx")                             \
+  X(amx_emulated, "amx_emulated")
 
 namespace no_bf16_attention {
 inline constexpr const char* kAttentionBf16Isa = nullptr;
@@ -182,17 +184,6 @@ CROSSRANK_BF16_ATTENTION_KERNELS(CROSSRANK_DECLARE_BF16_ATTENTION)
   }
 CROSSRANK_BGEMM_KERNELS(CROSSRANK_BGEMM_NO_BF16_ATTENTION)
 #undef CROSSRANK_BGEMM_NO_BF16_ATTENTION
-
-// The AMX tables run attention on bf16 with the AVX512-BF16 kernel (the
-// contract's vdpbf16ps order; no tile attention yet).
-#define CROSSRANK_BORROW_BF16_ATTENTION(ns)                                  \
-  namespace ns {                                                             \
-  using avx512bf16::attention_bf16_heads;                                    \
-  inline constexpr const char* kAttentionBf16Isa = avx512bf16::kAttentionBf16Isa; \
-  }
-CROSSRANK_BORROW_BF16_ATTENTION(amx)
-CROSSRANK_BORROW_BF16_ATTENTION(amx_emulated)
-#undef CROSSRANK_BORROW_BF16_ATTENTION
 
 // The bgemm column of a table without a bf16 GEMM: null entries, which
 // KernelTable documents as "no bf16 GEMM" (dtype 'bf16' is refused).

@@ -13,6 +13,7 @@
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #endif
+#include "kernels/amx/amx_attention.h"
 #include "kernels/amx/amx_gemms.h"
 #include "kernels/amx/tiles.h"
 #include "kernels/ops.h"
@@ -39,6 +40,10 @@ void qgemm_pack(const std::int8_t* q, const float* scales, int n, int k, PackedW
 
 void qgemm(const GemmArgs& args, int row_begin, int row_end, int col_begin, int col_end) {
   amx_gemms::qgemm<Tiles>(args, row_begin, row_end, col_begin, col_end);
+}
+
+void attention_bf16_heads(const AttentionArgs& args, int head_begin, int head_end) {
+  amx_attention::attention_bf16_heads<Tiles>(args, head_begin, head_end);
 }
 
 }  // namespace crossrank::kernels::amx

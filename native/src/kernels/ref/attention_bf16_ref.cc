@@ -69,9 +69,9 @@ float pair_dot(const float* a, const float* b, int k_even) {
   return s;
 }
 
-}  // namespace
-
-void attention_bf16_heads(const AttentionArgs& args, int head_begin, int head_end) {
+// The contract with `dot` as the sum of two rounded vectors.
+template <class Dot>
+void attention_bf16_with(const AttentionArgs& args, int head_begin, int head_end, Dot dot) {
   const int hidden = args.num_heads * args.head_dim;
   const int d = args.head_dim;
   const int d_even = d + d % 2;
@@ -94,17 +94,25 @@ void attention_bf16_heads(const AttentionArgs& args, int head_begin, int head_en
       const KeyRange keys = attended_keys(args, args.query_position + i);
       std::fill(scores.begin(), scores.end(), -INFINITY);
       for (int j = keys.begin; j < keys.end; ++j)
-        scores[j] = pair_dot(q.data(), &k[static_cast<std::size_t>(j) * d_even], d_even) *
-                    args.scale;
+        scores[j] = dot(q.data(), &k[static_cast<std::size_t>(j) * d_even], d_even) * args.scale;
       const float inv_sum = softmax_row(scores.data(), padded);
       std::fill(p.begin(), p.end(), 0.f);
       for (int j = 0; j < args.seq_len; ++j) p[j] = round_to_bf16(scores[j]);
       float* o = args.out + static_cast<std::size_t>(i) * args.ld_out + h * d;
       for (int t = 0; t < d; ++t)
-        o[t] = pair_dot(p.data(), &v[static_cast<std::size_t>(t) * keys_even], keys_even) *
-               inv_sum;
+        o[t] = dot(p.data(), &v[static_cast<std::size_t>(t) * keys_even], keys_even) * inv_sum;
     }
   }
+}
+
+}  // namespace
+
+void attention_bf16_heads(const AttentionArgs& args, int head_begin, int head_end) {
+  attention_bf16_with(args, head_begin, head_end, pair_dot);
+}
+
+void attention_bf16_heads_amx(const AttentionArgs& args, int head_begin, int head_end) {
+  attention_bf16_with(args, head_begin, head_end, float_pair_dot_amx);
 }
 
 }  // namespace crossrank::kernels::ref

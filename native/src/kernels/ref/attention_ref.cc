@@ -15,7 +15,9 @@ std::size_t attention_scratch_floats(int seq_len, int head_dim) {
   // to 48 rows of scores; the bf16 attention keeps K and V in bf16 (head_dim
   // padded to 32 for V: at most head_dim + 16 floats per key together), 48
   // rows of scores and their bf16 weights (24 floats per key), 48 query rows
-  // in bf16 and 64-byte alignment of each part.
+  // in bf16 and 64-byte alignment of each part; the AMX one less (K and V in
+  // tiles, head_dim padded to 32 and 16: at most head_dim + 23 floats per
+  // key; 16 rows of scores and weights, 24 floats per key; 16 query rows).
   const std::size_t padded = (static_cast<std::size_t>(seq_len) + 31) / 32 * 32;
   const auto d = static_cast<std::size_t>(head_dim);
   return padded * (d + 16 + 48 + 24) + 24 * (d + 2) + 128;

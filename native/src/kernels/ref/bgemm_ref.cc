@@ -110,7 +110,12 @@ float bf16_pair_dot_round_odd(const float* a, const std::uint16_t* w, int k_even
   return s;
 }
 
-float bf16_pair_dot_amx(const float* a, const std::uint16_t* w, int k_even) {
+namespace {
+
+// TDPBF16PS's sum (ref_kernels.h, bf16_pair_dot_amx) of a and the values
+// w_at(0..k_even), both already bf16.
+template <class WeightAt>
+float amx_order_dot(const float* a, WeightAt w_at, int k_even) {
   float s = 0.f;
   const int pairs = k_even / 2;
   for (int step = 0; step < pairs; step += kAmxStepPairs) {
@@ -120,14 +125,23 @@ float bf16_pair_dot_amx(const float* a, const std::uint16_t* w, int k_even) {
       // still turn a -0 temporary into +0.
       const bool inside = q < pairs;
       const float a_even = inside ? a[2 * q] : 0.f, a_odd = inside ? a[2 * q + 1] : 0.f;
-      const float w_even = inside ? bf16_to_f32_bits(w[2 * q]) : 0.f;
-      const float w_odd = inside ? bf16_to_f32_bits(w[2 * q + 1]) : 0.f;
+      const float w_even = inside ? w_at(2 * q) : 0.f, w_odd = inside ? w_at(2 * q + 1) : 0.f;
       even = flush_subnormal(even + product_ftz(a_even, w_even));
       odd = flush_subnormal(odd + product_ftz(a_odd, w_odd));
     }
     s = flush_subnormal(s + flush_subnormal(even + odd));
   }
   return s;
+}
+
+}  // namespace
+
+float bf16_pair_dot_amx(const float* a, const std::uint16_t* w, int k_even) {
+  return amx_order_dot(a, [w](int i) { return bf16_to_f32_bits(w[i]); }, k_even);
+}
+
+float float_pair_dot_amx(const float* a, const float* b, int k_even) {
+  return amx_order_dot(a, [b](int i) { return b[i]; }, k_even);
 }
 
 void bgemm_amx(const GemmArgs& args, int row_begin, int row_end, int col_begin, int col_end) {

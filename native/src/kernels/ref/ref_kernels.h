@@ -46,8 +46,17 @@ void bgemm_round_odd(const GemmArgs& args, int row_begin, int row_end, int col_b
 inline constexpr int kAmxStepPairs = 16;
 float bf16_pair_dot_amx(const float* a, const std::uint16_t* w, int k_even);
 
+// The same sum of two vectors of floats already rounded to bf16.
+float float_pair_dot_amx(const float* a, const float* b, int k_even);
+
 // The bgemm contract with bf16_pair_dot_amx's sums, on weights packed by
 // ref::bgemm_pack: the reference of the AMX bf16 kernel.
 void bgemm_amx(const GemmArgs& args, int row_begin, int row_end, int col_begin, int col_end);
+
+// attention_bf16_heads (the contract in kernels.h) with every sum, Q K^T's
+// and P V's, in TDPBF16PS's order (float_pair_dot_amx, head columns and keys
+// padded with zeros to whole steps of 16 pairs from column 0 and key 0):
+// the reference of the AMX attention on bf16.
+void attention_bf16_heads_amx(const AttentionArgs& args, int head_begin, int head_end);
 
 }  // namespace crossrank::kernels::ref
