@@ -454,8 +454,8 @@ TEST(BGemmDispatch, EmulatedAmxIsNeverAvailable) {
   EXPECT_STREQ(t->implemented_by.bgemm, "amx_emulated");
   EXPECT_STREQ(t->implemented_by.qgemm, "amx_emulated");
   EXPECT_STREQ(t->implemented_by.attention_bf16, "amx_emulated");
-  ASSERT_NE(amx_kernels(), nullptr);
-  EXPECT_STREQ(amx_kernels()->implemented_by.attention_bf16, "amx");
+  if (amx_kernels() != nullptr)  // built by a compiler with -mamx-tile
+    EXPECT_STREQ(amx_kernels()->implemented_by.attention_bf16, "amx");
 }
 
 // The AVX512-BF16 table is there exactly when the CPU can run it, and says so
