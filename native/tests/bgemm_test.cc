@@ -238,26 +238,38 @@ TEST(Bf16RoundOdd, AdditionRoundsToOdd) {
   EXPECT_TRUE(std::isnan(ref::add_round_odd(INFINITY, -INFINITY)));
 }
 
+// k_even random values of a and w, rounded to bf16, with the exact dot
+// product of the rounded values and the sum of its terms' magnitudes.
+struct RoundedPair {
+  std::vector<float> a;
+  std::vector<std::uint16_t> w;
+  double exact = 0, sum_abs = 0;
+};
+RoundedPair rounded_pair(int k_even, std::mt19937_64& rng) {
+  const std::vector<float> a = random_floats(k_even, rng, 3.f);
+  const std::vector<float> w = random_floats(k_even, rng, 3.f);
+  RoundedPair out;
+  out.a.resize(k_even);
+  out.w.resize(k_even);
+  for (int p = 0; p < k_even; ++p) {
+    out.a[p] = round_to_bf16(a[p]);
+    out.w[p] = f32_to_bf16(w[p]);
+    const double t = static_cast<double>(out.a[p]) * bf16_to_f32_bits(out.w[p]);
+    out.exact += t;
+    out.sum_abs += std::fabs(t);
+  }
+  return out;
+}
+
 // The round-to-odd pair sum stays within k ulps-of-the-sum-of-|terms| of the
 // exact dot product of the rounded operands (each rounding errs by less
 // than one ulp; k of them).
 TEST(Bf16RoundOdd, PairDotIsCloseToExactDot) {
   std::mt19937_64 rng(test_seed());
   for (int k_even : {2, 8, 384, 1536}) {
-    const std::vector<float> a = random_floats(k_even, rng, 3.f);
-    const std::vector<float> w = random_floats(k_even, rng, 3.f);
-    std::vector<float> a_bf(k_even);
-    std::vector<std::uint16_t> w_bf(k_even);
-    double exact = 0, sum_abs = 0;
-    for (int p = 0; p < k_even; ++p) {
-      a_bf[p] = round_to_bf16(a[p]);
-      w_bf[p] = f32_to_bf16(w[p]);
-      const double t = static_cast<double>(a_bf[p]) * bf16_to_f32_bits(w_bf[p]);
-      exact += t;
-      sum_abs += std::fabs(t);
-    }
-    const double got = ref::bf16_pair_dot_round_odd(a_bf.data(), w_bf.data(), k_even);
-    EXPECT_LE(std::fabs(got - exact), k_even * std::ldexp(sum_abs, -23)) << "k = " << k_even;
+    const RoundedPair v = rounded_pair(k_even, rng);
+    const double got = ref::bf16_pair_dot_round_odd(v.a.data(), v.w.data(), k_even);
+    EXPECT_LE(std::fabs(got - v.exact), k_even * std::ldexp(v.sum_abs, -23)) << "k = " << k_even;
     EXPECT_NE(got, 0.0);
   }
 }
@@ -272,21 +284,10 @@ TEST(Bf16AmxOrder, DiffersFromPairOrderAndIsCloseToExactDot) {
   int differ = 0;
   for (int trial = 0; trial < 50; ++trial) {
     const int k_even = 384;
-    const std::vector<float> a = random_floats(k_even, rng, 3.f);
-    const std::vector<float> w = random_floats(k_even, rng, 3.f);
-    std::vector<float> a_bf(k_even);
-    std::vector<std::uint16_t> w_bf(k_even);
-    double exact = 0, sum_abs = 0;
-    for (int p = 0; p < k_even; ++p) {
-      a_bf[p] = round_to_bf16(a[p]);
-      w_bf[p] = f32_to_bf16(w[p]);
-      const double t = static_cast<double>(a_bf[p]) * bf16_to_f32_bits(w_bf[p]);
-      exact += t;
-      sum_abs += std::fabs(t);
-    }
-    const float amx = ref::bf16_pair_dot_amx(a_bf.data(), w_bf.data(), k_even);
-    const float pairs = ref::bf16_pair_dot(a_bf.data(), w_bf.data(), k_even);
-    EXPECT_LE(std::fabs(amx - exact), k_even * std::ldexp(sum_abs, -24)) << "trial " << trial;
+    const RoundedPair v = rounded_pair(k_even, rng);
+    const float amx = ref::bf16_pair_dot_amx(v.a.data(), v.w.data(), k_even);
+    const float pairs = ref::bf16_pair_dot(v.a.data(), v.w.data(), k_even);
+    EXPECT_LE(std::fabs(amx - v.exact), k_even * std::ldexp(v.sum_abs, -24)) << "trial " << trial;
     if (to_bits(amx) != to_bits(pairs)) ++differ;
   }
   EXPECT_GT(differ, 0);

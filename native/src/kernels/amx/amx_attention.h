@@ -35,7 +35,7 @@
 
 #include "kernels/amx/amx_gemms.h"
 #include "kernels/amx/tiles.h"
-#include "kernels/avx512bf16/round_rows.h"
+#include "kernels/avx512bf16/bf16_rows.h"
 #include "kernels/kernels.h"
 #include "kernels/x86/softmax_row.h"
 
@@ -48,17 +48,6 @@ constexpr int kStep = 32;           // bf16 per tile row: head columns or keys p
 constexpr int kTileValues = 16 * 32;  // bf16 in one packed tile (1 KB)
 
 inline std::size_t round_up(std::size_t x, std::size_t to) { return (x + to - 1) / to * to; }
-
-// 32 floats (lo then hi) as 16 words of bf16 pairs, element 2i low.
-inline __m512i bf16_pairs(__m512 lo, __m512 hi) {
-  const __m512bh packed = _mm512_cvtne2ps_pbh(hi, lo);
-  return reinterpret_cast<const __m512i&>(packed);
-}
-
-inline __mmask16 lanes_below(int n) {
-  return n >= 16 ? static_cast<__mmask16>(0xFFFF)
-                 : static_cast<__mmask16>((1u << std::max(n, 0)) - 1);
-}
 
 struct Layout {
   int d, d_steps, d_panels;   // head columns, steps of 32 of them, panels of 16
@@ -122,11 +111,6 @@ inline void pack_k(const AttentionArgs& args, const float* k, const Layout& l) {
 // columns, keys 2q and 2q + 1 of the step.
 inline void pack_v(const AttentionArgs& args, const float* v, const Layout& l) {
   const std::size_t ld = static_cast<std::size_t>(args.ld_qkv);
-  // vpermw: element i of key 2q's 16 columns beside element i of key 2q + 1's.
-  alignas(64) static constexpr std::uint16_t kInterleave[32] = {
-      0, 16, 1, 17, 2,  18, 3,  19, 4,  20, 5,  21, 6,  22, 7,  23,
-      8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31};
-  const __m512i interleave = _mm512_load_si512(kInterleave);
   for (int j = 0; j < l.padded; j += 2) {
     const int step = j / kStep, row = (j % kStep) / 2;
     const float* row0 = v + static_cast<std::size_t>(j) * ld;
@@ -139,8 +123,7 @@ inline void pack_v(const AttentionArgs& args, const float* v, const Layout& l) {
           j + 1 < args.seq_len ? _mm512_maskz_loadu_ps(m, row1 + c) : _mm512_setzero_ps();
       std::uint32_t* tile =
           l.v_tiles + (static_cast<std::size_t>(step) * l.d_panels + panel) * (kTileValues / 2);
-      _mm512_storeu_si512(tile + row * kTileCols,
-                          _mm512_permutexvar_epi16(interleave, bf16_pairs(x0, x1)));
+      _mm512_storeu_si512(tile + row * kTileCols, bf16_column_pairs(x0, x1));
     }
   }
 }

@@ -50,7 +50,7 @@
 
 #include "kernels/amx/tiles.h"
 #include "kernels/avx512/tile_epilogue.h"
-#include "kernels/avx512bf16/round_rows.h"
+#include "kernels/avx512bf16/bf16_rows.h"
 #include "kernels/gemm_driver.h"
 #include "kernels/gemm_pack.h"
 #include "kernels/qgemm_frame.h"
@@ -92,16 +92,9 @@ struct Bf16MicroKernel {
     // Rows [ib, ie) rounded, each bf16_padded_k(k) wide, then zero rows up
     // to a multiple of kMr: a tile of fewer rows still loads 16 or 32.
     static const A* rows(const GemmArgs& args, int ib, int ie, std::size_t* lda) {
-      const int k = args.w->k;
-      const int width = bf16_padded_k(k);
-      const int rows = ie - ib;
-      const int padded_rows = (rows + kMr - 1) / kMr * kMr;
-      std::uint16_t* out = bf16_row_buffer.get(static_cast<std::size_t>(padded_rows) * width);
-      round_rows(args.a + static_cast<std::size_t>(ib) * args.lda, args.lda, rows, k, width, out);
-      std::fill(out + static_cast<std::size_t>(rows) * width,
-                out + static_cast<std::size_t>(padded_rows) * width, std::uint16_t{0});
+      const int width = bf16_padded_k(args.w->k);
       *lda = static_cast<std::size_t>(width);
-      return out;
+      return rounded_row_block(args, ib, ie, width, (ie - ib + kMr - 1) / kMr * kMr);
     }
   };
   struct Columns {

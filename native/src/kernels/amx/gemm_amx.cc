@@ -6,6 +6,7 @@
 // cpu_features()); each call loads the tile configuration on its thread.
 //
 // This file grows no std::vector (see avx512vnni/qgemm_avx512vnni.cc).
+
 // GCC 12 warns "'__Y' may be used uninitialized" inside most 512-bit
 // intrinsics (GCC bug 105593, fixed in 13); the kernels are in the headers,
 // so the pragma comes before them.
@@ -13,9 +14,7 @@
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #endif
-#include "kernels/amx/amx_attention.h"
-#include "kernels/amx/amx_gemms.h"
-#include "kernels/amx/tiles.h"
+#include "kernels/amx/amx_kernels.h"
 #include "kernels/ops.h"
 
 #if !defined(CROSSRANK_AMX_INSTRUCTIONS)
@@ -24,26 +23,6 @@
 
 namespace crossrank::kernels::amx {
 
-using Tiles = amx_tiles::HardwareTiles;
-
-void bgemm_pack(const float* w, int n, int k, PackedWeights* out) {
-  amx_gemms::bgemm_pack(w, n, k, kBGemmName, out);
-}
-
-void bgemm(const GemmArgs& args, int row_begin, int row_end, int col_begin, int col_end) {
-  amx_gemms::bgemm<Tiles>(args, row_begin, row_end, col_begin, col_end);
-}
-
-void qgemm_pack(const std::int8_t* q, const float* scales, int n, int k, PackedWeights* out) {
-  amx_gemms::qgemm_pack(q, scales, n, k, kQGemmName, out);
-}
-
-void qgemm(const GemmArgs& args, int row_begin, int row_end, int col_begin, int col_end) {
-  amx_gemms::qgemm<Tiles>(args, row_begin, row_end, col_begin, col_end);
-}
-
-void attention_bf16_heads(const AttentionArgs& args, int head_begin, int head_end) {
-  amx_attention::attention_bf16_heads<Tiles>(args, head_begin, head_end);
-}
+CROSSRANK_DEFINE_AMX_KERNELS(amx_tiles::HardwareTiles)
 
 }  // namespace crossrank::kernels::amx

@@ -27,6 +27,7 @@
 #include <cmath>
 #include <cstdint>
 
+#include "kernels/avx512bf16/bf16_rows.h"
 #include "kernels/ops.h"
 #include "kernels/x86/softmax_row.h"
 
@@ -41,19 +42,6 @@ constexpr int kMr = 8;
 constexpr int kKeys = 32;     // keys per panel of packed K (two zmm of fp32 scores)
 constexpr int kCols = 32;     // output columns per P V tile (two zmm)
 constexpr int kRowBlock = 48;
-
-// 32 floats (lanes of `lo` then `hi`) rounded to bf16 in order: sixteen
-// 32-bit pairs (element 2i low, 2i + 1 high). vcvtne2ps2bf16 rounds as
-// f32_to_bf16.
-inline __m512i bf16_pairs(__m512 lo, __m512 hi) {
-  const __m512bh packed = _mm512_cvtne2ps_pbh(hi, lo);
-  return reinterpret_cast<const __m512i&>(packed);
-}
-
-inline __mmask16 lanes_below(int n) {
-  return n >= 16 ? static_cast<__mmask16>(0xFFFF)
-                 : static_cast<__mmask16>((1u << std::max(n, 0)) - 1);
-}
 
 // x[0, n) rounded to bf16 in pairs, zero past n: (n + 1) / 2 words of out.
 inline void to_bf16_pairs(const float* x, int n, std::uint32_t* out) {
@@ -207,12 +195,6 @@ void attention_bf16_heads(const AttentionArgs& args, int head_begin, int head_en
         }
       }
     }
-    // vpermw: bf16 i of key 2q's 16 columns and bf16 i of key 2q + 1's
-    // (elements i and 16 + i of the packed pair) side by side.
-    alignas(64) static constexpr std::uint16_t kInterleave[32] = {
-        0, 16, 1, 17, 2,  18, 3,  19, 4,  20, 5,  21, 6,  22, 7,  23,
-        8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31};
-    const __m512i interleave = _mm512_load_si512(kInterleave);
     for (int q = 0; q < hd.padded / 2; ++q) {
       std::uint32_t* out = vp + static_cast<std::size_t>(q) * hd.d_pad;
       const int j = 2 * q;
@@ -223,7 +205,7 @@ void attention_bf16_heads(const AttentionArgs& args, int head_begin, int head_en
         const __m512 x0 = j < args.seq_len ? _mm512_maskz_loadu_ps(m, row0 + c) : _mm512_setzero_ps();
         const __m512 x1 =
             j + 1 < args.seq_len ? _mm512_maskz_loadu_ps(m, row1 + c) : _mm512_setzero_ps();
-        _mm512_storeu_si512(out + c, _mm512_permutexvar_epi16(interleave, bf16_pairs(x0, x1)));
+        _mm512_storeu_si512(out + c, bf16_column_pairs(x0, x1));
       }
     }
     for (int block = 0; block < args.num_queries; block += kRowBlock) {

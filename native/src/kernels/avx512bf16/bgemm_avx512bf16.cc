@@ -32,7 +32,7 @@
 #include <cstdint>
 
 #include "kernels/avx512/tile_epilogue.h"
-#include "kernels/avx512bf16/round_rows.h"
+#include "kernels/avx512bf16/bf16_rows.h"
 #include "kernels/gemm_driver.h"
 #include "kernels/gemm_pack.h"
 #include "kernels/ops.h"
@@ -90,13 +90,9 @@ struct MicroKernel {
     static const W* panels(const PackedWeights& w) { return w.bdata.data(); }
     static std::size_t panel_depth(int k) { return static_cast<std::size_t>(k + k % 2); }
     static const A* rows(const GemmArgs& args, int ib, int ie, std::size_t* lda) {
-      const int k = args.w->k;
-      const int k_even = k + k % 2;
-      std::uint16_t* out = bf16_row_buffer.get(static_cast<std::size_t>(ie - ib) * k_even);
-      round_rows(args.a + static_cast<std::size_t>(ib) * args.lda, args.lda, ie - ib, k, k_even,
-                 out);
+      const int k_even = args.w->k + args.w->k % 2;
       *lda = static_cast<std::size_t>(k_even / 2);
-      return reinterpret_cast<const A*>(out);
+      return reinterpret_cast<const A*>(rounded_row_block(args, ib, ie, k_even, ie - ib));
     }
   };
   struct Columns {

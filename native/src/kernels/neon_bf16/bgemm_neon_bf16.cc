@@ -35,6 +35,7 @@
 #include "kernels/gemm_pack.h"
 #include "kernels/neon/tile_epilogue.h"
 #include "kernels/ops.h"
+#include "kernels/row_buffer.h"
 
 namespace crossrank::kernels::neon_bf16 {
 namespace {
@@ -50,23 +51,7 @@ static_assert(kMc % kMr == 0 && kMr % 2 == 0 && kNr == 8, "whole row pairs, 8-wi
 
 int padded_k(int k) { return (k + kGroup - 1) / kGroup * kGroup; }
 
-// One growing buffer per thread for the rounded rows of A (plain memory:
-// no std::vector instantiated with this file's flags, see
-// avx512bf16/bgemm_avx512bf16.cc).
-struct RowBuffer {
-  std::uint16_t* data = nullptr;
-  std::size_t capacity = 0;  // in bf16 values
-  ~RowBuffer() { std::free(data); }
-  std::uint16_t* get(std::size_t values) {
-    if (values > capacity) {
-      std::free(data);
-      data = static_cast<std::uint16_t*>(std::malloc(values * sizeof(std::uint16_t)));
-      capacity = data == nullptr ? 0 : values;
-      if (data == nullptr) throw std::bad_alloc();
-    }
-    return data;
-  }
-};
+// One growing buffer per thread for the rounded rows of A (kernels/row_buffer.h).
 thread_local RowBuffer row_buffer;
 
 // Rounds rows [0, rows) of a to bf16 into out, row pairs interleaved by
