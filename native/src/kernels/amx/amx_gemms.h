@@ -80,7 +80,7 @@ constexpr TileConfig bf16_tile_config() {
 }
 
 template <class Tiles>
-struct Bf16MicroKernel {
+struct Bf16MicroKernel : avx512::MaskedColumns {
   static constexpr int kMr = kBf16Mr;
   static constexpr int kNr = kBf16Nr;
   static int row_block(int /*k*/) { return kBf16Mc; }
@@ -97,15 +97,6 @@ struct Bf16MicroKernel {
       return rounded_row_block(args, ib, ie, width, (ie - ib + kMr - 1) / kMr * kMr);
     }
   };
-  struct Columns {
-    __mmask16 m0, m1;
-  };
-  static Columns columns(int nv) {
-    Columns cols;
-    avx512::column_masks(nv, &cols.m0, &cols.m1);
-    return cols;
-  }
-  static constexpr bool kFullTiles = false;
 
   // The tile's sums into out (32 x 32 floats): C00 C01 / C10 C11.
   template <bool kTwoRowTiles>

@@ -66,21 +66,10 @@ inline void ukernel(int k, const float* a, std::size_t lda, const float* w, floa
 }
 
 // The micro-kernel as the GEMM driver (kernels/gemm_driver.h) calls it.
-struct MicroKernel {
+struct MicroKernel : MaskedColumns {
   static constexpr int kMr = kGemmMr;
   static constexpr int kNr = kGemmNr;
   static int row_block(int /*k*/) { return kMc; }
-  // Lanes of the panel's two zmm columns that hold valid columns.
-  struct Columns {
-    __mmask16 m0, m1;
-  };
-  static Columns columns(int nv) {
-    Columns cols;
-    column_masks(nv, &cols.m0, &cols.m1);
-    return cols;
-  }
-  // Masked loads of columns past the tile read nothing: one tile for all.
-  static constexpr bool kFullTiles = false;
   template <int MR, bool /*kFull*/>
   static void tile(int k, const float* a, std::size_t lda, const float* w, float* c,
                    std::size_t ldc, const GemmTile& t, const Columns& cols) {

@@ -24,6 +24,22 @@ inline void column_masks(int nv, __mmask16* m0, __mmask16* m1) {
   *m1 = nv >= 32 ? 0xFFFF : nv > 16 ? static_cast<__mmask16>((1u << (nv - 16)) - 1) : 0;
 }
 
+// What the 32-column micro-kernels on this epilogue tell the GEMM driver
+// (kernels/gemm_driver.h) about a panel's columns: the lanes of its two zmm
+// that hold valid columns. Masked loads of columns past the tile read
+// nothing, so one tile serves full and partial panels alike.
+struct MaskedColumns {
+  struct Columns {
+    __mmask16 m0, m1;
+  };
+  static Columns columns(int nv) {
+    Columns cols;
+    column_masks(nv, &cols.m0, &cols.m1);
+    return cols;
+  }
+  static constexpr bool kFullTiles = false;
+};
+
 // GELU on both 256-bit halves with the AVX2 kernel's code (x86/vmath.h), so that the
 // tables agree bit for bit.
 inline __m512 gelu_halves(__m512 v) {

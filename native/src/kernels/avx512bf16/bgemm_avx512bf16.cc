@@ -80,7 +80,7 @@ inline void ukernel(int pairs, const std::uint32_t* a, std::size_t a_stride,
 }
 
 // The micro-kernel as the GEMM driver (kernels/gemm_driver.h) calls it.
-struct MicroKernel {
+struct MicroKernel : avx512::MaskedColumns {
   static constexpr int kMr = kBGemmMr;
   static constexpr int kNr = kBGemmNr;
   static int row_block(int /*k*/) { return kMc; }
@@ -95,15 +95,6 @@ struct MicroKernel {
       return reinterpret_cast<const A*>(rounded_row_block(args, ib, ie, k_even, ie - ib));
     }
   };
-  struct Columns {
-    __mmask16 m0, m1;
-  };
-  static Columns columns(int nv) {
-    Columns cols;
-    avx512::column_masks(nv, &cols.m0, &cols.m1);
-    return cols;
-  }
-  static constexpr bool kFullTiles = false;
   template <int MR, bool /*kFull*/>
   static void tile(int k, const Operands::A* a, std::size_t lda, const Operands::W* w, float* c,
                    std::size_t ldc, const GemmTile& t, const Columns& cols) {
