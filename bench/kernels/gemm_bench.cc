@@ -98,127 +98,142 @@ std::string load_average() {
   return a + " " + b + " " + c;
 }
 
-// ---- FMA peak ---------------------------------------------------------------
+// ---- peak loops ---------------------------------------------------------------
+
+// Every peak loop has one shape: kChains independent accumulators, each
+// advanced by one step (one instruction, or the fixed group an int8 kernel
+// issues per multiply-add) per iteration, with no loads, so the rate is that
+// of the execution units. `step(acc)` issues the step on one accumulator; it
+// first passes its operands through an empty asm, so that to the compiler
+// they are new values at every step: nothing is hoisted out of the loop,
+// nothing is shared between chains (without it GCC computed the AVX2 loop's
+// vpmaddubsw + vpmaddwd once for all twelve chains). `add(a, b)` (a += b)
+// folds the chains into acc[0] afterwards, so the work stays live. The steps
+// are lambdas carrying their loop's target attribute; this helper is always
+// inlined into that loop, so it needs none.
+template <int kChains, typename Acc, typename Step, typename Add>
+[[gnu::always_inline]] inline void run_chains(long iterations, Acc (&acc)[kChains], Step step,
+                                              Add add) {
+  for (long i = 0; i < iterations; ++i) {
+#pragma GCC unroll 16
+    for (int c = 0; c < kChains; ++c) step(acc[c]);
+  }
+#pragma GCC unroll 16
+  for (int c = 1; c < kChains; ++c) add(acc[0], acc[c]);
+}
+
+// Twelve chains: more than latency x throughput of any of these
+// instructions needs (an FMA: 4-5 cycles on two pipes, so 8-10 chains
+// already saturate them).
+constexpr int kChains = 12;
 
 #if defined(__x86_64__) || defined(_M_X64)
 constexpr bool kHavePeakLoop = true;
-constexpr double kFlopsPerIteration = 12 * 8 * 2;  // 12 FMAs of 8 floats
 
-// Twelve independent FMA chains (the FMA latency is 4-5 cycles on two
-// pipes, so 8-10 chains already saturate them); the multiplier below 1 and
-// the small addend keep every value normal. Built for AVX2+FMA through the
-// target attribute so that this file needs no ISA flags; called only when
-// the CPU has them.
-__attribute__((target("avx2,fma"))) float fma_loop(long iterations) {
-  const __m256 m = _mm256_set1_ps(0.999999f);
-  const __m256 c = _mm256_set1_ps(1e-6f);
-  __m256 a0 = _mm256_set1_ps(0.1f), a1 = _mm256_set1_ps(0.2f), a2 = _mm256_set1_ps(0.3f);
-  __m256 a3 = _mm256_set1_ps(0.4f), a4 = _mm256_set1_ps(0.5f), a5 = _mm256_set1_ps(0.6f);
-  __m256 a6 = _mm256_set1_ps(0.7f), a7 = _mm256_set1_ps(0.8f), a8 = _mm256_set1_ps(0.9f);
-  __m256 a9 = _mm256_set1_ps(1.1f), a10 = _mm256_set1_ps(1.2f), a11 = _mm256_set1_ps(1.3f);
-  for (long i = 0; i < iterations; ++i) {
-    a0 = _mm256_fmadd_ps(a0, m, c);
-    a1 = _mm256_fmadd_ps(a1, m, c);
-    a2 = _mm256_fmadd_ps(a2, m, c);
-    a3 = _mm256_fmadd_ps(a3, m, c);
-    a4 = _mm256_fmadd_ps(a4, m, c);
-    a5 = _mm256_fmadd_ps(a5, m, c);
-    a6 = _mm256_fmadd_ps(a6, m, c);
-    a7 = _mm256_fmadd_ps(a7, m, c);
-    a8 = _mm256_fmadd_ps(a8, m, c);
-    a9 = _mm256_fmadd_ps(a9, m, c);
-    a10 = _mm256_fmadd_ps(a10, m, c);
-    a11 = _mm256_fmadd_ps(a11, m, c);
-  }
-  const __m256 s = _mm256_add_ps(
-      _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)),
-                    _mm256_add_ps(_mm256_add_ps(a4, a5), _mm256_add_ps(a6, a7))),
-      _mm256_add_ps(_mm256_add_ps(a8, a9), _mm256_add_ps(a10, a11)));
+// Each loop is built for its ISA through the target attribute, so that this
+// file needs no ISA flags; it is called only when the CPU has that ISA. The
+// FMA loops' multiplier below 1 and small addend keep every value normal.
+#define CROSSRANK_AVX2 __attribute__((target("avx2,fma")))
+#define CROSSRANK_AVX512 __attribute__((target("avx512f")))
+#define CROSSRANK_VNNI __attribute__((target("avx2,avx512f,avx512vl,avx512bw,avx512vnni")))
+#define CROSSRANK_BF16 __attribute__((target("avx2,avx512f,avx512vl,avx512bw,avx512bf16")))
+
+// vfmadd on ymm: 8 multiply-adds = 16 FLOPs an instruction.
+constexpr double kFlopsPerIteration = kChains * 8 * 2;
+CROSSRANK_AVX2 float fma_loop(long iterations) {
+  __m256 m = _mm256_set1_ps(0.999999f), c = _mm256_set1_ps(1e-6f);
+  __m256 acc[kChains];
+  for (int i = 0; i < kChains; ++i) acc[i] = _mm256_set1_ps(0.1f * static_cast<float>(i + 1));
+  run_chains(
+      iterations, acc,
+      [&](__m256& a) CROSSRANK_AVX2 {
+        __asm__ volatile("" : "+v"(m), "+v"(c));
+        a = _mm256_fmadd_ps(a, m, c);
+      },
+      [](__m256& a, __m256 b) CROSSRANK_AVX2 { a = _mm256_add_ps(a, b); });
   float out[8];
-  _mm256_storeu_ps(out, s);
+  _mm256_storeu_ps(out, acc[0]);
   return out[0] + out[7];
 }
 
-// The same with 512-bit vectors, the peak of the 512-bit GEMM. On CPUs that
-// split a 512-bit FMA into two 256-bit halves (AMD Zen 4) both loops give the
-// same FLOP rate; on CPUs with 512-bit FMA units this one is twice as fast.
-constexpr double kFlops512PerIteration = 12 * 16 * 2;
-
-__attribute__((target("avx512f"))) float fma512_loop(long iterations) {
-  const __m512 m = _mm512_set1_ps(0.999999f);
-  const __m512 c = _mm512_set1_ps(1e-6f);
-  __m512 acc[12];
-  for (int i = 0; i < 12; ++i) acc[i] = _mm512_set1_ps(0.1f * static_cast<float>(i + 1));
-  for (long i = 0; i < iterations; ++i) {
-#pragma GCC unroll 12
-    for (int j = 0; j < 12; ++j) acc[j] = _mm512_fmadd_ps(acc[j], m, c);
-  }
-  __m512 s = acc[0];
-  for (int j = 1; j < 12; ++j) s = _mm512_add_ps(s, acc[j]);
-  return _mm512_reduce_add_ps(s);
+// The same with 512-bit vectors, the peak of the 512-bit GEMM: 16
+// multiply-adds = 32 FLOPs an instruction. On CPUs that split a 512-bit FMA
+// into two 256-bit halves (AMD Zen 4) both loops give the same FLOP rate; on
+// CPUs with 512-bit FMA units this one is twice as fast.
+constexpr double kFlops512PerIteration = kChains * 16 * 2;
+CROSSRANK_AVX512 float fma512_loop(long iterations) {
+  __m512 m = _mm512_set1_ps(0.999999f), c = _mm512_set1_ps(1e-6f);
+  __m512 acc[kChains];
+  for (int i = 0; i < kChains; ++i) acc[i] = _mm512_set1_ps(0.1f * static_cast<float>(i + 1));
+  run_chains(
+      iterations, acc,
+      [&](__m512& a) CROSSRANK_AVX512 {
+        __asm__ volatile("" : "+v"(m), "+v"(c));
+        a = _mm512_fmadd_ps(a, m, c);
+      },
+      [](__m512& a, __m512 b) CROSSRANK_AVX512 { a = _mm512_add_ps(a, b); });
+  return _mm512_reduce_add_ps(acc[0]);
 }
 
-// The int8 multiply-add peak without VNNI: twelve independent chains of
+// The int8 multiply-add peak without VNNI, as qs8_gemm_4x16__avx2 runs it:
 // vpmaddubsw (32 u8 x s8 products summed in pairs to int16), vpmaddwd by
-// ones (pairs to int32) and vpaddd into the accumulator. The empty asm
-// makes the operands look new each iteration so nothing is hoisted.
-constexpr double kInt8OpsPerIteration = 12 * 32 * 2;
-
-__attribute__((target("avx2"))) float int8_dot_loop(long iterations) {
+// ones (pairs to int32) and vpaddd into the accumulator: 32 multiply-adds =
+// 64 ops a step. Eight chains, not twelve: AVX2 has 16 ymm registers, and
+// twelve accumulators beside x, y, the ones and the products made GCC spill
+// accumulators to the stack inside the loop; only the 1-cycle vpaddd is on
+// an accumulator's chain, so eight are plenty.
+constexpr int kAvx2Int8Chains = 6;
+constexpr double kInt8OpsPerIteration = kAvx2Int8Chains * 32 * 2;
+CROSSRANK_AVX2 float int8_dot_loop(long iterations) {
   __m256i x = _mm256_set1_epi8(3), y = _mm256_set1_epi8(-5);
   const __m256i ones = _mm256_set1_epi16(1);
-  __m256i acc[12];
+  __m256i acc[kAvx2Int8Chains];
   for (__m256i& a : acc) a = _mm256_setzero_si256();
-  for (long i = 0; i < iterations; ++i) {
-    __asm__ volatile("" : "+x"(x), "+x"(y));
-#pragma GCC unroll 12
-    for (int c = 0; c < 12; ++c)
-      acc[c] = _mm256_add_epi32(acc[c], _mm256_madd_epi16(_mm256_maddubs_epi16(x, y), ones));
-  }
-  __m256i s = acc[0];
-  for (int c = 1; c < 12; ++c) s = _mm256_add_epi32(s, acc[c]);
-  return static_cast<float>(_mm256_extract_epi32(s, 0));
+  run_chains(
+      iterations, acc,
+      [&](__m256i& a) CROSSRANK_AVX2 {
+        __asm__ volatile("" : "+v"(x), "+v"(y));
+        a = _mm256_add_epi32(a, _mm256_madd_epi16(_mm256_maddubs_epi16(x, y), ones));
+      },
+      [](__m256i& a, __m256i b) CROSSRANK_AVX2 { a = _mm256_add_epi32(a, b); });
+  return static_cast<float>(_mm256_extract_epi32(acc[0], 0));
 }
 
-// The same with VNNI, on zmm as qs8_gemm_8x16__avx512vnni runs it: twelve
-// independent chains of vpdpbusd (64 u8 x s8 products summed by fours into
-// the int32 accumulator), 64 multiply-adds = 128 ops per instruction.
-constexpr double kVnniOpsPerIteration = 12 * 64 * 2;
-
-__attribute__((target("avx2,avx512f,avx512vl,avx512bw,avx512vnni"))) float vnni_dot_loop(
-    long iterations) {
+// The same with VNNI, on zmm as qs8_gemm_8x16__avx512vnni runs it: vpdpbusd
+// (64 u8 x s8 products summed by fours into the int32 accumulator), 64
+// multiply-adds = 128 ops an instruction.
+constexpr double kVnniOpsPerIteration = kChains * 64 * 2;
+CROSSRANK_VNNI float vnni_dot_loop(long iterations) {
   __m512i x = _mm512_set1_epi8(3), y = _mm512_set1_epi8(-5);
-  __m512i acc[12];
+  __m512i acc[kChains];
   for (__m512i& a : acc) a = _mm512_setzero_si512();
-  for (long i = 0; i < iterations; ++i) {
-    __asm__ volatile("" : "+v"(x), "+v"(y));
-#pragma GCC unroll 12
-    for (int c = 0; c < 12; ++c) acc[c] = _mm512_dpbusd_epi32(acc[c], x, y);
-  }
-  __m512i s = acc[0];
-  for (int c = 1; c < 12; ++c) s = _mm512_add_epi32(s, acc[c]);
-  return static_cast<float>(_mm512_reduce_add_epi32(s));
+  run_chains(
+      iterations, acc,
+      [&](__m512i& a) CROSSRANK_VNNI {
+        __asm__ volatile("" : "+v"(x), "+v"(y));
+        a = _mm512_dpbusd_epi32(a, x, y);
+      },
+      [](__m512i& a, __m512i b) CROSSRANK_VNNI { a = _mm512_add_epi32(a, b); });
+  return static_cast<float>(_mm512_reduce_add_epi32(acc[0]));
 }
 
-// The bf16 peak: twelve independent chains of vdpbf16ps on zmm, as
-// bf16_gemm_8x32__avx512bf16 runs it (each instruction: 16 lanes x 2 bf16
-// products added to the fp32 lane, 64 FLOPs).
-constexpr double kBf16FlopsPerIteration = 12 * 32 * 2;
-
-__attribute__((target("avx2,avx512f,avx512vl,avx512bw,avx512bf16"))) float bf16_dot_loop(
-    long iterations) {
+// The bf16 peak: vdpbf16ps on zmm, as bf16_gemm_8x32__avx512bf16 runs it
+// (16 lanes x 2 bf16 products added to the fp32 lane: 32 multiply-adds = 64
+// FLOPs an instruction).
+constexpr double kBf16FlopsPerIteration = kChains * 32 * 2;
+CROSSRANK_BF16 float bf16_dot_loop(long iterations) {
   __m512bh x = _mm512_cvtne2ps_pbh(_mm512_set1_ps(0.5f), _mm512_set1_ps(0.25f));
   __m512bh y = _mm512_cvtne2ps_pbh(_mm512_set1_ps(1e-3f), _mm512_set1_ps(-1e-3f));
-  __m512 acc[12];
+  __m512 acc[kChains];
   for (__m512& a : acc) a = _mm512_setzero_ps();
-  for (long i = 0; i < iterations; ++i) {
-    __asm__ volatile("" : "+v"(x), "+v"(y));
-#pragma GCC unroll 12
-    for (int c = 0; c < 12; ++c) acc[c] = _mm512_dpbf16_ps(acc[c], x, y);
-  }
-  __m512 s = acc[0];
-  for (int c = 1; c < 12; ++c) s = _mm512_add_ps(s, acc[c]);
-  return _mm512_reduce_add_ps(s);
+  run_chains(
+      iterations, acc,
+      [&](__m512& a) CROSSRANK_BF16 {
+        __asm__ volatile("" : "+v"(x), "+v"(y));
+        a = _mm512_dpbf16_ps(a, x, y);
+      },
+      [](__m512& a, __m512 b) CROSSRANK_BF16 { a = _mm512_add_ps(a, b); });
+  return _mm512_reduce_add_ps(acc[0]);
 }
 
 bool cpu_runs_peak_loop() {
@@ -226,83 +241,69 @@ bool cpu_runs_peak_loop() {
   return f.avx2 && f.fma;
 }
 #elif defined(__aarch64__)
-// AArch64: twelve independent chains of the instruction each kernel runs,
-// as on x86. Under qemu these rates (and the kernels') say nothing of a
-// real core's: emulated, every bfmmla is a chain of softfloat calls.
+// AArch64: the instruction each kernel runs, as on x86. Under qemu these
+// rates (and the kernels') say nothing of a real core's: emulated, every
+// bfmmla is a chain of softfloat calls.
 constexpr bool kHavePeakLoop = true;
+#define CROSSRANK_I8MM __attribute__((target("arch=armv8.2-a+i8mm")))
+#define CROSSRANK_ARM_BF16 __attribute__((target("arch=armv8.2-a+bf16")))
+
 // fmla on 4 lanes: 8 FLOPs an instruction.
-constexpr double kFlopsPerIteration = 12 * 4 * 2;
+constexpr double kFlopsPerIteration = kChains * 4 * 2;
 float fma_loop(long iterations) {
   float32x4_t x = vdupq_n_f32(0.5f), y = vdupq_n_f32(1e-3f);
-  float32x4_t acc[12];
+  float32x4_t acc[kChains];
   for (float32x4_t& a : acc) a = vdupq_n_f32(0.f);
-  for (long i = 0; i < iterations; ++i) {
-    __asm__ volatile("" : "+w"(x), "+w"(y));
-#pragma GCC unroll 12
-    for (int c = 0; c < 12; ++c) acc[c] = vfmaq_f32(acc[c], x, y);
-  }
-  float32x4_t s = acc[0];
-  for (int c = 1; c < 12; ++c) s = vaddq_f32(s, acc[c]);
-  return vaddvq_f32(s);
+  run_chains(
+      iterations, acc,
+      [&](float32x4_t& a) {
+        __asm__ volatile("" : "+w"(x), "+w"(y));
+        a = vfmaq_f32(a, x, y);
+      },
+      [](float32x4_t& a, float32x4_t b) { a = vaddq_f32(a, b); });
+  return vaddvq_f32(acc[0]);
 }
+
 // smmla: a 2x8 by 8x2 int8 product, 32 multiply-adds (64 ops) an instruction.
-constexpr double kI8mmOpsPerIteration = 12 * 32 * 2;
-__attribute__((target("arch=armv8.2-a+i8mm"))) float i8mm_dot_loop(long iterations) {
+constexpr double kI8mmOpsPerIteration = kChains * 32 * 2;
+CROSSRANK_I8MM float i8mm_dot_loop(long iterations) {
   int8x16_t x = vdupq_n_s8(3), y = vdupq_n_s8(-2);
-  int32x4_t acc[12];
+  int32x4_t acc[kChains];
   for (int32x4_t& a : acc) a = vdupq_n_s32(0);
-  for (long i = 0; i < iterations; ++i) {
-    __asm__ volatile("" : "+w"(x), "+w"(y));
-#pragma GCC unroll 12
-    for (int c = 0; c < 12; ++c) acc[c] = vmmlaq_s32(acc[c], x, y);
-  }
-  int32x4_t s = acc[0];
-  for (int c = 1; c < 12; ++c) s = vaddq_s32(s, acc[c]);
-  return static_cast<float>(vaddvq_s32(s));
+  run_chains(
+      iterations, acc,
+      [&](int32x4_t& a) CROSSRANK_I8MM {
+        __asm__ volatile("" : "+w"(x), "+w"(y));
+        a = vmmlaq_s32(a, x, y);
+      },
+      [](int32x4_t& a, int32x4_t b) CROSSRANK_I8MM { a = vaddq_s32(a, b); });
+  return static_cast<float>(vaddvq_s32(acc[0]));
 }
+
 // bfmmla: a 2x4 by 4x2 bf16 product, 16 multiply-adds (32 FLOPs).
-constexpr double kBfmmlaFlopsPerIteration = 12 * 16 * 2;
-__attribute__((target("arch=armv8.2-a+bf16"))) float bfmmla_loop(long iterations) {
+constexpr double kBfmmlaFlopsPerIteration = kChains * 16 * 2;
+CROSSRANK_ARM_BF16 float bfmmla_loop(long iterations) {
   // The bits pass through an empty asm: GCC would otherwise build them with
   // an fp16 fmov immediate, which +bf16 alone does not allow.
   uint16x8_t x_bits = vdupq_n_u16(0x3F00), y_bits = vdupq_n_u16(0x3A83);  // 0.5, ~1e-3
   __asm__("" : "+w"(x_bits), "+w"(y_bits));
   bfloat16x8_t x = vreinterpretq_bf16_u16(x_bits);
   bfloat16x8_t y = vreinterpretq_bf16_u16(y_bits);
-  float32x4_t acc[12];
+  float32x4_t acc[kChains];
   for (float32x4_t& a : acc) a = vdupq_n_f32(0.f);
-  for (long i = 0; i < iterations; ++i) {
-    __asm__ volatile("" : "+w"(x), "+w"(y));
-#pragma GCC unroll 12
-    for (int c = 0; c < 12; ++c) acc[c] = vbfmmlaq_f32(acc[c], x, y);
-  }
-  float32x4_t s = acc[0];
-  for (int c = 1; c < 12; ++c) s = vaddq_f32(s, acc[c]);
-  return vaddvq_f32(s);
+  run_chains(
+      iterations, acc,
+      [&](float32x4_t& a) CROSSRANK_ARM_BF16 {
+        __asm__ volatile("" : "+w"(x), "+w"(y));
+        a = vbfmmlaq_f32(a, x, y);
+      },
+      [](float32x4_t& a, float32x4_t b) CROSSRANK_ARM_BF16 { a = vaddq_f32(a, b); });
+  return vaddvq_f32(acc[0]);
 }
-// The x86 loops' names, never chosen here.
-constexpr double kInt8OpsPerIteration = 1;
-constexpr double kVnniOpsPerIteration = 1;
-float int8_dot_loop(long) { return 0.f; }
-constexpr double kFlops512PerIteration = 1;
-float fma512_loop(long) { return 0.f; }
-float vnni_dot_loop(long) { return 0.f; }
-constexpr double kBf16FlopsPerIteration = 1;
-float bf16_dot_loop(long) { return 0.f; }
 bool cpu_runs_peak_loop() { return true; }
 #else
 // Other ISAs: no peak loop yet; the table shows GFLOP/s without fractions.
 constexpr bool kHavePeakLoop = false;
-constexpr double kFlopsPerIteration = 1;
-constexpr double kInt8OpsPerIteration = 1;
-constexpr double kVnniOpsPerIteration = 1;
-float fma_loop(long) { return 0.f; }
-float int8_dot_loop(long) { return 0.f; }
-constexpr double kFlops512PerIteration = 1;
-float fma512_loop(long) { return 0.f; }
-float vnni_dot_loop(long) { return 0.f; }
-constexpr double kBf16FlopsPerIteration = 1;
-float bf16_dot_loop(long) { return 0.f; }
 bool cpu_runs_peak_loop() { return false; }
 #endif
 
@@ -341,7 +342,7 @@ PeakLoop peak_loop_for(const kernels::KernelTable& table, Dtype dtype) {
     return {};
   }
   return {"FMA peak (fmla 128-bit)", fma_loop, kFlopsPerIteration};
-#endif
+#elif defined(__x86_64__) || defined(_M_X64)
   if (dtype == Dtype::kBf16) {
     const kernels::KernelTable* bf16 = kernels::avx512bf16_kernels();
     if (bf16 != nullptr && table.bgemm == bf16->bgemm)
@@ -364,6 +365,11 @@ PeakLoop peak_loop_for(const kernels::KernelTable& table, Dtype dtype) {
   if (avx2 != nullptr && table.qgemm == avx2->qgemm)
     return {"int8 (vpmaddubsw+vpmaddwd) peak", int8_dot_loop, kInt8OpsPerIteration};
   return {};
+#else
+  (void)table;
+  (void)dtype;
+  return {};
+#endif
 }
 
 // GFLOP/s (GOPS for the int8 loops) of `threads` threads running the peak
