@@ -4,25 +4,35 @@
 //   gemm_bench [--json PATH] [--threads N] [--shapes FILE]... [--m 512,2048]
 //              [--repeats R] [--min-time SECONDS] [--int8 | --bf16]
 //
+// Every kernel is measured against the peak of the instruction it runs: a
+// loop of independent instances of it with no loads (run_chains; the ops
+// per iteration are stated beside each loop).
+//
 // --bf16 times the bf16 GEMM (bgemm: weights rounded to bf16 at packing, A
 // rounded inside the call, fp32 sums) of the active table, in GFLOP/s,
-// against its own peak: a loop of independent vdpbf16ps on zmm (32 bf16
-// multiply-adds = 64 FLOPs per instruction).
+// against its own peak: vdpbf16ps on zmm for the AVX512-BF16 kernel (32
+// bf16 multiply-adds = 64 FLOPs per instruction), tdpbf16ps on full tiles
+// for the AMX one (16 x 16 outputs x 32 = 8192 multiply-adds = 16384 FLOPs
+// per instruction), bfmmla on Arm.
 //
 // --int8 times the int8 GEMM (qgemm: weights quantised per output channel,
 // activations per row in blocks, quantised inside the call) instead, in
 // GOPS (2 x M x N x K per call, as for fp32), of every int8 kernel this CPU
-// runs (AVX-512 VNNI and AVX2 here; only the active one when CROSSRANK_ISA
-// is set), each against its own int8 peak, measured like the FMA peak: a
-// loop of independent vpdpbusd on zmm for the VNNI kernel (64 int8
-// multiply-adds = 128 ops per instruction), of vpmaddubsw + vpmaddwd (+ the
+// runs (AMX, AVX-512 VNNI and AVX2 on x86; only the active one when
+// CROSSRANK_ISA is set), each against its own int8 peak: tdpbssd on full
+// tiles for the AMX kernel (16 x 16 outputs x 64 = 16384 multiply-adds =
+// 32768 ops per instruction), vpdpbusd on zmm for the VNNI kernel (64 int8
+// multiply-adds = 128 ops per instruction), vpmaddubsw + vpmaddwd (+ the
 // vpaddd that accumulates) on ymm for the AVX2 one (32 multiply-adds = 64 ops
-// per step).
+// per step), smmla on Arm. The AMX loops run only where cpu_features() found
+// the tiles usable (CPUID, XCR0 and Linux's per-process permission).
 //
-// 1. Peak: a loop of independent FMAs with no loads (12 accumulators, more
-//    than latency x throughput needs), run on one thread, then on N threads
-//    at once. The all-thread peak is measured, not assumed to be N times
-//    the one-thread peak: shared or throttled cores show up here.
+// 1. Peak: the kernel's peak loop (for fp32, FMAs of the kernel's width;
+//    independent accumulators, more than latency x throughput needs: 12
+//    vectors, 6 in the AVX2 int8 loop, 4 tiles in the AMX ones), run on one
+//    thread, then on N threads at once. The all-thread peak is measured,
+//    not assumed to be N times the one-thread peak: shared or throttled
+//    cores show up here.
 // 2. GEMM: every layer of every shapes file (bench/shapes/*.txt) at every M,
 //    through gemm_parallel with a pool of 1 and of N threads, with the
 //    epilogue the forward pass uses. One warm-up call, then --repeats
@@ -236,6 +246,93 @@ CROSSRANK_BF16 float bf16_dot_loop(long iterations) {
   return _mm512_reduce_add_ps(acc[0]);
 }
 
+// The AMX peaks: independent tile multiplies with no loads. Tiles are
+// configured by a 64-byte palette-1 block (ldtilecfg): palette, start row,
+// 14 reserved bytes, then bytes per row and rows of tmm0-15. Here tmm0-7
+// are all full, 16 rows x 64 bytes. tmm0-3 accumulate, tmm4-5 (left) and
+// tmm6-7 (right) are the sources, zeroed once by tilezero: the 2 x 2 block
+// of 16 x 16 outputs that bf16_gemm_32x32__amx computes, four independent
+// chains. A tile multiply issues once every 16 cycles per core (Intel's
+// 1024 bf16 FLOPs / 2048 int8 ops per cycle: 16384 / 16, 32768 / 16); its
+// latency is a few times that (published measurements near 52 cycles, not
+// measured here: no CPU this was written on has AMX), and four chains leave
+// 64 cycles between two updates of one accumulator.
+//
+// Linux grants the tile state to a process only after
+// arch_prctl(ARCH_REQ_XCOMP_PERM, XTILEDATA), which cpu_features() asks for
+// (amx_bf16 / amx_int8 are true only once granted); the configuration
+// belongs to a thread, so each call loads its own (measure_peak runs the
+// loop on fresh threads) and releases the tiles at the end. tmm0 is stored
+// and returned so the work stays observable.
+struct alignas(64) TileConfig {
+  std::uint8_t palette = 1;
+  std::uint8_t start_row = 0;
+  std::uint8_t reserved[14] = {};
+  std::uint16_t bytes_per_row[16] = {64, 64, 64, 64, 64, 64, 64, 64};
+  std::uint8_t rows[16] = {16, 16, 16, 16, 16, 16, 16, 16};
+};
+static_assert(sizeof(TileConfig) == 64, "ldtilecfg reads 64 bytes");
+
+#define CROSSRANK_AMX_BF16 __attribute__((target("amx-tile,amx-bf16")))
+#define CROSSRANK_AMX_INT8 __attribute__((target("amx-tile,amx-int8")))
+
+// tdpbf16ps on full tiles: C is 16 x 16 fp32 (64-byte rows), A is 16 rows
+// of 32 bf16 (K = 32), B is K/2 = 16 rows of 16 bf16 pairs; each of the
+// 16 x 16 outputs gets 32 products: 16 * 16 * 32 = 8192 multiply-adds =
+// 16384 FLOPs an instruction, four an iteration.
+constexpr double kAmxBf16FlopsPerIteration = 4 * 16 * 16 * 32 * 2;
+CROSSRANK_AMX_BF16 float tdpbf16ps_loop(long iterations) {
+  const TileConfig config;
+  _tile_loadconfig(&config);
+  _tile_zero(4);
+  _tile_zero(5);
+  _tile_zero(6);
+  _tile_zero(7);
+  _tile_zero(0);
+  _tile_zero(1);
+  _tile_zero(2);
+  _tile_zero(3);
+  for (long i = 0; i < iterations; ++i) {
+    _tile_dpbf16ps(0, 4, 6);
+    _tile_dpbf16ps(1, 4, 7);
+    _tile_dpbf16ps(2, 5, 6);
+    _tile_dpbf16ps(3, 5, 7);
+  }
+  float out[16][16];
+  _tile_stored(0, out, 64);
+  _tile_release();
+  return out[0][0];
+}
+
+// tdpbssd (signed x signed int8, as qs8_gemm_16x16__amx; tdpbusd and the
+// other sign variants have the same documented latency and throughput) on
+// full tiles: C is 16 x 16 int32, A is 16 rows of 64 int8 (K = 64), B is
+// K/4 = 16 rows of 16 groups of four int8: 16 * 16 * 64 = 16384
+// multiply-adds = 32768 ops an instruction, four an iteration.
+constexpr double kAmxInt8OpsPerIteration = 4 * 16 * 16 * 64 * 2;
+CROSSRANK_AMX_INT8 float tdpbssd_loop(long iterations) {
+  const TileConfig config;
+  _tile_loadconfig(&config);
+  _tile_zero(4);
+  _tile_zero(5);
+  _tile_zero(6);
+  _tile_zero(7);
+  _tile_zero(0);
+  _tile_zero(1);
+  _tile_zero(2);
+  _tile_zero(3);
+  for (long i = 0; i < iterations; ++i) {
+    _tile_dpbssd(0, 4, 6);
+    _tile_dpbssd(1, 4, 7);
+    _tile_dpbssd(2, 5, 6);
+    _tile_dpbssd(3, 5, 7);
+  }
+  std::int32_t out[16][16];
+  _tile_stored(0, out, 64);
+  _tile_release();
+  return static_cast<float>(out[0][0]);
+}
+
 bool cpu_runs_peak_loop() {
   const kernels::CpuFeatures& f = kernels::cpu_features();
   return f.avx2 && f.fma;
@@ -343,6 +440,20 @@ PeakLoop peak_loop_for(const kernels::KernelTable& table, Dtype dtype) {
   }
   return {"FMA peak (fmla 128-bit)", fma_loop, kFlopsPerIteration};
 #elif defined(__x86_64__) || defined(_M_X64)
+  // The AMX table (its bf16 and int8 GEMMs on the tiles, fp32 on AVX-512),
+  // known by its isa name. Its tile loops run only where cpu_features()
+  // found the tiles usable (CPUID, XCR0 and the process's permission).
+  if (std::strcmp(table.isa, "amx") == 0) {
+    const kernels::CpuFeatures& f = kernels::cpu_features();
+    if (dtype == Dtype::kBf16)
+      return f.amx_bf16 ? PeakLoop{"bf16 (tdpbf16ps) peak", tdpbf16ps_loop,
+                                   kAmxBf16FlopsPerIteration}
+                        : PeakLoop{};
+    if (dtype == Dtype::kInt8)
+      return f.amx_int8 ? PeakLoop{"int8 (tdpbssd) peak", tdpbssd_loop, kAmxInt8OpsPerIteration}
+                        : PeakLoop{};
+    return {"FMA peak (512-bit)", fma512_loop, kFlops512PerIteration};
+  }
   if (dtype == Dtype::kBf16) {
     const kernels::KernelTable* bf16 = kernels::avx512bf16_kernels();
     if (bf16 != nullptr && table.bgemm == bf16->bgemm)
