@@ -9,11 +9,12 @@
 // per iteration are stated beside each loop).
 //
 // --bf16 times the bf16 GEMM (bgemm: weights rounded to bf16 at packing, A
-// rounded inside the call, fp32 sums) of the active table, in GFLOP/s,
-// against its own peak: vdpbf16ps on zmm for the AVX512-BF16 kernel (32
-// bf16 multiply-adds = 64 FLOPs per instruction), tdpbf16ps on full tiles
-// for the AMX one (16 x 16 outputs x 32 = 8192 multiply-adds = 16384 FLOPs
-// per instruction), bfmmla on Arm.
+// rounded inside the call, fp32 sums), in GFLOP/s, of every bf16 kernel this
+// CPU runs (AMX and AVX512-BF16 on x86; only the active one when
+// CROSSRANK_ISA is set), each against its own peak: vdpbf16ps on zmm for
+// the AVX512-BF16 kernel (32 bf16 multiply-adds = 64 FLOPs per
+// instruction), tdpbf16ps on full tiles for the AMX one (16 x 16 outputs x
+// 32 = 8192 multiply-adds = 16384 FLOPs per instruction), bfmmla on Arm.
 //
 // --int8 times the int8 GEMM (qgemm: weights quantised per output channel,
 // activations per row in blocks, quantised inside the call) instead, in
@@ -769,8 +770,8 @@ void write_run_json(std::ofstream& f, const Options& o, const KernelRun& run,
 }
 
 // The first run's fields at the top level (the active kernel's, as the
-// e2e bench reads them); with --int8 and more than one kernel, the others
-// in "other_kernels".
+// e2e bench reads them); with --int8 or --bf16 and more than one kernel,
+// the others in "other_kernels".
 void write_json(const Options& o, const std::vector<KernelRun>& runs,
                 const std::string& load_start, const std::string& load_end) {
   const std::filesystem::path parent = std::filesystem::path(o.json_path).parent_path();
@@ -811,17 +812,21 @@ std::string percent(double gflops, double peak) {
   return buf;
 }
 
-// The tables to time: the active one; with --int8, every table this CPU
-// runs with its own int8 kernel (the reference's only when it is the only
-// one), unless CROSSRANK_ISA asks for one.
-std::vector<const kernels::KernelTable*> tables_to_time(bool int8) {
+// The tables to time: the active one; with --int8 or --bf16, every table
+// this CPU runs with its own kernel of that dtype, best first (AMX beside
+// AVX512-BF16, VNNI beside AVX2, ...; the reference's only when it is the
+// only one), unless CROSSRANK_ISA asks for one. Kernels are told apart by
+// name, so a new table needs no change here.
+std::vector<const kernels::KernelTable*> tables_to_time(const Options& o) {
   const kernels::KernelTable& active = kernels::active_kernels();
-  if (!int8 || std::getenv("CROSSRANK_ISA") != nullptr) return {&active};
+  if (o.dtype() == Dtype::kF32 || std::getenv("CROSSRANK_ISA") != nullptr) return {&active};
   std::vector<const kernels::KernelTable*> tables;
   for (const kernels::KernelTable* t : kernels::available_kernels()) {
+    const char* name = kernel_name(o, *t);
+    if (name == nullptr) continue;  // no kernel of this dtype (a bf16 GEMM)
     if (t == &kernels::ref_kernels() && !tables.empty()) continue;
     const bool seen = std::any_of(tables.begin(), tables.end(), [&](const kernels::KernelTable* u) {
-      return std::strcmp(u->qgemm_name, t->qgemm_name) == 0;
+      return std::strcmp(kernel_name(o, *u), name) == 0;
     });
     if (!seen) tables.push_back(t);
   }
@@ -937,18 +942,18 @@ int run(int argc, char** argv) {
   std::printf("gemm_bench: %s, %d threads, load average %s\n\n",
               kernels::cpu_features().brand.c_str(), o.threads, load_start.c_str());
   std::vector<KernelRun> runs;
-  for (const kernels::KernelTable* table : tables_to_time(o.int8))
+  for (const kernels::KernelTable* table : tables_to_time(o))
     runs.push_back(time_kernel(o, models, *table));
 
-  // Several int8 kernels: each one's speed against the first's (the best
+  // Several kernels: each one's speed against the first's (the best
   // this CPU has) on the same shapes, by CPU time on one thread.
   for (std::size_t i = 1; i < runs.size(); ++i) {
     std::vector<double> ratio;
     for (std::size_t r = 0; r < runs[i].results.size(); ++r)
       ratio.push_back(runs[0].results[r].one.cpu_gflops / runs[i].results[r].one.cpu_gflops);
     char what[160];
-    std::snprintf(what, sizeof what, "%s / %s, 1 thread (CPU time)", runs[0].table->qgemm_name,
-                  runs[i].table->qgemm_name);
+    std::snprintf(what, sizeof what, "%s / %s, 1 thread (CPU time)",
+                  kernel_name(o, *runs[0].table), kernel_name(o, *runs[i].table));
     print_range(what, ratio, 1, "x");
   }
 
