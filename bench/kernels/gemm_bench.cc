@@ -161,7 +161,7 @@ CROSSRANK_AVX2 float fma_loop(long iterations) {
         __asm__ volatile("" : "+v"(m), "+v"(c));
         a = _mm256_fmadd_ps(a, m, c);
       },
-      [](__m256& a, __m256 b) CROSSRANK_AVX2 { a = _mm256_add_ps(a, b); });
+      [](__m256& a, const __m256& b) CROSSRANK_AVX2 { a = _mm256_add_ps(a, b); });
   float out[8];
   _mm256_storeu_ps(out, acc[0]);
   return out[0] + out[7];
@@ -182,7 +182,7 @@ CROSSRANK_AVX512 float fma512_loop(long iterations) {
         __asm__ volatile("" : "+v"(m), "+v"(c));
         a = _mm512_fmadd_ps(a, m, c);
       },
-      [](__m512& a, __m512 b) CROSSRANK_AVX512 { a = _mm512_add_ps(a, b); });
+      [](__m512& a, const __m512& b) CROSSRANK_AVX512 { a = _mm512_add_ps(a, b); });
   return _mm512_reduce_add_ps(acc[0]);
 }
 
@@ -206,7 +206,7 @@ CROSSRANK_AVX2 float int8_dot_loop(long iterations) {
         __asm__ volatile("" : "+v"(x), "+v"(y));
         a = _mm256_add_epi32(a, _mm256_madd_epi16(_mm256_maddubs_epi16(x, y), ones));
       },
-      [](__m256i& a, __m256i b) CROSSRANK_AVX2 { a = _mm256_add_epi32(a, b); });
+      [](__m256i& a, const __m256i& b) CROSSRANK_AVX2 { a = _mm256_add_epi32(a, b); });
   return static_cast<float>(_mm256_extract_epi32(acc[0], 0));
 }
 
@@ -224,7 +224,7 @@ CROSSRANK_VNNI float vnni_dot_loop(long iterations) {
         __asm__ volatile("" : "+v"(x), "+v"(y));
         a = _mm512_dpbusd_epi32(a, x, y);
       },
-      [](__m512i& a, __m512i b) CROSSRANK_VNNI { a = _mm512_add_epi32(a, b); });
+      [](__m512i& a, const __m512i& b) CROSSRANK_VNNI { a = _mm512_add_epi32(a, b); });
   return static_cast<float>(_mm512_reduce_add_epi32(acc[0]));
 }
 
@@ -243,7 +243,7 @@ CROSSRANK_BF16 float bf16_dot_loop(long iterations) {
         __asm__ volatile("" : "+v"(x), "+v"(y));
         a = _mm512_dpbf16_ps(a, x, y);
       },
-      [](__m512& a, __m512 b) CROSSRANK_BF16 { a = _mm512_add_ps(a, b); });
+      [](__m512& a, const __m512& b) CROSSRANK_BF16 { a = _mm512_add_ps(a, b); });
   return _mm512_reduce_add_ps(acc[0]);
 }
 
@@ -258,13 +258,6 @@ CROSSRANK_BF16 float bf16_dot_loop(long iterations) {
 // latency is a few times that (published measurements near 52 cycles, not
 // measured here: no CPU this was written on has AMX), and four chains leave
 // 64 cycles between two updates of one accumulator.
-//
-// Linux grants the tile state to a process only after
-// arch_prctl(ARCH_REQ_XCOMP_PERM, XTILEDATA), which cpu_features() asks for
-// (amx_bf16 / amx_int8 are true only once granted); the configuration
-// belongs to a thread, so each call loads its own (measure_peak runs the
-// loop on fresh threads) and releases the tiles at the end. tmm0 is stored
-// and returned so the work stays observable.
 struct alignas(64) TileConfig {
   std::uint8_t palette = 1;
   std::uint8_t start_row = 0;
@@ -277,32 +270,45 @@ static_assert(sizeof(TileConfig) == 64, "ldtilecfg reads 64 bytes");
 #define CROSSRANK_AMX_BF16 __attribute__((target("amx-tile,amx-bf16")))
 #define CROSSRANK_AMX_INT8 __attribute__((target("amx-tile,amx-int8")))
 
+// Both AMX peak loops: configure and zero the tiles, `iterations` times
+// `step()` (the four multiplies tmm0-3 += tmm4-5 x tmm6-7), then store tmm0
+// so the work stays observable and release the tiles. Linux grants the tile
+// state to a process only after arch_prctl(ARCH_REQ_XCOMP_PERM, XTILEDATA),
+// which cpu_features() asks for (amx_bf16 / amx_int8 are true only once
+// granted); the configuration belongs to a thread, so each call loads its
+// own (measure_peak runs the loop on fresh threads). Built for both tile
+// ISAs so that either step inlines; it runs only the one its step uses.
+template <typename Step>
+__attribute__((target("amx-tile,amx-bf16,amx-int8"))) float run_tiles(long iterations, Step step) {
+  const TileConfig config;
+  _tile_loadconfig(&config);
+  _tile_zero(0);
+  _tile_zero(1);
+  _tile_zero(2);
+  _tile_zero(3);
+  _tile_zero(4);
+  _tile_zero(5);
+  _tile_zero(6);
+  _tile_zero(7);
+  for (long i = 0; i < iterations; ++i) step();
+  std::int32_t out[16][16];  // fp32 or int32 sums: only a value for the sink
+  _tile_stored(0, out, 64);
+  _tile_release();
+  return static_cast<float>(out[0][0]);
+}
+
 // tdpbf16ps on full tiles: C is 16 x 16 fp32 (64-byte rows), A is 16 rows
 // of 32 bf16 (K = 32), B is K/2 = 16 rows of 16 bf16 pairs; each of the
 // 16 x 16 outputs gets 32 products: 16 * 16 * 32 = 8192 multiply-adds =
 // 16384 FLOPs an instruction, four an iteration.
 constexpr double kAmxBf16FlopsPerIteration = 4 * 16 * 16 * 32 * 2;
-CROSSRANK_AMX_BF16 float tdpbf16ps_loop(long iterations) {
-  const TileConfig config;
-  _tile_loadconfig(&config);
-  _tile_zero(4);
-  _tile_zero(5);
-  _tile_zero(6);
-  _tile_zero(7);
-  _tile_zero(0);
-  _tile_zero(1);
-  _tile_zero(2);
-  _tile_zero(3);
-  for (long i = 0; i < iterations; ++i) {
+float tdpbf16ps_loop(long iterations) {
+  return run_tiles(iterations, []() CROSSRANK_AMX_BF16 {
     _tile_dpbf16ps(0, 4, 6);
     _tile_dpbf16ps(1, 4, 7);
     _tile_dpbf16ps(2, 5, 6);
     _tile_dpbf16ps(3, 5, 7);
-  }
-  float out[16][16];
-  _tile_stored(0, out, 64);
-  _tile_release();
-  return out[0][0];
+  });
 }
 
 // tdpbssd (signed x signed int8, as qs8_gemm_16x16__amx; tdpbusd and the
@@ -311,27 +317,13 @@ CROSSRANK_AMX_BF16 float tdpbf16ps_loop(long iterations) {
 // K/4 = 16 rows of 16 groups of four int8: 16 * 16 * 64 = 16384
 // multiply-adds = 32768 ops an instruction, four an iteration.
 constexpr double kAmxInt8OpsPerIteration = 4 * 16 * 16 * 64 * 2;
-CROSSRANK_AMX_INT8 float tdpbssd_loop(long iterations) {
-  const TileConfig config;
-  _tile_loadconfig(&config);
-  _tile_zero(4);
-  _tile_zero(5);
-  _tile_zero(6);
-  _tile_zero(7);
-  _tile_zero(0);
-  _tile_zero(1);
-  _tile_zero(2);
-  _tile_zero(3);
-  for (long i = 0; i < iterations; ++i) {
+float tdpbssd_loop(long iterations) {
+  return run_tiles(iterations, []() CROSSRANK_AMX_INT8 {
     _tile_dpbssd(0, 4, 6);
     _tile_dpbssd(1, 4, 7);
     _tile_dpbssd(2, 5, 6);
     _tile_dpbssd(3, 5, 7);
-  }
-  std::int32_t out[16][16];
-  _tile_stored(0, out, 64);
-  _tile_release();
-  return static_cast<float>(out[0][0]);
+  });
 }
 
 bool cpu_runs_peak_loop() {
@@ -358,7 +350,7 @@ float fma_loop(long iterations) {
         __asm__ volatile("" : "+w"(x), "+w"(y));
         a = vfmaq_f32(a, x, y);
       },
-      [](float32x4_t& a, float32x4_t b) { a = vaddq_f32(a, b); });
+      [](float32x4_t& a, const float32x4_t& b) { a = vaddq_f32(a, b); });
   return vaddvq_f32(acc[0]);
 }
 
@@ -374,7 +366,7 @@ CROSSRANK_I8MM float i8mm_dot_loop(long iterations) {
         __asm__ volatile("" : "+w"(x), "+w"(y));
         a = vmmlaq_s32(a, x, y);
       },
-      [](int32x4_t& a, int32x4_t b) CROSSRANK_I8MM { a = vaddq_s32(a, b); });
+      [](int32x4_t& a, const int32x4_t& b) CROSSRANK_I8MM { a = vaddq_s32(a, b); });
   return static_cast<float>(vaddvq_s32(acc[0]));
 }
 
@@ -395,7 +387,7 @@ CROSSRANK_ARM_BF16 float bfmmla_loop(long iterations) {
         __asm__ volatile("" : "+w"(x), "+w"(y));
         a = vbfmmlaq_f32(a, x, y);
       },
-      [](float32x4_t& a, float32x4_t b) CROSSRANK_ARM_BF16 { a = vaddq_f32(a, b); });
+      [](float32x4_t& a, const float32x4_t& b) CROSSRANK_ARM_BF16 { a = vaddq_f32(a, b); });
   return vaddvq_f32(acc[0]);
 }
 bool cpu_runs_peak_loop() { return true; }
