@@ -4,25 +4,36 @@
 //   gemm_bench [--json PATH] [--threads N] [--shapes FILE]... [--m 512,2048]
 //              [--repeats R] [--min-time SECONDS] [--int8 | --bf16]
 //
+// Every kernel is measured against the peak of the instruction it runs: a
+// loop of independent instances of it with no loads (run_chains; the ops
+// per iteration are stated beside each loop).
+//
 // --bf16 times the bf16 GEMM (bgemm: weights rounded to bf16 at packing, A
-// rounded inside the call, fp32 sums) of the active table, in GFLOP/s,
-// against its own peak: a loop of independent vdpbf16ps on zmm (32 bf16
-// multiply-adds = 64 FLOPs per instruction).
+// rounded inside the call, fp32 sums), in GFLOP/s, of every bf16 kernel this
+// CPU runs (AMX and AVX512-BF16 on x86; only the active one when
+// CROSSRANK_ISA is set), each against its own peak: vdpbf16ps on zmm for
+// the AVX512-BF16 kernel (32 bf16 multiply-adds = 64 FLOPs per
+// instruction), tdpbf16ps on full tiles for the AMX one (16 x 16 outputs x
+// 32 = 8192 multiply-adds = 16384 FLOPs per instruction), bfmmla on Arm.
 //
 // --int8 times the int8 GEMM (qgemm: weights quantised per output channel,
 // activations per row in blocks, quantised inside the call) instead, in
 // GOPS (2 x M x N x K per call, as for fp32), of every int8 kernel this CPU
-// runs (AVX-512 VNNI and AVX2 here; only the active one when CROSSRANK_ISA
-// is set), each against its own int8 peak, measured like the FMA peak: a
-// loop of independent vpdpbusd on zmm for the VNNI kernel (64 int8
-// multiply-adds = 128 ops per instruction), of vpmaddubsw + vpmaddwd (+ the
+// runs (AMX, AVX-512 VNNI and AVX2 on x86; only the active one when
+// CROSSRANK_ISA is set), each against its own int8 peak: tdpbssd on full
+// tiles for the AMX kernel (16 x 16 outputs x 64 = 16384 multiply-adds =
+// 32768 ops per instruction), vpdpbusd on zmm for the VNNI kernel (64 int8
+// multiply-adds = 128 ops per instruction), vpmaddubsw + vpmaddwd (+ the
 // vpaddd that accumulates) on ymm for the AVX2 one (32 multiply-adds = 64 ops
-// per step).
+// per step), smmla on Arm. The AMX loops run only where cpu_features() found
+// the tiles usable (CPUID, XCR0 and Linux's per-process permission).
 //
-// 1. Peak: a loop of independent FMAs with no loads (12 accumulators, more
-//    than latency x throughput needs), run on one thread, then on N threads
-//    at once. The all-thread peak is measured, not assumed to be N times
-//    the one-thread peak: shared or throttled cores show up here.
+// 1. Peak: the kernel's peak loop (for fp32, FMAs of the kernel's width;
+//    independent accumulators, more than latency x throughput needs: 12
+//    vectors, 6 in the AVX2 int8 loop, 4 tiles in the AMX ones), run on one
+//    thread, then on N threads at once. The all-thread peak is measured,
+//    not assumed to be N times the one-thread peak: shared or throttled
+//    cores show up here.
 // 2. GEMM: every layer of every shapes file (bench/shapes/*.txt) at every M,
 //    through gemm_parallel with a pool of 1 and of N threads, with the
 //    epilogue the forward pass uses. One warm-up call, then --repeats
@@ -98,127 +109,221 @@ std::string load_average() {
   return a + " " + b + " " + c;
 }
 
-// ---- FMA peak ---------------------------------------------------------------
+// ---- peak loops ---------------------------------------------------------------
+
+// Every peak loop has one shape: kChains independent accumulators, each
+// advanced by one step (one instruction, or the fixed group an int8 kernel
+// issues per multiply-add) per iteration, with no loads, so the rate is that
+// of the execution units. `step(acc)` issues the step on one accumulator; it
+// first passes its operands through an empty asm, so that to the compiler
+// they are new values at every step: nothing is hoisted out of the loop,
+// nothing is shared between chains (without it GCC computed the AVX2 loop's
+// vpmaddubsw + vpmaddwd once for all twelve chains). `add(a, b)` (a += b)
+// folds the chains into acc[0] afterwards, so the work stays live. The steps
+// are lambdas carrying their loop's target attribute; this helper is always
+// inlined into that loop, so it needs none.
+template <int kChains, typename Acc, typename Step, typename Add>
+[[gnu::always_inline]] inline void run_chains(long iterations, Acc (&acc)[kChains], Step step,
+                                              Add add) {
+  for (long i = 0; i < iterations; ++i) {
+#pragma GCC unroll 16
+    for (int c = 0; c < kChains; ++c) step(acc[c]);
+  }
+#pragma GCC unroll 16
+  for (int c = 1; c < kChains; ++c) add(acc[0], acc[c]);
+}
+
+// Twelve chains: more than latency x throughput of any of these
+// instructions needs (an FMA: 4-5 cycles on two pipes, so 8-10 chains
+// already saturate them).
+constexpr int kChains = 12;
 
 #if defined(__x86_64__) || defined(_M_X64)
 constexpr bool kHavePeakLoop = true;
-constexpr double kFlopsPerIteration = 12 * 8 * 2;  // 12 FMAs of 8 floats
 
-// Twelve independent FMA chains (the FMA latency is 4-5 cycles on two
-// pipes, so 8-10 chains already saturate them); the multiplier below 1 and
-// the small addend keep every value normal. Built for AVX2+FMA through the
-// target attribute so that this file needs no ISA flags; called only when
-// the CPU has them.
-__attribute__((target("avx2,fma"))) float fma_loop(long iterations) {
-  const __m256 m = _mm256_set1_ps(0.999999f);
-  const __m256 c = _mm256_set1_ps(1e-6f);
-  __m256 a0 = _mm256_set1_ps(0.1f), a1 = _mm256_set1_ps(0.2f), a2 = _mm256_set1_ps(0.3f);
-  __m256 a3 = _mm256_set1_ps(0.4f), a4 = _mm256_set1_ps(0.5f), a5 = _mm256_set1_ps(0.6f);
-  __m256 a6 = _mm256_set1_ps(0.7f), a7 = _mm256_set1_ps(0.8f), a8 = _mm256_set1_ps(0.9f);
-  __m256 a9 = _mm256_set1_ps(1.1f), a10 = _mm256_set1_ps(1.2f), a11 = _mm256_set1_ps(1.3f);
-  for (long i = 0; i < iterations; ++i) {
-    a0 = _mm256_fmadd_ps(a0, m, c);
-    a1 = _mm256_fmadd_ps(a1, m, c);
-    a2 = _mm256_fmadd_ps(a2, m, c);
-    a3 = _mm256_fmadd_ps(a3, m, c);
-    a4 = _mm256_fmadd_ps(a4, m, c);
-    a5 = _mm256_fmadd_ps(a5, m, c);
-    a6 = _mm256_fmadd_ps(a6, m, c);
-    a7 = _mm256_fmadd_ps(a7, m, c);
-    a8 = _mm256_fmadd_ps(a8, m, c);
-    a9 = _mm256_fmadd_ps(a9, m, c);
-    a10 = _mm256_fmadd_ps(a10, m, c);
-    a11 = _mm256_fmadd_ps(a11, m, c);
-  }
-  const __m256 s = _mm256_add_ps(
-      _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)),
-                    _mm256_add_ps(_mm256_add_ps(a4, a5), _mm256_add_ps(a6, a7))),
-      _mm256_add_ps(_mm256_add_ps(a8, a9), _mm256_add_ps(a10, a11)));
+// Each loop is built for its ISA through the target attribute, so that this
+// file needs no ISA flags; it is called only when the CPU has that ISA. The
+// FMA loops' multiplier below 1 and small addend keep every value normal.
+#define CROSSRANK_AVX2 __attribute__((target("avx2,fma")))
+#define CROSSRANK_AVX512 __attribute__((target("avx512f")))
+#define CROSSRANK_VNNI __attribute__((target("avx2,avx512f,avx512vl,avx512bw,avx512vnni")))
+#define CROSSRANK_BF16 __attribute__((target("avx2,avx512f,avx512vl,avx512bw,avx512bf16")))
+
+// vfmadd on ymm: 8 multiply-adds = 16 FLOPs an instruction.
+constexpr double kFlopsPerIteration = kChains * 8 * 2;
+CROSSRANK_AVX2 float fma_loop(long iterations) {
+  __m256 m = _mm256_set1_ps(0.999999f), c = _mm256_set1_ps(1e-6f);
+  __m256 acc[kChains];
+  for (int i = 0; i < kChains; ++i) acc[i] = _mm256_set1_ps(0.1f * static_cast<float>(i + 1));
+  run_chains(
+      iterations, acc,
+      [&](__m256& a) CROSSRANK_AVX2 {
+        __asm__ volatile("" : "+v"(m), "+v"(c));
+        a = _mm256_fmadd_ps(a, m, c);
+      },
+      [](__m256& a, const __m256& b) CROSSRANK_AVX2 { a = _mm256_add_ps(a, b); });
   float out[8];
-  _mm256_storeu_ps(out, s);
+  _mm256_storeu_ps(out, acc[0]);
   return out[0] + out[7];
 }
 
-// The same with 512-bit vectors, the peak of the 512-bit GEMM. On CPUs that
-// split a 512-bit FMA into two 256-bit halves (AMD Zen 4) both loops give the
-// same FLOP rate; on CPUs with 512-bit FMA units this one is twice as fast.
-constexpr double kFlops512PerIteration = 12 * 16 * 2;
-
-__attribute__((target("avx512f"))) float fma512_loop(long iterations) {
-  const __m512 m = _mm512_set1_ps(0.999999f);
-  const __m512 c = _mm512_set1_ps(1e-6f);
-  __m512 acc[12];
-  for (int i = 0; i < 12; ++i) acc[i] = _mm512_set1_ps(0.1f * static_cast<float>(i + 1));
-  for (long i = 0; i < iterations; ++i) {
-#pragma GCC unroll 12
-    for (int j = 0; j < 12; ++j) acc[j] = _mm512_fmadd_ps(acc[j], m, c);
-  }
-  __m512 s = acc[0];
-  for (int j = 1; j < 12; ++j) s = _mm512_add_ps(s, acc[j]);
-  return _mm512_reduce_add_ps(s);
+// The same with 512-bit vectors, the peak of the 512-bit GEMM: 16
+// multiply-adds = 32 FLOPs an instruction. On CPUs that split a 512-bit FMA
+// into two 256-bit halves (AMD Zen 4) both loops give the same FLOP rate; on
+// CPUs with 512-bit FMA units this one is twice as fast.
+constexpr double kFlops512PerIteration = kChains * 16 * 2;
+CROSSRANK_AVX512 float fma512_loop(long iterations) {
+  __m512 m = _mm512_set1_ps(0.999999f), c = _mm512_set1_ps(1e-6f);
+  __m512 acc[kChains];
+  for (int i = 0; i < kChains; ++i) acc[i] = _mm512_set1_ps(0.1f * static_cast<float>(i + 1));
+  run_chains(
+      iterations, acc,
+      [&](__m512& a) CROSSRANK_AVX512 {
+        __asm__ volatile("" : "+v"(m), "+v"(c));
+        a = _mm512_fmadd_ps(a, m, c);
+      },
+      [](__m512& a, const __m512& b) CROSSRANK_AVX512 { a = _mm512_add_ps(a, b); });
+  return _mm512_reduce_add_ps(acc[0]);
 }
 
-// The int8 multiply-add peak without VNNI: twelve independent chains of
+// The int8 multiply-add peak without VNNI, as qs8_gemm_4x16__avx2 runs it:
 // vpmaddubsw (32 u8 x s8 products summed in pairs to int16), vpmaddwd by
-// ones (pairs to int32) and vpaddd into the accumulator. The empty asm
-// makes the operands look new each iteration so nothing is hoisted.
-constexpr double kInt8OpsPerIteration = 12 * 32 * 2;
-
-__attribute__((target("avx2"))) float int8_dot_loop(long iterations) {
+// ones (pairs to int32) and vpaddd into the accumulator: 32 multiply-adds =
+// 64 ops a step. Eight chains, not twelve: AVX2 has 16 ymm registers, and
+// twelve accumulators beside x, y, the ones and the products made GCC spill
+// accumulators to the stack inside the loop; only the 1-cycle vpaddd is on
+// an accumulator's chain, so eight are plenty.
+constexpr int kAvx2Int8Chains = 6;
+constexpr double kInt8OpsPerIteration = kAvx2Int8Chains * 32 * 2;
+CROSSRANK_AVX2 float int8_dot_loop(long iterations) {
   __m256i x = _mm256_set1_epi8(3), y = _mm256_set1_epi8(-5);
   const __m256i ones = _mm256_set1_epi16(1);
-  __m256i acc[12];
+  __m256i acc[kAvx2Int8Chains];
   for (__m256i& a : acc) a = _mm256_setzero_si256();
-  for (long i = 0; i < iterations; ++i) {
-    __asm__ volatile("" : "+x"(x), "+x"(y));
-#pragma GCC unroll 12
-    for (int c = 0; c < 12; ++c)
-      acc[c] = _mm256_add_epi32(acc[c], _mm256_madd_epi16(_mm256_maddubs_epi16(x, y), ones));
-  }
-  __m256i s = acc[0];
-  for (int c = 1; c < 12; ++c) s = _mm256_add_epi32(s, acc[c]);
-  return static_cast<float>(_mm256_extract_epi32(s, 0));
+  run_chains(
+      iterations, acc,
+      [&](__m256i& a) CROSSRANK_AVX2 {
+        __asm__ volatile("" : "+v"(x), "+v"(y));
+        a = _mm256_add_epi32(a, _mm256_madd_epi16(_mm256_maddubs_epi16(x, y), ones));
+      },
+      [](__m256i& a, const __m256i& b) CROSSRANK_AVX2 { a = _mm256_add_epi32(a, b); });
+  return static_cast<float>(_mm256_extract_epi32(acc[0], 0));
 }
 
-// The same with VNNI, on zmm as qs8_gemm_8x16__avx512vnni runs it: twelve
-// independent chains of vpdpbusd (64 u8 x s8 products summed by fours into
-// the int32 accumulator), 64 multiply-adds = 128 ops per instruction.
-constexpr double kVnniOpsPerIteration = 12 * 64 * 2;
-
-__attribute__((target("avx2,avx512f,avx512vl,avx512bw,avx512vnni"))) float vnni_dot_loop(
-    long iterations) {
+// The same with VNNI, on zmm as qs8_gemm_8x16__avx512vnni runs it: vpdpbusd
+// (64 u8 x s8 products summed by fours into the int32 accumulator), 64
+// multiply-adds = 128 ops an instruction.
+constexpr double kVnniOpsPerIteration = kChains * 64 * 2;
+CROSSRANK_VNNI float vnni_dot_loop(long iterations) {
   __m512i x = _mm512_set1_epi8(3), y = _mm512_set1_epi8(-5);
-  __m512i acc[12];
+  __m512i acc[kChains];
   for (__m512i& a : acc) a = _mm512_setzero_si512();
-  for (long i = 0; i < iterations; ++i) {
-    __asm__ volatile("" : "+v"(x), "+v"(y));
-#pragma GCC unroll 12
-    for (int c = 0; c < 12; ++c) acc[c] = _mm512_dpbusd_epi32(acc[c], x, y);
-  }
-  __m512i s = acc[0];
-  for (int c = 1; c < 12; ++c) s = _mm512_add_epi32(s, acc[c]);
-  return static_cast<float>(_mm512_reduce_add_epi32(s));
+  run_chains(
+      iterations, acc,
+      [&](__m512i& a) CROSSRANK_VNNI {
+        __asm__ volatile("" : "+v"(x), "+v"(y));
+        a = _mm512_dpbusd_epi32(a, x, y);
+      },
+      [](__m512i& a, const __m512i& b) CROSSRANK_VNNI { a = _mm512_add_epi32(a, b); });
+  return static_cast<float>(_mm512_reduce_add_epi32(acc[0]));
 }
 
-// The bf16 peak: twelve independent chains of vdpbf16ps on zmm, as
-// bf16_gemm_8x32__avx512bf16 runs it (each instruction: 16 lanes x 2 bf16
-// products added to the fp32 lane, 64 FLOPs).
-constexpr double kBf16FlopsPerIteration = 12 * 32 * 2;
-
-__attribute__((target("avx2,avx512f,avx512vl,avx512bw,avx512bf16"))) float bf16_dot_loop(
-    long iterations) {
+// The bf16 peak: vdpbf16ps on zmm, as bf16_gemm_8x32__avx512bf16 runs it
+// (16 lanes x 2 bf16 products added to the fp32 lane: 32 multiply-adds = 64
+// FLOPs an instruction).
+constexpr double kBf16FlopsPerIteration = kChains * 32 * 2;
+CROSSRANK_BF16 float bf16_dot_loop(long iterations) {
   __m512bh x = _mm512_cvtne2ps_pbh(_mm512_set1_ps(0.5f), _mm512_set1_ps(0.25f));
   __m512bh y = _mm512_cvtne2ps_pbh(_mm512_set1_ps(1e-3f), _mm512_set1_ps(-1e-3f));
-  __m512 acc[12];
+  __m512 acc[kChains];
   for (__m512& a : acc) a = _mm512_setzero_ps();
-  for (long i = 0; i < iterations; ++i) {
-    __asm__ volatile("" : "+v"(x), "+v"(y));
-#pragma GCC unroll 12
-    for (int c = 0; c < 12; ++c) acc[c] = _mm512_dpbf16_ps(acc[c], x, y);
-  }
-  __m512 s = acc[0];
-  for (int c = 1; c < 12; ++c) s = _mm512_add_ps(s, acc[c]);
-  return _mm512_reduce_add_ps(s);
+  run_chains(
+      iterations, acc,
+      [&](__m512& a) CROSSRANK_BF16 {
+        __asm__ volatile("" : "+v"(x), "+v"(y));
+        a = _mm512_dpbf16_ps(a, x, y);
+      },
+      [](__m512& a, const __m512& b) CROSSRANK_BF16 { a = _mm512_add_ps(a, b); });
+  return _mm512_reduce_add_ps(acc[0]);
+}
+
+// The AMX peaks: independent tile multiplies with no loads. Tiles are
+// configured by a 64-byte palette-1 block (ldtilecfg): palette, start row,
+// 14 reserved bytes, then bytes per row and rows of tmm0-15. Here tmm0-7
+// are all full, 16 rows x 64 bytes. tmm0-3 accumulate, tmm4-5 (left) and
+// tmm6-7 (right) are the sources, zeroed once by tilezero: the 2 x 2 block
+// of 16 x 16 outputs that bf16_gemm_32x32__amx computes, four independent
+// chains. A tile multiply issues once every 16 cycles per core (Intel's
+// 1024 bf16 FLOPs / 2048 int8 ops per cycle: 16384 / 16, 32768 / 16); its
+// latency is a few times that (published measurements near 52 cycles, not
+// measured here: no CPU this was written on has AMX), and four chains leave
+// 64 cycles between two updates of one accumulator.
+struct alignas(64) TileConfig {
+  std::uint8_t palette = 1;
+  std::uint8_t start_row = 0;
+  std::uint8_t reserved[14] = {};
+  std::uint16_t bytes_per_row[16] = {64, 64, 64, 64, 64, 64, 64, 64};
+  std::uint8_t rows[16] = {16, 16, 16, 16, 16, 16, 16, 16};
+};
+static_assert(sizeof(TileConfig) == 64, "ldtilecfg reads 64 bytes");
+
+#define CROSSRANK_AMX_BF16 __attribute__((target("amx-tile,amx-bf16")))
+#define CROSSRANK_AMX_INT8 __attribute__((target("amx-tile,amx-int8")))
+
+// Both AMX peak loops: configure and zero the tiles, `iterations` times
+// `step()` (the four multiplies tmm0-3 += tmm4-5 x tmm6-7), then store tmm0
+// so the work stays observable and release the tiles. Linux grants the tile
+// state to a process only after arch_prctl(ARCH_REQ_XCOMP_PERM, XTILEDATA),
+// which cpu_features() asks for (amx_bf16 / amx_int8 are true only once
+// granted); the configuration belongs to a thread, so each call loads its
+// own (measure_peak runs the loop on fresh threads). Built for both tile
+// ISAs so that either step inlines; it runs only the one its step uses.
+template <typename Step>
+__attribute__((target("amx-tile,amx-bf16,amx-int8"))) float run_tiles(long iterations, Step step) {
+  const TileConfig config;
+  _tile_loadconfig(&config);
+  _tile_zero(0);
+  _tile_zero(1);
+  _tile_zero(2);
+  _tile_zero(3);
+  _tile_zero(4);
+  _tile_zero(5);
+  _tile_zero(6);
+  _tile_zero(7);
+  for (long i = 0; i < iterations; ++i) step();
+  std::int32_t out[16][16];  // fp32 or int32 sums: only a value for the sink
+  _tile_stored(0, out, 64);
+  _tile_release();
+  return static_cast<float>(out[0][0]);
+}
+
+// tdpbf16ps on full tiles: C is 16 x 16 fp32 (64-byte rows), A is 16 rows
+// of 32 bf16 (K = 32), B is K/2 = 16 rows of 16 bf16 pairs; each of the
+// 16 x 16 outputs gets 32 products: 16 * 16 * 32 = 8192 multiply-adds =
+// 16384 FLOPs an instruction, four an iteration.
+constexpr double kAmxBf16FlopsPerIteration = 4 * 16 * 16 * 32 * 2;
+float tdpbf16ps_loop(long iterations) {
+  return run_tiles(iterations, []() CROSSRANK_AMX_BF16 {
+    _tile_dpbf16ps(0, 4, 6);
+    _tile_dpbf16ps(1, 4, 7);
+    _tile_dpbf16ps(2, 5, 6);
+    _tile_dpbf16ps(3, 5, 7);
+  });
+}
+
+// tdpbssd (signed x signed int8, as qs8_gemm_16x16__amx; tdpbusd and the
+// other sign variants have the same documented latency and throughput) on
+// full tiles: C is 16 x 16 int32, A is 16 rows of 64 int8 (K = 64), B is
+// K/4 = 16 rows of 16 groups of four int8: 16 * 16 * 64 = 16384
+// multiply-adds = 32768 ops an instruction, four an iteration.
+constexpr double kAmxInt8OpsPerIteration = 4 * 16 * 16 * 64 * 2;
+float tdpbssd_loop(long iterations) {
+  return run_tiles(iterations, []() CROSSRANK_AMX_INT8 {
+    _tile_dpbssd(0, 4, 6);
+    _tile_dpbssd(1, 4, 7);
+    _tile_dpbssd(2, 5, 6);
+    _tile_dpbssd(3, 5, 7);
+  });
 }
 
 bool cpu_runs_peak_loop() {
@@ -226,83 +331,69 @@ bool cpu_runs_peak_loop() {
   return f.avx2 && f.fma;
 }
 #elif defined(__aarch64__)
-// AArch64: twelve independent chains of the instruction each kernel runs,
-// as on x86. Under qemu these rates (and the kernels') say nothing of a
-// real core's: emulated, every bfmmla is a chain of softfloat calls.
+// AArch64: the instruction each kernel runs, as on x86. Under qemu these
+// rates (and the kernels') say nothing of a real core's: emulated, every
+// bfmmla is a chain of softfloat calls.
 constexpr bool kHavePeakLoop = true;
+#define CROSSRANK_I8MM __attribute__((target("arch=armv8.2-a+i8mm")))
+#define CROSSRANK_ARM_BF16 __attribute__((target("arch=armv8.2-a+bf16")))
+
 // fmla on 4 lanes: 8 FLOPs an instruction.
-constexpr double kFlopsPerIteration = 12 * 4 * 2;
+constexpr double kFlopsPerIteration = kChains * 4 * 2;
 float fma_loop(long iterations) {
   float32x4_t x = vdupq_n_f32(0.5f), y = vdupq_n_f32(1e-3f);
-  float32x4_t acc[12];
+  float32x4_t acc[kChains];
   for (float32x4_t& a : acc) a = vdupq_n_f32(0.f);
-  for (long i = 0; i < iterations; ++i) {
-    __asm__ volatile("" : "+w"(x), "+w"(y));
-#pragma GCC unroll 12
-    for (int c = 0; c < 12; ++c) acc[c] = vfmaq_f32(acc[c], x, y);
-  }
-  float32x4_t s = acc[0];
-  for (int c = 1; c < 12; ++c) s = vaddq_f32(s, acc[c]);
-  return vaddvq_f32(s);
+  run_chains(
+      iterations, acc,
+      [&](float32x4_t& a) {
+        __asm__ volatile("" : "+w"(x), "+w"(y));
+        a = vfmaq_f32(a, x, y);
+      },
+      [](float32x4_t& a, const float32x4_t& b) { a = vaddq_f32(a, b); });
+  return vaddvq_f32(acc[0]);
 }
+
 // smmla: a 2x8 by 8x2 int8 product, 32 multiply-adds (64 ops) an instruction.
-constexpr double kI8mmOpsPerIteration = 12 * 32 * 2;
-__attribute__((target("arch=armv8.2-a+i8mm"))) float i8mm_dot_loop(long iterations) {
+constexpr double kI8mmOpsPerIteration = kChains * 32 * 2;
+CROSSRANK_I8MM float i8mm_dot_loop(long iterations) {
   int8x16_t x = vdupq_n_s8(3), y = vdupq_n_s8(-2);
-  int32x4_t acc[12];
+  int32x4_t acc[kChains];
   for (int32x4_t& a : acc) a = vdupq_n_s32(0);
-  for (long i = 0; i < iterations; ++i) {
-    __asm__ volatile("" : "+w"(x), "+w"(y));
-#pragma GCC unroll 12
-    for (int c = 0; c < 12; ++c) acc[c] = vmmlaq_s32(acc[c], x, y);
-  }
-  int32x4_t s = acc[0];
-  for (int c = 1; c < 12; ++c) s = vaddq_s32(s, acc[c]);
-  return static_cast<float>(vaddvq_s32(s));
+  run_chains(
+      iterations, acc,
+      [&](int32x4_t& a) CROSSRANK_I8MM {
+        __asm__ volatile("" : "+w"(x), "+w"(y));
+        a = vmmlaq_s32(a, x, y);
+      },
+      [](int32x4_t& a, const int32x4_t& b) CROSSRANK_I8MM { a = vaddq_s32(a, b); });
+  return static_cast<float>(vaddvq_s32(acc[0]));
 }
+
 // bfmmla: a 2x4 by 4x2 bf16 product, 16 multiply-adds (32 FLOPs).
-constexpr double kBfmmlaFlopsPerIteration = 12 * 16 * 2;
-__attribute__((target("arch=armv8.2-a+bf16"))) float bfmmla_loop(long iterations) {
+constexpr double kBfmmlaFlopsPerIteration = kChains * 16 * 2;
+CROSSRANK_ARM_BF16 float bfmmla_loop(long iterations) {
   // The bits pass through an empty asm: GCC would otherwise build them with
   // an fp16 fmov immediate, which +bf16 alone does not allow.
   uint16x8_t x_bits = vdupq_n_u16(0x3F00), y_bits = vdupq_n_u16(0x3A83);  // 0.5, ~1e-3
   __asm__("" : "+w"(x_bits), "+w"(y_bits));
   bfloat16x8_t x = vreinterpretq_bf16_u16(x_bits);
   bfloat16x8_t y = vreinterpretq_bf16_u16(y_bits);
-  float32x4_t acc[12];
+  float32x4_t acc[kChains];
   for (float32x4_t& a : acc) a = vdupq_n_f32(0.f);
-  for (long i = 0; i < iterations; ++i) {
-    __asm__ volatile("" : "+w"(x), "+w"(y));
-#pragma GCC unroll 12
-    for (int c = 0; c < 12; ++c) acc[c] = vbfmmlaq_f32(acc[c], x, y);
-  }
-  float32x4_t s = acc[0];
-  for (int c = 1; c < 12; ++c) s = vaddq_f32(s, acc[c]);
-  return vaddvq_f32(s);
+  run_chains(
+      iterations, acc,
+      [&](float32x4_t& a) CROSSRANK_ARM_BF16 {
+        __asm__ volatile("" : "+w"(x), "+w"(y));
+        a = vbfmmlaq_f32(a, x, y);
+      },
+      [](float32x4_t& a, const float32x4_t& b) CROSSRANK_ARM_BF16 { a = vaddq_f32(a, b); });
+  return vaddvq_f32(acc[0]);
 }
-// The x86 loops' names, never chosen here.
-constexpr double kInt8OpsPerIteration = 1;
-constexpr double kVnniOpsPerIteration = 1;
-float int8_dot_loop(long) { return 0.f; }
-constexpr double kFlops512PerIteration = 1;
-float fma512_loop(long) { return 0.f; }
-float vnni_dot_loop(long) { return 0.f; }
-constexpr double kBf16FlopsPerIteration = 1;
-float bf16_dot_loop(long) { return 0.f; }
 bool cpu_runs_peak_loop() { return true; }
 #else
 // Other ISAs: no peak loop yet; the table shows GFLOP/s without fractions.
 constexpr bool kHavePeakLoop = false;
-constexpr double kFlopsPerIteration = 1;
-constexpr double kInt8OpsPerIteration = 1;
-constexpr double kVnniOpsPerIteration = 1;
-float fma_loop(long) { return 0.f; }
-float int8_dot_loop(long) { return 0.f; }
-constexpr double kFlops512PerIteration = 1;
-float fma512_loop(long) { return 0.f; }
-float vnni_dot_loop(long) { return 0.f; }
-constexpr double kBf16FlopsPerIteration = 1;
-float bf16_dot_loop(long) { return 0.f; }
 bool cpu_runs_peak_loop() { return false; }
 #endif
 
@@ -341,7 +432,21 @@ PeakLoop peak_loop_for(const kernels::KernelTable& table, Dtype dtype) {
     return {};
   }
   return {"FMA peak (fmla 128-bit)", fma_loop, kFlopsPerIteration};
-#endif
+#elif defined(__x86_64__) || defined(_M_X64)
+  // The AMX table (its bf16 and int8 GEMMs on the tiles, fp32 on AVX-512),
+  // known by its isa name. Its tile loops run only where cpu_features()
+  // found the tiles usable (CPUID, XCR0 and the process's permission).
+  if (std::strcmp(table.isa, "amx") == 0) {
+    const kernels::CpuFeatures& f = kernels::cpu_features();
+    if (dtype == Dtype::kBf16)
+      return f.amx_bf16 ? PeakLoop{"bf16 (tdpbf16ps) peak", tdpbf16ps_loop,
+                                   kAmxBf16FlopsPerIteration}
+                        : PeakLoop{};
+    if (dtype == Dtype::kInt8)
+      return f.amx_int8 ? PeakLoop{"int8 (tdpbssd) peak", tdpbssd_loop, kAmxInt8OpsPerIteration}
+                        : PeakLoop{};
+    return {"FMA peak (512-bit)", fma512_loop, kFlops512PerIteration};
+  }
   if (dtype == Dtype::kBf16) {
     const kernels::KernelTable* bf16 = kernels::avx512bf16_kernels();
     if (bf16 != nullptr && table.bgemm == bf16->bgemm)
@@ -364,6 +469,11 @@ PeakLoop peak_loop_for(const kernels::KernelTable& table, Dtype dtype) {
   if (avx2 != nullptr && table.qgemm == avx2->qgemm)
     return {"int8 (vpmaddubsw+vpmaddwd) peak", int8_dot_loop, kInt8OpsPerIteration};
   return {};
+#else
+  (void)table;
+  (void)dtype;
+  return {};
+#endif
 }
 
 // GFLOP/s (GOPS for the int8 loops) of `threads` threads running the peak
@@ -652,8 +762,8 @@ void write_run_json(std::ofstream& f, const Options& o, const KernelRun& run,
 }
 
 // The first run's fields at the top level (the active kernel's, as the
-// e2e bench reads them); with --int8 and more than one kernel, the others
-// in "other_kernels".
+// e2e bench reads them); with --int8 or --bf16 and more than one kernel,
+// the others in "other_kernels".
 void write_json(const Options& o, const std::vector<KernelRun>& runs,
                 const std::string& load_start, const std::string& load_end) {
   const std::filesystem::path parent = std::filesystem::path(o.json_path).parent_path();
@@ -694,17 +804,21 @@ std::string percent(double gflops, double peak) {
   return buf;
 }
 
-// The tables to time: the active one; with --int8, every table this CPU
-// runs with its own int8 kernel (the reference's only when it is the only
-// one), unless CROSSRANK_ISA asks for one.
-std::vector<const kernels::KernelTable*> tables_to_time(bool int8) {
+// The tables to time: the active one; with --int8 or --bf16, every table
+// this CPU runs with its own kernel of that dtype, best first (AMX beside
+// AVX512-BF16, VNNI beside AVX2, ...; the reference's only when it is the
+// only one), unless CROSSRANK_ISA asks for one. Kernels are told apart by
+// name, so a new table needs no change here.
+std::vector<const kernels::KernelTable*> tables_to_time(const Options& o) {
   const kernels::KernelTable& active = kernels::active_kernels();
-  if (!int8 || std::getenv("CROSSRANK_ISA") != nullptr) return {&active};
+  if (o.dtype() == Dtype::kF32 || std::getenv("CROSSRANK_ISA") != nullptr) return {&active};
   std::vector<const kernels::KernelTable*> tables;
   for (const kernels::KernelTable* t : kernels::available_kernels()) {
+    const char* name = kernel_name(o, *t);
+    if (name == nullptr) continue;  // no kernel of this dtype (a bf16 GEMM)
     if (t == &kernels::ref_kernels() && !tables.empty()) continue;
     const bool seen = std::any_of(tables.begin(), tables.end(), [&](const kernels::KernelTable* u) {
-      return std::strcmp(u->qgemm_name, t->qgemm_name) == 0;
+      return std::strcmp(kernel_name(o, *u), name) == 0;
     });
     if (!seen) tables.push_back(t);
   }
@@ -820,18 +934,18 @@ int run(int argc, char** argv) {
   std::printf("gemm_bench: %s, %d threads, load average %s\n\n",
               kernels::cpu_features().brand.c_str(), o.threads, load_start.c_str());
   std::vector<KernelRun> runs;
-  for (const kernels::KernelTable* table : tables_to_time(o.int8))
+  for (const kernels::KernelTable* table : tables_to_time(o))
     runs.push_back(time_kernel(o, models, *table));
 
-  // Several int8 kernels: each one's speed against the first's (the best
+  // Several kernels: each one's speed against the first's (the best
   // this CPU has) on the same shapes, by CPU time on one thread.
   for (std::size_t i = 1; i < runs.size(); ++i) {
     std::vector<double> ratio;
     for (std::size_t r = 0; r < runs[i].results.size(); ++r)
       ratio.push_back(runs[0].results[r].one.cpu_gflops / runs[i].results[r].one.cpu_gflops);
     char what[160];
-    std::snprintf(what, sizeof what, "%s / %s, 1 thread (CPU time)", runs[0].table->qgemm_name,
-                  runs[i].table->qgemm_name);
+    std::snprintf(what, sizeof what, "%s / %s, 1 thread (CPU time)",
+                  kernel_name(o, *runs[0].table), kernel_name(o, *runs[i].table));
     print_range(what, ratio, 1, "x");
   }
 
