@@ -67,6 +67,7 @@
 #include "common/thread_pool.h"
 #include "engine/quantize.h"
 #include "kernel_test_helpers.h"
+#include "kernels/amx/tiles.h"
 #include "kernels/kernels.h"
 
 namespace crossrank::bench {
@@ -258,14 +259,12 @@ CROSSRANK_BF16 float bf16_dot_loop(long iterations) {
 // latency is a few times that (published measurements near 52 cycles, not
 // measured here: no CPU this was written on has AMX), and four chains leave
 // 64 cycles between two updates of one accumulator.
-struct alignas(64) TileConfig {
-  std::uint8_t palette = 1;
-  std::uint8_t start_row = 0;
-  std::uint8_t reserved[14] = {};
-  std::uint16_t bytes_per_row[16] = {64, 64, 64, 64, 64, 64, 64, 64};
-  std::uint8_t rows[16] = {16, 16, 16, 16, 16, 16, 16, 16};
-};
-static_assert(sizeof(TileConfig) == 64, "ldtilecfg reads 64 bytes");
+// Every tile 16 rows of 64 bytes (the kernels' palette-1 layout, kernels/amx/tiles.h).
+constexpr kernels::amx_tiles::TileConfig full_tiles() {
+  kernels::amx_tiles::TileConfig config;
+  for (int t = 0; t < 8; ++t) config.set(t, 16, 64);
+  return config;
+}
 
 #define CROSSRANK_AMX_BF16 __attribute__((target("amx-tile,amx-bf16")))
 #define CROSSRANK_AMX_INT8 __attribute__((target("amx-tile,amx-int8")))
@@ -280,8 +279,8 @@ static_assert(sizeof(TileConfig) == 64, "ldtilecfg reads 64 bytes");
 // ISAs so that either step inlines; it runs only the one its step uses.
 template <typename Step>
 __attribute__((target("amx-tile,amx-bf16,amx-int8"))) float run_tiles(long iterations, Step step) {
-  const TileConfig config;
-  _tile_loadconfig(&config);
+  static constexpr kernels::amx_tiles::TileConfig kConfig = full_tiles();
+  _tile_loadconfig(&kConfig);
   _tile_zero(0);
   _tile_zero(1);
   _tile_zero(2);
